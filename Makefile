@@ -1,0 +1,79 @@
+# vlmcal: two commands build everything from a fresh clone.
+#   make test   set up .venv, system data and notebooks, then run pytest
+#   make book   the same set-up, execute every notebook with papermill, then `jb build -W book/`
+# Both are idempotent: a second run redoes only what changed.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DELETE_ON_ERROR:
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+# The torch/torchvision pair that installs offline on the project's machines (x86_64,
+# Python 3.11). Elsewhere override it, e.g. `make book TORCH_PINS="torch torchvision"`.
+TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
+MATHJAX_VERSION ?= 3.2.2
+export HF_HUB_OFFLINE ?= 1
+export TRANSFORMERS_OFFLINE ?= 1
+export PYTHONHASHSEED ?= 0
+
+INSTALLED := $(VENV)/.installed
+MATHJAX := book/_vendor/mathjax/tex-chtml.js
+NB_SOURCES := $(sort $(wildcard notebooks/*.py))
+NB_IPYNB := $(NB_SOURCES:.py=.ipynb)
+NB_BOOK := $(patsubst notebooks/%.py,book/notebooks/%.ipynb,$(NB_SOURCES))
+LIB_FILES := $(shell find vlmcal -type f \( -name '*.py' -o -name '*.csv' -o -name '*.json' \) 2>/dev/null)
+
+.PHONY: setup test book notebooks system-data clean help
+help:
+	@echo "make test   - set up, then run the test suite"
+	@echo "make book   - set up, execute every notebook, build the site in book/_build/html"
+
+setup: $(INSTALLED) system-data $(MATHJAX) $(NB_IPYNB)
+
+$(INSTALLED): pyproject.toml
+	@echo "== set-up: virtual environment $(VENV)"
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH_PINS)
+	$(PY) -m pip install -q -e '.[book,test]'
+	touch $@
+
+# Fashion-MNIST and WordNet come from Debian packages; installed here when we are root.
+system-data:
+	@if [ -d /usr/share/datasets/fashion-mnist ] && [ -d /usr/share/wordnet ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "== set-up: apt-get install dataset-fashion-mnist wordnet-base"; \
+	  apt-get install -y -q dataset-fashion-mnist wordnet-base >/dev/null 2>&1 || \
+	  { apt-get update -q >/dev/null && apt-get install -y -q dataset-fashion-mnist wordnet-base >/dev/null; }; \
+	else echo "note: Fashion-MNIST/WordNet are not installed system-wide; vlmcal will look in VLMCAL_DATA_DIR (see README)"; fi
+
+# MathJax is served from the built site itself, so math renders offline.
+$(MATHJAX):
+	@echo "== set-up: MathJax $(MATHJAX_VERSION) from the npm registry"
+	rm -rf book/_vendor/mathjax && mkdir -p book/_vendor
+	tmp=$$(mktemp -d) && (cd $$tmp && npm pack -q mathjax@$(MATHJAX_VERSION) >/dev/null) && \
+	  tar xzf $$tmp/mathjax-$(MATHJAX_VERSION).tgz -C $$tmp && mv $$tmp/package/es5 book/_vendor/mathjax && rm -rf $$tmp
+
+# Notebook sources are jupytext percent-format .py files; papermill needs .ipynb.
+notebooks/%.ipynb: notebooks/%.py | $(INSTALLED)
+	$(BIN)/jupytext --quiet --to ipynb --output $@ $<
+
+notebooks: setup $(NB_BOOK)
+
+book/notebooks/%.ipynb: notebooks/%.ipynb $(LIB_FILES) | $(INSTALLED) system-data
+	$(PY) -m vlmcal.bookrun $< $@
+
+test: setup
+	$(BIN)/pytest
+
+book: notebooks
+	@echo "== jb build -W book/"
+	rm -rf book/_build/html
+	$(BIN)/jb build -W -n --keep-going book/ || { rm -rf book/_build/html; echo "book build FAILED: no site was left behind"; exit 1; }
+	@echo "== site: book/_build/html/index.html"
+
+clean:
+	rm -rf book/_build book/notebooks notebooks/*.ipynb

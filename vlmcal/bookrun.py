@@ -1,0 +1,135 @@
+"""Execute one notebook with papermill for the book, with progress and a clear failure.
+
+Usage (what ``make book`` runs for every notebook)::
+
+    python -m vlmcal.bookrun notebooks/<name>.ipynb book/notebooks/<name>.ipynb [-p NAME VALUE ...]
+
+The executed notebook is written to a temporary file beside the destination and renamed
+into place only when every cell ran. When a cell raises, the partial notebook is moved to
+``<book>/_failed/``, the failing cell and its traceback are printed, any previously built
+site (``<book>/_build/html``) is removed so that no stale site looks complete, and the
+command exits with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["NotebookFailed", "execute_notebook", "main"]
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook raised while papermill executed it."""
+
+
+def _book_root(dest: Path) -> Path | None:
+    """The nearest ancestor of ``dest`` that holds a ``_config.yml`` (the book directory)."""
+    for parent in dest.resolve().parents:
+        if (parent / "_config.yml").exists():
+            return parent
+    return None
+
+
+def execute_notebook(
+    source: str | os.PathLike,
+    dest: str | os.PathLike,
+    parameters: dict[str, Any] | None = None,
+    progress_bar: bool = True,
+) -> float:
+    """Run ``source`` with papermill and write the executed notebook to ``dest`` atomically.
+
+    Args:
+        source: path of the ``.ipynb`` to execute.
+        dest: where the executed notebook goes; written only if every cell succeeds.
+        parameters: papermill parameters that override the notebook's ``parameters`` cell.
+        progress_bar: show papermill's per-cell progress bar.
+
+    Returns:
+        The wall-clock seconds the execution took.
+
+    Raises:
+        FileNotFoundError: ``source`` does not exist.
+        NotebookFailed: a cell raised; the message names the cell and carries its traceback.
+    """
+    import papermill as pm  # imported here: the rest of vlmcal does not need it
+
+    source, dest = Path(source), Path(dest)
+    if not source.exists():
+        raise FileNotFoundError(f"notebook {source} does not exist (run `make setup` to create the .ipynb files)")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.stem}.partial-", suffix=".ipynb", dir=dest.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    start = time.perf_counter()
+    book = _book_root(dest)
+    if book is not None:  # verdicts go where the summary page collects them
+        from vlmcal.verdict import VERDICT_DIR_ENV
+
+        os.environ.setdefault(VERDICT_DIR_ENV, str(book / "_verdicts"))
+    try:
+        pm.execute_notebook(
+            str(source),
+            str(tmp),
+            parameters=parameters or {},
+            cwd=str(dest.parent),
+            progress_bar=progress_bar,
+        )
+    except pm.PapermillExecutionError as err:
+        failed_dir = (book or dest.parent) / "_failed"
+        failed_dir.mkdir(exist_ok=True)
+        shutil.move(str(tmp), failed_dir / dest.name)
+        if dest.exists():
+            dest.unlink()  # an older successful copy must not pass for the current one
+        if book is not None:
+            shutil.rmtree(book / "_build" / "html", ignore_errors=True)
+        trace = "\n".join(err.traceback) if err.traceback else f"{err.ename}: {err.evalue}"
+        trace = re.sub(r"\x1b\[[0-9;]*m", "", trace)  # the kernel colours its tracebacks
+        raise NotebookFailed(
+            f"{source} failed in cell {err.cell_index} (execution count {err.exec_count}):\n"
+            f"--- cell source ---\n{err.source}\n--- traceback ---\n{trace}\n"
+            f"The partial notebook is at {failed_dir / dest.name}."
+        ) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, dest)
+    return time.perf_counter() - start
+
+
+def _parse_value(text: str) -> Any:
+    """Parse a ``-p`` value the way papermill's CLI does (YAML), so `3`, `0.5`, `[1, 2]` work."""
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vlmcal.bookrun", description=__doc__.splitlines()[0])
+    parser.add_argument("source")
+    parser.add_argument("dest")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
+    args = parser.parse_args(argv)
+    params = {name: _parse_value(value) for name, value in args.parameter}
+    print(f"== notebook {args.source} -> {args.dest}", flush=True)
+    try:
+        seconds = execute_notebook(args.source, args.dest, params)
+    except NotebookFailed as err:
+        print(f"\n!! notebook FAILED: {err}", file=sys.stderr, flush=True)
+        return 1
+    print(f"== notebook {Path(args.source).stem} done in {seconds:.1f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
