@@ -1,0 +1,85 @@
+"""The one interface every backbone implements, and that every method (zero-shot, TPT, C-TPT,
+CoOp, KgCoOp, DOR) is written against.
+
+A backbone is a frozen dual encoder: ``encode_images`` and ``encode_text`` return
+L2-normalised features in a shared space of width D, and ``logit_scale`` multiplies their
+cosine similarities (CLIP: 100). The prompt-learner hook lets learnable context vectors
+stand in the text tower's token-embedding space, CoOp style:
+
+    [prefix tokens] [ctx_1 .. ctx_M] [class-name tokens] [suffix / end tokens]
+
+with the tower frozen, so gradients reach only the context vectors.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Callable, Sequence
+
+import torch
+
+__all__ = ["Backbone", "Classifier", "default_device"]
+
+
+def default_device(device: str | torch.device | None = None) -> torch.device:
+    """``device`` if given, else CUDA when present, else CPU."""
+    if device is not None:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class Backbone(ABC):
+    """A frozen image-text dual encoder.
+
+    Attributes:
+        name: the name it was loaded by (``"default"``, ``"openclip:ViT-B-16:openai"``).
+        logit_scale: multiplier of cosine similarities (a float; CLIP's is 100).
+        embed_dim: D, the width of the shared feature space.
+        token_embedding_dim: W, the width of the text tower's token embeddings (for context vectors).
+        device: where the encoders run.
+        preprocess: maps one PIL image to the image tower's input tensor.
+    """
+
+    name: str
+    logit_scale: float
+    embed_dim: int
+    token_embedding_dim: int
+    device: torch.device
+    preprocess: Callable
+
+    @abstractmethod
+    def encode_images(self, images: torch.Tensor) -> torch.Tensor:
+        """[B, ...] preprocessed images -> [B, D] L2-normalised image features."""
+
+    @abstractmethod
+    def encode_text(self, prompts: Sequence[str]) -> torch.Tensor:
+        """P prompts -> [P, D] L2-normalised text features."""
+
+    @abstractmethod
+    def embed_phrase(self, phrase: str) -> torch.Tensor:
+        """The token embeddings of ``phrase`` (no special tokens): [M, W]. Initialises context vectors."""
+
+    @abstractmethod
+    def encode_text_with_context(self, context: torch.Tensor, class_names: Sequence[str]) -> torch.Tensor:
+        """Text features with learnable context before each class name.
+
+        Args:
+            context: [M, W] shared context, or [C, M, W] class-specific context.
+            class_names: the C class names.
+
+        Returns:
+            [C, D] L2-normalised text features; differentiable with respect to ``context``.
+            With ``context = embed_phrase("a photo of a")`` it equals
+            ``encode_text(["a photo of a <class>." for each class])`` up to float error.
+        """
+
+
+class Classifier(ABC):
+    """Anything that maps preprocessed images to class logits: a zero-shot VLM or the supervised baseline."""
+
+    name: str
+    class_names: list[str]
+
+    @abstractmethod
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        """[B, ...] preprocessed images -> [B, C] logits."""
