@@ -1,0 +1,246 @@
+"""Image features (and classifier logits) extracted once, batched, and cached on disk.
+
+Every claim evaluates a frozen image tower on the same images many times (with different
+prompts, temperatures, calibration sets). This module runs the tower once per
+(backbone, dataset, split, shift, severity, preprocessing), through a DataLoader with workers,
+on the backbone's device (fp16 autocast on CUDA, fp32 on CPU), and keeps the result in
+vlmcal's cache directory (``vlmcal.cache.cache_dir``) under a content hash of those parts.
+Files are written atomically (temporary file, then rename), so a run killed mid-write leaves
+no file that a later run reads as valid; a later call with the same parts reads the file.
+
+Example:
+    >>> feats = image_features(backbone, dataset, {"dataset": "fashion-mnist", "split": "test"})
+    >>> feats.features.shape, feats.labels.shape      # [N, D], [N]
+    >>> logits = zero_shot_logits(feats.features, text, backbone.logit_scale)   # [N, C]
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from vlmcal.backbones.base import Backbone, Classifier
+from vlmcal.cache import atomic_torch_save, cache_dir as resolve_cache_dir, content_key
+
+__all__ = ["FeatureSet", "image_features", "classifier_logits", "describe_transform", "default_num_workers"]
+
+CACHE_FORMAT = 1  # bump when the file layout changes; old files then stop matching
+_SUBDIR = "features"
+_IDENTITY_DEFAULTS = {"shift": None, "severity": None}
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """The outputs of a frozen model on every image of a dataset, in dataset order.
+
+    Attributes:
+        features: [N, K] float32 on CPU: image features (K = D) or logits (K = C).
+        labels: [N] int64 on CPU.
+        key: the content hash the file is stored under.
+        path: the cache file.
+        from_cache: whether this call read the file instead of computing.
+    """
+
+    features: torch.Tensor
+    labels: torch.Tensor
+    key: str
+    path: Path
+    from_cache: bool
+
+
+def default_num_workers() -> int:
+    """DataLoader workers: one per spare core, at most 4 (the main process runs the model)."""
+    return max(0, min(4, (os.cpu_count() or 1) - 1))
+
+
+def describe_transform(transform: Callable | None) -> str:
+    """A stable text description of a preprocessing transform (its ``repr`` without memory addresses)."""
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(transform))
+
+
+class _Preprocessed(Dataset):
+    """Applies ``transform`` to images that are not tensors yet (PIL images), in the worker processes."""
+
+    def __init__(self, dataset: Dataset, transform: Callable | None):
+        self.dataset, self.transform = dataset, transform
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image, label = self.dataset[i][:2]
+        if not isinstance(image, torch.Tensor):
+            if self.transform is None:
+                raise TypeError(
+                    f"Item {i} is a {type(image).__name__}, not a tensor, and no transform was given; "
+                    f"pass `transform=backbone.preprocess` or a dataset that yields tensors"
+                )
+            image = self.transform(image)
+        return image, torch.as_tensor(label, dtype=torch.long)
+
+
+def _check_identity(identity: Mapping[str, Any]) -> dict[str, Any]:
+    if not isinstance(identity, Mapping) or not all(k in identity for k in ("dataset", "split")):
+        raise ValueError(
+            "Expected `identity` to be a dict naming at least the dataset and split, e.g. "
+            f"{{'dataset': 'fashion-mnist', 'split': 'test', 'shift': 'gaussian_noise', 'severity': 3}}, "
+            f"but got {identity!r}"
+        )
+    return {**_IDENTITY_DEFAULTS, **dict(identity)}
+
+
+def _preprocessing_description(dataset: Dataset, transform: Callable | None, identity: dict) -> str:
+    """What turns the stored images into model inputs: a part of the cache key."""
+    if "preprocessing" in identity:
+        return str(identity.pop("preprocessing"))
+    first = dataset[0][0]
+    if isinstance(first, torch.Tensor):  # the dataset preprocesses its images itself
+        return "dataset: " + describe_transform(getattr(dataset, "transform", None))
+    return describe_transform(transform)
+
+
+def _load_valid(path: Path, key: str, n: int) -> dict | None:
+    """The cache file's content if it exists, reads, and matches ``key`` and ``n``; else None."""
+    if not path.is_file():
+        return None
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        ok = (
+            isinstance(blob, dict) and blob.get("key") == key and blob.get("format") == CACHE_FORMAT
+            and blob["features"].shape[0] == n and blob["labels"].shape == (n,)
+        )
+    except Exception as err:  # a truncated or foreign file: recompute, never trust it
+        warnings.warn(f"Ignoring unreadable cache file {path} ({type(err).__name__}: {err}); recomputing")
+        return None
+    if not ok:
+        warnings.warn(f"Ignoring cache file {path}: its content does not match its key; recomputing")
+        return None
+    return blob
+
+
+def _run_cached(
+    compute_batch: Callable[[torch.Tensor], torch.Tensor],
+    model_identity: Any,
+    kind: str,
+    dataset: Dataset,
+    identity: Mapping[str, Any],
+    transform: Callable | None,
+    batch_size: int,
+    num_workers: int | None,
+    cache_dir_: str | os.PathLike | None,
+    use_cache: bool,
+    progress: bool,
+    device: torch.device,
+) -> FeatureSet:
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"Expected `batch_size` to be an integer >= 1, but got {batch_size!r}")
+    n = len(dataset)
+    if n == 0:
+        raise ValueError("Expected a dataset with at least one item, but got an empty one")
+    parts = _check_identity(identity)
+    parts["preprocessing"] = _preprocessing_description(dataset, transform, parts)
+    key = content_key(kind=kind, model=model_identity, n_items=n, format=CACHE_FORMAT, **parts)
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{parts['dataset']}-{parts['split']}")[:60]
+    path = resolve_cache_dir(cache_dir_) / _SUBDIR / f"{kind}-{slug}-{key}.pt"
+
+    if use_cache:
+        blob = _load_valid(path, key, n)
+        if blob is not None:
+            return FeatureSet(blob["features"], blob["labels"], key, path, from_cache=True)
+
+    workers = default_num_workers() if num_workers is None else int(num_workers)
+    loader = DataLoader(
+        _Preprocessed(dataset, transform), batch_size=batch_size, shuffle=False, num_workers=workers,
+        pin_memory=device.type == "cuda",
+    )
+    outputs, labels = [], []
+    desc = f"{kind} {parts['dataset']}/{parts['split']}"
+    for images, y in tqdm(loader, desc=desc, unit="batch", disable=not progress, leave=False):
+        outputs.append(compute_batch(images).float().cpu())  # [B, ...] -> [B, K]
+        labels.append(y)
+    result = FeatureSet(torch.cat(outputs), torch.cat(labels), key, path, from_cache=False)  # [N, K], [N]
+    if use_cache:
+        atomic_torch_save(
+            {"format": CACHE_FORMAT, "key": key, "parts": {k: str(v) for k, v in parts.items()},
+             "model": str(model_identity), "features": result.features, "labels": result.labels},
+            path,
+        )
+    return result
+
+
+def image_features(
+    backbone: Backbone,
+    dataset: Dataset,
+    identity: Mapping[str, Any],
+    *,
+    transform: Callable | None = None,
+    batch_size: int = 128,
+    num_workers: int | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    use_cache: bool = True,
+    progress: bool = True,
+) -> FeatureSet:
+    """L2-normalised image features of every item of ``dataset``, computed once and cached.
+
+    Args:
+        backbone: the backbone whose ``encode_images`` runs.
+        dataset: yields ``(image, label, ...)``; images are tensors already preprocessed, or
+            PIL images that ``transform`` turns into tensors (in the DataLoader workers).
+        identity: what the dataset is, for the cache key: ``dataset`` and ``split`` (required),
+            ``shift`` and ``severity`` (default None), any other JSON-able parts (e.g. a subset
+            seed), and ``preprocessing`` to name the preprocessing yourself.
+        transform: PIL image -> tensor; default ``backbone.preprocess``.
+        batch_size: images per forward pass.
+        num_workers: DataLoader workers; default :func:`default_num_workers`.
+        cache_dir: vlmcal's cache directory (default ``$VLMCAL_CACHE_DIR`` or ``~/.cache/vlmcal``).
+        use_cache: read and write the cache (False: always compute, write nothing).
+        progress: show a progress bar.
+
+    Returns:
+        A :class:`FeatureSet` with ``features`` [N, D] and ``labels`` [N].
+    """
+    transform = backbone.preprocess if transform is None else transform
+    model_identity = {
+        "backbone": getattr(backbone, "cache_identity", backbone.name),
+        "precision": getattr(backbone, "precision", "fp32"),
+    }
+    return _run_cached(
+        backbone.encode_images, model_identity, "image_features", dataset, identity, transform, batch_size,
+        num_workers, cache_dir, use_cache, progress, backbone.device,
+    )
+
+
+def classifier_logits(
+    classifier: Classifier,
+    dataset: Dataset,
+    identity: Mapping[str, Any],
+    *,
+    transform: Callable | None = None,
+    batch_size: int = 128,
+    num_workers: int | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    use_cache: bool = True,
+    progress: bool = True,
+) -> FeatureSet:
+    """A classifier's logits on every item of ``dataset``, computed once and cached.
+
+    The same as :func:`image_features` but calls ``classifier.logits``; ``features`` holds the
+    [N, C] logits. The classifier is identified by its ``cache_identity`` if it has one, else by
+    its name and class names. ``transform`` defaults to ``classifier.preprocess`` when present.
+    """
+    transform = getattr(classifier, "preprocess", None) if transform is None else transform
+    model_identity = getattr(classifier, "cache_identity", None) or {
+        "name": classifier.name, "classes": list(classifier.class_names)}
+    device = getattr(classifier, "device", None) or getattr(getattr(classifier, "backbone", None), "device", None)
+    return _run_cached(
+        classifier.logits, model_identity, "logits", dataset, identity, transform, batch_size,
+        num_workers, cache_dir, use_cache, progress, torch.device(device or "cpu"),
+    )

@@ -1,0 +1,153 @@
+"""Zero-shot classification: class text features from prompt templates, and logits from them.
+
+The pipeline every claim uses (CLIP, Radford et al. 2021; open_clip's ``build_zero_shot_classifier``):
+
+1. prompt = template filled with a class name ("a photo of a {}.")
+2. text features of the prompts and image features, both L2-normalised
+3. logits = logit_scale * cosine similarity
+4. softmax over classes
+
+With several templates (a prompt ensemble), each template's class features are normalised,
+averaged over templates, and normalised again. :func:`class_text_features` is the one place
+this happens; zero-shot, TPT, CoOp and KgCoOp all call it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence, Union
+
+import torch
+import torch.nn.functional as F
+
+from vlmcal.backbones.base import Backbone, Classifier
+
+__all__ = ["Template", "class_text_features", "zero_shot_logits", "ZeroShotClassifier"]
+
+Template = Union[str, Callable[[str], str]]
+"""A prompt template: a string with one ``{}`` for the class name, or a function of the class name."""
+
+
+def _fill(template: Template, class_name: str) -> str:
+    return template(class_name) if callable(template) else template.format(class_name)
+
+
+def _check_templates(templates: Template | Sequence[Template]) -> list[Template]:
+    if isinstance(templates, str) or callable(templates):
+        templates = [templates]
+    templates = list(templates)
+    if not templates:
+        raise ValueError("Expected at least one template (e.g. 'a photo of a {}.'), but got none")
+    for t in templates:
+        if callable(t):
+            continue
+        if not isinstance(t, str) or t.count("{}") != 1:
+            raise ValueError(
+                f"Expected each template to be a string with exactly one '{{}}' for the class name "
+                f"(or a function of the class name), but got {t!r}"
+            )
+    return templates
+
+
+def class_text_features(
+    backbone: Backbone,
+    class_names: Sequence[str],
+    templates: Template | Sequence[Template] = "a photo of a {}.",
+) -> torch.Tensor:
+    """Class text features from one template or an ensemble of templates.
+
+    For T templates and C classes: encode the T*C prompts, normalise each feature, average
+    over templates, normalise again (CLIP's prompt ensembling). With one template this is just
+    the normalised features of its C prompts.
+
+    Args:
+        backbone: the backbone whose ``encode_text`` is used.
+        class_names: the C class names.
+        templates: a template (``"a photo of a {}."``) or a list of T of them; a template may
+            also be a function of the class name.
+
+    Returns:
+        [C, D] L2-normalised class text features (float32, on the backbone's device).
+
+    Example:
+        >>> text = class_text_features(backbone, ["cat", "dog"], ["a photo of a {}.", "a drawing of a {}."])
+        >>> text.shape
+        torch.Size([2, D])
+    """
+    if isinstance(class_names, str) or len(class_names) == 0 or not all(isinstance(c, str) for c in class_names):
+        raise ValueError(f"Expected `class_names` to be a non-empty list of strings, but got {class_names!r:.200}")
+    templates = _check_templates(templates)
+    per_template = []
+    for template in templates:
+        feats = backbone.encode_text([_fill(template, c) for c in class_names])  # [C, D]
+        per_template.append(F.normalize(feats.float(), dim=-1))
+    stacked = torch.stack(per_template)  # T x [C, D] -> [T, C, D]
+    return F.normalize(stacked.mean(dim=0), dim=-1)  # [T, C, D] -> [C, D]
+
+
+def zero_shot_logits(image_features: torch.Tensor, text_features: torch.Tensor, logit_scale: float) -> torch.Tensor:
+    """Logits = logit_scale * image_features @ text_features^T.
+
+    The features are used as given (normalise them first for cosine similarities; the
+    backbones' ``encode_images`` and :func:`class_text_features` already do).
+
+    Args:
+        image_features: [N, D] image features.
+        text_features: [C, D] class text features.
+        logit_scale: the multiplier of similarities (CLIP: 100), a positive number.
+
+    Returns:
+        [N, C] logits.
+    """
+    if image_features.ndim != 2 or text_features.ndim != 2 or image_features.shape[1] != text_features.shape[1]:
+        raise ValueError(
+            f"Expected `image_features` [N, D] and `text_features` [C, D] with the same D, but got "
+            f"{tuple(image_features.shape)} and {tuple(text_features.shape)}"
+        )
+    scale = float(logit_scale)
+    if not scale > 0:
+        raise ValueError(f"Expected `logit_scale` to be a positive number, but got {logit_scale!r}")
+    text_features = text_features.to(image_features.device, image_features.dtype)
+    return scale * image_features @ text_features.T  # [N,D] @ [D,C] -> [N,C]
+
+
+class ZeroShotClassifier(Classifier):
+    """A backbone plus class text features: a :class:`~vlmcal.backbones.base.Classifier`.
+
+    Args:
+        backbone: the image-text backbone.
+        class_names: the C class names.
+        templates: one template or a list (a prompt ensemble); see :func:`class_text_features`.
+
+    Attributes:
+        text_features: [C, D] the class text features.
+        preprocess: the backbone's image preprocessing.
+
+    Example:
+        >>> clf = ZeroShotClassifier(backbone, ["cat", "dog"], "a photo of a {}.")
+        >>> probs = clf.logits(images).softmax(dim=-1)   # [B, 2]
+    """
+
+    def __init__(self, backbone: Backbone, class_names: Sequence[str], templates: Template | Sequence[Template] = "a photo of a {}."):
+        self.backbone = backbone
+        self.class_names = list(class_names)
+        self.templates = _check_templates(templates)
+        self.text_features = class_text_features(backbone, self.class_names, self.templates)  # [C, D]
+        self.name = f"zero-shot {backbone.name}"
+        self.preprocess = backbone.preprocess
+
+    @property
+    def cache_identity(self) -> dict[str, Any]:
+        """What determines this classifier's logits (for feature-cache keys)."""
+        return {
+            "backbone": getattr(self.backbone, "cache_identity", self.backbone.name),
+            "classes": self.class_names,
+            "templates": [t if isinstance(t, str) else [t(c) for c in self.class_names] for t in self.templates],
+        }
+
+    def logits_from_features(self, image_features: torch.Tensor) -> torch.Tensor:
+        """[N, D] image features -> [N, C] logits (for features extracted once and cached)."""
+        return zero_shot_logits(image_features, self.text_features, self.backbone.logit_scale)
+
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        """[B, ...] preprocessed images -> [B, C] logits."""
+        return self.logits_from_features(self.backbone.encode_images(images))  # [B, D] -> [B, C]
