@@ -18,6 +18,9 @@ MATHJAX_VERSION ?= 3.2.2
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export PYTHONHASHSEED ?= 0
+# Trained stand-ins and extracted features live in the clone (git ignores .cache/), so a
+# fresh clone starts cold; point it elsewhere to share one cache between clones.
+export VLMCAL_CACHE_DIR ?= $(CURDIR)/.cache/vlmcal
 
 INSTALLED := $(VENV)/.installed
 MATHJAX := book/_vendor/mathjax/tex-chtml.js
@@ -63,6 +66,10 @@ notebooks/%.ipynb: notebooks/%.py | $(INSTALLED)
 
 notebooks: setup $(NB_BOOK)
 
+# The summary page collects the verdicts the other pages record, so it runs last.
+SUMMARY := book/notebooks/claims_summary.ipynb
+$(SUMMARY): $(filter-out $(SUMMARY),$(NB_BOOK))
+
 book/notebooks/%.ipynb: notebooks/%.ipynb $(LIB_FILES) | $(INSTALLED) system-data
 	$(PY) -m vlmcal.bookrun $< $@
 
@@ -76,4 +83,4 @@ book: notebooks
 	@echo "== site: book/_build/html/index.html"
 
 clean:
-	rm -rf book/_build book/notebooks notebooks/*.ipynb
+	rm -rf book/_build book/notebooks book/_failed book/_verdicts notebooks/*.ipynb

@@ -59,3 +59,10 @@ def test_verdict_record_and_load(tmp_path, monkeypatch):
 def test_table2_hard_prompt_tpt_accuracy_is_mean_of_its_parts():
     # CLAIMS gives the four per-set values behind the TPT average of Table 2 (ViT-B/16, hard prompt).
     assert sum([52.6, 63.0, 76.7, 47.5]) / 4 == pytest.approx(paper_value("t2_vitb16_hard_tpt_acc").value, abs=0.06)
+
+
+def test_untested_verdict_must_say_why():
+    with pytest.raises(ValueError, match="why"):
+        Verdict("C1", "s", "p", "m", "", None, "b")
+    v = Verdict("C1", "s", "p", "m", "", None, "b", why="no supervised baseline for this data set")
+    assert v.outcome == "not tested here"

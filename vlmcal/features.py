@@ -156,6 +156,9 @@ def _run_cached(
         if blob is not None:
             return FeatureSet(blob["features"], blob["labels"], key, path, from_cache=True)
 
+    prepare = getattr(dataset, "prepare", None)
+    if callable(prepare):  # a lazy data set computes its images once, before the workers fork
+        prepare()
     workers = default_num_workers() if num_workers is None else int(num_workers)
     loader = DataLoader(
         _Preprocessed(dataset, transform), batch_size=batch_size, shuffle=False, num_workers=workers,

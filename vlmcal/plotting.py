@@ -7,9 +7,20 @@ returns the axes; none changes global matplotlib settings.
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import seaborn as sns
 
-__all__ = ["plot_max_softmax_curves", "plot_dispersion_mechanism"]
+__all__ = [
+    "plot_max_softmax_curves",
+    "plot_dispersion_mechanism",
+    "plot_reliability_diagram",
+    "plot_ece_before_after",
+    "plot_ece_by_severity",
+    "plot_calibration_set_size",
+    "plot_confidence_vs_accuracy",
+    "plot_top_predictions",
+    "plot_confusion_matrix",
+]
 
 
 def plot_max_softmax_curves(curve, n_classes: int | None = None, ax=None, reference=None):
@@ -70,3 +81,226 @@ def plot_dispersion_mechanism(frame, axes=None):
         ax.set(xlabel="class text-feature noise scale", ylabel=label)
         sns.despine(ax=ax)
     return axes
+
+
+OVER_CONFIDENT = "#d62728"  # red: mean confidence above accuracy
+UNDER_CONFIDENT = "#1f77b4"  # blue: mean confidence below accuracy
+
+
+def plot_reliability_diagram(data, ax=None, title: str | None = None):
+    """Reliability diagram with the confidence histogram beneath it.
+
+    Each non-empty bin is a grey bar up to its accuracy; the gap between accuracy and mean
+    confidence (the bin's dot) is shaded red where the bin is over-confident (confidence
+    above accuracy) and blue where it is under-confident. The diagonal is perfect
+    calibration. Beneath, the number of samples per bin.
+
+    Args:
+        data: a ``vlmcal.metrics.ReliabilityData`` (from ``reliability_data`` or ``bin_statistics``).
+        ax: matplotlib axes for the diagram; the histogram is attached beneath it. A new
+            figure if None.
+        title: axes title; by default the ECE, MCE and sample count.
+
+    Returns:
+        ``(diagram_axes, histogram_axes)``.
+    """
+    from mpl_toolkits.axes_grid1 import make_axes_locatable
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.2, 4.6))
+    hist_ax = make_axes_locatable(ax).append_axes("bottom", size="32%", pad=0.08, sharex=ax)
+    lower, upper = data.edges[:-1], data.edges[1:]
+    if data.n_bins == len(data.edges):  # torchmetrics' extra bin for exactly 1.0: draw it as a sliver at 1
+        lower, upper = np.append(lower, 1.0), np.append(upper, 1.01)
+    width, centre = upper - lower, (lower + upper) / 2
+    full = data.count > 0
+    acc, conf = data.accuracy, data.mean_confidence
+    ax.bar(lower[full], acc[full], width=width[full], align="edge", color="0.82", edgecolor="0.45", lw=0.6, label="accuracy")
+    for colour, mask, label in (
+        (OVER_CONFIDENT, full & (conf > acc), "over-confident"),
+        (UNDER_CONFIDENT, full & (conf < acc), "under-confident"),
+    ):
+        ax.bar(lower[mask], (conf - acc)[mask], bottom=acc[mask], width=width[mask], align="edge", color=colour, alpha=0.55, lw=0, label=label)
+    ax.plot(centre[full], conf[full], "o", ms=3, color="k", label="mean confidence")
+    ax.plot([0, 1], [0, 1], ls="--", color="0.3", lw=0.8)
+    ax.set(xlim=(0, 1.01), ylim=(0, 1.01), ylabel="accuracy")
+    ax.set_title(title if title is not None else f"ECE {data.ece:.3f}, MCE {data.mce:.3f}, N = {data.n}", fontsize=9)
+    ax.legend(fontsize=7, frameon=False, loc="upper left")
+    ax.tick_params(labelbottom=False)
+    hist_ax.bar(lower, data.count, width=width, align="edge", color="0.55", edgecolor="white", lw=0.4)
+    hist_ax.set(xlabel="confidence", ylabel="count")
+    sns.despine(ax=ax)
+    sns.despine(ax=hist_ax)
+    return ax, hist_ax
+
+
+# ----------------------------------------------------------------------------- the empirical study (C1-C6)
+
+
+def _model_palette(models):
+    """One colour per model; the supervised baseline in black."""
+    colors = sns.color_palette("tab10", len(models))
+    return {m: ("black" if m.startswith("supervised") else c) for m, c in zip(models, colors)}
+
+
+def plot_ece_before_after(table, ax=None):
+    """Grouped bars in the manner of ES Fig. 1: each model's ECE before and after TS, clean and under shift.
+
+    Args:
+        table: ``vlmcal.empirical.ts_across_shifts`` output (several seeds allowed: bars show means).
+        ax: matplotlib axes; a new figure if None.
+
+    Returns:
+        The axes.
+    """
+    import pandas as pd
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 3.6))
+    t = table.assign(where=lambda d: d["shift"].map(lambda s: "clean" if s == "clean" else "shifted (mean)"))
+    long = pd.concat(
+        [
+            t.groupby(["model", "where"])["ece_before"].mean().rename("ECE").reset_index().assign(ts="before TS"),
+            t.groupby(["model", "where"])["ece_after"].mean().rename("ECE").reset_index().assign(ts="after TS"),
+        ]
+    )
+    long["bar"] = long["ts"] + ", " + long["where"]
+    order = ["before TS, clean", "after TS, clean", "before TS, shifted (mean)", "after TS, shifted (mean)"]
+    palette = dict(zip(order, ["#f4a582", "#92c5de", "#ca0020", "#0571b0"]))
+    sns.barplot(data=long, x="model", y="ECE", hue="bar", hue_order=order, palette=palette, ax=ax)
+    ax.set(xlabel="", ylabel="ECE (15 bins)" if "n_bins" not in table else "ECE")
+    ax.legend(fontsize=7, frameon=False, ncols=2)
+    ax.tick_params(axis="x", labelrotation=20)
+    sns.despine(ax=ax)
+    return ax
+
+
+def plot_ece_by_severity(table, axes=None):
+    """ECE against shift severity (0 = clean), averaged over shifts: before TS and after TS.
+
+    Args:
+        table: ``vlmcal.empirical.ts_across_shifts`` output.
+        axes: two matplotlib axes; a new figure if None.
+
+    Returns:
+        The axes.
+    """
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 3.4), sharey=True)
+    palette = _model_palette(list(dict.fromkeys(table["model"])))
+    for ax, column, title in zip(axes, ["ece_before", "ece_after"], ["before TS", "after TS (T fitted on clean data)"]):
+        curve = table.groupby(["model", "severity"])[column].mean().reset_index()
+        for model, g in curve.groupby("model", sort=False):
+            ax.plot(g["severity"], g[column], marker="o", ms=3, color=palette[model], ls="--" if model.startswith("supervised") else "-", label=model)
+        ax.set(xlabel="severity (0 = clean)", ylabel="mean ECE over shifts", title=title)
+        sns.despine(ax=ax)
+    axes[0].legend(fontsize=7, frameon=False)
+    return axes
+
+
+def plot_calibration_set_size(table, ax=None):
+    """Post-TS ECE against calibration-set size: the mean over draws and a 10-90% band, per model.
+
+    Args:
+        table: ``vlmcal.empirical.calibration_set_size`` output (one or more models).
+        ax: matplotlib axes; a new figure if None.
+
+    Returns:
+        The axes.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.6))
+    palette = _model_palette(list(dict.fromkeys(table["model"])))
+    for model, g in table.groupby("model", sort=False):
+        s = g.groupby("n")["ece_after"]
+        mean, lo, hi = s.mean(), s.quantile(0.1), s.quantile(0.9)
+        ax.plot(mean.index, mean.values, marker="o", ms=3, color=palette[model], label=model)
+        ax.fill_between(mean.index, lo.values, hi.values, color=palette[model], alpha=0.15, lw=0)
+    ax.set(xscale="log", xlabel="calibration samples n", ylabel="ECE after TS", title="mean over draws, 10-90% band")
+    ax.legend(fontsize=7, frameon=False)
+    sns.despine(ax=ax)
+    return ax
+
+
+def plot_confidence_vs_accuracy(points, confidence="confidence_after", ax=None):
+    """Mean confidence against accuracy, one point per condition, with the identity line.
+
+    Args:
+        points: rows with columns ``model``, ``accuracy`` and ``confidence``.
+        confidence: the confidence column to plot.
+        ax: matplotlib axes; a new figure if None.
+
+    Returns:
+        The axes.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.6, 4.4))
+    palette = _model_palette(list(dict.fromkeys(points["model"])))
+    sns.scatterplot(data=points, x=confidence, y="accuracy", hue="model", palette=palette, s=14, alpha=0.7, ax=ax, edgecolor="none")
+    lo = float(min(points[confidence].min(), points["accuracy"].min()))
+    ax.plot([lo, 1], [lo, 1], color="grey", lw=1, ls=":", label="identity")
+    ax.set(xlabel="mean confidence" + (" after TS" if confidence.endswith("after") else ""), ylabel="accuracy", aspect="equal")
+    ax.legend(fontsize=7, frameon=False)
+    sns.despine(ax=ax)
+    return ax
+
+
+def plot_top_predictions(images, probs, labels, class_names, k: int = 3, axes=None):
+    """A few images, each above a bar chart of its top-k class probabilities (true class in green).
+
+    Args:
+        images: [M, 1 or 3, H, W] float images in [0, 1].
+        probs: [M, C] probabilities.
+        labels: [M] true labels.
+        class_names: the C names.
+        k: how many classes to show per image.
+        axes: a [2, M] array of axes; a new figure if None.
+
+    Returns:
+        The axes.
+    """
+    import numpy as np
+
+    m = len(images)
+    if axes is None:
+        _, axes = plt.subplots(2, m, figsize=(2.1 * m, 4.0), gridspec_kw={"height_ratios": [1.1, 1]})
+    axes = np.asarray(axes).reshape(2, m)
+    for j in range(m):
+        img = images[j].detach().cpu().float()
+        axes[0, j].imshow(img[0] if img.shape[0] == 1 else img.permute(1, 2, 0), cmap="gray", vmin=0, vmax=1)
+        axes[0, j].set_axis_off()
+        axes[0, j].set_title(f"true: {class_names[int(labels[j])]}", fontsize=8)
+        top_p, top_c = probs[j].detach().cpu().float().topk(k)
+        colors = ["#1a9641" if int(c) == int(labels[j]) else "#d7191c" if i == 0 else "#bababa" for i, c in enumerate(top_c)]
+        axes[1, j].barh(range(k)[::-1], top_p.numpy(), color=colors)
+        axes[1, j].set_yticks(range(k)[::-1], [class_names[int(c)] for c in top_c], fontsize=7)
+        axes[1, j].set_xlim(0, 1)
+        axes[1, j].tick_params(axis="x", labelsize=7)
+        sns.despine(ax=axes[1, j])
+    return axes
+
+
+def plot_confusion_matrix(matrix, class_names, ax=None, normalize: bool = True):
+    """A confusion matrix as a heat map (rows: true class, columns: predicted class).
+
+    Args:
+        matrix: [C, C] counts.
+        class_names: the C names.
+        ax: matplotlib axes; a new figure if None.
+        normalize: show each row as shares of the true class.
+
+    Returns:
+        The axes.
+    """
+    import numpy as np
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 5))
+    m = np.asarray(matrix, dtype=float)
+    if normalize:
+        m = m / np.clip(m.sum(axis=1, keepdims=True), 1, None)
+    sns.heatmap(m, annot=True, fmt=".2f" if normalize else ".0f", cmap="Blues", cbar=False, ax=ax,
+                xticklabels=class_names, yticklabels=class_names, annot_kws={"fontsize": 7})
+    ax.set(xlabel="predicted", ylabel="true")
+    ax.tick_params(labelsize=7)
+    return ax

@@ -31,7 +31,8 @@ class Verdict:
         paper_figure: what the paper reports, as read from ``vlmcal.paper_values``.
         measured: the figure measured here, in words and numbers.
         interval: its confidence interval in words (``"95% CI [0.41, 0.44]"``), or "".
-        holds: whether the claim holds here, as computed by the notebook's test.
+        holds: whether the claim holds here, as computed by the notebook's test; None when
+            it could not be tested with the models and data of this run (``why`` says why).
         backbone: which model(s) produced the measurement ("none: simulation" for theory).
         why: when it does not hold (or holds only in part): what differs here.
     """
@@ -41,16 +42,20 @@ class Verdict:
     paper_figure: str
     measured: str
     interval: str
-    holds: bool
+    holds: bool | None
     backbone: str
     why: str = ""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.holds, bool):
-            raise TypeError(f"Expected `holds` to be a bool computed by a test, but got {type(self.holds).__name__}")
+        if not (self.holds is None or isinstance(self.holds, bool)):
+            raise TypeError(f"Expected `holds` to be a bool computed by a test (or None), but got {type(self.holds).__name__}")
+        if self.holds is None and not self.why:
+            raise ValueError("A verdict that was not tested (holds=None) must say why in `why`")
 
     @property
     def outcome(self) -> str:
+        if self.holds is None:
+            return "not tested here"
         return "holds here" if self.holds else "does not hold here"
 
     def to_frame(self) -> pd.DataFrame:

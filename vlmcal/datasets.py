@@ -1,0 +1,400 @@
+"""Labelled image data: Fashion-MNIST (the book's data set), the reader's own data, label splits.
+
+Every loader returns a ``torch.utils.data.Dataset`` of ``(image, label)`` pairs that also
+carries ``class_names`` (index = label), ``labels`` ([N] int64) and ``identity`` (a small dict
+of JSON-able values that names the data exactly, for use as a cache key with
+``vlmcal.cache.content_key``).
+
+Fashion-MNIST (Xiao, Rasul & Vollgraf, 2017) is read from, in order: the ``data_dir``
+argument, ``$VLMCAL_DATA_DIR`` (the four ``*-ubyte.gz`` files in it or in its
+``fashion-mnist/`` subfolder), Debian's package ``dataset-fashion-mnist``
+(``/usr/share/datasets/fashion-mnist``), a copy downloaded earlier into the vlmcal cache, and
+finally a download from the authors' mirror. Each file is checked against the SHA-256 of its
+decompressed IDX payload, so a re-compressed copy verifies too (Debian's ``.gz`` files differ
+byte-wise from the authors' but hold the same bytes).
+
+Fashion-MNIST images come as ``[1, 28, 28]`` float tensors in [0, 1]: the input the default
+backbones take (they normalise inside) and the input ``vlmcal.shifts`` corrupts. Pass
+``transform`` to get ``transform(PIL image)`` instead (e.g. an open_clip ``preprocess``).
+
+Spec strings for ``load_dataset``:
+
+- ``"fashion-mnist"``: the book's data set (``"fashion-mnist:/dir"`` reads the files from /dir).
+- ``"cifar10:/root"``, ``"cifar100:/root"``, ``"mnist:/root"``, ``"kmnist:/root"``,
+  ``"svhn:/root"``, ``"stl10:/root"``: the torchvision data sets, already downloaded under /root
+  (vlmcal never downloads them).
+- ``"imagefolder:/dir"``: torchvision ``ImageFolder`` layout (``/dir/<class>/<image>``); if
+  ``/dir/<split>/`` exists (``train``, ``test``) that subfolder is used.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import math
+import os
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable, Literal, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from vlmcal.cache import cache_dir
+from vlmcal.templates import FASHION_MNIST_CLASSNAMES
+
+__all__ = [
+    "DATA_ENV",
+    "DEBIAN_FASHION_MNIST_DIR",
+    "LabelledDataset",
+    "TensorImageDataset",
+    "TorchvisionDataset",
+    "ClassSubset",
+    "load_fashion_mnist",
+    "load_dataset",
+    "base_new_split",
+    "class_subset",
+]
+
+DATA_ENV = "VLMCAL_DATA_DIR"
+DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+FASHION_MNIST_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+
+Split = Literal["train", "test"]
+
+# file name -> SHA-256 of its decompressed IDX payload (measured on Debian's copy).
+_FASHION_MNIST_FILES = {
+    ("train", "images"): ("train-images-idx3-ubyte.gz", "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
+    ("train", "labels"): ("train-labels-idx1-ubyte.gz", "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"),
+    ("test", "images"): ("t10k-images-idx3-ubyte.gz", "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"),
+    ("test", "labels"): ("t10k-labels-idx1-ubyte.gz", "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
+}  # fmt: skip
+
+
+class LabelledDataset(Dataset):
+    """The common face of vlmcal's data sets.
+
+    Attributes:
+        class_names: C names; label ``k`` is ``class_names[k]``.
+        labels: [N] int64 labels.
+        identity: JSON-able dict naming the data exactly (a cache key's part).
+    """
+
+    class_names: list[str]
+    labels: torch.Tensor
+    identity: dict[str, Any]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+class TensorImageDataset(LabelledDataset):
+    """Images held in memory as one uint8 tensor.
+
+    Args:
+        images: [N, C, H, W] uint8.
+        labels: [N] integer labels in [0, len(class_names)).
+        class_names: C names.
+        identity: what names this data (goes into cache keys).
+        transform: if given, ``__getitem__`` returns ``transform(PIL image)``; otherwise a
+            [C, H, W] float tensor in [0, 1].
+    """
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        class_names: Sequence[str],
+        identity: dict[str, Any],
+        transform: Callable | None = None,
+    ):
+        if images.ndim != 4 or images.dtype != torch.uint8:
+            raise ValueError(f"Expected `images` as a [N, C, H, W] uint8 tensor, but got {images.dtype} {tuple(images.shape)}")
+        if len(images) != len(labels):
+            raise ValueError(f"Expected as many labels as images, but got {len(labels)} labels for {len(images)} images")
+        self.images = images
+        self.labels = torch.as_tensor(labels, dtype=torch.long)
+        self.class_names = list(class_names)
+        self.identity = dict(identity)
+        self.transform = transform
+
+    def images_float(self) -> torch.Tensor:
+        """All images at once: [N, C, H, W] float32 in [0, 1]."""
+        return self.images.float() / 255.0
+
+    def __getitem__(self, i: int):
+        if self.transform is None:
+            return self.images[i].float() / 255.0, int(self.labels[i])
+        img = self.images[i]  # [C, H, W]
+        pil = Image.fromarray(img[0].numpy(), mode="L") if img.shape[0] == 1 else Image.fromarray(img.permute(1, 2, 0).numpy())
+        return self.transform(pil), int(self.labels[i])
+
+
+class TorchvisionDataset(LabelledDataset):
+    """A torchvision data set (or ImageFolder) seen through vlmcal's interface.
+
+    Args:
+        dataset: a torchvision data set returning ``(PIL image, label)``.
+        class_names: C names.
+        identity: what names this data.
+        transform: applied to each PIL image; default: ``torchvision.transforms.functional.to_tensor``.
+    """
+
+    def __init__(self, dataset: Dataset, class_names: Sequence[str], identity: dict[str, Any], transform: Callable | None = None):
+        from torchvision.transforms.functional import to_tensor
+
+        self.dataset = dataset
+        self.class_names = list(class_names)
+        self.identity = dict(identity)
+        self.transform = transform or to_tensor
+        targets = getattr(dataset, "targets", None)
+        if targets is None:
+            targets = getattr(dataset, "labels", None)
+        if targets is None:
+            targets = [dataset[i][1] for i in range(len(dataset))]
+        self.labels = torch.as_tensor(np.asarray(targets), dtype=torch.long)
+
+    def __getitem__(self, i: int):
+        img, label = self.dataset[i]
+        return self.transform(img.convert("RGB") if img.mode not in ("RGB", "L") else img), int(label)
+
+
+class ClassSubset(LabelledDataset):
+    """The examples of some classes of a data set, relabelled ``0..K-1`` in the order given.
+
+    Args:
+        dataset: a ``LabelledDataset``.
+        classes: K distinct labels of ``dataset`` to keep; new label ``k`` is old label ``classes[k]``.
+    """
+
+    def __init__(self, dataset: LabelledDataset, classes: Sequence[int]):
+        classes = [int(c) for c in classes]
+        n = len(dataset.class_names)
+        if not classes or len(set(classes)) != len(classes) or not all(0 <= c < n for c in classes):
+            raise ValueError(f"Expected `classes` to be distinct labels in [0, {n}), but got {classes}")
+        self.dataset = dataset
+        self.classes = classes
+        old_to_new = torch.full((n,), -1, dtype=torch.long)
+        old_to_new[torch.tensor(classes)] = torch.arange(len(classes))
+        new = old_to_new[dataset.labels]  # [N_all]
+        self.indices = torch.nonzero(new >= 0).squeeze(1)  # [N]
+        self.labels = new[self.indices]
+        self.class_names = [dataset.class_names[c] for c in classes]
+        self.identity = {**dataset.identity, "classes": classes}
+
+    def images_float(self) -> torch.Tensor:
+        """[N, C, H, W] float in [0, 1], when the underlying data set holds its images in memory."""
+        if not hasattr(self.dataset, "images_float"):
+            raise TypeError(f"{type(self.dataset).__name__} does not hold its images in memory; iterate over it instead")
+        return self.dataset.images_float()[self.indices]
+
+    def __getitem__(self, i: int):
+        img, _ = self.dataset[int(self.indices[i])]
+        return img, int(self.labels[i])
+
+
+# ----------------------------------------------------------------------------- Fashion-MNIST
+
+
+def _read_idx(path: Path, expected_sha256: str) -> np.ndarray:
+    """Decompress one IDX file, check its payload's SHA-256, parse it into an array."""
+    with gzip.open(path, "rb") as fh:
+        raw = fh.read()
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != expected_sha256:
+        raise ValueError(
+            f"Checksum mismatch for {path}: the decompressed file has SHA-256 {digest}, expected "
+            f"{expected_sha256}. The file is corrupt or not Fashion-MNIST; delete it and load again."
+        )
+    ndim = raw[3]
+    dims = np.frombuffer(raw, dtype=">i4", count=ndim, offset=4)
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(*dims)
+
+
+def _candidate_dirs(data_dir: str | os.PathLike | None) -> list[Path]:
+    dirs: list[Path] = []
+    if data_dir is not None:
+        dirs.append(Path(data_dir).expanduser())
+    if os.environ.get(DATA_ENV):
+        root = Path(os.environ[DATA_ENV]).expanduser()
+        dirs += [root, root / "fashion-mnist"]
+    dirs += [DEBIAN_FASHION_MNIST_DIR, cache_dir() / "data" / "fashion-mnist"]
+    return dirs
+
+
+def _has_all_files(d: Path) -> bool:
+    return all((d / name).is_file() for name, _ in _FASHION_MNIST_FILES.values())
+
+
+def _download_fashion_mnist(target: Path, timeout: float = 30.0) -> Path:
+    target.mkdir(parents=True, exist_ok=True)
+    for name, sha in _FASHION_MNIST_FILES.values():
+        dest = target / name
+        if dest.is_file():
+            continue
+        tmp = dest.with_suffix(".part")
+        with urllib.request.urlopen(FASHION_MNIST_URL + name, timeout=timeout) as resp, open(tmp, "wb") as fh:
+            fh.write(resp.read())
+        _read_idx(tmp, sha)  # raises on a bad download, before the file gets its final name
+        os.replace(tmp, dest)
+    return target
+
+
+def find_fashion_mnist(data_dir: str | os.PathLike | None = None, download: bool = True) -> Path:
+    """The directory holding the four Fashion-MNIST files, downloading them if allowed and needed.
+
+    Raises:
+        FileNotFoundError: the files are nowhere and could not be downloaded; the message lists
+            where they were looked for and how to install them.
+    """
+    dirs = _candidate_dirs(data_dir)
+    for d in dirs:
+        if _has_all_files(d):
+            return d
+    error: Exception | None = None
+    if download:
+        try:
+            return _download_fashion_mnist(dirs[-1])
+        except Exception as exc:  # offline, mirror down, bad checksum: report below
+            error = exc
+    looked = "\n  ".join(str(d) for d in dirs)
+    raise FileNotFoundError(
+        "Fashion-MNIST was not found. Looked for the four *-ubyte.gz files in:\n  "
+        f"{looked}\n"
+        + (f"and downloading from {FASHION_MNIST_URL} failed: {error!r}\n" if error else "and download=False.\n")
+        + "Install it with `apt-get install dataset-fashion-mnist` (Debian/Ubuntu), or put the files "
+        f"from https://github.com/zalandoresearch/fashion-mnist in a folder and set ${DATA_ENV} to it."
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def _fashion_mnist_arrays(directory: str, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    img_name, img_sha = _FASHION_MNIST_FILES[(split, "images")]
+    lab_name, lab_sha = _FASHION_MNIST_FILES[(split, "labels")]
+    images = _read_idx(Path(directory) / img_name, img_sha)  # [N, 28, 28]
+    labels = _read_idx(Path(directory) / lab_name, lab_sha)  # [N]
+    return torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64))
+
+
+def load_fashion_mnist(
+    split: Split = "test",
+    data_dir: str | os.PathLike | None = None,
+    transform: Callable | None = None,
+    download: bool = True,
+) -> TensorImageDataset:
+    """Fashion-MNIST, one split: 60,000 (train) or 10,000 (test) 28x28 grayscale images, 10 classes.
+
+    Args:
+        split: ``"train"`` or ``"test"``.
+        data_dir: a folder with the four ``*-ubyte.gz`` files (default: see the module docstring).
+        transform: optional, applied to each PIL image; default: [1, 28, 28] float in [0, 1].
+        download: whether to download the files when they are nowhere on this machine.
+
+    Returns:
+        A ``TensorImageDataset`` with ``images`` [N, 1, 28, 28] uint8, ``labels`` [N] and the
+        prompt-style ``class_names`` of ``vlmcal.templates.FASHION_MNIST_CLASSNAMES``.
+
+    Example:
+        >>> test = load_fashion_mnist("test")
+        >>> img, label = test[0]; tuple(img.shape), test.class_names[label]
+        ((1, 28, 28), 'ankle boot')
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"Expected `split` to be 'train' or 'test', but got {split!r}")
+    directory = find_fashion_mnist(data_dir, download=download)
+    images, labels = _fashion_mnist_arrays(str(directory), split)
+    identity = {"dataset": "fashion-mnist", "split": split, "n": len(labels)}
+    return TensorImageDataset(images, labels, FASHION_MNIST_CLASSNAMES, identity, transform)
+
+
+# ----------------------------------------------------------------------------- other data
+
+
+# name -> (torchvision class name, how its constructor names the split)
+_TORCHVISION = {
+    "cifar10": ("CIFAR10", "train"),
+    "cifar100": ("CIFAR100", "train"),
+    "mnist": ("MNIST", "train"),
+    "kmnist": ("KMNIST", "train"),
+    "fashion-mnist-torchvision": ("FashionMNIST", "train"),
+    "svhn": ("SVHN", "split"),
+    "stl10": ("STL10", "split"),
+}
+
+
+def load_dataset(spec: str, split: Split = "test", transform: Callable | None = None) -> LabelledDataset:
+    """A data set from a spec string (see the module docstring).
+
+    Args:
+        spec: ``"fashion-mnist"``, ``"<torchvision name>:/root"`` or ``"imagefolder:/dir"``.
+        split: ``"train"`` or ``"test"``.
+        transform: applied to each PIL image (default: a float tensor in [0, 1]).
+
+    Returns:
+        A ``LabelledDataset``.
+    """
+    kind, _, path = spec.partition(":")
+    kind = kind.strip().lower()
+    if kind == "fashion-mnist":
+        return load_fashion_mnist(split, data_dir=path or None, transform=transform)
+    if not path:
+        raise ValueError(f"Expected a spec like '{kind}:/path/to/data', but got {spec!r} (no path)")
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise FileNotFoundError(f"{spec!r}: the folder {root} does not exist")
+    if kind == "imagefolder":
+        from torchvision.datasets import ImageFolder
+
+        folder = root / split if (root / split).is_dir() else root
+        ds = ImageFolder(str(folder))
+        return TorchvisionDataset(ds, ds.classes, {"dataset": "imagefolder", "path": str(folder.resolve()), "n": len(ds)}, transform)
+    if kind in _TORCHVISION:
+        import torchvision.datasets as tvd
+
+        cls_name, split_arg = _TORCHVISION[kind]
+        cls = getattr(tvd, cls_name)
+        kwargs = {"train": split == "train"} if split_arg == "train" else {"split": split}
+        try:
+            ds = cls(str(root), download=False, **kwargs)
+        except RuntimeError as exc:
+            raise FileNotFoundError(
+                f"{spec!r}: torchvision's {cls_name} found no data under {root} ({exc}). vlmcal does not "
+                f"download it: run torchvision.datasets.{cls_name}({str(root)!r}, download=True) once."
+            ) from exc
+        names = list(getattr(ds, "classes", [str(k) for k in range(int(max(ds.labels)) + 1)]))
+        return TorchvisionDataset(ds, names, {"dataset": kind, "split": split, "root": str(root.resolve()), "n": len(ds)}, transform)
+    known = ", ".join(["fashion-mnist", "imagefolder", *_TORCHVISION])
+    raise ValueError(f"Unknown data set {kind!r} in spec {spec!r}; known: {known}")
+
+
+# ----------------------------------------------------------------------------- label splits
+
+
+def base_new_split(class_names: Sequence[str]) -> tuple[list[int], list[int]]:
+    """The base-to-new protocol's halves (CoOp/CoCoOp): sort the labels, base = the first
+    ceil(n/2), new = the rest.
+
+    Args:
+        class_names: the n class names (label ``k`` is ``class_names[k]``).
+
+    Returns:
+        ``(base_labels, new_labels)``, two sorted lists of labels.
+
+    Example:
+        >>> base_new_split(["a", "b", "c", "d", "e"])
+        ([0, 1, 2], [3, 4])
+    """
+    n = len(class_names)
+    if n < 2:
+        raise ValueError(f"Expected at least 2 classes to split, but got {n}")
+    labels = list(range(n))
+    n_base = math.ceil(n / 2)
+    return labels[:n_base], labels[n_base:]
+
+
+def class_subset(dataset: LabelledDataset, classes: Sequence[int]) -> ClassSubset:
+    """The examples of ``classes`` only, relabelled ``0..K-1`` in the order given (see ``ClassSubset``)."""
+    return ClassSubset(dataset, classes)

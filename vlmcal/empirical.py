@@ -1,0 +1,576 @@
+"""The empirical study of what matters for calibrating VLMs (Tu et al., ICML 2024), claims C1–C6.
+
+Everything here works on logits: ``Run`` holds one model's logits on one condition (a
+shift at a severity, and a label set), and each function below turns a list of runs into a
+table. Which model produced the logits is the caller's business (``vlmcal.predictions``
+makes runs from backbone names), so the same code serves the offline stand-ins and CLIP.
+
+Protocol, as in the paper: the temperature is fitted on a labelled calibration set from
+the clean, in-distribution data, and evaluated on held-out data, clean and shifted. Here
+the test split is divided once, per seed, into a stratified calibration half and an
+evaluation half; every shifted copy of the test split uses the same evaluation indices,
+so clean and shifted figures concern the same images.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy import stats
+
+from vlmcal import metrics
+from vlmcal.calibration import TemperatureScaling, stratified_sample
+
+__all__ = [
+    "Run",
+    "restrict_to_classes",
+    "split_calibration",
+    "bootstrap_over_samples",
+    "ts_across_shifts",
+    "label_shift",
+    "calibration_set_size",
+    "confidence_vs_accuracy",
+    "smallest_sufficient_n",
+]
+
+
+@dataclass(frozen=True)
+class Run:
+    """One model's logits on one condition.
+
+    Attributes:
+        model: the model's name (``"default"``, ``"supervised"``, ``"openclip:ViT-B-32:openai"``).
+        kind: ``"VLM"`` (zero-shot) or ``"supervised"``.
+        shift: ``"clean"`` or the name of a distribution shift.
+        severity: 0 for clean, else the shift's severity.
+        logits: [N, C] logits (a VLM's already carry its logit scale).
+        labels: [N] integer labels in [0, C).
+    """
+
+    model: str
+    kind: str
+    shift: str
+    severity: int
+    logits: torch.Tensor = field(repr=False)
+    labels: torch.Tensor = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("VLM", "supervised"):
+            raise ValueError(f"Expected `kind` to be 'VLM' or 'supervised', but got {self.kind!r}")
+        if self.logits.ndim != 2 or self.labels.shape != self.logits.shape[:1]:
+            raise ValueError(
+                f"Expected logits [N, C] and labels [N], but got {tuple(self.logits.shape)} and {tuple(self.labels.shape)}"
+            )
+
+    @property
+    def condition(self) -> str:
+        return "clean" if self.shift == "clean" else f"{self.shift}-{self.severity}"
+
+    def subset(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits, labels) of the given rows."""
+        return self.logits[rows], self.labels[rows]
+
+
+def restrict_to_classes(logits: torch.Tensor, labels: torch.Tensor, classes: Sequence[int]):
+    """Keep the samples of ``classes`` and those classes' logits, relabelled 0..len(classes)-1.
+
+    A zero-shot VLM's logit for a class depends on that class's prompt alone, so dropping
+    columns is exactly the zero-shot classifier over the smaller label set.
+
+    Args:
+        logits: [N, C].
+        labels: [N] in [0, C).
+        classes: the K class indices to keep, in the order of their new labels.
+
+    Returns:
+        ``(logits [M, K], labels [M], rows [M])`` where ``rows`` are the kept samples' indices.
+    """
+    classes_t = torch.as_tensor(list(classes), dtype=torch.long)
+    if classes_t.numel() < 2 or classes_t.unique().numel() != classes_t.numel():
+        raise ValueError(f"Expected at least two distinct classes, but got {list(classes)}")
+    remap = torch.full((logits.shape[1],), -1, dtype=torch.long)
+    remap[classes_t] = torch.arange(classes_t.numel())
+    new_labels = remap[labels]  # [N], -1 outside the subset
+    rows = torch.nonzero(new_labels >= 0).squeeze(1)  # [M]
+    return logits[rows][:, classes_t], new_labels[rows], rows
+
+
+def split_calibration(labels: torch.Tensor, seed: int, calibration_fraction: float = 0.5):
+    """Stratified split of the test split's indices into a calibration and an evaluation part.
+
+    Args:
+        labels: [N] labels of the clean test split.
+        seed: seed of the split.
+        calibration_fraction: share of each class that goes to calibration.
+
+    Returns:
+        ``(calibration_rows, evaluation_rows)``: sorted index tensors that partition 0..N-1.
+    """
+    if not 0.0 < calibration_fraction < 1.0:
+        raise ValueError(f"Expected `calibration_fraction` in (0, 1), but got {calibration_fraction!r}")
+    n_calib = int(round(calibration_fraction * len(labels)))
+    calib = torch.as_tensor(stratified_sample(labels, n_calib, seed=seed), dtype=torch.long).sort().values
+    mask = torch.ones(len(labels), dtype=torch.bool)
+    mask[calib] = False
+    return calib, torch.nonzero(mask).squeeze(1)
+
+
+def bootstrap_over_samples(
+    statistic: Callable[[torch.Tensor], float], n: int, n_resamples: int = 200, level: float = 0.95, seed: int = 0
+) -> metrics.BootstrapResult:
+    """Percentile bootstrap of a statistic computed from row indices (resampled with replacement).
+
+    Use it when one figure draws on several runs at once (an average over shifts, say): the
+    same resampled rows are used in every run, as the runs share their images.
+
+    Args:
+        statistic: maps [n] row positions (0..n-1, with repeats) to a float.
+        n: number of rows.
+        n_resamples: bootstrap resamples.
+        level: coverage of the interval.
+        seed: seed of the resampling.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    estimate = float(statistic(torch.arange(n)))
+    values = np.array([statistic(torch.randint(n, (n,), generator=gen)) for _ in range(n_resamples)])
+    alpha = (1.0 - level) / 2.0
+    lower, upper = np.quantile(values, [alpha, 1.0 - alpha])
+    return metrics.BootstrapResult(estimate, float(lower), float(upper), float(level), int(n_resamples), int(seed))
+
+
+def _ece(logits, labels, n_bins):
+    return metrics.ece(logits, labels, n_bins=n_bins, inputs="logits")
+
+
+def _describe(logits, labels, n_bins, prefix):
+    conf, ok = metrics.top_label(logits, labels, inputs="logits")
+    return {
+        f"ece_{prefix}": _ece(logits, labels, n_bins),
+        f"confidence_{prefix}": float(conf.mean()),
+    }
+
+
+def ts_across_shifts(runs: Sequence[Run], calibration_rows, evaluation_rows, n_bins: int = 15) -> pd.DataFrame:
+    """ECE before and after temperature scaling fitted on clean calibration data (C1, C2, C3).
+
+    For every model, the temperature is fitted on the rows ``calibration_rows`` of its clean
+    run and applied, unchanged, to the rows ``evaluation_rows`` of every run of that model.
+
+    Args:
+        runs: runs of one or more models; each model needs a run with ``shift == "clean"``.
+        calibration_rows: indices of the clean calibration samples.
+        evaluation_rows: indices of the evaluation samples (the same in every run).
+        n_bins: ECE bins (ES: 15).
+
+    Returns:
+        One row per run: model, kind, shift, severity, condition, temperature, accuracy,
+        ece_before, ece_after, confidence_before, confidence_after.
+    """
+    temperatures = {}
+    for run in runs:
+        if run.shift == "clean":
+            temperatures[run.model] = TemperatureScaling().fit(*run.subset(calibration_rows)).temperature_
+    missing = sorted({r.model for r in runs} - set(temperatures))
+    if missing:
+        raise ValueError(f"Expected a clean run for every model to fit its temperature, but none for {missing}")
+    rows = []
+    for run in runs:
+        logits, labels = run.subset(evaluation_rows)
+        t = temperatures[run.model]
+        rows.append(
+            {
+                "model": run.model,
+                "kind": run.kind,
+                "shift": run.shift,
+                "severity": run.severity,
+                "condition": run.condition,
+                "temperature": t,
+                "accuracy": metrics.accuracy(logits, labels, inputs="logits"),
+                **_describe(logits, labels, n_bins, "before"),
+                **_describe(logits / t, labels, n_bins, "after"),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def label_shift(
+    runs: Sequence[Run],
+    source_classes: Sequence[int],
+    target_classes: dict[str, Sequence[int]],
+    calibration_rows,
+    evaluation_rows,
+    n_bins: int = 15,
+) -> pd.DataFrame:
+    """TS fitted on one label set, evaluated on others (C4), against TS fitted on the target labels.
+
+    Args:
+        runs: clean runs, one per model.
+        source_classes: the classes whose calibration samples fit the temperature (e.g. base).
+        target_classes: name -> classes to evaluate on (e.g. ``{"new": [...], "all": [...]}``).
+        calibration_rows: calibration sample indices (the source and the oracle fit use these).
+        evaluation_rows: evaluation sample indices.
+        n_bins: ECE bins.
+
+    Returns:
+        One row per (model, target): temperature_source, temperature_target, ece_before,
+        ece_source_ts, ece_target_ts, and ``recovered``: the share of the target-fitted
+        TS's ECE reduction that the source-fitted temperature achieves.
+    """
+    calibration_rows = torch.as_tensor(calibration_rows)
+    evaluation_rows = torch.as_tensor(evaluation_rows)
+    rows = []
+    for run in runs:
+        cal_logits, cal_labels = run.subset(calibration_rows)
+        ev_logits, ev_labels = run.subset(evaluation_rows)
+        src_logits, src_labels, _ = restrict_to_classes(cal_logits, cal_labels, source_classes)
+        t_source = TemperatureScaling().fit(src_logits, src_labels).temperature_
+        for name, classes in target_classes.items():
+            tgt_cal_logits, tgt_cal_labels, _ = restrict_to_classes(cal_logits, cal_labels, classes)
+            t_target = TemperatureScaling().fit(tgt_cal_logits, tgt_cal_labels).temperature_
+            logits, labels, _ = restrict_to_classes(ev_logits, ev_labels, classes)
+            before = _ece(logits, labels, n_bins)
+            with_source = _ece(logits / t_source, labels, n_bins)
+            with_target = _ece(logits / t_target, labels, n_bins)
+            gain = before - with_target
+            rows.append(
+                {
+                    "model": run.model,
+                    "kind": run.kind,
+                    "target": name,
+                    "n_classes": len(classes),
+                    "accuracy": metrics.accuracy(logits, labels, inputs="logits"),
+                    "temperature_source": t_source,
+                    "temperature_target": t_target,
+                    "ece_before": before,
+                    "ece_source_ts": with_source,
+                    "ece_target_ts": with_target,
+                    "recovered": (before - with_source) / gain if gain > 0 else np.nan,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def calibration_set_size(
+    run: Run,
+    sizes: Sequence[int | str],
+    calibration_rows,
+    evaluation_rows,
+    n_draws: int = 20,
+    seed: int = 0,
+    n_bins: int = 15,
+) -> pd.DataFrame:
+    """ECE after TS fitted on n calibration samples, over repeated stratified draws (C6).
+
+    Args:
+        run: one model's clean run.
+        sizes: calibration-set sizes; ``"all"`` means every calibration row (drawn once).
+        calibration_rows: the pool the samples are drawn from.
+        evaluation_rows: where ECE is measured.
+        n_draws: stratified draws per size.
+        seed: base seed; draw ``d`` of size ``n`` uses its own derived seed.
+        n_bins: ECE bins.
+
+    Returns:
+        One row per (size, draw): model, n, draw, temperature, ece_after.
+    """
+    calibration_rows = torch.as_tensor(calibration_rows)
+    cal_logits, cal_labels = run.subset(calibration_rows)
+    ev_logits, ev_labels = run.subset(evaluation_rows)
+    rows = []
+    for size in sizes:
+        if size == "all":
+            draws = [(0, torch.arange(len(cal_labels)))]
+        else:
+            n = int(size)
+            if not 1 <= n <= len(cal_labels):
+                raise ValueError(f"Expected calibration sizes in [1, {len(cal_labels)}] or 'all', but got {size!r}")
+            draws = [
+                (d, torch.as_tensor(stratified_sample(cal_labels, n, seed=seed * 100_003 + n * 1_009 + d), dtype=torch.long))
+                for d in range(n_draws)
+            ]
+        for d, picked in draws:
+            t = TemperatureScaling().fit(cal_logits[picked], cal_labels[picked]).temperature_
+            rows.append(
+                {
+                    "model": run.model,
+                    "n": len(cal_labels) if size == "all" else int(size),
+                    "size": str(size),
+                    "draw": d,
+                    "temperature": t,
+                    "ece_after": _ece(ev_logits / t, ev_labels, n_bins),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def smallest_sufficient_n(table: pd.DataFrame, tolerance: float = 0.10) -> pd.DataFrame:
+    """Per model, the smallest n whose mean ECE is within ``tolerance`` (relative) of the full set's.
+
+    Args:
+        table: the output of :func:`calibration_set_size`.
+        tolerance: 0.10 = within 10%.
+
+    Returns:
+        One row per model: full_ece, smallest_n (NaN when no smaller size qualifies).
+    """
+    out = []
+    for model, group in table.groupby("model"):
+        means = group.groupby("n")["ece_after"].mean().sort_index()
+        full = float(group.loc[group["size"] == "all", "ece_after"].mean())
+        ok = means[(means <= full * (1.0 + tolerance)) & (means.index < means.index.max())]
+        out.append({"model": model, "full_ece": full, "smallest_n": int(ok.index.min()) if len(ok) else np.nan})
+    return pd.DataFrame(out)
+
+
+def confidence_vs_accuracy(points: pd.DataFrame, confidence: str = "confidence_after", accuracy: str = "accuracy") -> dict:
+    """How well mean calibrated confidence tracks accuracy across conditions (C5).
+
+    Args:
+        points: one row per condition, with the two columns named below.
+        confidence: column of mean (calibrated) confidence.
+        accuracy: column of accuracy.
+
+    Returns:
+        ``{"r2": R^2 of the least-squares line, "r2_identity": 1 - SS(acc - conf) / SS(acc - mean),
+        "spearman": Spearman's rho, "pearson": Pearson's r, "n": number of conditions}``.
+    """
+    x = points[confidence].to_numpy(dtype=float)
+    y = points[accuracy].to_numpy(dtype=float)
+    if len(x) < 3:
+        raise ValueError(f"Expected at least 3 conditions to correlate, but got {len(x)}")
+    pearson = float(np.corrcoef(x, y)[0, 1])
+    ss_tot = float(np.sum((y - y.mean()) ** 2))
+    return {
+        "r2": pearson**2,
+        "r2_identity": 1.0 - float(np.sum((y - x) ** 2)) / ss_tot if ss_tot > 0 else np.nan,
+        "spearman": float(stats.spearmanr(x, y).statistic),
+        "pearson": pearson,
+        "n": int(len(x)),
+    }
+
+
+@dataclass(frozen=True)
+class StudySettings:
+    """The parameters every notebook of the empirical study takes, validated once.
+
+    Attributes:
+        backbones: VLM backbone names (zero-shot), e.g. ``["default", "default-wide"]`` or
+            ``["openclip:ViT-B-32:openai"]``.
+        supervised: the supervised baseline's name, or "" for none. It is trained on
+            Fashion-MNIST, so it joins only runs on ``fashion-mnist``.
+        dataset: a data-set spec (``fashion-mnist``, ``cifar10:/path``, ``imagefolder:/path``).
+        seeds: seeds of the calibration/evaluation split (and of the draws of C6).
+        n_bins: ECE bins (the paper: 15).
+        device: ``"cpu"``, ``"cuda"`` or "" for automatic.
+        cache_dir: vlmcal's cache directory, or "" for the default.
+        shifts: shift names, or ``["all"]`` for every shift in ``vlmcal.shifts``.
+        severities: shift severities (1..5).
+        templates: ``"ensemble"`` (CLIP's 80), ``"hard"`` or ``"dataset"``.
+        max_samples: evaluate on a stratified subset of at most this many test images (0: all).
+        n_resamples: bootstrap resamples for the verdict's interval.
+    """
+
+    backbones: tuple[str, ...]
+    supervised: str
+    dataset: str
+    seeds: tuple[int, ...]
+    n_bins: int
+    device: str
+    cache_dir: str
+    shifts: tuple[str, ...] = ("all",)
+    severities: tuple[int, ...] = (1, 2, 3, 4, 5)
+    templates: str = "ensemble"
+    max_samples: int = 0
+    n_resamples: int = 200
+
+    def __post_init__(self) -> None:
+        def as_tuple(name, kind):
+            value = getattr(self, name)
+            if isinstance(value, (str, int)) and not isinstance(value, bool):
+                value = [value]
+            try:
+                out = tuple(kind(v) for v in value)
+            except (TypeError, ValueError):
+                raise ValueError(f"Expected parameter `{name}` to be a list of {kind.__name__}s, but got {value!r}") from None
+            object.__setattr__(self, name, out)
+            return out
+
+        if not as_tuple("backbones", str):
+            raise ValueError("Expected parameter `backbones` to name at least one backbone, but got an empty list")
+        if not as_tuple("seeds", int):
+            raise ValueError("Expected parameter `seeds` to hold at least one seed, but got an empty list")
+        from vlmcal.shifts import SEVERITIES, list_shifts
+
+        shifts = as_tuple("shifts", str)
+        if shifts == ("all",):
+            object.__setattr__(self, "shifts", tuple(list_shifts()))
+        unknown = sorted(set(self.shifts) - set(list_shifts()))
+        if unknown:
+            raise ValueError(f"Unknown shifts {unknown} in parameter `shifts`; known: {list_shifts()} (or ['all'])")
+        bad = sorted(set(as_tuple("severities", int)) - set(SEVERITIES))
+        if bad or not self.severities:
+            raise ValueError(f"Expected parameter `severities` to be a non-empty list of integers in 1..5, but got {list(self.severities)}")
+        if isinstance(self.n_bins, bool) or not isinstance(self.n_bins, int) or self.n_bins < 1:
+            raise ValueError(f"Expected parameter `n_bins` to be an integer larger than 0, but got {self.n_bins!r}")
+        if self.templates not in ("ensemble", "hard", "dataset"):
+            raise ValueError(f"Expected parameter `templates` to be 'ensemble', 'hard' or 'dataset', but got {self.templates!r}")
+        if not isinstance(self.max_samples, int) or self.max_samples < 0:
+            raise ValueError(f"Expected parameter `max_samples` to be an integer >= 0 (0: all), but got {self.max_samples!r}")
+        if not isinstance(self.n_resamples, int) or self.n_resamples < 10:
+            raise ValueError(f"Expected parameter `n_resamples` to be an integer >= 10, but got {self.n_resamples!r}")
+        if not isinstance(self.dataset, str) or not self.dataset:
+            raise ValueError(f"Expected parameter `dataset` to be a data-set spec such as 'fashion-mnist', but got {self.dataset!r}")
+
+    @property
+    def models(self) -> list[str]:
+        """The backbones, plus the supervised baseline where it applies."""
+        extra = [self.supervised] if self.supervised and self.dataset.startswith("fashion-mnist") else []
+        return list(self.backbones) + extra
+
+    @property
+    def conditions(self) -> list[tuple[str, int]]:
+        """``("clean", 0)`` then every (shift, severity)."""
+        return [("clean", 0)] + [(s, v) for s in self.shifts for v in self.severities]
+
+    def describe_models(self) -> str:
+        """The models in words, for a page's Backbone note and its verdicts."""
+        return ", ".join(f"`{m}`" for m in self.models)
+
+
+# ----------------------------------------------------------------------------- verdict figures
+# Each claim's test, stated before any number was seen, as a function of the tables above.
+
+MARKED_IMPROVEMENT = 0.5  # C2: "markedly" = TS at least halves the VLMs' mean ECE
+SIMILAR_ECE = 0.01  # C1: "similar" = within one percentage point of ECE
+STABLE_RISE = 0.05  # C3: post-TS ECE may rise by at most 0.05 (the paper's post-TS level) from clean to shift
+TS_HELPS_SHARE = 0.9  # C3: TS fitted on clean data must lower ECE in at least 90% of shifted cells
+RECOVERY_SHARE = 0.8  # C4: TS from other labels must achieve 80% of the ECE reduction of TS on the target labels
+SUFFICIENT_TOLERANCE = 0.10  # C6: "suffices" = mean ECE within 10% of the full calibration set's
+PAPER_SAMPLES = 50  # C6: the paper's "about 40-50 samples" (upper end)
+CORRELATION_BAR = 0.90  # C5: R^2 and Spearman rho above 0.90
+
+
+def _top_label_cache(runs: Sequence[Run], rows: torch.Tensor, temperatures: dict[str, float] | None = None):
+    """Per run: top-label confidence and correctness on ``rows`` (after TS when temperatures are given)."""
+    out = []
+    for run in runs:
+        logits, labels = run.subset(rows)
+        if temperatures is not None:
+            logits = logits / temperatures[run.model]
+        conf, ok = metrics.top_label(logits, labels, inputs="logits")
+        out.append((conf, ok))
+    return out
+
+
+def mean_ece_bootstrap(
+    groups: dict[str, Sequence[Run]],
+    evaluation_rows,
+    combine: Callable[[dict[str, float]], float],
+    temperatures: dict[str, float] | None = None,
+    n_bins: int = 15,
+    n_resamples: int = 200,
+    seed: int = 0,
+) -> metrics.BootstrapResult:
+    """Bootstrap a figure built from mean ECEs of groups of runs, resampling the evaluation images.
+
+    Args:
+        groups: name -> runs; each group's figure is the mean ECE over its runs.
+        evaluation_rows: the evaluation images' indices (shared by every run).
+        combine: maps ``{group name: mean ECE}`` to the figure (e.g. a difference).
+        temperatures: model -> temperature to apply first (None: raw logits).
+        n_bins: ECE bins.
+        n_resamples: bootstrap resamples.
+        seed: resampling seed.
+    """
+    rows = torch.as_tensor(evaluation_rows)
+    cached = {name: _top_label_cache(runs, rows, temperatures) for name, runs in groups.items()}
+
+    def statistic(pick: torch.Tensor) -> float:
+        means = {
+            name: float(np.mean([metrics.bin_statistics(c[pick], k[pick], n_bins=n_bins).ece for c, k in pairs]))
+            for name, pairs in cached.items()
+        }
+        return combine(means)
+
+    return bootstrap_over_samples(statistic, len(rows), n_resamples=n_resamples, seed=seed)
+
+
+def bootstrap_label_shift(
+    runs: Sequence[Run],
+    table: pd.DataFrame,
+    target_classes: dict[str, Sequence[int]],
+    evaluation_rows,
+    n_bins: int = 15,
+    n_resamples: int = 200,
+    seed: int = 0,
+) -> metrics.BootstrapResult:
+    """Bootstrap the mean ``recovered`` share of :func:`label_shift`, with its temperatures held fixed.
+
+    Each (model, target) evaluation set is resampled with replacement; the temperatures
+    come from ``table`` (fitting is not repeated).
+    """
+    evaluation_rows = torch.as_tensor(evaluation_rows)
+    cells = []
+    for run in runs:
+        ev_logits, ev_labels = run.subset(evaluation_rows)
+        for name, classes in target_classes.items():
+            row = table[(table["model"] == run.model) & (table["target"] == name)].iloc[0]
+            logits, labels, _ = restrict_to_classes(ev_logits, ev_labels, classes)
+            tops = [metrics.top_label(logits / t, labels, inputs="logits") for t in (1.0, row["temperature_source"], row["temperature_target"])]
+            cells.append(tops)
+    gen = torch.Generator().manual_seed(seed)
+
+    def recovered(picks) -> float:
+        shares = []
+        for tops, pick in zip(cells, picks):
+            before, source, target = (metrics.bin_statistics(c[pick], k[pick], n_bins=n_bins).ece for c, k in tops)
+            if before - target > 0:
+                shares.append((before - source) / (before - target))
+        return float(np.mean(shares)) if shares else float("nan")
+
+    estimate = recovered([torch.arange(len(t[0][0])) for t in cells])
+    values = np.array([recovered([torch.randint(len(t[0][0]), (len(t[0][0]),), generator=gen) for t in cells]) for _ in range(n_resamples)])
+    lower, upper = np.nanquantile(values, [0.025, 0.975])
+    return metrics.BootstrapResult(estimate, float(lower), float(upper), 0.95, int(n_resamples), int(seed))
+
+
+def confidence_accuracy_points(
+    runs: Sequence[Run],
+    temperatures: dict[str, float],
+    evaluation_rows,
+    class_sets: dict[str, Sequence[int]],
+) -> pd.DataFrame:
+    """Accuracy and mean confidence (before and after TS) per (model, condition, label set) (C5).
+
+    Args:
+        runs: runs on any conditions.
+        temperatures: model -> temperature (fitted on clean, all-class calibration data).
+        evaluation_rows: evaluation images.
+        class_sets: name -> classes; each set restricts the logits and images to those classes.
+
+    Returns:
+        One row per (run, label set): model, kind, condition, labels, accuracy,
+        confidence_before, confidence_after.
+    """
+    evaluation_rows = torch.as_tensor(evaluation_rows)
+    rows = []
+    for run in runs:
+        ev_logits, ev_labels = run.subset(evaluation_rows)
+        for name, classes in class_sets.items():
+            logits, labels, _ = restrict_to_classes(ev_logits, ev_labels, classes)
+            rows.append(
+                {
+                    "model": run.model,
+                    "kind": run.kind,
+                    "condition": run.condition,
+                    "labels": name,
+                    "accuracy": metrics.accuracy(logits, labels, inputs="logits"),
+                    "confidence_before": metrics.mean_confidence(logits, labels, inputs="logits"),
+                    "confidence_after": metrics.mean_confidence(logits / temperatures[run.model], labels, inputs="logits"),
+                }
+            )
+    return pd.DataFrame(rows)

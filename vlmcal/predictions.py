@@ -1,0 +1,216 @@
+"""Logits of a named model on a named condition: the bridge from notebook parameters to
+``vlmcal.empirical.Run``.
+
+A model name is a backbone name (``default``, ``default-<variant>``,
+``openclip:<arch>:<pretrained>``), classified zero-shot from class text features, or
+``supervised`` (the cross-entropy baseline), whose logits come straight from its head.
+Image features and logits are cached by ``vlmcal.features``, so a second call is a file read.
+
+Example:
+    >>> run = predict("default", "fashion-mnist", shift="gaussian_noise", severity=3)
+    >>> run.logits.shape, run.kind       # [10000, 10], "VLM"
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from functools import lru_cache
+from typing import Literal, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from vlmcal import templates as T
+from vlmcal.empirical import Run
+
+__all__ = ["predict", "is_supervised", "prompt_templates", "load_test_data", "TemplateChoice"]
+
+TemplateChoice = Literal["hard", "ensemble", "dataset"]
+
+
+def is_supervised(model: str) -> bool:
+    """Whether ``model`` names the supervised baseline rather than a VLM backbone."""
+    return model == "supervised" or model.startswith("supervised-")
+
+
+def prompt_templates(choice: TemplateChoice, dataset: str) -> list[str]:
+    """The prompt templates a zero-shot run uses.
+
+    Args:
+        choice: ``"hard"`` ("a photo of a {}."), ``"ensemble"`` (CLIP's 80 templates) or
+            ``"dataset"`` (the data set's own templates; Fashion-MNIST only).
+        dataset: the data set's spec.
+    """
+    if choice == "hard":
+        return [T.HARD_PROMPT]
+    if choice == "ensemble":
+        return list(T.CLIP_TEMPLATES)
+    if choice == "dataset":
+        if not dataset.startswith("fashion-mnist"):
+            raise ValueError(f"Dataset-specific templates exist for fashion-mnist only, not {dataset!r}; use 'ensemble' or 'hard'")
+        return list(T.FASHION_MNIST_TEMPLATES)
+    raise ValueError(f"Expected `templates` to be 'hard', 'ensemble' or 'dataset', but got {choice!r}")
+
+
+class _AsPIL(Dataset):
+    """Serves a tensor-image data set as PIL images, so that any model's own preprocessing applies."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def prepare(self) -> None:
+        getattr(self.dataset, "prepare", lambda: None)()
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int):
+        image, label = self.dataset[i][:2]
+        if isinstance(image, torch.Tensor):
+            array = (image.clamp(0, 1) * 255).round().to(torch.uint8)  # [C, H, W]
+            image = Image.fromarray(array[0].numpy(), mode="L") if array.shape[0] == 1 else Image.fromarray(array.permute(1, 2, 0).numpy())
+        return image, label
+
+
+@lru_cache(maxsize=4)
+def _clean_data(dataset: str, split: str):
+    from vlmcal.datasets import load_dataset
+
+    return load_dataset(dataset, split=split)
+
+
+class _Rows(Dataset):
+    """A fixed subset of a data set's rows (labels, class names and identity follow)."""
+
+    def __init__(self, dataset, rows: torch.Tensor):
+        self.dataset, self.rows = dataset, rows
+        self.labels = dataset.labels[rows]
+        self.class_names = list(dataset.class_names)
+        digest = hashlib.sha256(rows.numpy().tobytes()).hexdigest()[:12]
+        self.identity = {**dataset.identity, "rows": f"{len(rows)}:{digest}"}
+
+    def prepare(self) -> None:
+        getattr(self.dataset, "prepare", lambda: None)()
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int):
+        return self.dataset[int(self.rows[i])]
+
+
+def evaluation_rows(labels: torch.Tensor, max_samples: int | None, seed: int = 0) -> torch.Tensor | None:
+    """A stratified, seeded subset of at most ``max_samples`` rows (None: every row)."""
+    if max_samples is None or max_samples >= len(labels):
+        return None
+    from vlmcal.calibration import stratified_sample
+
+    return torch.as_tensor(stratified_sample(labels, int(max_samples), seed=seed), dtype=torch.long).sort().values
+
+
+def load_test_data(
+    dataset: str,
+    shift: str = "clean",
+    severity: int = 0,
+    split: str = "test",
+    shift_seed: int = 0,
+    max_samples: int | None = None,
+):
+    """The (possibly shifted) evaluation data: a data set of tensor images in [0, 1].
+
+    The shift is applied to the whole split (each image's random draws depend only on its
+    index), then ``max_samples`` rows are kept, the same rows for every shift.
+    """
+    from vlmcal.shifts import ShiftedDataset
+
+    data = _clean_data(dataset, split)
+    if shift != "clean":
+        data = ShiftedDataset(data, shift, severity, seed=shift_seed)
+    rows = evaluation_rows(data.labels, max_samples)
+    return data if rows is None else _Rows(data, rows)
+
+
+@lru_cache(maxsize=8)
+def _model(model: str, device: str | None, cache_dir: str | None):
+    if is_supervised(model):
+        from vlmcal.backbones.supervised import load_supervised
+
+        return load_supervised(model, device=device, cache_dir=cache_dir)
+    from vlmcal.backbones import load_backbone
+
+    return load_backbone(model, device=device, cache_dir=cache_dir)
+
+
+@lru_cache(maxsize=32)
+def _text_features(model: str, device: str | None, cache_dir: str | None, class_names: tuple[str, ...], templates: tuple[str, ...]):
+    from vlmcal.zeroshot import class_text_features
+
+    with torch.no_grad():
+        return class_text_features(_model(model, device, cache_dir), list(class_names), list(templates)).float().cpu()  # [C, D]
+
+
+def predict(
+    model: str,
+    dataset: str = "fashion-mnist",
+    shift: str = "clean",
+    severity: int = 0,
+    *,
+    templates: TemplateChoice = "ensemble",
+    class_names: Sequence[str] | None = None,
+    split: str = "test",
+    shift_seed: int = 0,
+    max_samples: int | None = None,
+    device: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> Run:
+    """One model's logits on one condition of a data set.
+
+    Args:
+        model: a backbone name (zero-shot VLM) or ``"supervised"``.
+        dataset: a data-set spec (``"fashion-mnist"``, ``"cifar10:/path"``, ...; see ``vlmcal.datasets``).
+        shift: ``"clean"`` or a name from ``vlmcal.shifts.list_shifts()``.
+        severity: 1..5 for a shift (ignored for clean).
+        templates: prompt templates of a zero-shot run (see :func:`prompt_templates`).
+        class_names: the names prompts use (default: the data set's, or Fashion-MNIST's prompt spellings).
+        split: ``"test"`` or ``"train"``.
+        shift_seed: the seed of the shift's random draws.
+        max_samples: keep a stratified subset of at most this many images (None: all).
+        device: ``"cpu"``, ``"cuda"``, or None for automatic.
+        cache_dir: vlmcal's cache directory.
+        progress: show progress bars.
+
+    Returns:
+        A :class:`vlmcal.empirical.Run` with logits [N, C] and labels [N].
+    """
+    from vlmcal.features import classifier_logits, describe_transform, image_features
+    from vlmcal.zeroshot import zero_shot_logits
+
+    severity = 0 if shift == "clean" else int(severity)
+    data = load_test_data(dataset, shift, severity, split, shift_seed, max_samples)
+    identity = dict(data.identity)
+    identity.setdefault("split", split)
+    identity.setdefault("dataset", dataset)
+    cache = None if cache_dir is None else str(cache_dir)
+    net = _model(model, device, cache)
+    # Models that take the stored tensors as they are (vlmcal's 28x28 stand-ins) get them
+    # directly; any other model gets PIL images through its own preprocessing. Naming the
+    # preprocessing in the identity lets a cached result be found without computing a shift.
+    expected = getattr(net, "input_shape", None)
+    clean_shape = tuple(_clean_data(dataset, split)[0][0].shape)
+    if expected is not None and tuple(expected) == clean_shape:
+        inputs, identity["preprocessing"] = data, f"tensor images in [0, 1] of shape {clean_shape}"
+    else:
+        inputs, identity["preprocessing"] = _AsPIL(data), "PIL, then " + describe_transform(net.preprocess)
+    if is_supervised(model):
+        out = classifier_logits(net, inputs, identity, cache_dir=cache, progress=progress, num_workers=0 if inputs is data else None)
+        return Run(model, "supervised", shift, severity, out.features, out.labels)
+    if class_names is None:
+        class_names = T.FASHION_MNIST_CLASSNAMES if dataset.startswith("fashion-mnist") else data.class_names
+    text = _text_features(model, device, cache, tuple(class_names), tuple(prompt_templates(templates, dataset)))  # [C, D]
+    feats = image_features(net, inputs, identity, cache_dir=cache, progress=progress, num_workers=0 if inputs is data else None)  # [N, D]
+    logits = zero_shot_logits(feats.features, text, net.logit_scale)  # [N, D] x [C, D] -> [N, C]
+    return Run(model, "VLM", shift, severity, logits, feats.labels)

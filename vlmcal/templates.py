@@ -1,0 +1,82 @@
+"""Prompt templates and class names: data only, no computation.
+
+Every template is a ``str.format`` string with one ``{}`` for the class name.
+
+- ``CLIP_TEMPLATES``: the 80 ImageNet templates of CLIP's zero-shot evaluation (Radford et al.,
+  2021), taken at import from ``open_clip.zero_shot_metadata.OPENAI_IMAGENET_TEMPLATES`` (where
+  they are callables) and turned into format strings, so the list is the one open_clip ships.
+- ``HARD_PROMPT``: the single hand-written prompt the papers start from.
+- ``FASHION_MNIST_TEMPLATES``: dataset-specific templates, in the manner of CLIP's per-dataset
+  prompt lists (small grayscale product photos of clothing on a black background).
+- ``CAPTION_POOL``: the captions the default stand-in VLMs are pretrained on: the 80 CLIP
+  templates, the Fashion-MNIST ones, and generic caption forms, without duplicates.
+- ``FASHION_MNIST_CLASSNAMES``: the ten class names as prompts spell them.
+"""
+
+from __future__ import annotations
+
+from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
+
+__all__ = [
+    "HARD_PROMPT",
+    "CLIP_TEMPLATES",
+    "FASHION_MNIST_TEMPLATES",
+    "GENERIC_CAPTION_TEMPLATES",
+    "CAPTION_POOL",
+    "FASHION_MNIST_CLASSNAMES",
+    "FASHION_MNIST_ORIGINAL_CLASSNAMES",
+]
+
+HARD_PROMPT = "a photo of a {}."
+
+# open_clip keeps them as callables (``lambda c: f"a bad photo of a {c}."``); calling one on the
+# literal "{}" gives back its format string.
+CLIP_TEMPLATES: list[str] = [template("{}") for template in OPENAI_IMAGENET_TEMPLATES]
+
+FASHION_MNIST_TEMPLATES: list[str] = [
+    "a photo of a {}, a type of clothing.",
+    "a photo of a {}, a type of fashion item.",
+    "a grayscale photo of a {}.",
+    "a black and white product photo of a {}.",
+    "a low resolution grayscale photo of a {}.",
+    "a small photo of a {} on a black background.",
+    "a catalogue photo of a {}.",
+    "a product image of a {}.",
+    "a centered photo of a {}.",
+    "a thumbnail of a {}.",
+]
+
+GENERIC_CAPTION_TEMPLATES: list[str] = [
+    "{}",
+    "a {}.",
+    "the {}.",
+    "this is a {}.",
+    "an image of a {}.",
+    "a picture of a {}.",
+    "a picture of the {}.",
+    "there is a {} in the picture.",
+    "a photo showing a {}.",
+    "an item: {}.",
+]
+
+
+def _unique(templates: list[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    for t in templates:
+        seen.setdefault(t, None)
+    return list(seen)
+
+
+CAPTION_POOL: list[str] = _unique(CLIP_TEMPLATES + FASHION_MNIST_TEMPLATES + GENERIC_CAPTION_TEMPLATES)
+
+# The labels as the dataset's authors name them (index = label).
+FASHION_MNIST_ORIGINAL_CLASSNAMES: list[str] = [
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+]  # fmt: skip
+
+# The same labels as a prompt reads them: "a photo of a t-shirt." rather than "... a T-shirt/top.".
+FASHION_MNIST_CLASSNAMES: list[str] = [
+    "t-shirt", "trouser", "pullover", "dress", "coat",
+    "sandal", "shirt", "sneaker", "bag", "ankle boot",
+]  # fmt: skip
