@@ -64,7 +64,7 @@ from IPython.display import Markdown, display
 from vlmcal import metrics
 from vlmcal.backbones import load_backbone
 from vlmcal.plotting import plot_confusion_matrix, plot_reliability_diagram, plot_top_predictions
-from vlmcal.predictions import load_test_data, predict, prompt_templates
+from vlmcal.predictions import load_test_data, model_inputs, predict
 from vlmcal.shifts import list_shifts
 from vlmcal.templates import FASHION_MNIST_CLASSNAMES
 from vlmcal.zeroshot import class_text_features, zero_shot_logits
@@ -105,7 +105,8 @@ prompts
 # %%
 with torch.no_grad():
     text = class_text_features(model, class_names, [template])  # [C, D]
-feats = image_features(model, data, data.identity, cache_dir=cache_dir or None)
+inputs, preprocessing = model_inputs(model, data)  # the test images as this backbone takes them
+feats = image_features(model, inputs, {**data.identity, "preprocessing": preprocessing}, cache_dir=cache_dir or None)
 print(f"text features {tuple(text.shape)}, image features {tuple(feats.features.shape)}; "
       f"norms {float(text.norm(dim=1).mean()):.3f} and {float(feats.features.norm(dim=1).mean()):.3f}")
 fig, ax = plt.subplots(figsize=(5.2, 4.2))

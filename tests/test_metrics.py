@@ -459,3 +459,16 @@ def test_confusion_matrix_and_per_class_table_against_loops():
         assert row["n"] == mine.sum()
         assert row["accuracy"] == pytest.approx(np.mean(pred[mine] == k))
         assert row["ECE"] == pytest.approx(M.ece(p[mine], labels[mine], n_bins=n_bins))
+
+
+def test_ece_per_row_matches_one_run_at_a_time():
+    gen = torch.Generator().manual_seed(0)
+    conf = torch.rand(7, 300, generator=gen, dtype=torch.float64)
+    conf[0, :5] = torch.tensor([0.0, 1.0, 1 / 15, 2 / 15, 0.5], dtype=torch.float64)  # edges and ends
+    hit = torch.rand(7, 300, generator=gen) < conf
+    for convention in ("right", "left", "torchmetrics"):
+        batched = M.ece_per_row(conf, hit, n_bins=15, convention=convention)
+        single = [M.bin_statistics(conf[r], hit[r], n_bins=15, convention=convention).ece for r in range(7)]
+        assert torch.allclose(batched, torch.tensor(single, dtype=torch.float64), atol=1e-12)
+    with pytest.raises(ValueError, match="shape"):
+        M.ece_per_row(conf, hit[:, :10])

@@ -161,6 +161,27 @@ class TorchvisionDataset(LabelledDataset):
         img, label = self.dataset[i]
         return self.transform(img.convert("RGB") if img.mode not in ("RGB", "L") else img), int(label)
 
+    def images_float(self) -> torch.Tensor:
+        """All images at once, [N, C, H, W] float in [0, 1] (decoded once, then kept in memory).
+
+        Distribution shifts need this; it works for data sets whose images share one size
+        (CIFAR-10/100, MNIST-like sets, an ImageFolder of equal-sized images).
+        """
+        if getattr(self, "_images", None) is None:
+            from torchvision.transforms.functional import to_tensor
+
+            first = self.dataset[0][0]
+            mode = "RGB" if first.mode not in ("RGB", "L") else first.mode
+            images = [to_tensor(self.dataset[i][0].convert(mode)) for i in range(len(self.dataset))]
+            shapes = {tuple(x.shape) for x in images}
+            if len(shapes) != 1:
+                raise ValueError(
+                    f"{self.identity.get('dataset')}: distribution shifts need images of one size, but found "
+                    f"{len(shapes)} sizes (e.g. {sorted(shapes)[:3]}); resize the images first"
+                )
+            self._images = torch.stack(images)  # [N, C, H, W]
+        return self._images
+
 
 class ClassSubset(LabelledDataset):
     """The examples of some classes of a data set, relabelled ``0..K-1`` in the order given.

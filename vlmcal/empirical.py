@@ -487,13 +487,13 @@ def mean_ece_bootstrap(
         seed: resampling seed.
     """
     rows = torch.as_tensor(evaluation_rows)
-    cached = {name: _top_label_cache(runs, rows, temperatures) for name, runs in groups.items()}
+    stacked = {}
+    for name, runs in groups.items():
+        pairs = _top_label_cache(runs, rows, temperatures)
+        stacked[name] = (torch.stack([c for c, _ in pairs]), torch.stack([k for _, k in pairs]))  # [R, n], [R, n]
 
     def statistic(pick: torch.Tensor) -> float:
-        means = {
-            name: float(np.mean([metrics.bin_statistics(c[pick], k[pick], n_bins=n_bins).ece for c, k in pairs]))
-            for name, pairs in cached.items()
-        }
+        means = {name: float(metrics.ece_per_row(c[:, pick], k[:, pick], n_bins=n_bins).mean()) for name, (c, k) in stacked.items()}
         return combine(means)
 
     return bootstrap_over_samples(statistic, len(rows), n_resamples=n_resamples, seed=seed)

@@ -159,16 +159,25 @@ def _run_cached(
     prepare = getattr(dataset, "prepare", None)
     if callable(prepare):  # a lazy data set computes its images once, before the workers fork
         prepare()
-    workers = default_num_workers() if num_workers is None else int(num_workers)
-    loader = DataLoader(
-        _Preprocessed(dataset, transform), batch_size=batch_size, shuffle=False, num_workers=workers,
-        pin_memory=device.type == "cuda",
-    )
-    outputs, labels = [], []
     desc = f"{kind} {parts['dataset']}/{parts['split']}"
-    for images, y in tqdm(loader, desc=desc, unit="batch", disable=not progress, leave=False):
-        outputs.append(compute_batch(images).float().cpu())  # [B, ...] -> [B, K]
-        labels.append(y)
+    outputs, labels = [], []
+    in_memory = getattr(dataset, "images_float", None)
+    if callable(in_memory) and getattr(dataset, "transform", None) is None:
+        # The images are already model inputs in one tensor: slice batches from it, with no
+        # per-item indexing or collation (the same items a DataLoader would yield, in order).
+        images, all_labels = in_memory(), torch.as_tensor(dataset.labels, dtype=torch.long)  # [N, C, H, W], [N]
+        for start in tqdm(range(0, n, batch_size), desc=desc, unit="batch", disable=not progress, leave=False):
+            outputs.append(compute_batch(images[start : start + batch_size]).float().cpu())  # [B, ...] -> [B, K]
+            labels.append(all_labels[start : start + batch_size])
+    else:
+        workers = default_num_workers() if num_workers is None else int(num_workers)
+        loader = DataLoader(
+            _Preprocessed(dataset, transform), batch_size=batch_size, shuffle=False, num_workers=workers,
+            pin_memory=device.type == "cuda",
+        )
+        for images, y in tqdm(loader, desc=desc, unit="batch", disable=not progress, leave=False):
+            outputs.append(compute_batch(images).float().cpu())  # [B, ...] -> [B, K]
+            labels.append(y)
     result = FeatureSet(torch.cat(outputs), torch.cat(labels), key, path, from_cache=False)  # [N, K], [N]
     if use_cache:
         atomic_torch_save(

@@ -50,6 +50,7 @@ __all__ = [
     "reliability_data",
     "ece",
     "mce",
+    "ece_per_row",
     "adaptive_ece",
     "classwise_ece",
     "brier_score",
@@ -428,6 +429,38 @@ def ece(probs, labels, n_bins: int = 15, convention: Convention = "right", input
         0.3
     """
     return reliability_data(probs, labels, n_bins, convention, inputs).ece
+
+
+def ece_per_row(confidences, correct, n_bins: int = 15, convention: Convention = "right") -> torch.Tensor:
+    """Top-label ECE of each row of a batch of prediction sets, in one pass of the binning core.
+
+    For bootstraps over many runs at once: row ``r`` holds one run's N top-label confidences
+    and hits; every row is binned with the same edges.
+
+    Args:
+        confidences: [R, N] values in [0, 1].
+        correct: [R, N] booleans.
+        n_bins: number of equal-width bins.
+        convention: bin membership, see :func:`bin_statistics`.
+
+    Returns:
+        [R] float64 ECEs; row ``r`` equals ``bin_statistics(confidences[r], correct[r]).ece``.
+    """
+    conf = _as_tensor(confidences, "confidences")
+    hit = _as_tensor(correct, "correct").to(conf.device)
+    _check_choice(convention, _CONVENTIONS, "convention")
+    if conf.ndim != 2 or hit.shape != conf.shape or conf.shape[1] < 1:
+        raise ValueError(f"Expected `confidences` and `correct` of one shape [R, N] with N >= 1, but got {tuple(conf.shape)} and {tuple(hit.shape)}")
+    if not conf.is_floating_point():
+        conf = conf.to(torch.float64)
+    lo, hi = float(conf.amin()), float(conf.amax())
+    if not (0.0 <= lo and hi <= 1.0):
+        raise ValueError(f"Expected `confidences` in [0, 1], but got values in [{lo}, {hi}]")
+    n_rows, n = conf.shape
+    edges = _equal_width_edges(_check_n_bins(n_bins), conf.dtype, conf.device)
+    groups = torch.arange(n_rows, device=conf.device).repeat_interleave(n)  # [R*N] row of each value
+    _, value_sum, hit_sum = _binned_sums(conf.reshape(-1), hit.reshape(-1), edges, convention, groups, n_rows)  # [R, B']
+    return (value_sum - hit_sum).abs().sum(dim=1) / n
 
 
 def mce(probs, labels, n_bins: int = 15, convention: Convention = "right", inputs: Inputs = "probs") -> float:

@@ -26,7 +26,7 @@ from torch.utils.data import Dataset
 from vlmcal import templates as T
 from vlmcal.empirical import Run
 
-__all__ = ["predict", "is_supervised", "prompt_templates", "load_test_data", "TemplateChoice"]
+__all__ = ["predict", "collect_runs", "model_inputs", "is_supervised", "prompt_templates", "load_test_data", "TemplateChoice"]
 
 TemplateChoice = Literal["hard", "ensemble", "dataset"]
 
@@ -82,6 +82,14 @@ def _clean_data(dataset: str, split: str):
     return load_dataset(dataset, split=split)
 
 
+@lru_cache(maxsize=2)
+def _shifted_data(dataset: str, split: str, shift: str, severity: int, shift_seed: int):
+    """The shifted split, kept for the next call: every model of a study meets the same images."""
+    from vlmcal.shifts import ShiftedDataset
+
+    return ShiftedDataset(_clean_data(dataset, split), shift, severity, seed=shift_seed)
+
+
 class _Rows(Dataset):
     """A fixed subset of a data set's rows (labels, class names and identity follow)."""
 
@@ -94,6 +102,10 @@ class _Rows(Dataset):
 
     def prepare(self) -> None:
         getattr(self.dataset, "prepare", lambda: None)()
+
+    def images_float(self) -> torch.Tensor:
+        """[M, C, H, W] the kept rows' images."""
+        return self.dataset.images_float()[self.rows]
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -124,11 +136,7 @@ def load_test_data(
     The shift is applied to the whole split (each image's random draws depend only on its
     index), then ``max_samples`` rows are kept, the same rows for every shift.
     """
-    from vlmcal.shifts import ShiftedDataset
-
-    data = _clean_data(dataset, split)
-    if shift != "clean":
-        data = ShiftedDataset(data, shift, severity, seed=shift_seed)
+    data = _clean_data(dataset, split) if shift == "clean" else _shifted_data(dataset, split, shift, severity, shift_seed)
     rows = evaluation_rows(data.labels, max_samples)
     return data if rows is None else _Rows(data, rows)
 
@@ -150,6 +158,38 @@ def _text_features(model: str, device: str | None, cache_dir: str | None, class_
 
     with torch.no_grad():
         return class_text_features(_model(model, device, cache_dir), list(class_names), list(templates)).float().cpu()  # [C, D]
+
+
+def model_inputs(net, data, clean=None) -> tuple[Dataset, str]:
+    """The data set as ``net`` takes it, and a description of that preprocessing (for cache keys).
+
+    Models that take the stored tensors as they are (vlmcal's 28x28 stand-ins, which declare
+    ``input_shape``) get them directly; any other model gets PIL images through its own
+    ``preprocess``. The description lets a cached result be found without computing a shift.
+
+    Args:
+        net: a backbone or classifier.
+        data: a data set of tensor images in [0, 1] (clean, shifted or a subset).
+        clean: the clean data set whose first image gives the shape (default: ``data``).
+
+    Returns:
+        ``(inputs, description)``.
+    """
+    from vlmcal.features import describe_transform
+
+    expected = getattr(net, "input_shape", None)
+    shape = tuple((clean if clean is not None else data)[0][0].shape)
+    if expected is not None and tuple(expected) == shape:
+        return data, f"tensor images in [0, 1] of shape {shape}"
+    return _AsPIL(data), "PIL, then " + describe_transform(net.preprocess)
+
+
+@lru_cache(maxsize=32)
+def _zero_shot_classifier(model: str, device: str | None, cache_dir: str | None, class_names: tuple[str, ...], templates: tuple[str, ...]):
+    from vlmcal.zeroshot import ZeroShotClassifier
+
+    with torch.no_grad():
+        return ZeroShotClassifier(_model(model, device, cache_dir), list(class_names), list(templates))
 
 
 def predict(
@@ -186,7 +226,7 @@ def predict(
     Returns:
         A :class:`vlmcal.empirical.Run` with logits [N, C] and labels [N].
     """
-    from vlmcal.features import classifier_logits, describe_transform, image_features
+    from vlmcal.features import classifier_logits, image_features
     from vlmcal.zeroshot import zero_shot_logits
 
     severity = 0 if shift == "clean" else int(severity)
@@ -196,21 +236,54 @@ def predict(
     identity.setdefault("dataset", dataset)
     cache = None if cache_dir is None else str(cache_dir)
     net = _model(model, device, cache)
-    # Models that take the stored tensors as they are (vlmcal's 28x28 stand-ins) get them
-    # directly; any other model gets PIL images through its own preprocessing. Naming the
-    # preprocessing in the identity lets a cached result be found without computing a shift.
-    expected = getattr(net, "input_shape", None)
-    clean_shape = tuple(_clean_data(dataset, split)[0][0].shape)
-    if expected is not None and tuple(expected) == clean_shape:
-        inputs, identity["preprocessing"] = data, f"tensor images in [0, 1] of shape {clean_shape}"
-    else:
-        inputs, identity["preprocessing"] = _AsPIL(data), "PIL, then " + describe_transform(net.preprocess)
+    inputs, identity["preprocessing"] = model_inputs(net, data, _clean_data(dataset, split))
     if is_supervised(model):
         out = classifier_logits(net, inputs, identity, cache_dir=cache, progress=progress, num_workers=0 if inputs is data else None)
         return Run(model, "supervised", shift, severity, out.features, out.labels)
     if class_names is None:
         class_names = T.FASHION_MNIST_CLASSNAMES if dataset.startswith("fashion-mnist") else data.class_names
-    text = _text_features(model, device, cache, tuple(class_names), tuple(prompt_templates(templates, dataset)))  # [C, D]
-    feats = image_features(net, inputs, identity, cache_dir=cache, progress=progress, num_workers=0 if inputs is data else None)  # [N, D]
+    template_list = tuple(prompt_templates(templates, dataset))
+    if inputs is data:
+        # A stand-in reads its 28x28 inputs straight from memory, and its image tower costs less
+        # than reading features back from disk: cache the logits (N x C) instead of the features.
+        classifier = _zero_shot_classifier(model, device, cache, tuple(class_names), template_list)
+        out = classifier_logits(classifier, inputs, identity, cache_dir=cache, progress=progress, num_workers=0)
+        return Run(model, "VLM", shift, severity, out.features, out.labels)
+    text = _text_features(model, device, cache, tuple(class_names), template_list)  # [C, D]
+    feats = image_features(net, inputs, identity, cache_dir=cache, progress=progress)  # [N, D], cached: the costly part
     logits = zero_shot_logits(feats.features, text, net.logit_scale)  # [N, D] x [C, D] -> [N, C]
     return Run(model, "VLM", shift, severity, logits, feats.labels)
+
+
+def collect_runs(settings, conditions: Sequence[tuple[str, int]] | None = None, progress: bool = True) -> list[Run]:
+    """Every model of ``settings`` (a ``vlmcal.empirical.StudySettings``) on every condition.
+
+    Args:
+        settings: the study's settings.
+        conditions: (shift, severity) pairs; default ``settings.conditions`` (clean + every shift).
+        progress: one progress bar over (model, condition).
+
+    Returns:
+        One :class:`~vlmcal.empirical.Run` per (model, condition), in the order (condition, model).
+    """
+    from tqdm.auto import tqdm
+
+    conditions = list(settings.conditions if conditions is None else conditions)
+    # Conditions outermost: a shifted copy of the data is computed once and used by every model.
+    jobs = [(m, s, v) for s, v in conditions for m in settings.models]
+    runs = []
+    for model, shift, severity in tqdm(jobs, desc="models x conditions", disable=not progress):
+        runs.append(
+            predict(
+                model,
+                settings.dataset,
+                shift,
+                severity,
+                templates=settings.templates,
+                max_samples=settings.max_samples or None,
+                device=settings.device or None,
+                cache_dir=settings.cache_dir or None,
+                progress=False,
+            )
+        )
+    return runs

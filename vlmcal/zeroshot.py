@@ -131,9 +131,16 @@ class ZeroShotClassifier(Classifier):
         self.backbone = backbone
         self.class_names = list(class_names)
         self.templates = _check_templates(templates)
-        self.text_features = class_text_features(backbone, self.class_names, self.templates)  # [C, D]
+        self._text_features: torch.Tensor | None = None
         self.name = f"zero-shot {backbone.name}"
         self.preprocess = backbone.preprocess
+
+    @property
+    def text_features(self) -> torch.Tensor:
+        """[C, D] the class text features, encoded on first use (a cached result never needs them)."""
+        if self._text_features is None:
+            self._text_features = class_text_features(self.backbone, self.class_names, self.templates)  # [C, D]
+        return self._text_features
 
     @property
     def cache_identity(self) -> dict[str, Any]:

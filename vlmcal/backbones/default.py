@@ -357,6 +357,8 @@ class DefaultBackbone(Backbone):
             p.requires_grad_(False)
         self.text_tower = text_tower
         self.card = card
+        # What fixes this model's outputs, for cache keys of features and logits.
+        self.cache_identity = {"name": name, "config": asdict(config), "code": CODE_VERSION}
         # PIL image -> [1, 28, 28] in [0, 1], the towers' input.
         self.preprocess = transforms.Compose([transforms.Grayscale(1), transforms.Resize((28, 28)), transforms.ToTensor()])
 

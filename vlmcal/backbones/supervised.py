@@ -76,6 +76,8 @@ class SupervisedClassifier(Classifier):
         self.class_names = list(class_names)
         self.card = card
         self.device = device
+        # What fixes this model's outputs, for cache keys of its logits.
+        self.cache_identity = {"name": name, "config": asdict(config), "code": CODE_VERSION, "classes": self.class_names}
         self.tower = tower.to(device).eval()
         for p in self.tower.parameters():
             p.requires_grad_(False)
