@@ -141,8 +141,10 @@ c6 = Verdict(
     interval=f"95% CI of that ratio [{lo:.2f}, {hi:.2f}]",
     holds=holds,
     backbone=settings.describe_models(),
-    why=("" if holds else "more than 50 samples were needed to come within 10% of the full-set ECE; ")
-    + f"this data set has {runs[0].logits.shape[1]} classes, so the paper's many-class setting is not tested here",
+    why=("" if holds else (
+        f"the full-set post-TS ECE is only {full.mean():.4f} here, so 'within 10%' means within {0.1 * full.mean():.4f}; "
+        f"with {empirical.PAPER_SAMPLES} samples the ECE is {t0.loc[t0['n'] == empirical.PAPER_SAMPLES, 'ece_after'].mean():.4f}. "))
+    + f"This data set has {runs[0].logits.shape[1]} classes, so the paper's many-class setting is not tested here",
 )
 c6.record()
 c6

@@ -132,7 +132,10 @@ c5 = Verdict(
     interval=f"95% CI: R^2 [{r2_ci.lower:.3f}, {r2_ci.upper:.3f}], rho [{rho_ci.lower:.3f}, {rho_ci.upper:.3f}]",
     holds=holds,
     backbone=settings.describe_models(),
-    why="" if holds else "confidence after TS does not track accuracy closely enough across these conditions and stand-ins",
+    why="" if holds else (
+        f"mean confidence after TS overstates accuracy by {float((vlm_points['confidence_after'] - vlm_points['accuracy']).mean()):+.3f} on average, "
+        f"most where accuracy collapses (the points with accuracy below 0.3 are over-confident by "
+        f"{float((vlm_points.loc[vlm_points['accuracy'] < 0.3, 'confidence_after'] - vlm_points.loc[vlm_points['accuracy'] < 0.3, 'accuracy']).mean()):+.3f})"),
 )
 c5.record()
 c5
