@@ -62,11 +62,13 @@ class Verdict:
         """A one-row table for display."""
         row = {
             "claim": self.claim,
+            "statement": self.statement,
             "paper's figure": self.paper_figure,
             "measured here": self.measured,
             "interval": self.interval,
-            "backbone": self.backbone,
+            "backbone": self.backbone.replace("`", ""),
             "verdict": self.outcome,
+            "what differs here": self.why,
         }
         return pd.DataFrame([row]).set_index("claim")
 
@@ -111,7 +113,7 @@ def load_verdicts(directory: str | os.PathLike | None = None) -> pd.DataFrame:
     directory = Path(directory or os.environ.get(VERDICT_DIR_ENV) or ".")
     rows = [Verdict(**json.loads(p.read_text())) for p in sorted(directory.glob("*.json"))]
     if not rows:
-        return pd.DataFrame(columns=["paper's figure", "measured here", "interval", "backbone", "verdict"])
+        return pd.DataFrame(columns=["statement", "paper's figure", "measured here", "interval", "backbone", "verdict", "what differs here"])
     frame = pd.concat([v.to_frame() for v in rows])
     order = sorted(frame.index, key=lambda c: (int("".join(ch for ch in c if ch.isdigit()) or 0), c))
     return frame.loc[order]
