@@ -23,6 +23,7 @@ import torch
 from scipy import stats
 
 from vlmcal import metrics
+from vlmcal.params import list_parameter
 from vlmcal.calibration import TemperatureScaling, stratified_sample
 
 __all__ = [
@@ -388,30 +389,19 @@ class StudySettings:
     n_resamples: int = 200
 
     def __post_init__(self) -> None:
-        def as_tuple(name, kind):
-            value = getattr(self, name)
-            if isinstance(value, (str, int)) and not isinstance(value, bool):
-                value = [value]
-            try:
-                out = tuple(kind(v) for v in value)
-            except (TypeError, ValueError):
-                raise ValueError(f"Expected parameter `{name}` to be a list of {kind.__name__}s, but got {value!r}") from None
-            object.__setattr__(self, name, out)
-            return out
-
-        if not as_tuple("backbones", str):
+        if not list_parameter(self, "backbones", str):
             raise ValueError("Expected parameter `backbones` to name at least one backbone, but got an empty list")
-        if not as_tuple("seeds", int):
+        if not list_parameter(self, "seeds", int):
             raise ValueError("Expected parameter `seeds` to hold at least one seed, but got an empty list")
         from vlmcal.shifts import SEVERITIES, list_shifts
 
-        shifts = as_tuple("shifts", str)
+        shifts = list_parameter(self, "shifts", str)
         if shifts == ("all",):
             object.__setattr__(self, "shifts", tuple(list_shifts()))
         unknown = sorted(set(self.shifts) - set(list_shifts()))
         if unknown:
             raise ValueError(f"Unknown shifts {unknown} in parameter `shifts`; known: {list_shifts()} (or ['all'])")
-        bad = sorted(set(as_tuple("severities", int)) - set(SEVERITIES))
+        bad = sorted(set(list_parameter(self, "severities", int)) - set(SEVERITIES))
         if bad or not self.severities:
             raise ValueError(f"Expected parameter `severities` to be a non-empty list of integers in 1..5, but got {list(self.severities)}")
         if isinstance(self.n_bins, bool) or not isinstance(self.n_bins, int) or self.n_bins < 1:

@@ -24,6 +24,7 @@ import torch
 from scipy import integrate, special
 
 from vlmcal.dispersion import text_feature_dispersion
+from vlmcal.params import list_parameter
 
 __all__ = [
     "MaxSoftmaxEstimate",
@@ -259,24 +260,16 @@ class PropositionSettings:
     logit_scale: float
 
     def __post_init__(self) -> None:
-        def _tuple(name, values, kind):
-            try:
-                out = tuple(kind(v) for v in values)
-            except (TypeError, ValueError):
-                raise ValueError(f"Expected parameter `{name}` to be a list of {kind.__name__}s, but got {values!r}") from None
-            object.__setattr__(self, name, out)
-            return out
-
-        sigmas = _tuple("sigmas", self.sigmas, float)
+        sigmas = list_parameter(self, "sigmas", float)
         if len(sigmas) < 2 or any(not np.isfinite(s) or s < 0 for s in sigmas) or list(sigmas) != sorted(set(sigmas)):
             raise ValueError(f"Expected parameter `sigmas` to be at least two distinct increasing values >= 0, but got {list(sigmas)}")
-        ks = _tuple("n_classes", self.n_classes, int)
+        ks = list_parameter(self, "n_classes", int)
         if not ks or any(k < 2 for k in ks):
             raise ValueError(f"Expected parameter `n_classes` to be a non-empty list of integers >= 2, but got {list(ks)}")
-        mus = _tuple("mus", self.mus, float)
+        mus = list_parameter(self, "mus", float)
         if not mus or not all(np.isfinite(mus)):
             raise ValueError(f"Expected parameter `mus` to be a non-empty list of finite numbers, but got {list(mus)}")
-        spreads = _tuple("spreads", self.spreads, float)
+        spreads = list_parameter(self, "spreads", float)
         if not spreads or any(s < 0 for s in spreads):
             raise ValueError(f"Expected parameter `spreads` to be a non-empty list of numbers >= 0, but got {list(spreads)}")
         if not isinstance(self.n_draws, (int, np.integer)) or self.n_draws < 100:

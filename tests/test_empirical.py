@@ -1,0 +1,142 @@
+"""The empirical study's computations (C1-C6), against direct computations on known logits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from scipy import stats
+
+from vlmcal import empirical, metrics
+from vlmcal.calibration import TemperatureScaling
+from vlmcal.params import list_parameter
+
+
+def _logits(n=600, c=4, scale=3.0, seed=0):
+    """Logits of a known model: labels drawn from softmax(z), then z multiplied by ``scale``."""
+    gen = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, c, generator=gen, dtype=torch.float64)
+    labels = torch.multinomial(z.softmax(dim=1), 1, generator=gen).squeeze(1)
+    return z * scale, labels
+
+
+def _run(shift="clean", severity=0, model="m", kind="VLM", **kw):
+    z, y = _logits(**kw)
+    return empirical.Run(model, kind, shift, severity, z, y)
+
+
+def test_restrict_to_classes_keeps_rows_columns_and_relabels():
+    z = torch.arange(12.0).reshape(4, 3)
+    y = torch.tensor([0, 2, 1, 2])
+    sub, labels, rows = empirical.restrict_to_classes(z, y, [2, 0])
+    assert rows.tolist() == [0, 1, 3]
+    assert labels.tolist() == [1, 0, 0]  # class 2 -> 0, class 0 -> 1
+    assert torch.equal(sub, z[[0, 1, 3]][:, [2, 0]])
+    with pytest.raises(ValueError, match="two distinct"):
+        empirical.restrict_to_classes(z, y, [1, 1])
+
+
+def test_split_calibration_partitions_and_stratifies():
+    y = torch.tensor([0] * 40 + [1] * 60)
+    cal, ev = empirical.split_calibration(y, seed=3)
+    assert sorted(torch.cat([cal, ev]).tolist()) == list(range(100))
+    assert torch.bincount(y[cal]).tolist() == [20, 30]
+    assert torch.equal(cal, empirical.split_calibration(y, seed=3)[0])
+    assert not torch.equal(cal, empirical.split_calibration(y, seed=4)[0])
+
+
+def test_ts_across_shifts_matches_direct_computation():
+    clean, shifted = _run(seed=1), _run("noise", 3, seed=2)
+    cal, ev = empirical.split_calibration(clean.labels, seed=0)
+    table = empirical.ts_across_shifts([clean, shifted], cal, ev, n_bins=15)
+    t = TemperatureScaling().fit(clean.logits[cal], clean.labels[cal]).temperature_
+    assert t == pytest.approx(3.0, rel=0.25)  # the known model was sharpened by 3
+    row = table[table["shift"] == "noise"].iloc[0]
+    assert row["temperature"] == pytest.approx(t)
+    assert row["ece_before"] == pytest.approx(metrics.ece(shifted.logits[ev], shifted.labels[ev], inputs="logits"))
+    assert row["ece_after"] == pytest.approx(metrics.ece(shifted.logits[ev] / t, shifted.labels[ev], inputs="logits"))
+    assert row["ece_after"] < row["ece_before"]
+    with pytest.raises(ValueError, match="clean run"):
+        empirical.ts_across_shifts([shifted], cal, ev)
+
+
+def test_label_shift_recovers_most_of_the_reduction_for_a_uniformly_sharpened_model():
+    run = _run(n=2000, c=6, seed=5)
+    cal, ev = empirical.split_calibration(run.labels, seed=0)
+    table = empirical.label_shift([run], [0, 1, 2], {"new": [3, 4, 5], "all": list(range(6))}, cal, ev)
+    assert set(table["target"]) == {"new", "all"}
+    assert (table["ece_target_ts"] < table["ece_before"]).all()
+    assert (table["recovered"] > 0.5).all()  # one temperature fits every class of this model
+    ci = empirical.bootstrap_label_shift([run], table, {"new": [3, 4, 5], "all": list(range(6))}, ev, n_resamples=30)
+    assert ci.estimate == pytest.approx(table["recovered"].mean())
+    assert ci.lower <= ci.upper
+
+
+def test_calibration_set_size_and_smallest_sufficient_n():
+    run = _run(n=1000, seed=7)
+    cal, ev = empirical.split_calibration(run.labels, seed=0)
+    table = empirical.calibration_set_size(run, [4, 20, 100, "all"], cal, ev, n_draws=5, seed=0)
+    assert table.groupby("size").size().to_dict() == {"4": 5, "20": 5, "100": 5, "all": 1}
+    means = table.groupby("n")["ece_after"].mean()
+    assert means.loc[4] > means.loc[len(cal)]  # four samples give a worse temperature than all
+    best = empirical.smallest_sufficient_n(table, tolerance=10.0)  # a loose bar: the smallest size passes
+    assert best.loc[0, "smallest_n"] == 4
+    strict = empirical.smallest_sufficient_n(table, tolerance=-1.0)  # an impossible bar: none passes
+    assert np.isnan(strict.loc[0, "smallest_n"])
+    with pytest.raises(ValueError, match="calibration sizes"):
+        empirical.calibration_set_size(run, [0], cal, ev)
+
+
+def test_confidence_vs_accuracy_against_scipy():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0.2, 1.0, 30)
+    points = pd.DataFrame({"confidence_after": x, "accuracy": x + rng.normal(0, 0.05, 30)})
+    out = empirical.confidence_vs_accuracy(points)
+    assert out["r2"] == pytest.approx(stats.linregress(x, points["accuracy"]).rvalue ** 2)
+    assert out["spearman"] == pytest.approx(stats.spearmanr(x, points["accuracy"]).statistic)
+    with pytest.raises(ValueError, match="at least 3"):
+        empirical.confidence_vs_accuracy(points.iloc[:2])
+
+
+def test_mean_ece_bootstrap_estimate_is_the_direct_mean():
+    runs = [_run(seed=s) for s in range(3)]
+    ev = torch.arange(0, 600, 2)
+    direct = np.mean([metrics.ece(r.logits[ev], r.labels[ev], inputs="logits") for r in runs])
+    ci = empirical.mean_ece_bootstrap({"g": runs}, ev, lambda m: m["g"], n_resamples=40, seed=1)
+    assert ci.estimate == pytest.approx(direct)
+    assert ci.lower < direct < ci.upper
+
+
+def test_confidence_accuracy_points_apply_the_temperature():
+    run = _run(seed=2)
+    ev = torch.arange(600)
+    pts = empirical.confidence_accuracy_points([run], {"m": 2.0}, ev, {"all": [0, 1, 2, 3], "half": [0, 1]})
+    row = pts[pts["labels"] == "all"].iloc[0]
+    assert row["confidence_after"] == pytest.approx(metrics.mean_confidence(run.logits / 2.0, run.labels, inputs="logits"))
+    assert row["confidence_after"] < row["confidence_before"]
+
+
+def test_study_settings_validate_parameters_by_name():
+    good = dict(backbones=["a"], supervised="", dataset="fashion-mnist", seeds=[0], n_bins=15, device="", cache_dir="")
+    s = empirical.StudySettings(**good, shifts=["all"])
+    assert len(s.conditions) == 1 + len(s.shifts) * 5
+    assert empirical.StudySettings(**{**good, "backbones": "a"}).backbones == ("a",)
+    assert empirical.StudySettings(**{**good, "supervised": "supervised"}).models == ["a", "supervised"]
+    assert empirical.StudySettings(**{**good, "supervised": "supervised", "dataset": "cifar10:/x"}).models == ["a"]
+    for change, name in [({"n_bins": 0}, "n_bins"), ({"shifts": ["nope"]}, "shifts"), ({"severities": [9]}, "severities"),
+                         ({"backbones": []}, "backbones"), ({"templates": "x"}, "templates"), ({"seeds": ["x"]}, "seeds")]:
+        with pytest.raises(ValueError, match=name):
+            empirical.StudySettings(**{**good, **change})
+
+
+def test_list_parameter_names_what_it_received():
+    class S:
+        pass
+
+    s = S()
+    s.values = [1, "2"]
+    assert list_parameter(s, "values", int) == (1, 2)
+    s.values = "abc"
+    with pytest.raises(ValueError, match=r"`values`.*'abc'"):
+        list_parameter(s, "values", float)
