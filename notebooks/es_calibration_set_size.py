@@ -122,15 +122,9 @@ vlm_sufficient = sufficient[sufficient["model"].isin(vlm_names)]
 median_n = float(vlm_sufficient["smallest_n"].fillna(np.inf).median())
 holds = bool(median_n <= empirical.PAPER_SAMPLES)
 t0 = table[(table["seed"] == settings.seeds[0]) & table["model"].isin(vlm_names)]
-at_paper = t0[t0["n"] == empirical.PAPER_SAMPLES]
 full = t0[t0["size"] == "all"].set_index("model")["ece_after"]
-rng = np.random.default_rng(0)
-ratios = []
-for _ in range(settings.n_resamples):
-    resampled = at_paper.groupby("model")["ece_after"].apply(lambda s: rng.choice(s.to_numpy(), len(s)).mean())
-    ratios.append(float((resampled / full[resampled.index]).mean()))
-point_ratio = float((at_paper.groupby("model")["ece_after"].mean() / full).mean()) if len(at_paper) else float("nan")
-lo, hi = (np.quantile(ratios, [0.025, 0.975]) if len(at_paper) else (np.nan, np.nan))
+ratio = empirical.ratio_to_full_set(t0, empirical.PAPER_SAMPLES, n_resamples=settings.n_resamples)
+point_ratio, lo, hi = ratio.estimate, ratio.lower, ratio.upper
 c6 = Verdict(
     claim="C6",
     statement="Very few samples suffice for temperature scaling",

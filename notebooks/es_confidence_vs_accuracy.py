@@ -59,7 +59,7 @@ import pandas as pd
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from vlmcal import empirical
+from vlmcal import empirical, metrics
 from vlmcal.calibration import TemperatureScaling
 from vlmcal.datasets import base_new_split
 from vlmcal.paper_values import paper_value
@@ -119,9 +119,9 @@ pd.DataFrame(stats_rows).round(3)
 # %%
 vlm_points = points[points["kind"] == "VLM"].reset_index(drop=True)
 pooled = empirical.confidence_vs_accuracy(vlm_points)
-r2_ci = empirical.bootstrap_over_samples(
+r2_ci = metrics.bootstrap_rows(
     lambda pick: empirical.confidence_vs_accuracy(vlm_points.iloc[pick.numpy()])["r2"], len(vlm_points), settings.n_resamples)
-rho_ci = empirical.bootstrap_over_samples(
+rho_ci = metrics.bootstrap_rows(
     lambda pick: empirical.confidence_vs_accuracy(vlm_points.iloc[pick.numpy()])["spearman"], len(vlm_points), settings.n_resamples)
 holds = bool(pooled["r2"] > empirical.CORRELATION_BAR and pooled["spearman"] > empirical.CORRELATION_BAR)
 c5 = Verdict(

@@ -140,3 +140,12 @@ def test_list_parameter_names_what_it_received():
     s.values = "abc"
     with pytest.raises(ValueError, match=r"`values`.*'abc'"):
         list_parameter(s, "values", float)
+
+
+def test_ratio_to_full_set():
+    table = pd.DataFrame({"model": ["a"] * 4 + ["b"] * 4, "n": [50, 50, 50, 999] * 2, "size": ["50"] * 3 + ["all"] + ["50"] * 3 + ["all"],
+                          "ece_after": [0.02, 0.04, 0.03, 0.01, 0.06, 0.06, 0.06, 0.02]})
+    r = empirical.ratio_to_full_set(table, 50, n_resamples=50)
+    assert r.estimate == pytest.approx((0.03 / 0.01 + 0.06 / 0.02) / 2)
+    assert r.lower <= r.estimate <= r.upper
+    assert np.isnan(empirical.ratio_to_full_set(table, 7).estimate)

@@ -30,12 +30,12 @@ __all__ = [
     "Run",
     "restrict_to_classes",
     "split_calibration",
-    "bootstrap_over_samples",
     "ts_across_shifts",
     "label_shift",
     "calibration_set_size",
     "confidence_vs_accuracy",
     "smallest_sufficient_n",
+    "ratio_to_full_set",
 ]
 
 
@@ -118,29 +118,6 @@ def split_calibration(labels: torch.Tensor, seed: int, calibration_fraction: flo
     mask = torch.ones(len(labels), dtype=torch.bool)
     mask[calib] = False
     return calib, torch.nonzero(mask).squeeze(1)
-
-
-def bootstrap_over_samples(
-    statistic: Callable[[torch.Tensor], float], n: int, n_resamples: int = 200, level: float = 0.95, seed: int = 0
-) -> metrics.BootstrapResult:
-    """Percentile bootstrap of a statistic computed from row indices (resampled with replacement).
-
-    Use it when one figure draws on several runs at once (an average over shifts, say): the
-    same resampled rows are used in every run, as the runs share their images.
-
-    Args:
-        statistic: maps [n] row positions (0..n-1, with repeats) to a float.
-        n: number of rows.
-        n_resamples: bootstrap resamples.
-        level: coverage of the interval.
-        seed: seed of the resampling.
-    """
-    gen = torch.Generator().manual_seed(seed)
-    estimate = float(statistic(torch.arange(n)))
-    values = np.array([statistic(torch.randint(n, (n,), generator=gen)) for _ in range(n_resamples)])
-    alpha = (1.0 - level) / 2.0
-    lower, upper = np.quantile(values, [alpha, 1.0 - alpha])
-    return metrics.BootstrapResult(estimate, float(lower), float(upper), float(level), int(n_resamples), int(seed))
 
 
 def _ece(logits, labels, n_bins):
@@ -327,6 +304,35 @@ def smallest_sufficient_n(table: pd.DataFrame, tolerance: float = 0.10) -> pd.Da
     return pd.DataFrame(out)
 
 
+def ratio_to_full_set(table: pd.DataFrame, n: int, n_resamples: int = 200, seed: int = 0) -> metrics.BootstrapResult:
+    """Mean post-TS ECE with n calibration samples over the full-set ECE, averaged over models (C6).
+
+    The interval is a 95% percentile bootstrap over the draws: each resample redraws every
+    model's draws at size n with replacement (one numpy generator seeded with ``seed``).
+
+    Args:
+        table: :func:`calibration_set_size` output for one seed (one or more models).
+        n: the calibration-set size to compare (e.g. the paper's 50).
+        n_resamples: bootstrap resamples.
+        seed: seed of the resampling.
+
+    Returns:
+        A ``BootstrapResult`` (all NaN when ``table`` has no draws of size n).
+    """
+    at_n = table[table["n"] == n]
+    full = table[table["size"] == "all"].set_index("model")["ece_after"]
+    if at_n.empty:
+        return metrics.BootstrapResult(float("nan"), float("nan"), float("nan"), 0.95, int(n_resamples), int(seed))
+    rng = np.random.default_rng(seed)
+    ratios = []
+    for _ in range(n_resamples):
+        resampled = at_n.groupby("model")["ece_after"].apply(lambda s: rng.choice(s.to_numpy(), len(s)).mean())
+        ratios.append(float((resampled / full[resampled.index]).mean()))
+    estimate = float((at_n.groupby("model")["ece_after"].mean() / full).mean())
+    lower, upper = np.quantile(ratios, [0.025, 0.975])
+    return metrics.BootstrapResult(estimate, float(lower), float(upper), 0.95, int(n_resamples), int(seed))
+
+
 def confidence_vs_accuracy(points: pd.DataFrame, confidence: str = "confidence_after", accuracy: str = "accuracy") -> dict:
     """How well mean calibrated confidence tracks accuracy across conditions (C5).
 
@@ -486,7 +492,7 @@ def mean_ece_bootstrap(
         means = {name: float(metrics.ece_per_row(c[:, pick], k[:, pick], n_bins=n_bins).mean()) for name, (c, k) in stacked.items()}
         return combine(means)
 
-    return bootstrap_over_samples(statistic, len(rows), n_resamples=n_resamples, seed=seed)
+    return metrics.bootstrap_rows(statistic, len(rows), n_resamples=n_resamples, seed=seed)
 
 
 def bootstrap_label_shift(

@@ -63,6 +63,7 @@ __all__ = [
     "smooth_ece",
     "smooth_ece_from_confidences",
     "bootstrap_ci",
+    "bootstrap_rows",
 ]
 
 Inputs = Literal["probs", "logits"]
@@ -801,13 +802,36 @@ def bootstrap_ci(
     y = _as_tensor(labels, "labels")
     if s.shape[:1] != y.shape[:1]:
         raise ValueError(f"Expected `labels` to have one entry per row of `probs` ({s.shape[0]}), but got {y.shape[0]}")
-    estimate = float(metric(s, y, **metric_kwargs))
-    n = s.shape[0]
+    return bootstrap_rows(
+        lambda idx: metric(s[idx.to(s.device)], y[idx.to(y.device)], **metric_kwargs), s.shape[0], n_resamples, level, seed
+    )
+
+
+def bootstrap_rows(
+    statistic: Callable[[torch.Tensor], float], n: int, n_resamples: int = 1000, level: float = 0.95, seed: int = 0
+) -> BootstrapResult:
+    """Percentile bootstrap of any statistic of N rows, given as a function of row indices.
+
+    The core behind :func:`bootstrap_ci`. Use it directly when one figure draws on several
+    arrays that share their rows (e.g. many runs on the same images): every array is then
+    resampled with the same indices.
+
+    Args:
+        statistic: maps [N] row indices (``arange(N)`` for the estimate, draws with
+            replacement for the resamples) to a float.
+        n: N, the number of rows.
+        n_resamples: number of resamples (one CPU torch generator seeded with ``seed``).
+        level: coverage in (0, 1).
+        seed: seed of the resampling.
+
+    Returns:
+        A :class:`BootstrapResult`.
+    """
+    estimate = float(statistic(torch.arange(n)))
     gen = torch.Generator().manual_seed(int(seed))
     values = np.empty(int(n_resamples))
     for i in range(int(n_resamples)):
-        idx = torch.randint(n, (n,), generator=gen)  # [N] rows drawn with replacement
-        values[i] = metric(s[idx.to(s.device)], y[idx.to(y.device)], **metric_kwargs)
+        values[i] = statistic(torch.randint(n, (n,), generator=gen))  # [N] rows drawn with replacement
     alpha = (1.0 - level) / 2.0
     lower, upper = np.quantile(values, [alpha, 1.0 - alpha])
     return BootstrapResult(estimate, float(lower), float(upper), float(level), int(n_resamples), int(seed))

@@ -152,14 +152,6 @@ def _model(model: str, device: str | None, cache_dir: str | None):
     return load_backbone(model, device=device, cache_dir=cache_dir)
 
 
-@lru_cache(maxsize=32)
-def _text_features(model: str, device: str | None, cache_dir: str | None, class_names: tuple[str, ...], templates: tuple[str, ...]):
-    from vlmcal.zeroshot import class_text_features
-
-    with torch.no_grad():
-        return class_text_features(_model(model, device, cache_dir), list(class_names), list(templates)).float().cpu()  # [C, D]
-
-
 def model_inputs(net, data, clean=None) -> tuple[Dataset, str]:
     """The data set as ``net`` takes it, and a description of that preprocessing (for cache keys).
 
@@ -227,7 +219,6 @@ def predict(
         A :class:`vlmcal.empirical.Run` with logits [N, C] and labels [N].
     """
     from vlmcal.features import classifier_logits, image_features
-    from vlmcal.zeroshot import zero_shot_logits
 
     severity = 0 if shift == "clean" else int(severity)
     data = load_test_data(dataset, shift, severity, split, shift_seed, max_samples)
@@ -243,15 +234,14 @@ def predict(
     if class_names is None:
         class_names = T.FASHION_MNIST_CLASSNAMES if dataset.startswith("fashion-mnist") else data.class_names
     template_list = tuple(prompt_templates(templates, dataset))
+    classifier = _zero_shot_classifier(model, device, cache, tuple(class_names), template_list)
     if inputs is data:
         # A stand-in reads its 28x28 inputs straight from memory, and its image tower costs less
         # than reading features back from disk: cache the logits (N x C) instead of the features.
-        classifier = _zero_shot_classifier(model, device, cache, tuple(class_names), template_list)
         out = classifier_logits(classifier, inputs, identity, cache_dir=cache, progress=progress, num_workers=0)
         return Run(model, "VLM", shift, severity, out.features, out.labels)
-    text = _text_features(model, device, cache, tuple(class_names), template_list)  # [C, D]
     feats = image_features(net, inputs, identity, cache_dir=cache, progress=progress)  # [N, D], cached: the costly part
-    logits = zero_shot_logits(feats.features, text, net.logit_scale)  # [N, D] x [C, D] -> [N, C]
+    logits = classifier.logits_from_features(feats.features)  # [N, D] x [C, D] -> [N, C]
     return Run(model, "VLM", shift, severity, logits, feats.labels)
 
 
