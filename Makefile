@@ -29,12 +29,17 @@ NB_IPYNB := $(NB_SOURCES:.py=.ipynb)
 NB_BOOK := $(patsubst notebooks/%.py,book/notebooks/%.ipynb,$(NB_SOURCES))
 LIB_FILES := $(shell find vlmcal -type f \( -name '*.py' -o -name '*.csv' -o -name '*.json' \) 2>/dev/null)
 
-.PHONY: setup test book notebooks system-data clean help
+.PHONY: setup test book notebooks system-data bytecode clean help
 help:
 	@echo "make test   - set up, then run the test suite"
 	@echo "make book   - set up, execute every notebook, build the site in book/_build/html"
 
-setup: $(INSTALLED) system-data $(MATHJAX) $(NB_IPYNB)
+setup: $(INSTALLED) system-data $(MATHJAX) $(NB_IPYNB) bytecode
+
+# Compile vlmcal's modules once, so that each notebook's kernel does not (where
+# PYTHONDONTWRITEBYTECODE is set, Python would otherwise compile them on every import).
+bytecode: | $(INSTALLED)
+	@$(PY) -m compileall -q vlmcal
 
 $(INSTALLED): pyproject.toml
 	@echo "== set-up: virtual environment $(VENV)"

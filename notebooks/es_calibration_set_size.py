@@ -91,9 +91,8 @@ for seed in settings.seeds:
     calibration_rows, evaluation_rows = empirical.split_calibration(labels, seed=seed)
     n_pool = len(calibration_rows)
     valid_sizes = [s for s in sizes if s == "all" or int(s) <= n_pool]
-    for run in runs:
-        tables.append(empirical.calibration_set_size(run, valid_sizes, calibration_rows, evaluation_rows,
-                                                     n_draws=n_draws, seed=seed, n_bins=settings.n_bins).assign(seed=seed, kind=run.kind))
+    tables.append(empirical.calibration_set_size(runs, valid_sizes, calibration_rows, evaluation_rows,
+                                                 n_draws=n_draws, seed=seed, n_bins=settings.n_bins).assign(seed=seed))
 table = pd.concat(tables, ignore_index=True)
 fig, ax = plt.subplots(figsize=(7, 4))
 plot_calibration_set_size(table, ax=ax)

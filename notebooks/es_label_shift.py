@@ -56,12 +56,12 @@ n_resamples = 200  # bootstrap resamples behind each verdict's interval
 import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
-import seaborn as sns
 from IPython.display import Markdown, display
 
 from vlmcal import empirical
 from vlmcal.datasets import base_new_split
 from vlmcal.paper_values import paper_value
+from vlmcal.plotting import plot_label_shift
 from vlmcal.predictions import collect_runs
 from vlmcal.verdict import Verdict
 
@@ -102,17 +102,8 @@ shown = table.groupby(["kind", "model", "source", "target"], sort=False)[
 shown.round(3)
 
 # %%
-long = table.melt(
-    id_vars=["model", "kind", "source", "target"], value_vars=["ece_before", "ece_source_ts", "ece_target_ts"],
-    var_name="calibration", value_name="ECE",
-)
-long["calibration"] = long["calibration"].map(
-    {"ece_before": "none", "ece_source_ts": "T from other labels", "ece_target_ts": "T from target labels"})
-long["evaluated on"] = long["source"] + " -> " + long["target"]
-grid = sns.catplot(data=long, x="model", y="ECE", hue="calibration", col="evaluated on", kind="bar",
-                   height=3.4, aspect=1.1, palette=["#ca0020", "#0571b0", "#92c5de"], errorbar=None)
-grid.set_xticklabels(rotation=30)
-grid.tight_layout()
+plot_label_shift(table)
+plt.tight_layout()
 
 # %% [markdown]
 # ## 3. Verdict

@@ -15,6 +15,7 @@ from vlmcal import metrics
 from vlmcal.calibration import (
     HistogramBinning,
     TemperatureScaling,
+    fit_temperatures,
     TemperatureSearch,
     VectorScaling,
     fit_on_n_samples,
@@ -40,15 +41,17 @@ def _nll(z, y, t):
 @settings(max_examples=6, deadline=None)
 @given(st.floats(0.3, 5.0), st.integers(0, 1000))
 def test_recovers_the_temperature(t_star, seed):
-    """A calibrated model's logits divided by T*: the fitted T undoes it, T * T* = 1 within 2%.
+    """A calibrated model's logits divided by T*: the fitted T undoes it, T * T* = 1 within 4%.
 
-    Equivalently, logits multiplied by T* give back T* itself.
+    Equivalently, logits multiplied by T* give back T* itself. The fitted T is an estimate
+    from 20,000 samples: over 300 seeds its relative standard deviation was 0.7% (largest
+    error 2.4%), so 4% is more than five standard deviations.
     """
     z, y = _calibrated_model(20_000, 10, seed)
     divided = TemperatureScaling().fit(z / t_star, y).temperature_
-    assert divided * t_star == pytest.approx(1.0, rel=0.02)
+    assert divided * t_star == pytest.approx(1.0, rel=0.04)
     multiplied = TemperatureScaling().fit(z * t_star, y).temperature_
-    assert multiplied == pytest.approx(t_star, rel=0.02)
+    assert multiplied == pytest.approx(t_star, rel=0.04)
 
 
 def test_matches_a_grid_search_on_clip_scale_logits():
@@ -90,6 +93,28 @@ def test_numpy_in_numpy_out():
     assert isinstance(ts.transform(z.numpy()), np.ndarray)
     assert isinstance(ts.predict_proba(z.numpy()), np.ndarray)
     assert ts.temperature_ == TemperatureScaling().fit(z, y).temperature_
+
+
+def test_fit_temperatures_matches_one_at_a_time_and_a_scipy_search():
+    """The batched search against the estimator (the same search, G = 1) and against scipy's bounded Brent."""
+    from scipy import optimize
+
+    sets = [_calibrated_model(300, 6, seed=s) for s in range(5)]
+    z = torch.stack([zs * t for (zs, _), t in zip(sets, (0.4, 1.0, 1.7, 3.0, 8.0))])  # [5, 300, 6]
+    y = torch.stack([ys for _, ys in sets])  # [5, 300]
+    batched = fit_temperatures(z, y)
+    for g in range(5):
+        single = TemperatureScaling().fit(z[g], y[g]).temperature_
+        assert float(batched[g]) == pytest.approx(single, rel=1e-9)
+        brent = optimize.minimize_scalar(
+            lambda log_t: _nll(z[g], y[g], math.exp(log_t)), bounds=(math.log(1e-3), math.log(1e3)), method="bounded", options={"xatol": 1e-9}
+        )
+        assert float(batched[g]) == pytest.approx(math.exp(brent.x), rel=1e-5)
+    everything_right = torch.tensor([[[3.0, 0.0], [0.0, 2.0]], [[3.0, 0.0], [0.0, 2.0]]])  # [2, 2, 2]
+    with pytest.warns(RuntimeWarning, match="2 of 2 fitted temperatures lie on the search bound"):
+        assert torch.allclose(fit_temperatures(everything_right, torch.tensor([[0, 1], [0, 1]])), torch.full((2,), 1e-3, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"\[G, N, C\]"):
+        fit_temperatures(z[0], y[0])
 
 
 # ----------------------------------------------------------------------------- degenerate inputs

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -141,3 +143,26 @@ def test_templates():
     for t in pool + templates.FASHION_MNIST_TEMPLATES:
         assert t.count("{}") == 1 and t.format("coat").count("coat") == 1
     assert len(templates.FASHION_MNIST_CLASSNAMES) == len(templates.FASHION_MNIST_ORIGINAL_CLASSNAMES) == 10
+
+
+def test_clip_templates_read_without_importing_open_clip(monkeypatch):
+    """The 80 templates read from open_clip's data file alone equal those of the imported package."""
+    from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
+
+    expected = [t("{}") for t in OPENAI_IMAGENET_TEMPLATES]
+    for name in [m for m in sys.modules if m == "open_clip" or m.startswith("open_clip.")]:
+        monkeypatch.delitem(sys.modules, name)
+    standalone = [t("{}") for t in templates._open_clip_imagenet_templates()]
+    assert "open_clip" not in sys.modules
+    assert standalone == expected == templates.CLIP_TEMPLATES
+
+
+def test_the_study_modules_import_no_heavy_packages():
+    """A page of the study imports these; open_clip, torchvision, sentence-transformers, scipy and
+    seaborn cost seconds per kernel and load only when a page needs them."""
+    code = (
+        "import sys, vlmcal.empirical, vlmcal.predictions, vlmcal.plotting, vlmcal.templates, vlmcal.verdict, vlmcal.paper_values; "
+        "print([m for m in ('open_clip', 'torchvision', 'sentence_transformers', 'transformers', 'scipy', 'seaborn') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout

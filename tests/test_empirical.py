@@ -78,6 +78,8 @@ def test_calibration_set_size_and_smallest_sufficient_n():
     cal, ev = empirical.split_calibration(run.labels, seed=0)
     table = empirical.calibration_set_size(run, [4, 20, 100, "all"], cal, ev, n_draws=5, seed=0)
     assert table.groupby("size").size().to_dict() == {"4": 5, "20": 5, "100": 5, "all": 1}
+    for row in table.iloc[[0, 7, 15]].itertuples():  # each ECE, directly at its fitted temperature
+        assert row.ece_after == pytest.approx(metrics.ece(run.logits[ev] / row.temperature, run.labels[ev], inputs="logits"), abs=1e-12)
     means = table.groupby("n")["ece_after"].mean()
     assert means.loc[4] > means.loc[len(cal)]  # four samples give a worse temperature than all
     best = empirical.smallest_sufficient_n(table, tolerance=10.0)  # a loose bar: the smallest size passes
@@ -88,6 +90,19 @@ def test_calibration_set_size_and_smallest_sufficient_n():
         empirical.calibration_set_size(run, [0], cal, ev)
 
 
+def test_calibration_set_size_of_several_models_is_each_model_alone():
+    sharp = _run(n=1000, seed=7)
+    soft = empirical.Run("soft", "supervised", "clean", 0, sharp.logits / 4.0, sharp.labels)
+    cal, ev = empirical.split_calibration(sharp.labels, seed=1)
+    both = empirical.calibration_set_size([sharp, soft], [10, "all"], cal, ev, n_draws=4, seed=3)
+    alone = pd.concat([empirical.calibration_set_size(r, [10, "all"], cal, ev, n_draws=4, seed=3) for r in (sharp, soft)], ignore_index=True)
+    pd.testing.assert_frame_equal(both, alone)
+    assert both.groupby("model")["temperature"].first().to_dict() == pytest.approx({"m": both["temperature"][0], "soft": both["temperature"][0] / 4.0}, rel=1e-5)
+    other = empirical.Run("x", "VLM", "clean", 0, sharp.logits, sharp.labels.roll(1))
+    with pytest.raises(ValueError, match="same images"):
+        empirical.calibration_set_size([sharp, other], [10], cal, ev)
+
+
 def test_confidence_vs_accuracy_against_scipy():
     rng = np.random.default_rng(0)
     x = rng.uniform(0.2, 1.0, 30)
@@ -95,6 +110,8 @@ def test_confidence_vs_accuracy_against_scipy():
     out = empirical.confidence_vs_accuracy(points)
     assert out["r2"] == pytest.approx(stats.linregress(x, points["accuracy"]).rvalue ** 2)
     assert out["spearman"] == pytest.approx(stats.spearmanr(x, points["accuracy"]).statistic)
+    tied = points.round(1)  # many ties: Spearman averages their ranks
+    assert empirical.confidence_vs_accuracy(tied)["spearman"] == pytest.approx(stats.spearmanr(tied["confidence_after"], tied["accuracy"]).statistic)
     with pytest.raises(ValueError, match="at least 3"):
         empirical.confidence_vs_accuracy(points.iloc[:2])
 

@@ -461,14 +461,52 @@ def test_confusion_matrix_and_per_class_table_against_loops():
         assert row["ECE"] == pytest.approx(M.ece(p[mine], labels[mine], n_bins=n_bins))
 
 
-def test_ece_per_row_matches_one_run_at_a_time():
+def test_ece_weighted_matches_binning_the_repeated_rows():
+    """Weighted ECE against the reference: bin_statistics on the rows repeated by their weights."""
     gen = torch.Generator().manual_seed(0)
     conf = torch.rand(7, 300, generator=gen, dtype=torch.float64)
     conf[0, :5] = torch.tensor([0.0, 1.0, 1 / 15, 2 / 15, 0.5], dtype=torch.float64)  # edges and ends
     hit = torch.rand(7, 300, generator=gen) < conf
+    weights = torch.randint(0, 4, (12, 300), generator=gen).to(torch.float64)  # bootstrap-like multiplicities
+    weights[0] = 1.0  # the plain ECE
     for convention in ("right", "left", "torchmetrics"):
-        batched = M.ece_per_row(conf, hit, n_bins=15, convention=convention)
-        single = [M.bin_statistics(conf[r], hit[r], n_bins=15, convention=convention).ece for r in range(7)]
-        assert torch.allclose(batched, torch.tensor(single, dtype=torch.float64), atol=1e-12)
+        batched = M.ece_weighted(conf, hit, weights, n_bins=15, convention=convention)  # [12, 7], by matmul
+        assert batched.shape == (12, 7)
+        assert torch.allclose(M.ece_weighted(conf, hit, weights[:5], n_bins=15, convention=convention), batched[:5], atol=1e-12)  # by bincount
+        for s in range(5):
+            rep = weights[s].long()
+            single = [
+                M.bin_statistics(conf[r].repeat_interleave(rep), hit[r].repeat_interleave(rep), n_bins=15, convention=convention).ece
+                for r in range(7)
+            ]
+            assert torch.allclose(batched[s], torch.tensor(single, dtype=torch.float64), atol=1e-12)
+    # many runs: the blocks over runs (CHUNK_ELEMENTS) give the same as one run at a time
+    many = torch.rand(400, 2000, generator=gen, dtype=torch.float64)
+    many_hit = torch.rand(400, 2000, generator=gen) < many
+    w = torch.ones(9, 2000, dtype=torch.float64)  # more weightings than the bincount path takes: the matmul, in blocks
+    blocked = M.ece_weighted(many, many_hit, w)[0]
+    assert torch.allclose(blocked[[0, 199, 399]], torch.cat([M.ece_weighted(many[[r]], many_hit[[r]], w[:1])[0] for r in (0, 199, 399)]))
     with pytest.raises(ValueError, match="shape"):
-        M.ece_per_row(conf, hit[:, :10])
+        M.ece_weighted(conf, hit[:, :10], weights)
+    with pytest.raises(ValueError, match=r"`weights` of shape \[S, 300\]"):
+        M.ece_weighted(conf, hit, weights[:, :10])
+    with pytest.raises(ValueError, match="non-negative"):
+        M.ece_weighted(conf, hit, -weights)
+
+
+def test_bootstrap_weights_draws_the_same_resamples_as_bootstrap_rows():
+    """The vectorised bootstrap against the one-resample-at-a-time loop, on the same seed."""
+    gen = torch.Generator().manual_seed(1)
+    conf = torch.rand(3, 500, generator=gen, dtype=torch.float64)
+    hit = torch.rand(3, 500, generator=gen) < conf**2  # over-confident
+    one_at_a_time = M.bootstrap_rows(
+        lambda rows: float(np.mean([M.bin_statistics(conf[r, rows], hit[r, rows]).ece for r in range(3)])), 500, n_resamples=300, seed=7
+    )
+    at_once = M.bootstrap_weights(lambda w: M.ece_weighted(conf, hit, w).mean(dim=1), 500, n_resamples=300, seed=7)
+    for field in ("estimate", "lower", "upper"):
+        assert getattr(at_once, field) == pytest.approx(getattr(one_at_a_time, field), abs=1e-12)
+    assert at_once.lower < at_once.estimate < at_once.upper
+    with pytest.raises(ValueError, match="one value per resample"):
+        M.bootstrap_weights(lambda w: w.sum(), 500, n_resamples=10)
+    with pytest.raises(ValueError, match="`n_resamples` to be an integer larger than 0"):
+        M.bootstrap_weights(lambda w: w.sum(dim=1), 500, n_resamples=0)

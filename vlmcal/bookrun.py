@@ -81,6 +81,9 @@ def execute_notebook(
             parameters=parameters or {},
             cwd=str(dest.parent),
             progress_bar=progress_bar,
+            # Written once at the end (or on failure), not after every cell: each save re-encodes
+            # every figure so far, which cost seconds per page; nobody reads the partial file meanwhile.
+            request_save_on_cell_execute=False,
         )
     except pm.PapermillExecutionError as err:
         failed_dir = (book or dest.parent) / "_failed"

@@ -1,10 +1,13 @@
 """Post-hoc calibrators in scikit-learn's manner: fit on a labelled calibration set, then apply.
 
 - :class:`TemperatureScaling` (Guo et al., ICML 2017): one positive number T, logits / T.
-  The temperature is found as a bounded one-dimensional problem in log T (Brent's method,
-  ``scipy.optimize.minimize_scalar(method="bounded")``, as scikit-learn's calibration
-  module does), so T > 0 by construction. It works on CLIP's logits as they come, with the
-  logit scale (100) already in them: the fitted T multiplies that scale by 1 / T.
+  NLL is convex in the inverse temperature b = 1 / T, with first and second derivatives in
+  closed form (the mean over samples of E_p[z] - z_y and of Var_p[z]), so T is found by
+  Newton's method on b, safeguarded by a bracket within the search bounds: a few passes over
+  the data, T > 0 by construction. :func:`fit_temperatures` solves many such problems at
+  once (one per row of a [G, N, C] array), as the calibration-set-size study needs; the
+  estimator calls the same search with G = 1. It works on CLIP's logits as they come, with
+  the logit scale (100) already in them: the fitted T multiplies that scale by 1 / T.
 - :class:`VectorScaling` (Guo et al.): one weight and one bias per class, by L-BFGS.
 - :class:`HistogramBinning` (Zadrozny and Elkan, 2001), top-label: each confidence is
   replaced by the accuracy of its equal-width bin on the calibration set; it uses the
@@ -21,7 +24,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy import optimize
 
 from vlmcal import metrics
 from vlmcal.metrics import _as_tensor, _check_pair, _row_blocks
@@ -29,6 +31,7 @@ from vlmcal.metrics import _as_tensor, _check_pair, _row_blocks
 __all__ = [
     "TemperatureSearch",
     "TemperatureScaling",
+    "fit_temperatures",
     "VectorScaling",
     "HistogramBinning",
     "stratified_sample",
@@ -41,13 +44,96 @@ def _like(result: torch.Tensor, template):
     return result.cpu().numpy() if isinstance(template, np.ndarray) else result
 
 
-def _nll_at(z: torch.Tensor, y: torch.Tensor, temperature: float) -> float:
-    """Mean NLL of softmax(z / T), block by block in float64 (no second [N, C] array)."""
-    total = 0.0
-    for rows in _row_blocks(*z.shape):
-        zt = z[rows].to(torch.float64) / temperature  # [r, C]
-        total += float((torch.logsumexp(zt, dim=1) - zt.gather(1, y[rows, None])[:, 0]).sum())
-    return total / z.shape[0]
+def _nll_derivatives(z: torch.Tensor, y: torch.Tensor, inverse_t: torch.Tensor):
+    """Mean NLL of softmax(b z) and its first two derivatives in b, for G problems at once.
+
+    ``d/db = mean_i (E_p[z_i] - z_iy)`` and ``d2/db2 = mean_i Var_p[z_i] >= 0`` with
+    p = softmax(b z_i): NLL is convex in b. Computed block by block in float64.
+
+    Args:
+        z: [G, N, C] logits.
+        y: [G, N] labels.
+        inverse_t: [G] float64 values of b = 1 / T.
+
+    Returns:
+        ``(nll, first, second)``, each [G] float64.
+    """
+    n_problems, n, n_classes = z.shape
+    b = inverse_t[:, None, None]  # [G, 1, 1]
+    nll, first, second = (torch.zeros(n_problems, dtype=torch.float64, device=z.device) for _ in range(3))
+    for rows in _row_blocks(n, 4 * n_problems * n_classes):  # a few [G, r, C] float64 temporaries
+        zb = z[:, rows].to(torch.float64)  # [G, r, C]
+        z_true = zb.gather(2, y[:, rows, None])[..., 0]  # [G, r] logit of the true class
+        scaled = b * zb  # [G, r, C]
+        lse = torch.logsumexp(scaled, dim=2)  # [G, r]
+        p = torch.exp(scaled - lse[..., None])  # [G, r, C] softmax(b z)
+        mean_z = (p * zb).sum(dim=2)  # [G, r] E_p[z]
+        nll += (lse - inverse_t[:, None] * z_true).sum(dim=1)
+        first += (mean_z - z_true).sum(dim=1)
+        second += (p * (zb - mean_z[..., None]) ** 2).sum(dim=2).sum(dim=1)  # Var_p[z], summed over rows
+    return nll / n, first / n, second / n
+
+
+def _search_temperatures(z: torch.Tensor, y: torch.Tensor, search: "TemperatureSearch"):
+    """Minimise NLL over T in [search.lower, search.upper] for each of G problems.
+
+    Newton's method on b = 1 / T (NLL is convex in b), kept inside a bracket [b_lo, b_hi]
+    where the derivative changes sign; a step that would leave the bracket is replaced by
+    its geometric midpoint. When the derivative has one sign over the whole range, the
+    optimum is the bound it points to.
+
+    Args:
+        z: [G, N, C] logits.
+        y: [G, N] labels.
+        search: the bounds and tolerances.
+
+    Returns:
+        ``(temperature, nll_before, nll_after, on_bound)``, each [G]: the fitted T (never worse
+        than T = 1 on the fit set), NLL at T = 1 and at T, and whether T is a search bound.
+    """
+    n_problems = z.shape[0]
+    f64 = dict(dtype=torch.float64, device=z.device)
+    lo = torch.full((n_problems,), 1.0 / search.upper, **f64)  # smallest b: the largest T
+    hi = torch.full((n_problems,), 1.0 / search.lower, **f64)
+    _, first_lo, _ = _nll_derivatives(z, y, lo)
+    _, first_hi, _ = _nll_derivatives(z, y, hi)
+    flat = (first_lo == 0) & (first_hi == 0)  # NLL does not depend on T (e.g. every logit equal)
+    to_upper_t = (first_lo >= 0) & ~flat  # NLL rises in b from the start: the largest T is best
+    to_lower_t = (first_hi <= 0) & ~flat & ~to_upper_t  # NLL still falls at the largest b: the smallest T
+    b = torch.where(to_upper_t, lo, torch.where(to_lower_t, hi, torch.ones_like(lo)))
+    active = ~(flat | to_upper_t | to_lower_t)
+    for _ in range(search.max_iter):
+        todo = torch.nonzero(active).squeeze(1)
+        if todo.numel() == 0:
+            break
+        _, first, second = _nll_derivatives(z[todo], y[todo], b[todo])
+        rising = first > 0  # the minimum lies below b
+        hi[todo] = torch.where(rising, b[todo], hi[todo])
+        lo[todo] = torch.where(rising, lo[todo], b[todo])
+        newton = b[todo] - first / second  # second > 0 inside the bracket, unless the softmax saturated
+        inside = (second > 0) & (newton > lo[todo]) & (newton < hi[todo])
+        step = torch.where(inside, newton, torch.sqrt(lo[todo] * hi[todo]))
+        done = (torch.log(step) - torch.log(b[todo])).abs() < search.xatol
+        b[todo] = step
+        active[todo[done]] = False
+    temperature = torch.where(flat, torch.ones_like(b), 1.0 / b)
+    temperature = torch.where(to_upper_t, torch.full_like(b, search.upper), torch.where(to_lower_t, torch.full_like(b, search.lower), temperature))
+    nll_before, _, _ = _nll_derivatives(z, y, torch.ones_like(b))
+    nll_after, _, _ = _nll_derivatives(z, y, 1.0 / temperature)
+    worse = nll_after > nll_before  # never worse than leaving the logits alone
+    temperature = torch.where(worse, torch.ones_like(b), temperature)
+    nll_after = torch.where(worse, nll_before, nll_after)
+    on_bound = (temperature == search.lower) | (temperature == search.upper)
+    return temperature, nll_before, nll_after, on_bound
+
+
+def _warn_on_bound(search: "TemperatureSearch", what: str) -> None:
+    warnings.warn(
+        f"{what} on the search bound [{search.lower:g}, {search.upper:g}]: NLL keeps falling beyond it "
+        "(e.g. every prediction right, or a single sample)",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
 def _not_fitted(obj) -> RuntimeError:
@@ -67,18 +153,23 @@ class TemperatureSearch:
         lower: smallest T tried. 1e-3 covers raw cosine similarities passed without CLIP's
             logit scale of 100 (which would need T = 0.01).
         upper: largest T tried; 1e3 flattens any softmax of CLIP-scale logits to near uniform.
-        xatol: absolute tolerance in log T, i.e. a relative tolerance of about 1e-6 in T.
+        xatol: the search stops when a step changes log T by less than this (a relative
+            tolerance of about 1e-6 in T).
+        max_iter: most Newton (or bisection) steps per problem.
     """
 
     lower: float = 1e-3
     upper: float = 1e3
     xatol: float = 1e-6
+    max_iter: int = 100
 
     def __post_init__(self) -> None:
         if not (0 < self.lower < 1 < self.upper < math.inf):
             raise ValueError(f"Expected 0 < lower < 1 < upper < inf, but got lower={self.lower}, upper={self.upper}")
         if not self.xatol > 0:
             raise ValueError(f"Expected argument `xatol` to be positive, but got {self.xatol}")
+        if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, int) or self.max_iter < 1:
+            raise ValueError(f"Expected argument `max_iter` to be a positive integer, but got {self.max_iter!r}")
 
 
 class TemperatureScaling:
@@ -114,30 +205,9 @@ class TemperatureScaling:
     def fit(self, logits, labels) -> "TemperatureScaling":
         """Fit T on ``logits`` [N, C] (any scale, CLIP's included) and integer ``labels`` [N]."""
         z, y = _check_pair(logits, labels, "logits")
-        s = self.search
-        before = _nll_at(z, y, 1.0)
-        result = optimize.minimize_scalar(
-            lambda log_t: _nll_at(z, y, math.exp(log_t)),
-            bounds=(math.log(s.lower), math.log(s.upper)),
-            method="bounded",
-            options={"xatol": s.xatol},
-        )
-        if not result.success:
-            raise RuntimeError(f"Temperature search failed: {result.message}")
-        # Brent's answer, unless a bound or T = 1 does at least as well: NLL that keeps falling
-        # towards a bound, or flattens to 0 in floating point (every prediction right), gives
-        # the bound; T = 1 guarantees the fit is never worse than leaving the logits alone.
-        candidates = [(_nll_at(z, y, t), rank, t) for rank, t in enumerate((s.lower, s.upper, math.exp(float(result.x))))]
-        after, _, temperature = min(candidates)
-        if after > before:
-            temperature, after = 1.0, before
-        if temperature in (s.lower, s.upper):
-            warnings.warn(
-                f"The fitted temperature {temperature:.4g} lies on the search bound [{s.lower:g}, {s.upper:g}]: "
-                "NLL keeps falling beyond it (e.g. every prediction right, or a single sample)",
-                RuntimeWarning,
-                stacklevel=2,
-            )
+        temperature, before, after, on_bound = (float(v[0]) for v in _search_temperatures(z[None], y[None], self.search))
+        if on_bound:
+            _warn_on_bound(self.search, f"The fitted temperature {temperature:.4g} lies")
         self.temperature_ = temperature
         self.nll_before_, self.nll_after_ = before, after
         self.n_samples_, self.n_classes_ = int(z.shape[0]), int(z.shape[1])
@@ -159,6 +229,37 @@ class TemperatureScaling:
     def __repr__(self) -> str:
         fitted = f", temperature_={self.temperature_:.4g}" if hasattr(self, "temperature_") else ""
         return f"TemperatureScaling(search={self.search}{fitted})"
+
+
+def fit_temperatures(logits, labels, search: TemperatureSearch = TemperatureSearch()) -> torch.Tensor:
+    """Temperature scaling of G calibration sets of one size at once: what G ``TemperatureScaling().fit``
+    calls would give, from one vectorised search.
+
+    Args:
+        logits: [G, N, C] logits (G sets of N samples).
+        labels: [G, N] integer labels.
+        search: a :class:`TemperatureSearch`.
+
+    Returns:
+        [G] float64 temperatures. Warns once if any lies on a search bound.
+
+    Example:
+        >>> gen = torch.Generator().manual_seed(0)
+        >>> z = 2 * torch.randn(20, 400, 10, generator=gen)  # 20 calibration sets of 400 samples
+        >>> y = torch.multinomial(z.softmax(-1).view(-1, 10), 1, generator=gen).view(20, 400)  # calibrated
+        >>> t = fit_temperatures(3 * z, y)  # the same model, 3x over-confident
+        >>> t.shape, bool(((t > 2) & (t < 4.5)).all())
+        (torch.Size([20]), True)
+    """
+    z = _as_tensor(logits, "logits")
+    y = _as_tensor(labels, "labels")
+    if z.ndim != 3 or y.shape != z.shape[:2] or z.shape[1] < 1 or z.shape[2] < 1:
+        raise ValueError(f"Expected `logits` [G, N, C] and `labels` [G, N] with N, C >= 1, but got {tuple(z.shape)} and {tuple(y.shape)}")
+    _check_pair(z.reshape(-1, z.shape[2]), y.reshape(-1), "logits")  # finite logits, labels in range
+    temperature, _, _, on_bound = _search_temperatures(z, y.to(z.device).long(), search)
+    if bool(on_bound.any()):
+        _warn_on_bound(search, f"{int(on_bound.sum())} of {len(on_bound)} fitted temperatures lie")
+    return temperature
 
 
 class VectorScaling:

@@ -14,17 +14,17 @@ so clean and shifted figures concern the same images.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
-from scipy import stats
 
 from vlmcal import metrics
 from vlmcal.params import list_parameter
-from vlmcal.calibration import TemperatureScaling, stratified_sample
+from vlmcal.calibration import TemperatureScaling, fit_temperatures, stratified_sample
 
 __all__ = [
     "Run",
@@ -124,12 +124,44 @@ def _ece(logits, labels, n_bins):
     return metrics.ece(logits, labels, n_bins=n_bins, inputs="logits")
 
 
-def _describe(logits, labels, n_bins, prefix):
-    conf, ok = metrics.top_label(logits, labels, inputs="logits")
-    return {
-        f"ece_{prefix}": _ece(logits, labels, n_bins),
-        f"confidence_{prefix}": float(conf.mean()),
-    }
+def _top_labels(pairs: Sequence[tuple[torch.Tensor, torch.Tensor]], temperatures: Sequence[float] | None = None):
+    """Top-label confidence and correctness of R prediction sets of one size: ``([R, n], [R, n])``.
+
+    Args:
+        pairs: R pairs ``(logits [n, C], labels [n])``, one per run (same n; C may differ).
+        temperatures: R temperatures to divide each run's logits by first (None: as they are).
+
+    Runs with the same C go through :func:`vlmcal.metrics.top_label` together, as one
+    [r * n, C] array of at most ``4 * CHUNK_ELEMENTS`` numbers.
+    """
+    temperatures = [1.0] * len(pairs) if temperatures is None else list(temperatures)
+    conf, correct = [], []
+    start = 0
+    while start < len(pairs):
+        n, n_classes = pairs[start][0].shape
+        stop = start + 1
+        while stop < len(pairs) and stop - start < max(1, 4 * metrics.CHUNK_ELEMENTS // (n * n_classes)) and pairs[stop][0].shape[1] == n_classes:
+            stop += 1
+        logits = torch.stack([z for z, _ in pairs[start:stop]])  # [r, n, C]
+        scale = torch.tensor(temperatures[start:stop], dtype=logits.dtype)[:, None, None]  # [r, 1, 1]
+        labels = torch.stack([y for _, y in pairs[start:stop]])  # [r, n]
+        c, k = metrics.top_label((logits / scale).reshape(-1, n_classes), labels.reshape(-1), inputs="logits")  # [r * n] each
+        conf.append(c.view(stop - start, n))
+        correct.append(k.view(stop - start, n))
+        start = stop
+    return torch.cat(conf), torch.cat(correct)  # [R, n], [R, n]
+
+
+def _run_top_labels(runs: Sequence[Run], rows: torch.Tensor, temperatures: dict[str, float] | None = None):
+    """:func:`_top_labels` of every run on ``rows``, after its model's temperature when given."""
+    scale = None if temperatures is None else [temperatures[run.model] for run in runs]
+    return _top_labels([run.subset(rows) for run in runs], scale)
+
+
+def _ece_of_rows(confidences: torch.Tensor, correct: torch.Tensor, n_bins: int) -> np.ndarray:
+    """[R] ECE of each row of [R, n] confidences and hits, all rows in one pass."""
+    unit = torch.ones(1, confidences.shape[1], dtype=torch.float64)  # every sample counted once
+    return metrics.ece_weighted(confidences, correct, unit, n_bins=n_bins)[0].numpy()
 
 
 def ts_across_shifts(runs: Sequence[Run], calibration_rows, evaluation_rows, n_bins: int = 15) -> pd.DataFrame:
@@ -155,24 +187,24 @@ def ts_across_shifts(runs: Sequence[Run], calibration_rows, evaluation_rows, n_b
     missing = sorted({r.model for r in runs} - set(temperatures))
     if missing:
         raise ValueError(f"Expected a clean run for every model to fit its temperature, but none for {missing}")
-    rows = []
-    for run in runs:
-        logits, labels = run.subset(evaluation_rows)
-        t = temperatures[run.model]
-        rows.append(
-            {
-                "model": run.model,
-                "kind": run.kind,
-                "shift": run.shift,
-                "severity": run.severity,
-                "condition": run.condition,
-                "temperature": t,
-                "accuracy": metrics.accuracy(logits, labels, inputs="logits"),
-                **_describe(logits, labels, n_bins, "before"),
-                **_describe(logits / t, labels, n_bins, "after"),
-            }
-        )
-    return pd.DataFrame(rows)
+    evaluation_rows = torch.as_tensor(evaluation_rows)
+    conf_before, correct = _run_top_labels(runs, evaluation_rows)  # [R, n], [R, n]
+    conf_after, correct_after = _run_top_labels(runs, evaluation_rows, temperatures)  # [R, n], [R, n]
+    return pd.DataFrame(
+        {
+            "model": [run.model for run in runs],
+            "kind": [run.kind for run in runs],
+            "shift": [run.shift for run in runs],
+            "severity": [run.severity for run in runs],
+            "condition": [run.condition for run in runs],
+            "temperature": [temperatures[run.model] for run in runs],
+            "accuracy": correct.double().mean(dim=1).numpy(),
+            "ece_before": _ece_of_rows(conf_before, correct, n_bins),
+            "confidence_before": conf_before.mean(dim=1).numpy(),
+            "ece_after": _ece_of_rows(conf_after, correct_after, n_bins),
+            "confidence_after": conf_after.mean(dim=1).numpy(),
+        }
+    )
 
 
 def label_shift(
@@ -233,7 +265,7 @@ def label_shift(
 
 
 def calibration_set_size(
-    run: Run,
+    runs: Run | Sequence[Run],
     sizes: Sequence[int | str],
     calibration_rows,
     evaluation_rows,
@@ -243,8 +275,11 @@ def calibration_set_size(
 ) -> pd.DataFrame:
     """ECE after TS fitted on n calibration samples, over repeated stratified draws (C6).
 
+    Every model is fitted on the same draws (the runs share their images), and all draws of
+    one size are fitted at once (:func:`vlmcal.calibration.fit_temperatures`).
+
     Args:
-        run: one model's clean run.
+        runs: clean runs, one per model (or a single run).
         sizes: calibration-set sizes; ``"all"`` means every calibration row (drawn once).
         calibration_rows: the pool the samples are drawn from.
         evaluation_rows: where ECE is measured.
@@ -253,36 +288,56 @@ def calibration_set_size(
         n_bins: ECE bins.
 
     Returns:
-        One row per (size, draw): model, n, draw, temperature, ece_after.
+        One row per (model, size, draw): model, kind, n, size, draw, temperature, ece_after.
     """
+    runs = [runs] if isinstance(runs, Run) else list(runs)
     calibration_rows = torch.as_tensor(calibration_rows)
-    cal_logits, cal_labels = run.subset(calibration_rows)
-    ev_logits, ev_labels = run.subset(evaluation_rows)
-    rows = []
+    evaluation_rows = torch.as_tensor(evaluation_rows)
+    cal_labels = runs[0].labels[calibration_rows]  # [P] the pool's labels
+    if any(not torch.equal(run.labels[calibration_rows], cal_labels) for run in runs[1:]):
+        raise ValueError("Expected runs on the same images (equal labels); fit each data set's runs separately")
+    draws_by_size = {}  # size label -> [D, n] sample indices into the pool
     for size in sizes:
         if size == "all":
-            draws = [(0, torch.arange(len(cal_labels)))]
-        else:
-            n = int(size)
-            if not 1 <= n <= len(cal_labels):
-                raise ValueError(f"Expected calibration sizes in [1, {len(cal_labels)}] or 'all', but got {size!r}")
-            draws = [
-                (d, torch.as_tensor(stratified_sample(cal_labels, n, seed=seed * 100_003 + n * 1_009 + d), dtype=torch.long))
-                for d in range(n_draws)
-            ]
-        for d, picked in draws:
-            t = TemperatureScaling().fit(cal_logits[picked], cal_labels[picked]).temperature_
-            rows.append(
+            draws_by_size["all"] = torch.arange(len(cal_labels))[None]  # the whole pool, once
+            continue
+        n = int(size)
+        if not 1 <= n <= len(cal_labels):
+            raise ValueError(f"Expected calibration sizes in [1, {len(cal_labels)}] or 'all', but got {size!r}")
+        draws_by_size[str(size)] = torch.stack([
+            torch.as_tensor(stratified_sample(cal_labels, n, seed=seed * 100_003 + n * 1_009 + d), dtype=torch.long)
+            for d in range(n_draws)
+        ])
+    cal_logits = torch.stack([run.logits[calibration_rows] for run in runs])  # [M, P, C], M models
+    fits_by_model = [[] for _ in runs]  # per model: (size label, n, draw, temperature)
+    for size, draws in draws_by_size.items():
+        n_draws_here, n = draws.shape
+        with warnings.catch_warnings():  # tiny draws often have every prediction right: T on its bound is expected
+            warnings.simplefilter("ignore", RuntimeWarning)
+            temperatures = fit_temperatures(
+                cal_logits[:, draws].flatten(0, 1),  # [M, D, n, C] -> [M*D, n, C]: every model's draws at once
+                cal_labels[draws].repeat(len(runs), 1),  # [M*D, n]
+            ).view(len(runs), n_draws_here)  # [M, D]
+        for m in range(len(runs)):
+            fits_by_model[m] += [(size, n, d, float(t)) for d, t in enumerate(temperatures[m])]
+    frames = []
+    for run, fits in zip(runs, fits_by_model):
+        # Every fitted temperature on the evaluation set, then all ECEs in one pass.
+        conf, correct = _top_labels([run.subset(evaluation_rows)] * len(fits), [t for *_, t in fits])  # [F, n], [F, n]
+        frames.append(
+            pd.DataFrame(
                 {
                     "model": run.model,
-                    "n": len(cal_labels) if size == "all" else int(size),
-                    "size": str(size),
-                    "draw": d,
-                    "temperature": t,
-                    "ece_after": _ece(ev_logits / t, ev_labels, n_bins),
+                    "kind": run.kind,
+                    "n": [n for _, n, _, _ in fits],
+                    "size": [size for size, *_ in fits],
+                    "draw": [d for _, _, d, _ in fits],
+                    "temperature": [t for *_, t in fits],
+                    "ece_after": _ece_of_rows(conf, correct, n_bins),
                 }
             )
-    return pd.DataFrame(rows)
+        )
+    return pd.concat(frames, ignore_index=True)
 
 
 def smallest_sufficient_n(table: pd.DataFrame, tolerance: float = 0.10) -> pd.DataFrame:
@@ -354,7 +409,7 @@ def confidence_vs_accuracy(points: pd.DataFrame, confidence: str = "confidence_a
     return {
         "r2": pearson**2,
         "r2_identity": 1.0 - float(np.sum((y - x) ** 2)) / ss_tot if ss_tot > 0 else np.nan,
-        "spearman": float(stats.spearmanr(x, y).statistic),
+        "spearman": float(np.corrcoef(pd.Series(x).rank(), pd.Series(y).rank())[0, 1]),  # Pearson's r of the ranks, ties averaged
         "pearson": pearson,
         "n": int(len(x)),
     }
@@ -450,22 +505,10 @@ PAPER_SAMPLES = 50  # C6: the paper's "about 40-50 samples" (upper end)
 CORRELATION_BAR = 0.90  # C5: R^2 and Spearman rho above 0.90
 
 
-def _top_label_cache(runs: Sequence[Run], rows: torch.Tensor, temperatures: dict[str, float] | None = None):
-    """Per run: top-label confidence and correctness on ``rows`` (after TS when temperatures are given)."""
-    out = []
-    for run in runs:
-        logits, labels = run.subset(rows)
-        if temperatures is not None:
-            logits = logits / temperatures[run.model]
-        conf, ok = metrics.top_label(logits, labels, inputs="logits")
-        out.append((conf, ok))
-    return out
-
-
 def mean_ece_bootstrap(
     groups: dict[str, Sequence[Run]],
     evaluation_rows,
-    combine: Callable[[dict[str, float]], float],
+    combine: Callable[[dict[str, torch.Tensor]], torch.Tensor],
     temperatures: dict[str, float] | None = None,
     n_bins: int = 15,
     n_resamples: int = 200,
@@ -473,26 +516,27 @@ def mean_ece_bootstrap(
 ) -> metrics.BootstrapResult:
     """Bootstrap a figure built from mean ECEs of groups of runs, resampling the evaluation images.
 
+    Every run is resampled with the same draws of images (a paired bootstrap), all resamples
+    at once through :func:`vlmcal.metrics.ece_weighted`.
+
     Args:
         groups: name -> runs; each group's figure is the mean ECE over its runs.
         evaluation_rows: the evaluation images' indices (shared by every run).
-        combine: maps ``{group name: mean ECE}`` to the figure (e.g. a difference).
+        combine: maps ``{group name: [S] mean ECEs}`` to the [S] figures (e.g. a difference);
+            elementwise arithmetic on the tensors does it.
         temperatures: model -> temperature to apply first (None: raw logits).
         n_bins: ECE bins.
         n_resamples: bootstrap resamples.
         seed: resampling seed.
     """
     rows = torch.as_tensor(evaluation_rows)
-    stacked = {}
-    for name, runs in groups.items():
-        pairs = _top_label_cache(runs, rows, temperatures)
-        stacked[name] = (torch.stack([c for c, _ in pairs]), torch.stack([k for _, k in pairs]))  # [R, n], [R, n]
+    stacked = {name: _run_top_labels(runs, rows, temperatures) for name, runs in groups.items()}  # [R, n], [R, n] each
 
-    def statistic(pick: torch.Tensor) -> float:
-        means = {name: float(metrics.ece_per_row(c[:, pick], k[:, pick], n_bins=n_bins).mean()) for name, (c, k) in stacked.items()}
+    def statistic(weights: torch.Tensor) -> torch.Tensor:  # [S, n] -> [S]
+        means = {name: metrics.ece_weighted(c, k, weights, n_bins=n_bins).mean(dim=1) for name, (c, k) in stacked.items()}
         return combine(means)
 
-    return metrics.bootstrap_rows(statistic, len(rows), n_resamples=n_resamples, seed=seed)
+    return metrics.bootstrap_weights(statistic, len(rows), n_resamples=n_resamples, seed=seed)
 
 
 def bootstrap_label_shift(
@@ -506,32 +550,33 @@ def bootstrap_label_shift(
 ) -> metrics.BootstrapResult:
     """Bootstrap the mean ``recovered`` share of :func:`label_shift`, with its temperatures held fixed.
 
-    Each (model, target) evaluation set is resampled with replacement; the temperatures
-    come from ``table`` (fitting is not repeated).
+    Each (model, target) evaluation set is resampled with replacement, independently of the
+    others (one torch generator seeded with ``seed``, drawing cell by cell); the temperatures
+    come from ``table`` (fitting is not repeated). A resample's share averages the cells
+    where TS on the target labels lowers ECE at all.
     """
     evaluation_rows = torch.as_tensor(evaluation_rows)
-    cells = []
+    gen = torch.Generator().manual_seed(int(seed))
+    ece_by_cell = []  # per cell: [S + 1, 3] ECE before TS, with the source T, with the target T; row 0 the full set
     for run in runs:
         ev_logits, ev_labels = run.subset(evaluation_rows)
         for name, classes in target_classes.items():
             row = table[(table["model"] == run.model) & (table["target"] == name)].iloc[0]
             logits, labels, _ = restrict_to_classes(ev_logits, ev_labels, classes)
             tops = [metrics.top_label(logits / t, labels, inputs="logits") for t in (1.0, row["temperature_source"], row["temperature_target"])]
-            cells.append(tops)
-    gen = torch.Generator().manual_seed(seed)
-
-    def recovered(picks) -> float:
-        shares = []
-        for tops, pick in zip(cells, picks):
-            before, source, target = (metrics.bin_statistics(c[pick], k[pick], n_bins=n_bins).ece for c, k in tops)
-            if before - target > 0:
-                shares.append((before - source) / (before - target))
-        return float(np.mean(shares)) if shares else float("nan")
-
-    estimate = recovered([torch.arange(len(t[0][0])) for t in cells])
-    values = np.array([recovered([torch.randint(len(t[0][0]), (len(t[0][0]),), generator=gen) for t in cells]) for _ in range(n_resamples)])
-    lower, upper = np.nanquantile(values, [0.025, 0.975])
-    return metrics.BootstrapResult(estimate, float(lower), float(upper), 0.95, int(n_resamples), int(seed))
+            n = len(labels)
+            draws = torch.randint(n, (n_resamples, n), generator=gen)  # [S, n] rows drawn with replacement
+            weights = torch.ones(n_resamples + 1, n, dtype=torch.float64)  # [S + 1, n]; row 0: the full set
+            weights[1:] = torch.zeros(n_resamples, n, dtype=torch.float64).scatter_add_(1, draws, torch.ones(draws.shape, dtype=torch.float64))
+            conf, ok = torch.stack([c for c, _ in tops]), torch.stack([k for _, k in tops])  # [3, n], [3, n]
+            ece_by_cell.append(metrics.ece_weighted(conf, ok, weights, n_bins=n_bins))  # [S + 1, 3]
+    ece = torch.stack(ece_by_cell)  # [cells, S + 1, 3]
+    before, source, target = ece.unbind(dim=2)  # each [cells, S + 1]
+    gain = before - target
+    share = torch.where(gain > 0, (before - source) / gain, torch.nan)  # NaN where target TS does not help
+    recovered = share.nanmean(dim=0).numpy()  # [S + 1]; NaN when no cell counts
+    lower, upper = np.nanquantile(recovered[1:], [0.025, 0.975])
+    return metrics.BootstrapResult(float(recovered[0]), float(lower), float(upper), 0.95, int(n_resamples), int(seed))
 
 
 def confidence_accuracy_points(
@@ -553,20 +598,25 @@ def confidence_accuracy_points(
         confidence_before, confidence_after.
     """
     evaluation_rows = torch.as_tensor(evaluation_rows)
-    rows = []
-    for run in runs:
-        ev_logits, ev_labels = run.subset(evaluation_rows)
-        for name, classes in class_sets.items():
-            logits, labels, _ = restrict_to_classes(ev_logits, ev_labels, classes)
-            rows.append(
+    evaluation = [run.subset(evaluation_rows) for run in runs]
+    scale = [temperatures[run.model] for run in runs]
+    frames = []
+    for name, classes in class_sets.items():
+        restricted = [restrict_to_classes(logits, labels, classes)[:2] for logits, labels in evaluation]
+        conf_before, correct = _top_labels(restricted)  # [R, m], [R, m]
+        conf_after, _ = _top_labels(restricted, scale)  # [R, m]
+        frames.append(
+            pd.DataFrame(
                 {
-                    "model": run.model,
-                    "kind": run.kind,
-                    "condition": run.condition,
+                    "model": [run.model for run in runs],
+                    "kind": [run.kind for run in runs],
+                    "condition": [run.condition for run in runs],
                     "labels": name,
-                    "accuracy": metrics.accuracy(logits, labels, inputs="logits"),
-                    "confidence_before": metrics.mean_confidence(logits, labels, inputs="logits"),
-                    "confidence_after": metrics.mean_confidence(logits / temperatures[run.model], labels, inputs="logits"),
+                    "accuracy": correct.double().mean(dim=1).numpy(),
+                    "confidence_before": conf_before.double().mean(dim=1).numpy(),
+                    "confidence_after": conf_after.double().mean(dim=1).numpy(),
                 }
             )
-    return pd.DataFrame(rows)
+        )
+    # one row per (run, label set), in that order
+    return pd.concat(frames).sort_index(kind="stable").reset_index(drop=True)

@@ -97,14 +97,20 @@ def _check_identity(identity: Mapping[str, Any]) -> dict[str, Any]:
     return {**_IDENTITY_DEFAULTS, **dict(identity)}
 
 
-def _preprocessing_description(dataset: Dataset, transform: Callable | None, identity: dict) -> str:
+def _preprocessing_description(dataset: Dataset, transform: Callable[[], Callable | None], identity: dict) -> str:
     """What turns the stored images into model inputs: a part of the cache key."""
     if "preprocessing" in identity:
         return str(identity.pop("preprocessing"))
     first = dataset[0][0]
     if isinstance(first, torch.Tensor):  # the dataset preprocesses its images itself
         return "dataset: " + describe_transform(getattr(dataset, "transform", None))
-    return describe_transform(transform)
+    return describe_transform(transform())
+
+
+def _transform_of(model, transform: Callable | None) -> Callable[[], Callable | None]:
+    """``transform``, or else the model's ``preprocess``, looked up only when asked for: a cached
+    result, or a data set of tensors, never needs it (and building it can import torchvision)."""
+    return (lambda: transform) if transform is not None else (lambda: getattr(model, "preprocess", None))
 
 
 def _load_valid(path: Path, key: str, n: int) -> dict | None:
@@ -132,7 +138,7 @@ def _run_cached(
     kind: str,
     dataset: Dataset,
     identity: Mapping[str, Any],
-    transform: Callable | None,
+    transform: Callable[[], Callable | None],
     batch_size: int,
     num_workers: int | None,
     cache_dir_: str | os.PathLike | None,
@@ -172,7 +178,7 @@ def _run_cached(
     else:
         workers = default_num_workers() if num_workers is None else int(num_workers)
         loader = DataLoader(
-            _Preprocessed(dataset, transform), batch_size=batch_size, shuffle=False, num_workers=workers,
+            _Preprocessed(dataset, transform()), batch_size=batch_size, shuffle=False, num_workers=workers,
             pin_memory=device.type == "cuda",
         )
         for images, y in tqdm(loader, desc=desc, unit="batch", disable=not progress, leave=False):
@@ -219,13 +225,12 @@ def image_features(
     Returns:
         A :class:`FeatureSet` with ``features`` [N, D] and ``labels`` [N].
     """
-    transform = backbone.preprocess if transform is None else transform
     model_identity = {
         "backbone": getattr(backbone, "cache_identity", backbone.name),
         "precision": getattr(backbone, "precision", "fp32"),
     }
     return _run_cached(
-        backbone.encode_images, model_identity, "image_features", dataset, identity, transform, batch_size,
+        backbone.encode_images, model_identity, "image_features", dataset, identity, _transform_of(backbone, transform), batch_size,
         num_workers, cache_dir, use_cache, progress, backbone.device,
     )
 
@@ -248,11 +253,10 @@ def classifier_logits(
     [N, C] logits. The classifier is identified by its ``cache_identity`` if it has one, else by
     its name and class names. ``transform`` defaults to ``classifier.preprocess`` when present.
     """
-    transform = getattr(classifier, "preprocess", None) if transform is None else transform
     model_identity = getattr(classifier, "cache_identity", None) or {
         "name": classifier.name, "classes": list(classifier.class_names)}
     device = getattr(classifier, "device", None) or getattr(getattr(classifier, "backbone", None), "device", None)
     return _run_cached(
-        classifier.logits, model_identity, "logits", dataset, identity, transform, batch_size,
+        classifier.logits, model_identity, "logits", dataset, identity, _transform_of(classifier, transform), batch_size,
         num_workers, cache_dir, use_cache, progress, torch.device(device or "cpu"),
     )

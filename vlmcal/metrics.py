@@ -38,7 +38,6 @@ from typing import Callable, Literal
 
 import numpy as np
 import torch
-from scipy import ndimage, optimize
 
 __all__ = [
     "CHUNK_ELEMENTS",
@@ -50,7 +49,7 @@ __all__ = [
     "reliability_data",
     "ece",
     "mce",
-    "ece_per_row",
+    "ece_weighted",
     "adaptive_ece",
     "classwise_ece",
     "brier_score",
@@ -64,6 +63,7 @@ __all__ = [
     "smooth_ece_from_confidences",
     "bootstrap_ci",
     "bootstrap_rows",
+    "bootstrap_weights",
 ]
 
 Inputs = Literal["probs", "logits"]
@@ -226,6 +226,17 @@ def _equal_width_edges(n_bins: int, dtype, device) -> torch.Tensor:
     return (torch.arange(n_bins + 1, dtype=torch.float64, device=device) / n_bins).to(dtype)
 
 
+def _bin_index(values: torch.Tensor, edges: torch.Tensor, convention: str) -> tuple[torch.Tensor, int]:
+    """Bin of each value: ``(index [M] in [0, B'), B')`` with B' = B + 1 for ``"torchmetrics"``."""
+    n_bins = edges.numel() - 1
+    if convention == "right":  # (e_b, e_{b+1}]: number of inner edges strictly below the value
+        return torch.searchsorted(edges[1:-1].contiguous(), values, side="left"), n_bins
+    if convention == "left":  # [e_b, e_{b+1}), last bin closed: number of inner edges <= value
+        return torch.searchsorted(edges[1:-1].contiguous(), values, side="right"), n_bins
+    # torchmetrics: [e_b, e_{b+1}); value == e_B (1.0) lands in an extra bin B
+    return torch.searchsorted(edges[1:].contiguous(), values, side="right"), n_bins + 1
+
+
 def _binned_sums(values, hits, edges, convention, groups=None, n_groups=1):
     """The binning core: bin index of each value, then per (group, bin) count, value sum, hit sum.
 
@@ -241,14 +252,7 @@ def _binned_sums(values, hits, edges, convention, groups=None, n_groups=1):
         ``(count, value_sum, hit_sum)``, each [G, B'] float64 with B' = B + 1 for
         ``"torchmetrics"`` (its extra bin for 1.0) and B otherwise.
     """
-    n_bins = edges.numel() - 1
-    if convention == "right":  # (e_b, e_{b+1}]: number of inner edges strictly below the value
-        idx = torch.searchsorted(edges[1:-1].contiguous(), values, side="left")
-    elif convention == "left":  # [e_b, e_{b+1}), last bin closed: number of inner edges <= value
-        idx = torch.searchsorted(edges[1:-1].contiguous(), values, side="right")
-    else:  # torchmetrics: [e_b, e_{b+1}); value == e_B (1.0) lands in an extra bin B
-        idx = torch.searchsorted(edges[1:].contiguous(), values, side="right")
-        n_bins += 1
+    idx, n_bins = _bin_index(values, edges, convention)
     if groups is not None:
         idx = groups * n_bins + idx
     size = n_groups * n_bins
@@ -432,36 +436,69 @@ def ece(probs, labels, n_bins: int = 15, convention: Convention = "right", input
     return reliability_data(probs, labels, n_bins, convention, inputs).ece
 
 
-def ece_per_row(confidences, correct, n_bins: int = 15, convention: Convention = "right") -> torch.Tensor:
-    """Top-label ECE of each row of a batch of prediction sets, in one pass of the binning core.
+_FEW_WEIGHTINGS = 8  # up to this many weightings, ece_weighted bins each with bincount instead of one matmul
 
-    For bootstraps over many runs at once: row ``r`` holds one run's N top-label confidences
-    and hits; every row is binned with the same edges.
+
+def ece_weighted(confidences, correct, weights, n_bins: int = 15, convention: Convention = "right") -> torch.Tensor:
+    """Top-label ECE of many prediction sets under many weightings of their samples, as one matmul.
+
+    Built for bootstraps: row ``r`` of ``confidences``/``correct`` is one run's N predictions
+    (all runs on the same N images), row ``s`` of ``weights`` says how often each image was
+    drawn in resample ``s``. The weighted ECE is
+    ``sum_b |sum_i w_i (conf_i - hit_i) [i in b]| / sum_i w_i``, which with integer weights
+    is exactly the ECE of the resampled set. Each run's per-bin gaps form an [N, B'] matrix, so
+    every resample of every run costs one matrix product instead of one binning pass (for a
+    few weightings, such as a single row of ones, one weighted bincount each is faster).
 
     Args:
         confidences: [R, N] values in [0, 1].
         correct: [R, N] booleans.
+        weights: [S, N] non-negative weights (bootstrap multiplicities; a row of ones gives the
+            plain ECE), each row with a positive sum.
         n_bins: number of equal-width bins.
         convention: bin membership, see :func:`bin_statistics`.
 
     Returns:
-        [R] float64 ECEs; row ``r`` equals ``bin_statistics(confidences[r], correct[r]).ece``.
+        [S, R] float64; entry ``(s, r)`` is the ECE of run ``r`` with sample ``i`` counted
+        ``weights[s, i]`` times (for integer weights, :func:`bin_statistics` on the repeated rows).
     """
     conf = _as_tensor(confidences, "confidences")
     hit = _as_tensor(correct, "correct").to(conf.device)
+    w = _as_tensor(weights, "weights").to(conf.device, torch.float64)
     _check_choice(convention, _CONVENTIONS, "convention")
     if conf.ndim != 2 or hit.shape != conf.shape or conf.shape[1] < 1:
         raise ValueError(f"Expected `confidences` and `correct` of one shape [R, N] with N >= 1, but got {tuple(conf.shape)} and {tuple(hit.shape)}")
+    if w.ndim != 2 or w.shape[1] != conf.shape[1]:
+        raise ValueError(f"Expected `weights` of shape [S, {conf.shape[1]}] (one weight per sample), but got {tuple(w.shape)}")
+    total = w.sum(dim=1)  # [S]
+    if bool((w < 0).any()) or not bool((total > 0).all()):
+        raise ValueError("Expected non-negative `weights` whose every row has a positive sum")
     if not conf.is_floating_point():
         conf = conf.to(torch.float64)
     lo, hi = float(conf.amin()), float(conf.amax())
     if not (0.0 <= lo and hi <= 1.0):
         raise ValueError(f"Expected `confidences` in [0, 1], but got values in [{lo}, {hi}]")
-    n_rows, n = conf.shape
+    n_runs, n = conf.shape
     edges = _equal_width_edges(_check_n_bins(n_bins), conf.dtype, conf.device)
-    groups = torch.arange(n_rows, device=conf.device).repeat_interleave(n)  # [R*N] row of each value
-    _, value_sum, hit_sum = _binned_sums(conf.reshape(-1), hit.reshape(-1), edges, convention, groups, n_rows)  # [R, B']
-    return (value_sum - hit_sum).abs().sum(dim=1) / n
+    idx, n_cols = _bin_index(conf.reshape(-1), edges, convention)
+    idx = idx.view(n_runs, n)  # [R, N] bin of each prediction
+    gap = conf.to(torch.float64) - hit.to(torch.float64)  # [R, N] confidence minus hit
+    out = torch.empty(w.shape[0], n_runs, dtype=torch.float64, device=conf.device)
+    if w.shape[0] <= _FEW_WEIGHTINGS:  # a weighted bincount per weighting beats building the [N, R*B'] matrix
+        cell = (torch.arange(n_runs, device=conf.device)[:, None] * n_cols + idx).reshape(-1)  # [R*N] (run, bin) of each value
+        for s, ws in enumerate(w):
+            per_bin = torch.bincount(cell, weights=(gap * ws).reshape(-1), minlength=n_runs * n_cols)  # [R*B'] weighted gap per bin
+            out[s] = per_bin.view(n_runs, n_cols).abs().sum(dim=1)
+        return out / total[:, None]
+    block = max(1, CHUNK_ELEMENTS // (n * n_cols))  # runs per block: an [N, r, B'] matrix of <= CHUNK_ELEMENTS
+    for start in range(0, n_runs, block):
+        runs = slice(start, min(start + block, n_runs))
+        r = runs.stop - runs.start
+        binned_gap = torch.zeros(n, r, n_cols, dtype=torch.float64, device=conf.device)  # [N, r, B']
+        binned_gap.scatter_(2, idx[runs].T.unsqueeze(2), gap[runs].T.unsqueeze(2))  # each gap in its bin's column
+        per_bin = w @ binned_gap.view(n, r * n_cols)  # [S, N] @ [N, r*B'] -> [S, r*B'] weighted gap per bin
+        out[:, runs] = per_bin.view(-1, r, n_cols).abs().sum(dim=2)  # [S, r]
+    return out / total[:, None]
 
 
 def mce(probs, labels, n_bins: int = 15, convention: Convention = "right", inputs: Inputs = "probs") -> float:
@@ -666,6 +703,8 @@ def _smooth_ece_at(f: np.ndarray, r: np.ndarray, sigma: float, n_grid: int) -> f
     neighbouring grid points (linear interpolation, which keeps its mass and mean), then
     convolved with the sampled Gaussian with mirror boundaries.
     """
+    from scipy import ndimage  # here, not at import: most pages never need it
+
     h = 1.0 / (n_grid - 1)
     pos = f * (n_grid - 1)
     left = np.clip(np.floor(pos).astype(np.int64), 0, n_grid - 2)
@@ -714,6 +753,8 @@ def smooth_ece_from_confidences(confidences, correct, sigma: float | None = None
     lo = 1e-3
     if at(lo) <= lo:  # calibrated to within the finest bandwidth
         return at(lo), lo
+    from scipy import optimize
+
     s_star = optimize.brentq(lambda s: at(s) - s, lo, 1.0, xtol=1e-7)
     return at(s_star), float(s_star)
 
@@ -794,10 +835,7 @@ def bootstrap_ci(
         >>> r.lower <= r.estimate <= r.upper
         True
     """
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 1:
-        raise ValueError(f"Expected argument `n_resamples` to be an integer larger than 0, but got {n_resamples!r}")
-    if not (isinstance(level, (float, int)) and 0.0 < level < 1.0):
-        raise ValueError(f"Expected argument `level` to be a number in (0, 1), but got {level!r}")
+    _check_bootstrap(n_resamples, level)
     s = _as_tensor(probs, "probs")
     y = _as_tensor(labels, "labels")
     if s.shape[:1] != y.shape[:1]:
@@ -807,6 +845,30 @@ def bootstrap_ci(
     )
 
 
+def _resampled_rows(n: int, n_resamples: int, seed: int):
+    """The bootstrap's draws: ``n_resamples`` times [N] row indices drawn with replacement.
+
+    One CPU torch generator seeded with ``seed``, so a seed gives the same resamples on any
+    device and in both :func:`bootstrap_rows` and :func:`bootstrap_weights`.
+    """
+    gen = torch.Generator().manual_seed(int(seed))
+    for _ in range(int(n_resamples)):
+        yield torch.randint(n, (n,), generator=gen)  # [N]
+
+
+def _check_bootstrap(n_resamples, level) -> None:
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 1:
+        raise ValueError(f"Expected argument `n_resamples` to be an integer larger than 0, but got {n_resamples!r}")
+    if not (isinstance(level, (float, int)) and 0.0 < level < 1.0):
+        raise ValueError(f"Expected argument `level` to be a number in (0, 1), but got {level!r}")
+
+
+def _percentile_result(estimate: float, values: np.ndarray, level: float, n_resamples: int, seed: int) -> BootstrapResult:
+    alpha = (1.0 - level) / 2.0
+    lower, upper = np.quantile(values, [alpha, 1.0 - alpha])
+    return BootstrapResult(float(estimate), float(lower), float(upper), float(level), int(n_resamples), int(seed))
+
+
 def bootstrap_rows(
     statistic: Callable[[torch.Tensor], float], n: int, n_resamples: int = 1000, level: float = 0.95, seed: int = 0
 ) -> BootstrapResult:
@@ -814,7 +876,8 @@ def bootstrap_rows(
 
     The core behind :func:`bootstrap_ci`. Use it directly when one figure draws on several
     arrays that share their rows (e.g. many runs on the same images): every array is then
-    resampled with the same indices.
+    resampled with the same indices. When the statistic can take all resamples at once, as
+    weights, :func:`bootstrap_weights` draws the same resamples and is much faster.
 
     Args:
         statistic: maps [N] row indices (``arange(N)`` for the estimate, draws with
@@ -827,11 +890,35 @@ def bootstrap_rows(
     Returns:
         A :class:`BootstrapResult`.
     """
-    estimate = float(statistic(torch.arange(n)))
-    gen = torch.Generator().manual_seed(int(seed))
-    values = np.empty(int(n_resamples))
-    for i in range(int(n_resamples)):
-        values[i] = statistic(torch.randint(n, (n,), generator=gen))  # [N] rows drawn with replacement
-    alpha = (1.0 - level) / 2.0
-    lower, upper = np.quantile(values, [alpha, 1.0 - alpha])
-    return BootstrapResult(estimate, float(lower), float(upper), float(level), int(n_resamples), int(seed))
+    _check_bootstrap(n_resamples, level)
+    values = np.array([float(statistic(rows)) for rows in _resampled_rows(n, n_resamples, seed)])
+    return _percentile_result(float(statistic(torch.arange(n))), values, level, n_resamples, seed)
+
+
+def bootstrap_weights(
+    statistic: Callable[[torch.Tensor], torch.Tensor], n: int, n_resamples: int = 1000, level: float = 0.95, seed: int = 0
+) -> BootstrapResult:
+    """Percentile bootstrap of a statistic that takes every resample at once, as sample weights.
+
+    Resample ``s`` is given as the multiplicities of the N rows in its draw; the draws are
+    those of :func:`bootstrap_rows` with the same seed, so for the same statistic both give
+    the same interval. Pair it with :func:`ece_weighted`.
+
+    Args:
+        statistic: maps [S, N] float64 weights to [S] values (a row of ones is the full sample).
+        n: N, the number of rows.
+        n_resamples: number of resamples (S).
+        level: coverage in (0, 1).
+        seed: seed of the resampling.
+
+    Returns:
+        A :class:`BootstrapResult`.
+    """
+    _check_bootstrap(n_resamples, level)
+    draws = torch.stack(list(_resampled_rows(n, n_resamples, seed)))  # [S, N] row indices
+    counts = torch.zeros(draws.shape, dtype=torch.float64).scatter_add_(1, draws, torch.ones(draws.shape, dtype=torch.float64))  # [S, N]
+    values = torch.as_tensor(statistic(counts)).to("cpu", torch.float64).reshape(-1).numpy()
+    if values.shape != (draws.shape[0],):
+        raise ValueError(f"Expected `statistic` to return one value per resample ({draws.shape[0]}), but got shape {values.shape}")
+    estimate = float(torch.as_tensor(statistic(torch.ones(1, n, dtype=torch.float64))).reshape(-1)[0])
+    return _percentile_result(estimate, values, level, n_resamples, seed)

@@ -1,14 +1,14 @@
 """Figures. Compute first (a plain result or DataFrame), draw second.
 
 Every function takes the result and an optional ``ax`` (or ``axes``), draws on it, and
-returns the axes; none changes global matplotlib settings.
+returns the axes; none changes global matplotlib settings. Plain matplotlib only: every
+notebook imports this module, so it stays light.
 """
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
-import seaborn as sns
 
 __all__ = [
     "plot_max_softmax_curves",
@@ -16,11 +16,34 @@ __all__ = [
     "plot_reliability_diagram",
     "plot_ece_before_after",
     "plot_ece_by_severity",
+    "plot_label_shift",
     "plot_calibration_set_size",
     "plot_confidence_vs_accuracy",
     "plot_top_predictions",
     "plot_confusion_matrix",
 ]
+
+
+def _despine(ax) -> None:
+    """No top and right frame lines."""
+    ax.spines[["top", "right"]].set_visible(False)
+
+
+def _colors(cmap: str, n: int) -> list:
+    """n colours from a matplotlib colormap: evenly spaced for a continuous one, in order for a qualitative one."""
+    colormap = plt.get_cmap(cmap)
+    if hasattr(colormap, "colors") and colormap.N <= 20:  # qualitative (tab10): its own colours, cycled
+        return [colormap.colors[i % colormap.N] for i in range(n)]
+    return [colormap(x) for x in np.linspace(0.0, 1.0, n)]
+
+
+def _grouped_bars(ax, heights, hue_order, colors) -> None:
+    """Bars grouped by the rows of ``heights`` (a DataFrame: one row per group, one column per hue)."""
+    width = 0.8 / len(hue_order)
+    x = np.arange(len(heights))
+    for j, (hue, color) in enumerate(zip(hue_order, colors)):
+        ax.bar(x - 0.4 + (j + 0.5) * width, heights[hue].to_numpy(), width=width, color=color, label=hue)
+    ax.set_xticks(x, heights.index)
 
 
 def plot_max_softmax_curves(curve, n_classes: int | None = None, ax=None, reference=None):
@@ -44,7 +67,7 @@ def plot_max_softmax_curves(curve, n_classes: int | None = None, ax=None, refere
     else:
         data = curve[curve["n_classes"] == n_classes]
         hue, title = "mu", f"K = {n_classes}, one line per mu"
-    palette = sns.color_palette("viridis", data[hue].nunique())
+    palette = _colors("viridis", data[hue].nunique())
     for color, (value, group) in zip(palette, data.groupby(hue)):
         g = group.sort_values("sigma")
         ax.plot(g["sigma"], g["mean"], marker="o", ms=3, color=color, label=f"{hue} = {value:g}")
@@ -55,7 +78,7 @@ def plot_max_softmax_curves(curve, n_classes: int | None = None, ax=None, refere
         ax.plot(reference["sigma"], reference["mean"], "k--", lw=1, label="K = 2, quadrature")
     ax.set(xlabel=r"logit standard deviation $\sigma$", ylabel="E[max softmax]", title=title, ylim=(0, 1.02))
     ax.legend(fontsize=7, frameon=False)
-    sns.despine(ax=ax)
+    _despine(ax)
     return ax
 
 
@@ -77,9 +100,9 @@ def plot_dispersion_mechanism(frame, axes=None):
         ("confidence", "mean max-softmax confidence"),
     ]
     for ax, (column, label) in zip(axes, panels):
-        sns.lineplot(data=frame, x="spread", y=column, marker="o", ax=ax, color="C0")
+        ax.plot(frame["spread"], frame[column], marker="o", color="C0")
         ax.set(xlabel="class text-feature noise scale", ylabel=label)
-        sns.despine(ax=ax)
+        _despine(ax)
     return axes
 
 
@@ -129,8 +152,8 @@ def plot_reliability_diagram(data, ax=None, title: str | None = None):
     ax.tick_params(labelbottom=False)
     hist_ax.bar(lower, data.count, width=width, align="edge", color="0.55", edgecolor="white", lw=0.4)
     hist_ax.set(xlabel="confidence", ylabel="count")
-    sns.despine(ax=ax)
-    sns.despine(ax=hist_ax)
+    _despine(ax)
+    _despine(hist_ax)
     return ax, hist_ax
 
 
@@ -139,7 +162,7 @@ def plot_reliability_diagram(data, ax=None, title: str | None = None):
 
 def _model_palette(models):
     """One colour per model; the supervised baseline in black."""
-    colors = sns.color_palette("tab10", len(models))
+    colors = _colors("tab10", len(models))
     return {m: ("black" if m.startswith("supervised") else c) for m, c in zip(models, colors)}
 
 
@@ -153,26 +176,49 @@ def plot_ece_before_after(table, ax=None):
     Returns:
         The axes.
     """
-    import pandas as pd
-
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 3.6))
-    t = table.assign(where=lambda d: d["shift"].map(lambda s: "clean" if s == "clean" else "shifted (mean)"))
-    long = pd.concat(
-        [
-            t.groupby(["model", "where"])["ece_before"].mean().rename("ECE").reset_index().assign(ts="before TS"),
-            t.groupby(["model", "where"])["ece_after"].mean().rename("ECE").reset_index().assign(ts="after TS"),
-        ]
-    )
-    long["bar"] = long["ts"] + ", " + long["where"]
-    order = ["before TS, clean", "after TS, clean", "before TS, shifted (mean)", "after TS, shifted (mean)"]
-    palette = dict(zip(order, ["#f4a582", "#92c5de", "#ca0020", "#0571b0"]))
-    sns.barplot(data=long, x="model", y="ECE", hue="bar", hue_order=order, palette=palette, ax=ax)
-    ax.set(xlabel="", ylabel="ECE (15 bins)" if "n_bins" not in table else "ECE")
+    where = np.where(table["shift"] == "clean", "clean", "shifted (mean)")
+    means = table.assign(where=where).groupby(["model", "where"], sort=False)[["ece_before", "ece_after"]].mean()
+    heights = means.unstack("where")  # one row per model; columns (before/after, clean/shifted)
+    heights.columns = [f"{'before' if ts == 'ece_before' else 'after'} TS, {w}" for ts, w in heights.columns]
+    order = [c for c in ["before TS, clean", "after TS, clean", "before TS, shifted (mean)", "after TS, shifted (mean)"] if c in heights]
+    colors = dict(zip(["before TS, clean", "after TS, clean", "before TS, shifted (mean)", "after TS, shifted (mean)"],
+                      ["#f4a582", "#92c5de", "#ca0020", "#0571b0"]))
+    _grouped_bars(ax, heights, order, [colors[c] for c in order])
+    ax.set(xlabel="", ylabel="ECE")
     ax.legend(fontsize=7, frameon=False, ncols=2)
     ax.tick_params(axis="x", labelrotation=20)
-    sns.despine(ax=ax)
+    _despine(ax)
     return ax
+
+
+def plot_label_shift(table, axes=None):
+    """ECE with no TS, TS from other labels and TS from the target labels: one panel per transfer.
+
+    Args:
+        table: ``vlmcal.empirical.label_shift`` output with a ``source`` column (several
+            seeds allowed: bars show means).
+        axes: one matplotlib axes per (source, target) pair; a new figure if None.
+
+    Returns:
+        The axes.
+    """
+    bars = {"ece_before": "none", "ece_source_ts": "T from other labels", "ece_target_ts": "T from target labels"}
+    panels = list(dict.fromkeys(zip(table["source"], table["target"])))
+    if axes is None:
+        _, axes = plt.subplots(1, len(panels), figsize=(3.8 * len(panels), 3.4), sharey=True, squeeze=False)
+    axes = np.asarray(axes).reshape(-1)
+    for ax, (source, target) in zip(axes, panels):
+        cell = table[(table["source"] == source) & (table["target"] == target)]
+        heights = cell.groupby("model", sort=False)[list(bars)].mean().rename(columns=bars)
+        _grouped_bars(ax, heights, list(bars.values()), ["#ca0020", "#0571b0", "#92c5de"])
+        ax.set(title=f"evaluated on: {source} -> {target}", xlabel="")
+        ax.tick_params(axis="x", labelrotation=30)
+        _despine(ax)
+    axes[0].set(ylabel="ECE")
+    axes[-1].legend(fontsize=7, frameon=False, title="calibration", title_fontsize=7)
+    return axes
 
 
 def plot_ece_by_severity(table, axes=None):
@@ -193,7 +239,7 @@ def plot_ece_by_severity(table, axes=None):
         for model, g in curve.groupby("model", sort=False):
             ax.plot(g["severity"], g[column], marker="o", ms=3, color=palette[model], ls="--" if model.startswith("supervised") else "-", label=model)
         ax.set(xlabel="severity (0 = clean)", ylabel="mean ECE over shifts", title=title)
-        sns.despine(ax=ax)
+        _despine(ax)
     axes[0].legend(fontsize=7, frameon=False)
     return axes
 
@@ -218,7 +264,7 @@ def plot_calibration_set_size(table, ax=None):
         ax.fill_between(mean.index, lo.values, hi.values, color=palette[model], alpha=0.15, lw=0)
     ax.set(xscale="log", xlabel="calibration samples n", ylabel="ECE after TS", title="mean over draws, 10-90% band")
     ax.legend(fontsize=7, frameon=False)
-    sns.despine(ax=ax)
+    _despine(ax)
     return ax
 
 
@@ -236,12 +282,13 @@ def plot_confidence_vs_accuracy(points, confidence="confidence_after", ax=None):
     if ax is None:
         _, ax = plt.subplots(figsize=(4.6, 4.4))
     palette = _model_palette(list(dict.fromkeys(points["model"])))
-    sns.scatterplot(data=points, x=confidence, y="accuracy", hue="model", palette=palette, s=14, alpha=0.7, ax=ax, edgecolor="none")
+    for model, group in points.groupby("model", sort=False):
+        ax.scatter(group[confidence], group["accuracy"], s=14, alpha=0.7, color=palette[model], edgecolors="none", label=model)
     lo = float(min(points[confidence].min(), points["accuracy"].min()))
     ax.plot([lo, 1], [lo, 1], color="grey", lw=1, ls=":", label="identity")
     ax.set(xlabel="mean confidence" + (" after TS" if confidence.endswith("after") else ""), ylabel="accuracy", aspect="equal")
     ax.legend(fontsize=7, frameon=False)
-    sns.despine(ax=ax)
+    _despine(ax)
     return ax
 
 
@@ -276,7 +323,7 @@ def plot_top_predictions(images, probs, labels, class_names, k: int = 3, axes=No
         axes[1, j].set_yticks(range(k)[::-1], [class_names[int(c)] for c in top_c], fontsize=7)
         axes[1, j].set_xlim(0, 1)
         axes[1, j].tick_params(axis="x", labelsize=7)
-        sns.despine(ax=axes[1, j])
+        _despine(axes[1, j])
     return axes
 
 
@@ -299,8 +346,14 @@ def plot_confusion_matrix(matrix, class_names, ax=None, normalize: bool = True):
     m = np.asarray(matrix, dtype=float)
     if normalize:
         m = m / np.clip(m.sum(axis=1, keepdims=True), 1, None)
-    sns.heatmap(m, annot=True, fmt=".2f" if normalize else ".0f", cmap="Blues", cbar=False, ax=ax,
-                xticklabels=class_names, yticklabels=class_names, annot_kws={"fontsize": 7})
+    ax.imshow(m, cmap="Blues", vmin=0, aspect="auto")
+    dark = m > 0.6 * (m.max() if m.size and m.max() > 0 else 1)  # white text on the darkest cells
+    for i in range(m.shape[0]):
+        for j in range(m.shape[1]):
+            ax.text(j, i, f"{m[i, j]:.2f}" if normalize else f"{m[i, j]:.0f}", ha="center", va="center", fontsize=7,
+                    color="white" if dark[i, j] else "black")
+    ax.set_xticks(range(len(class_names)), class_names, rotation=90)
+    ax.set_yticks(range(len(class_names)), class_names)
     ax.set(xlabel="predicted", ylabel="true")
     ax.tick_params(labelsize=7)
     return ax

@@ -3,8 +3,10 @@
 Every template is a ``str.format`` string with one ``{}`` for the class name.
 
 - ``CLIP_TEMPLATES``: the 80 ImageNet templates of CLIP's zero-shot evaluation (Radford et al.,
-  2021), taken at import from ``open_clip.zero_shot_metadata.OPENAI_IMAGENET_TEMPLATES`` (where
-  they are callables) and turned into format strings, so the list is the one open_clip ships.
+  2021), taken from ``open_clip.zero_shot_metadata.OPENAI_IMAGENET_TEMPLATES`` (where they are
+  callables) and turned into format strings, so the list is the one open_clip ships. That file
+  holds data only; it is read on its own, without importing the open_clip package (which
+  pulls in torchvision and costs seconds), unless open_clip is imported already.
 - ``HARD_PROMPT``: the single hand-written prompt the papers start from.
 - ``FASHION_MNIST_TEMPLATES``: dataset-specific templates, in the manner of CLIP's per-dataset
   prompt lists (small grayscale product photos of clothing on a black background).
@@ -15,7 +17,8 @@ Every template is a ``str.format`` string with one ``{}`` for the class name.
 
 from __future__ import annotations
 
-from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
+import importlib.util
+import sys
 
 __all__ = [
     "HARD_PROMPT",
@@ -29,9 +32,27 @@ __all__ = [
 
 HARD_PROMPT = "a photo of a {}."
 
+
+def _open_clip_imagenet_templates() -> list:
+    """open_clip's ``OPENAI_IMAGENET_TEMPLATES``, without importing the open_clip package."""
+    name = "open_clip.zero_shot_metadata"
+    if name in sys.modules or "open_clip" in sys.modules:
+        import open_clip.zero_shot_metadata as metadata
+    else:
+        package = importlib.util.find_spec("open_clip")  # locates the package; runs none of its code
+        if package is None or not package.submodule_search_locations:
+            raise ModuleNotFoundError("vlmcal needs open_clip (pip install open_clip_torch) for CLIP's prompt templates")
+        spec = importlib.util.spec_from_file_location(
+            "_vlmcal_open_clip_zero_shot_metadata", f"{package.submodule_search_locations[0]}/zero_shot_metadata.py"
+        )
+        metadata = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(metadata)  # a data-only file: lists and tuples, no imports
+    return list(metadata.OPENAI_IMAGENET_TEMPLATES)
+
+
 # open_clip keeps them as callables (``lambda c: f"a bad photo of a {c}."``); calling one on the
 # literal "{}" gives back its format string.
-CLIP_TEMPLATES: list[str] = [template("{}") for template in OPENAI_IMAGENET_TEMPLATES]
+CLIP_TEMPLATES: list[str] = [template("{}") for template in _open_clip_imagenet_templates()]
 
 FASHION_MNIST_TEMPLATES: list[str] = [
     "a photo of a {}, a type of clothing.",

@@ -133,7 +133,11 @@ class ZeroShotClassifier(Classifier):
         self.templates = _check_templates(templates)
         self._text_features: torch.Tensor | None = None
         self.name = f"zero-shot {backbone.name}"
-        self.preprocess = backbone.preprocess
+
+    @property
+    def preprocess(self):
+        """The backbone's image preprocessing."""
+        return self.backbone.preprocess
 
     @property
     def text_features(self) -> torch.Tensor:

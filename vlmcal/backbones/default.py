@@ -243,6 +243,9 @@ def describe_tower(kind: str, widths: Sequence[int], out_dim: int) -> str:
     return f"MLP (784 -> {' -> '.join(str(w) for w in widths)} -> {out_dim}, ReLU)"
 
 
+TEXT_WIDTH = 384  # all-MiniLM-L6-v2's hidden size: the stand-ins' embedding width D (checked when the tower loads)
+
+
 class TextTower:
     """all-MiniLM-L6-v2, frozen: prompts -> L2-normalised mean-pooled features, plus the CoOp hook."""
 
@@ -260,7 +263,9 @@ class TextTower:
         for p in self.bert.parameters():
             p.requires_grad_(False)
         self.device = device
-        self.width = self.bert.config.hidden_size  # W = D = 384
+        self.width = self.bert.config.hidden_size  # W = D
+        if self.width != TEXT_WIDTH:
+            raise RuntimeError(f"all-MiniLM-L6-v2 should have width {TEXT_WIDTH}, but the installed model at {path} has {self.width}")
 
     def _pool(self, inputs_embeds: torch.Tensor | None, input_ids: torch.Tensor | None, mask: torch.Tensor) -> torch.Tensor:
         out = self.bert(input_ids=input_ids, inputs_embeds=inputs_embeds, attention_mask=mask).last_hidden_state  # [P, L, W]
@@ -343,24 +348,33 @@ class DefaultBackbone(Backbone):
 
     input_shape = (1, 28, 28)
 
-    def __init__(self, name: str, config: StandInConfig, image_tower: ImageTower, text_tower: TextTower, card: ModelCard | None, device: torch.device):
-        from torchvision import transforms
-
+    def __init__(self, name: str, config: StandInConfig, image_tower: ImageTower, card: ModelCard | None, device: torch.device):
         self.name = name
         self.config = config
         self.logit_scale = float(config.logit_scale)
-        self.embed_dim = text_tower.width
-        self.token_embedding_dim = text_tower.width
+        self.embed_dim = TEXT_WIDTH
+        self.token_embedding_dim = TEXT_WIDTH
         self.device = device
         self.image_tower = image_tower.to(device).eval()
         for p in self.image_tower.parameters():
             p.requires_grad_(False)
-        self.text_tower = text_tower
         self.card = card
         # What fixes this model's outputs, for cache keys of features and logits.
         self.cache_identity = {"name": name, "config": asdict(config), "code": CODE_VERSION}
-        # PIL image -> [1, 28, 28] in [0, 1], the towers' input.
-        self.preprocess = transforms.Compose([transforms.Grayscale(1), transforms.Resize((28, 28)), transforms.ToTensor()])
+
+    # The text tower and the PIL preprocessing load on first use: reading cached logits needs
+    # neither, and importing sentence-transformers and torchvision costs seconds.
+    @property
+    def text_tower(self) -> TextTower:
+        """The shared frozen MiniLM text tower (loaded once per process and device)."""
+        return load_text_tower(str(self.device))
+
+    @functools.cached_property
+    def preprocess(self):
+        """PIL image -> [1, 28, 28] in [0, 1], the towers' input."""
+        from torchvision import transforms
+
+        return transforms.Compose([transforms.Grayscale(1), transforms.Resize((28, 28)), transforms.ToTensor()])
 
     def __repr__(self) -> str:
         return f"DefaultBackbone(name={self.name!r}, config={self.config})"
@@ -611,13 +625,12 @@ def load_default(
             raise ValueError(f"Unknown default backbone {name!r}; known: {', '.join(VARIANTS)} (or pass `config`)")
         config = VARIANTS[name]
     device = default_device(device)
-    text = load_text_tower(str(device))
     tower, card = load_or_train(
         _cache_path(name, config, cache_dir), config,
-        lambda: ImageTower(config.tower, config.widths, text.width),
+        lambda: ImageTower(config.tower, config.widths, TEXT_WIDTH),
         lambda: train_default(name, config, device="cpu", progress=progress),
     )
-    return DefaultBackbone(name, config, tower, text, card, device)
+    return DefaultBackbone(name, config, tower, card, device)
 
 
 def load_or_train(path: Path, config, make_tower, train) -> tuple[nn.Module, ModelCard]:
