@@ -106,7 +106,10 @@ def _search_temperatures(z: torch.Tensor, y: torch.Tensor, search: "TemperatureS
         todo = torch.nonzero(active).squeeze(1)
         if todo.numel() == 0:
             break
-        _, first, second = _nll_derivatives(z[todo], y[todo], b[todo])
+        if todo.numel() == n_problems:  # every problem still searching (always, for G = 1): no copy of z
+            _, first, second = _nll_derivatives(z, y, b)
+        else:
+            _, first, second = _nll_derivatives(z[todo], y[todo], b[todo])
         rising = first > 0  # the minimum lies below b
         hi[todo] = torch.where(rising, b[todo], hi[todo])
         lo[todo] = torch.where(rising, lo[todo], b[todo])
