@@ -92,6 +92,8 @@ def _search_temperatures(z: torch.Tensor, y: torch.Tensor, search: "TemperatureS
         than T = 1 on the fit set), NLL at T = 1 and at T, and whether T is a search bound.
     """
     n_problems = z.shape[0]
+    if z.numel() <= metrics.CHUNK_ELEMENTS:  # small: one float64 copy now, not one per evaluation
+        z = z.to(torch.float64)
     f64 = dict(dtype=torch.float64, device=z.device)
     lo = torch.full((n_problems,), 1.0 / search.upper, **f64)  # smallest b: the largest T
     hi = torch.full((n_problems,), 1.0 / search.lower, **f64)
