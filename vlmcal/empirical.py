@@ -143,7 +143,7 @@ def _top_labels(pairs: Sequence[tuple[torch.Tensor, torch.Tensor]], temperatures
         while stop < len(pairs) and stop - start < max(1, 4 * metrics.CHUNK_ELEMENTS // (n * n_classes)) and pairs[stop][0].shape[1] == n_classes:
             stop += 1
         logits = torch.stack([z for z, _ in pairs[start:stop]])  # [r, n, C]
-        scale = torch.tensor(temperatures[start:stop], dtype=logits.dtype)[:, None, None]  # [r, 1, 1]
+        scale = torch.tensor(temperatures[start:stop], dtype=logits.dtype, device=logits.device)[:, None, None]  # [r, 1, 1]
         labels = torch.stack([y for _, y in pairs[start:stop]])  # [r, n]
         c, k = metrics.top_label((logits / scale).reshape(-1, n_classes), labels.reshape(-1), inputs="logits")  # [r * n] each
         conf.append(c.view(stop - start, n))
@@ -161,7 +161,7 @@ def _run_top_labels(runs: Sequence[Run], rows: torch.Tensor, temperatures: dict[
 def _ece_of_rows(confidences: torch.Tensor, correct: torch.Tensor, n_bins: int) -> np.ndarray:
     """[R] ECE of each row of [R, n] confidences and hits, all rows in one pass."""
     unit = torch.ones(1, confidences.shape[1], dtype=torch.float64)  # every sample counted once
-    return metrics.ece_weighted(confidences, correct, unit, n_bins=n_bins)[0].numpy()
+    return metrics.ece_weighted(confidences, correct, unit, n_bins=n_bins)[0].cpu().numpy()
 
 
 def ts_across_shifts(runs: Sequence[Run], calibration_rows, evaluation_rows, n_bins: int = 15) -> pd.DataFrame:
@@ -198,11 +198,11 @@ def ts_across_shifts(runs: Sequence[Run], calibration_rows, evaluation_rows, n_b
             "severity": [run.severity for run in runs],
             "condition": [run.condition for run in runs],
             "temperature": [temperatures[run.model] for run in runs],
-            "accuracy": correct.double().mean(dim=1).numpy(),
+            "accuracy": correct.double().mean(dim=1).cpu().numpy(),
             "ece_before": _ece_of_rows(conf_before, correct, n_bins),
-            "confidence_before": conf_before.mean(dim=1).numpy(),
+            "confidence_before": conf_before.mean(dim=1).cpu().numpy(),
             "ece_after": _ece_of_rows(conf_after, correct_after, n_bins),
-            "confidence_after": conf_after.mean(dim=1).numpy(),
+            "confidence_after": conf_after.mean(dim=1).cpu().numpy(),
         }
     )
 
@@ -574,7 +574,7 @@ def bootstrap_label_shift(
     before, source, target = ece.unbind(dim=2)  # each [cells, S + 1]
     gain = before - target
     share = torch.where(gain > 0, (before - source) / gain, torch.nan)  # NaN where target TS does not help
-    recovered = share.nanmean(dim=0).numpy()  # [S + 1]; NaN when no cell counts
+    recovered = share.nanmean(dim=0).cpu().numpy()  # [S + 1]; NaN when no cell counts
     lower, upper = np.nanquantile(recovered[1:], [0.025, 0.975])
     return metrics.BootstrapResult(float(recovered[0]), float(lower), float(upper), 0.95, int(n_resamples), int(seed))
 
@@ -612,9 +612,9 @@ def confidence_accuracy_points(
                     "kind": [run.kind for run in runs],
                     "condition": [run.condition for run in runs],
                     "labels": name,
-                    "accuracy": correct.double().mean(dim=1).numpy(),
-                    "confidence_before": conf_before.double().mean(dim=1).numpy(),
-                    "confidence_after": conf_after.double().mean(dim=1).numpy(),
+                    "accuracy": correct.double().mean(dim=1).cpu().numpy(),
+                    "confidence_before": conf_before.double().mean(dim=1).cpu().numpy(),
+                    "confidence_after": conf_after.double().mean(dim=1).cpu().numpy(),
                 }
             )
         )
