@@ -136,6 +136,22 @@ def test_one_sample():
     assert wrong.nll_after_ == pytest.approx(math.log(2), abs=1e-2)
 
 
+def test_nll_that_does_not_depend_on_t_keeps_t_one_without_a_warning():
+    """Rows of equal logits: every T gives the same NLL (up to rounding), so T stays 1."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        for value, c in ((0.1, 3), (0.37, 7), (123.4, 10)):
+            ts = TemperatureScaling().fit(torch.full((5, c), value), torch.tensor([0, 1, 2, 0, 1]))
+            assert ts.temperature_ == 1.0 and ts.nll_after_ == ts.nll_before_
+
+
+def test_running_out_of_steps_warns():
+    z, y = _calibrated_model(300, 5, seed=6)
+    with pytest.warns(RuntimeWarning, match="stopped after max_iter=1"):
+        ts = TemperatureScaling(TemperatureSearch(max_iter=1)).fit(3.0 * z, y)
+    assert ts.nll_after_ <= ts.nll_before_  # still never worse than T = 1
+
+
 def test_one_class_present():
     z, _ = _calibrated_model(500, 4, seed=3)
     z[:, 0] += 3.0  # a model that mostly predicts class 0, and is sometimes wrong about it

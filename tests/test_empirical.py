@@ -88,6 +88,8 @@ def test_calibration_set_size_and_smallest_sufficient_n():
     assert np.isnan(strict.loc[0, "smallest_n"])
     with pytest.raises(ValueError, match="calibration sizes"):
         empirical.calibration_set_size(run, [0], cal, ev)
+    with pytest.raises(ValueError, match="distinct calibration sizes"):
+        empirical.calibration_set_size(run, [5, "5"], cal, ev)
 
 
 def test_calibration_set_size_of_several_models_is_each_model_alone():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -492,6 +493,10 @@ def test_ece_weighted_matches_binning_the_repeated_rows():
         M.ece_weighted(conf, hit, weights[:, :10])
     with pytest.raises(ValueError, match="non-negative"):
         M.ece_weighted(conf, hit, -weights)
+    with pytest.raises(ValueError, match="finite"):
+        M.ece_weighted(conf, hit, torch.full((1, 300), math.inf))
+    with pytest.raises(ValueError, match="booleans or 0/1"):
+        M.ece_weighted(conf, 2.0 * hit, weights)
 
 
 def test_bootstrap_weights_draws_the_same_resamples_as_bootstrap_rows():

@@ -99,17 +99,19 @@ def _search_temperatures(z: torch.Tensor, y: torch.Tensor, search: "TemperatureS
     hi = torch.full((n_problems,), 1.0 / search.lower, **f64)
     _, first_lo, _ = _nll_derivatives(z, y, lo)
     _, first_hi, _ = _nll_derivatives(z, y, hi)
-    flat = (first_lo == 0) & (first_hi == 0)  # NLL does not depend on T (e.g. every logit equal)
-    to_upper_t = (first_lo >= 0) & ~flat  # NLL rises in b from the start: the largest T is best
-    to_lower_t = (first_hi <= 0) & ~flat & ~to_upper_t  # NLL still falls at the largest b: the smallest T
+    to_upper_t = first_lo >= 0  # NLL rises in b from the start: the largest T is best
+    to_lower_t = (first_hi <= 0) & ~to_upper_t  # NLL still falls at the largest b: the smallest T
     b = torch.where(to_upper_t, lo, torch.where(to_lower_t, hi, torch.ones_like(lo)))
-    active = ~(flat | to_upper_t | to_lower_t)
+    active = ~(to_upper_t | to_lower_t)
     for _ in range(search.max_iter):
         todo = torch.nonzero(active).squeeze(1)
         if todo.numel() == 0:
             break
-        if todo.numel() == n_problems:  # every problem still searching (always, for G = 1): no copy of z
+        if todo.numel() == n_problems or z.numel() > metrics.CHUNK_ELEMENTS:
+            # every problem still searching (always, for G = 1), or z too large to copy each step:
+            # evaluate all problems and keep the ones still searching
             _, first, second = _nll_derivatives(z, y, b)
+            first, second = first[todo], second[todo]
         else:
             _, first, second = _nll_derivatives(z[todo], y[todo], b[todo])
         rising = first > 0  # the minimum lies below b
@@ -121,11 +123,19 @@ def _search_temperatures(z: torch.Tensor, y: torch.Tensor, search: "TemperatureS
         done = (torch.log(step) - torch.log(b[todo])).abs() < search.xatol
         b[todo] = step
         active[todo[done]] = False
-    temperature = torch.where(flat, torch.ones_like(b), 1.0 / b)
-    temperature = torch.where(to_upper_t, torch.full_like(b, search.upper), torch.where(to_lower_t, torch.full_like(b, search.lower), temperature))
+    if bool(active.any()):
+        warnings.warn(
+            f"The temperature search stopped after max_iter={search.max_iter} steps with {int(active.sum())} problem(s) "
+            f"not converged to xatol={search.xatol:g}; their last step is returned",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    temperature = torch.where(to_upper_t, torch.full_like(b, search.upper), torch.where(to_lower_t, torch.full_like(b, search.lower), 1.0 / b))
     nll_before, _, _ = _nll_derivatives(z, y, torch.ones_like(b))
     nll_after, _, _ = _nll_derivatives(z, y, 1.0 / temperature)
-    worse = nll_after > nll_before  # never worse than leaving the logits alone
+    # Never worse than leaving the logits alone, and T = 1 unless another T is better beyond
+    # rounding (when NLL does not depend on T at all, e.g. rows of equal logits, T stays 1).
+    worse = nll_after > nll_before - 1e-12 * nll_before.abs().clamp(min=1.0)
     temperature = torch.where(worse, torch.ones_like(b), temperature)
     nll_after = torch.where(worse, nll_before, nll_after)
     on_bound = (temperature == search.lower) | (temperature == search.upper)

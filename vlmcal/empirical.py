@@ -134,6 +134,8 @@ def _top_labels(pairs: Sequence[tuple[torch.Tensor, torch.Tensor]], temperatures
     Runs with the same C go through :func:`vlmcal.metrics.top_label` together, as one
     [r * n, C] array of at most ``4 * CHUNK_ELEMENTS`` numbers.
     """
+    if not pairs:
+        raise ValueError("Expected at least one run, but got none")
     temperatures = [1.0] * len(pairs) if temperatures is None else list(temperatures)
     conf, correct = [], []
     start = 0
@@ -143,7 +145,8 @@ def _top_labels(pairs: Sequence[tuple[torch.Tensor, torch.Tensor]], temperatures
         while stop < len(pairs) and stop - start < max(1, 4 * metrics.CHUNK_ELEMENTS // (n * n_classes)) and pairs[stop][0].shape[1] == n_classes:
             stop += 1
         logits = torch.stack([z for z, _ in pairs[start:stop]])  # [r, n, C]
-        scale = torch.tensor(temperatures[start:stop], dtype=logits.dtype, device=logits.device)[:, None, None]  # [r, 1, 1]
+        work = torch.promote_types(logits.dtype, torch.float32)  # T is not rounded to float16 (or an integer)
+        scale = torch.tensor(temperatures[start:stop], dtype=work, device=logits.device)[:, None, None]  # [r, 1, 1]
         labels = torch.stack([y for _, y in pairs[start:stop]])  # [r, n]
         c, k = metrics.top_label((logits / scale).reshape(-1, n_classes), labels.reshape(-1), inputs="logits")  # [r * n] each
         conf.append(c.view(stop - start, n))
@@ -296,6 +299,9 @@ def calibration_set_size(
     cal_labels = runs[0].labels[calibration_rows]  # [P] the pool's labels
     if any(not torch.equal(run.labels[calibration_rows], cal_labels) for run in runs[1:]):
         raise ValueError("Expected runs on the same images (equal labels); fit each data set's runs separately")
+    labels_of_sizes = [str(size) for size in sizes]
+    if not labels_of_sizes or len(set(labels_of_sizes)) != len(labels_of_sizes):
+        raise ValueError(f"Expected one or more distinct calibration sizes, but got {list(sizes)!r}")
     draws_by_size = {}  # size label -> [D, n] sample indices into the pool
     for size in sizes:
         if size == "all":
@@ -597,6 +603,8 @@ def confidence_accuracy_points(
         One row per (run, label set): model, kind, condition, labels, accuracy,
         confidence_before, confidence_after.
     """
+    if not class_sets:
+        raise ValueError("Expected at least one label set in `class_sets`, but got none")
     evaluation_rows = torch.as_tensor(evaluation_rows)
     evaluation = [run.subset(evaluation_rows) for run in runs]
     scale = [temperatures[run.model] for run in runs]

@@ -108,8 +108,9 @@ def _preprocessing_description(dataset: Dataset, transform: Callable[[], Callabl
 
 
 def _transform_of(model, transform: Callable | None) -> Callable[[], Callable | None]:
-    """``transform``, or else the model's ``preprocess``, looked up only when asked for: a cached
-    result, or a data set of tensors, never needs it (and building it can import torchvision)."""
+    """``transform``, or else the model's ``preprocess``, looked up only when asked for: a data
+    set of tensor images, or an identity that names its ``preprocessing``, never needs it (and
+    building it can import torchvision)."""
     return (lambda: transform) if transform is not None else (lambda: getattr(model, "preprocess", None))
 
 

@@ -471,8 +471,10 @@ def ece_weighted(confidences, correct, weights, n_bins: int = 15, convention: Co
     if w.ndim != 2 or w.shape[1] != conf.shape[1]:
         raise ValueError(f"Expected `weights` of shape [S, {conf.shape[1]}] (one weight per sample), but got {tuple(w.shape)}")
     total = w.sum(dim=1)  # [S]
-    if bool((w < 0).any()) or not bool((total > 0).all()):
-        raise ValueError("Expected non-negative `weights` whose every row has a positive sum")
+    if not bool(torch.isfinite(w).all()) or bool((w < 0).any()) or not bool((total > 0).all()):
+        raise ValueError("Expected finite, non-negative `weights` whose every row has a positive sum")
+    if hit.dtype != torch.bool and not bool(((hit == 0) | (hit == 1)).all()):
+        raise ValueError("Expected `correct` to hold booleans or 0/1")
     if not conf.is_floating_point():
         conf = conf.to(torch.float64)
     lo, hi = float(conf.amin()), float(conf.amax())

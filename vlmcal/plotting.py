@@ -34,7 +34,7 @@ def _colors(cmap: str, n: int) -> list:
     colormap = plt.get_cmap(cmap)
     if hasattr(colormap, "colors") and colormap.N <= 20:  # qualitative (tab10): its own colours, cycled
         return [colormap.colors[i % colormap.N] for i in range(n)]
-    return [colormap(x) for x in np.linspace(0.0, 1.0, n)]
+    return [colormap(x) for x in np.linspace(0.0, 1.0, n + 2)[1:-1]]  # inner points: no near-white end
 
 
 def _grouped_bars(ax, heights, hue_order, colors) -> None:

@@ -364,9 +364,9 @@ class DefaultBackbone(Backbone):
 
     # The text tower and the PIL preprocessing load on first use: reading cached logits needs
     # neither, and importing sentence-transformers and torchvision costs seconds.
-    @property
+    @functools.cached_property
     def text_tower(self) -> TextTower:
-        """The shared frozen MiniLM text tower (loaded once per process and device)."""
+        """The shared frozen MiniLM text tower (loaded once per process and device, then held here)."""
         return load_text_tower(str(self.device))
 
     @functools.cached_property
