@@ -569,12 +569,11 @@ def bootstrap_label_shift(
         for name, classes in target_classes.items():
             row = table[(table["model"] == run.model) & (table["target"] == name)].iloc[0]
             logits, labels, _ = restrict_to_classes(ev_logits, ev_labels, classes)
-            tops = [metrics.top_label(logits / t, labels, inputs="logits") for t in (1.0, row["temperature_source"], row["temperature_target"])]
+            temperatures = [1.0, row["temperature_source"], row["temperature_target"]]
+            conf, ok = _top_labels([(logits, labels)] * 3, temperatures)  # [3, n], [3, n]
             n = len(labels)
             draws = torch.randint(n, (n_resamples, n), generator=gen)  # [S, n] rows drawn with replacement
-            weights = torch.ones(n_resamples + 1, n, dtype=torch.float64)  # [S + 1, n]; row 0: the full set
-            weights[1:] = torch.zeros(n_resamples, n, dtype=torch.float64).scatter_add_(1, draws, torch.ones(draws.shape, dtype=torch.float64))
-            conf, ok = torch.stack([c for c, _ in tops]), torch.stack([k for _, k in tops])  # [3, n], [3, n]
+            weights = torch.cat([torch.ones(1, n, dtype=torch.float64), metrics.multiplicities(draws)])  # [S + 1, n]; row 0: the full set
             ece_by_cell.append(metrics.ece_weighted(conf, ok, weights, n_bins=n_bins))  # [S + 1, 3]
     ece = torch.stack(ece_by_cell)  # [cells, S + 1, 3]
     before, source, target = ece.unbind(dim=2)  # each [cells, S + 1]

@@ -64,6 +64,7 @@ __all__ = [
     "bootstrap_ci",
     "bootstrap_rows",
     "bootstrap_weights",
+    "multiplicities",
 ]
 
 Inputs = Literal["probs", "logits"]
@@ -858,6 +859,12 @@ def _resampled_rows(n: int, n_resamples: int, seed: int):
         yield torch.randint(n, (n,), generator=gen)  # [N]
 
 
+def multiplicities(draws: torch.Tensor) -> torch.Tensor:
+    """How often each of N rows was drawn: [S, N] row indices -> [S, N] float64 counts (weights
+    for :func:`ece_weighted`)."""
+    return torch.zeros(draws.shape, dtype=torch.float64).scatter_add_(1, draws, torch.ones(draws.shape, dtype=torch.float64))
+
+
 def _check_bootstrap(n_resamples, level) -> None:
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 1:
         raise ValueError(f"Expected argument `n_resamples` to be an integer larger than 0, but got {n_resamples!r}")
@@ -918,7 +925,7 @@ def bootstrap_weights(
     """
     _check_bootstrap(n_resamples, level)
     draws = torch.stack(list(_resampled_rows(n, n_resamples, seed)))  # [S, N] row indices
-    counts = torch.zeros(draws.shape, dtype=torch.float64).scatter_add_(1, draws, torch.ones(draws.shape, dtype=torch.float64))  # [S, N]
+    counts = multiplicities(draws)  # [S, N]
     values = torch.as_tensor(statistic(counts)).to("cpu", torch.float64).reshape(-1).numpy()
     if values.shape != (draws.shape[0],):
         raise ValueError(f"Expected `statistic` to return one value per resample ({draws.shape[0]}), but got shape {values.shape}")
