@@ -61,7 +61,15 @@ from vlmcal import metrics
 from vlmcal.calibration import TemperatureScaling
 from vlmcal.plotting import plot_reliability_diagram
 from vlmcal import empirical
+from vlmcal.page_settings import Calibration101Settings
 from vlmcal.predictions import predict
+
+settings = Calibration101Settings(
+    n_bins=n_bins, n_resamples=n_resamples, seed=seed, temperature_grid=temperature_grid, backbone=backbone,
+    templates=templates, device=device, cache_dir=cache_dir,
+)
+n_bins, n_resamples, seed, temperature_grid = (  # the checked values, lists parsed
+    settings.n_bins, settings.n_resamples, settings.seed, settings.temperature_grid)
 
 # %% [markdown]
 # ## 1. The seminar's two models
@@ -235,7 +243,7 @@ effect.round(4)
 # %%
 logits_2 = np.log(probs["Model 2"])  # [5, 2]; softmax(log p) = p
 ts = TemperatureScaling().fit(logits_2, labels)
-grid = np.geomspace(temperature_grid[0], temperature_grid[1], int(temperature_grid[2]))
+grid = np.geomspace(*temperature_grid)
 nll_curve = [metrics.nll(logits_2 / t, labels, inputs="logits") for t in grid]
 
 fig, ax = plt.subplots(figsize=(5, 3.2))
@@ -326,7 +334,7 @@ pd.DataFrame(
 
 # %%
 real_ts = TemperatureScaling().fit(cal_logits, cal_labels)
-grid = np.geomspace(temperature_grid[0], temperature_grid[1], int(temperature_grid[2]))
+grid = np.geomspace(*temperature_grid)
 fig, ax = plt.subplots(figsize=(5, 3.2))
 ax.plot(grid, [metrics.nll(cal_logits / t, cal_labels, inputs="logits") for t in grid], color="k")
 ax.axvline(1.0, color="0.5", ls=":", lw=1, label="T = 1 (as the model is)")

@@ -13,14 +13,9 @@
 # %% [markdown]
 # # C5 — Does calibrated confidence track accuracy?
 #
-# ```{admonition} Backbone
-# :class: important
-# The figures on this page come from vlmcal's **offline stand-in VLMs** (a frozen
-# all-MiniLM-L6-v2 text tower with small image towers trained on Fashion-MNIST, with CLIP's
-# logit scale of 100) and a **supervised CNN baseline**, on Fashion-MNIST and its corrupted
-# copies. They are not CLIP's numbers. The list of models is printed below; to run this page
-# with CLIP, see the last section of [Re-running a page](../rerun.md).
-# ```
+# *Which models made this page's figures depends on its parameters: the **Backbone** box
+# under Imports names them, written from the run's own settings. To run this page with CLIP,
+# see the last section of [Re-running a page](../rerun.md).*
 #
 # ## Overview
 # ES (Tu et al., ICML 2024) find that, after TS, a VLM's mean confidence predicts its
@@ -57,22 +52,19 @@ n_resamples = 200  # bootstrap resamples behind each verdict's interval
 import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
-from IPython.display import Markdown, display
 
-from vlmcal import empirical, metrics
+from vlmcal import claims, empirical
 from vlmcal.calibration import TemperatureScaling
 from vlmcal.datasets import base_new_split
-from vlmcal.paper_values import paper_value
 from vlmcal.plotting import plot_confidence_vs_accuracy
 from vlmcal.predictions import collect_runs
-from vlmcal.verdict import Verdict
 
 settings = empirical.StudySettings(
     backbones=backbones, supervised=supervised, dataset=dataset, seeds=seeds, n_bins=n_bins, device=device,
     cache_dir=cache_dir, shifts=shifts, severities=severities, templates=templates, max_samples=max_samples,
     n_resamples=n_resamples,
 )
-display(Markdown(f"**Models on this page:** {settings.describe_models()} on `{settings.dataset}`, {len(settings.conditions)} conditions."))
+claims.backbone_note(settings, scope=f"{len(settings.conditions)} conditions")
 
 # %% [markdown]
 # ## 1. Logits on every condition
@@ -112,31 +104,13 @@ pd.DataFrame(stats_rows).round(3)
 
 # %% [markdown]
 # ## 5. Verdict
-# **C5** holds if, pooling every VLM's points after TS, both R² (of the least-squares line)
-# and Spearman's ρ exceed 0.90 (`CORRELATION_BAR`). The intervals are 95% bootstraps over
-# the points.
+# The verdict is decided by `vlmcal.claims.es.c5_confidence_tracks_accuracy` from every VLM's
+# points after TS, pooled, against the paper's own bars for R² and Spearman's ρ (rows of
+# `vlmcal/data/paper_values.csv`). The intervals are 95% bootstraps over the points.
 
 # %%
-vlm_points = points[points["kind"] == "VLM"].reset_index(drop=True)
-pooled = empirical.confidence_vs_accuracy(vlm_points)
-r2_ci = metrics.bootstrap_rows(
-    lambda pick: empirical.confidence_vs_accuracy(vlm_points.iloc[pick.numpy()])["r2"], len(vlm_points), settings.n_resamples)
-rho_ci = metrics.bootstrap_rows(
-    lambda pick: empirical.confidence_vs_accuracy(vlm_points.iloc[pick.numpy()])["spearman"], len(vlm_points), settings.n_resamples)
-holds = bool(pooled["r2"] > empirical.CORRELATION_BAR and pooled["spearman"] > empirical.CORRELATION_BAR)
-c5 = Verdict(
-    claim="C5",
-    statement="Calibrated confidence tracks accuracy across shifts and label sets",
-    paper_figure=f"{paper_value('c5_r2').describe()}; {paper_value('c5_spearman').describe()}",
-    measured=f"pooled over {len(vlm_points)} VLM points after TS: R^2 = {pooled['r2']:.3f}, Spearman rho = {pooled['spearman']:.3f}",
-    interval=f"95% CI: R^2 [{r2_ci.lower:.3f}, {r2_ci.upper:.3f}], rho [{rho_ci.lower:.3f}, {rho_ci.upper:.3f}]",
-    holds=holds,
-    backbone=settings.describe_models(),
-    why="" if holds else (
-        f"mean confidence after TS overstates accuracy by {float((vlm_points['confidence_after'] - vlm_points['accuracy']).mean()):+.3f} on average, "
-        f"most where accuracy collapses (the points with accuracy below 0.3 are over-confident by "
-        f"{float((vlm_points.loc[vlm_points['accuracy'] < 0.3, 'confidence_after'] - vlm_points.loc[vlm_points['accuracy'] < 0.3, 'accuracy']).mean()):+.3f})"),
-)
+c5 = claims.es.c5_confidence_tracks_accuracy(points, empirical.bootstrap_confidence_vs_accuracy(points, settings.n_resamples),
+                                             settings.describe_models())
 c5.record()
 c5
 

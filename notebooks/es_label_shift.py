@@ -13,14 +13,9 @@
 # %% [markdown]
 # # C4 — Temperature scaling across label sets
 #
-# ```{admonition} Backbone
-# :class: important
-# The figures on this page come from vlmcal's **offline stand-in VLMs** (a frozen
-# all-MiniLM-L6-v2 text tower with small image towers trained on Fashion-MNIST, with CLIP's
-# logit scale of 100) and a **supervised CNN baseline**, on Fashion-MNIST and its corrupted
-# copies. They are not CLIP's numbers. The list of models is printed below; to run this page
-# with CLIP, see the last section of [Re-running a page](../rerun.md).
-# ```
+# *Which models made this page's figures depends on its parameters: the **Backbone** box
+# under Imports names them, written from the run's own settings. To run this page with CLIP,
+# see the last section of [Re-running a page](../rerun.md).*
 #
 # ## Overview
 # ES (Tu et al., ICML 2024, Fig. 2) find that a temperature fitted on one set of classes
@@ -56,20 +51,17 @@ n_resamples = 200  # bootstrap resamples behind each verdict's interval
 import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
-from IPython.display import Markdown, display
 
-from vlmcal import empirical
+from vlmcal import claims, empirical
 from vlmcal.datasets import base_new_split
-from vlmcal.paper_values import paper_value
 from vlmcal.plotting import plot_label_shift
 from vlmcal.predictions import collect_runs
-from vlmcal.verdict import Verdict
 
 settings = empirical.StudySettings(
     backbones=backbones, supervised=supervised, dataset=dataset, seeds=seeds, n_bins=n_bins, device=device,
     cache_dir=cache_dir, templates=templates, max_samples=max_samples, n_resamples=n_resamples,
 )
-display(Markdown(f"**Models on this page:** {settings.describe_models()} on `{settings.dataset}` (clean test set)."))
+claims.backbone_note(settings, scope="clean test set")
 
 # %% [markdown]
 # ## 1. Zero-shot logits on the clean test set
@@ -107,40 +99,23 @@ plt.tight_layout()
 
 # %% [markdown]
 # ## 3. Verdict
-# **C4** holds if, averaged over the VLMs and the three transfers (base → new, base → all,
-# new → base), the temperature from the other labels achieves at least 80% of the ECE
-# reduction of a temperature fitted on the target labels (`RECOVERY_SHARE`). The interval
-# is a 95% bootstrap over the evaluation images of the first seed.
+# The verdict is decided by `vlmcal.claims.es.c4_ts_transfers_across_labels` from the table
+# above (every VLM, transfer and seed); its threshold, and how it reads the paper, is a row of
+# `vlmcal/data/paper_values.csv`. The intervals are 95% bootstraps over the evaluation images
+# of the first seed, one per label set the temperature was fitted on.
 
 # %%
 seed0 = settings.seeds[0]
 calibration_rows, evaluation_rows = empirical.split_calibration(labels, seed=seed0)
 vlm_runs = [r for r in runs if r.kind == "VLM"]
 t0 = table[(table["seed"] == seed0) & (table["kind"] == "VLM")]
-ci_forward = empirical.bootstrap_label_shift(vlm_runs, t0[t0["source"] == "base"], {"new": new, "all": base + new}, evaluation_rows,
-                                             settings.n_bins, settings.n_resamples)
-ci_reverse = empirical.bootstrap_label_shift(vlm_runs, t0[t0["source"] == "new"], {"base": base}, evaluation_rows,
-                                             settings.n_bins, settings.n_resamples)
-vlm_table = table[table["kind"] == "VLM"]
-recovered = float(vlm_table["recovered"].mean())
-holds = bool(recovered >= empirical.RECOVERY_SHARE)
-c4 = Verdict(
-    claim="C4",
-    statement=paper_value("c4_statement")["quantity"],
-    paper_figure=paper_value("c4_statement").describe(),
-    measured=(f"TS from other labels recovers {recovered:.0%} of the target-fitted ECE reduction (mean over VLMs, transfers, seeds); "
-              f"ECE {vlm_table['ece_before'].mean():.3f} -> {vlm_table['ece_source_ts'].mean():.3f} "
-              f"(target-fitted {vlm_table['ece_target_ts'].mean():.3f})"),
-    interval=(f"95% CI of recovered, seed {seed0}: base-fitted [{ci_forward.lower:.0%}, {ci_forward.upper:.0%}], "
-              f"new-fitted [{ci_reverse.lower:.0%}, {ci_reverse.upper:.0%}]"),
-    holds=holds,
-    backbone=settings.describe_models(),
-    why="" if holds else (
-        f"on clean data the stand-ins are nearly calibrated already (ECE {vlm_table['ece_before'].mean():.3f} before TS), so the attainable "
-        f"reduction is small ({vlm_table['ece_before'].mean() - vlm_table['ece_target_ts'].mean():.3f}) and the recovered share is noisy; "
-        f"the temperatures fitted on the two halves differ (base {vlm_table.loc[vlm_table['source'] == 'base', 'temperature_source'].mean():.2f}, "
-        f"new {vlm_table.loc[vlm_table['source'] == 'new', 'temperature_source'].mean():.2f})"),
-)
+recovered_intervals = {
+    "fitted on base": empirical.bootstrap_label_shift(vlm_runs, t0[t0["source"] == "base"], {"new": new, "all": base + new},
+                                                      evaluation_rows, settings.n_bins, settings.n_resamples),
+    "fitted on new": empirical.bootstrap_label_shift(vlm_runs, t0[t0["source"] == "new"], {"base": base},
+                                                     evaluation_rows, settings.n_bins, settings.n_resamples),
+}
+c4 = claims.es.c4_ts_transfers_across_labels(table, recovered_intervals, settings.describe_models())
 c4.record()
 c4
 

@@ -61,20 +61,21 @@ import torch
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from vlmcal import metrics
+from vlmcal import cards, metrics
 from vlmcal.backbones import load_backbone
-from vlmcal.plotting import plot_confusion_matrix, plot_reliability_diagram, plot_top_predictions
+from vlmcal.plotting import plot_confusion_matrix, plot_reliability_diagram, plot_text_similarity, plot_top_predictions
 from vlmcal.predictions import load_test_data, model_inputs, predict
-from vlmcal.shifts import list_shifts
+from vlmcal.page_settings import ZeroShotSettings
 from vlmcal.templates import FASHION_MNIST_CLASSNAMES
 from vlmcal.zeroshot import class_text_features, zero_shot_logits
 from vlmcal.features import image_features
 
-unknown = sorted(set(shifts) - set(list_shifts()))
-if unknown:
-    raise ValueError(f"Unknown shifts {unknown} in parameter `shifts`; known: {list_shifts()}")
-if "{}" not in template:
-    raise ValueError(f"Expected parameter `template` to contain '{{}}' for the class name, but got {template!r}")
+settings = ZeroShotSettings(
+    backbone=backbone, dataset=dataset, template=template, templates=templates, shifts=shifts, severity=severity,
+    n_bins=n_bins, n_examples=n_examples, max_samples=max_samples, device=device, cache_dir=cache_dir,
+)
+shifts, severity, n_bins, n_examples, max_samples = (  # the checked values, lists parsed
+    settings.shifts, settings.severity, settings.n_bins, settings.n_examples, settings.max_samples)
 model = load_backbone(backbone, device=device or None, cache_dir=cache_dir or None)
 data = load_test_data(dataset, max_samples=max_samples or None)
 class_names = FASHION_MNIST_CLASSNAMES if dataset.startswith("fashion-mnist") else list(data.class_names)
@@ -82,12 +83,11 @@ display(Markdown(f"**Backbone on this page:** `{model.name}`; data: `{dataset}` 
 
 # %% [markdown]
 # ## 1. The backbone
-# The card records how the backbone was made and what it scores, measured when it was
-# trained (the test split is never used for training).
+# The card records how the backbone was made, and what it scores on the test split as
+# measured by `vlmcal.cards` (training never uses the test split).
 
 # %%
-card = getattr(model, "card", None)
-display(Markdown(card.to_markdown() if card is not None else f"`{model.name}` is an open_clip model: see its own model card."))
+display(Markdown(cards.card_markdown(model, cache_dir=cache_dir or None)))  # how it was trained, then what it scores
 
 # %% [markdown]
 # ## 2. Prompts
@@ -111,10 +111,7 @@ print(f"text features {tuple(text.shape)}, image features {tuple(feats.features.
       f"norms {float(text.norm(dim=1).mean()):.3f} and {float(feats.features.norm(dim=1).mean()):.3f}")
 fig, ax = plt.subplots(figsize=(5.2, 4.2))
 sim = (text @ text.T).cpu().numpy()  # [C, D] @ [D, C] -> [C, C]
-im = ax.imshow(sim, cmap="viridis")
-ax.set_xticks(range(len(class_names)), class_names, rotation=60, fontsize=7)
-ax.set_yticks(range(len(class_names)), class_names, fontsize=7)
-fig.colorbar(im, ax=ax, label="cosine similarity")
+plot_text_similarity(sim, class_names, ax=ax)
 ax.set_title("class text features")
 fig.tight_layout()
 

@@ -67,3 +67,22 @@ def test_missing_notebook_is_a_clear_error(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="make setup"):
         execute_notebook(tmp_path / "nope.ipynb", tmp_path / "out.ipynb")
+
+
+def test_misspelt_parameter_stops_the_run_naming_the_closest(book, tmp_path):
+    src = _notebook(tmp_path / "p.ipynb", "print(n_draws)", parameters="n_draws = 10  # draws\nseed = 0")
+    dest = book / "notebooks" / "p.ipynb"
+    result = _run(src, dest, "-p", "n_draw", "500")
+    assert result.returncode == 2
+    assert "no parameter `n_draw`" in result.stderr and "did you mean `n_draws`?" in result.stderr
+    assert "n_draws, seed" in result.stderr  # every defined parameter is listed
+    assert not dest.exists()
+
+
+def test_yaml_lists_reach_the_notebook_as_lists(book, tmp_path):
+    src = _notebook(tmp_path / "l.ipynb", "print('sum', sum(ks))", parameters="ks = [1]")
+    dest = book / "notebooks" / "l.ipynb"
+    result = _run(src, dest, "-p", "ks", "[2, 1000]")
+    assert result.returncode == 0, result.stderr
+    outputs = "".join(o.get("text", "") for c in nbformat.read(dest, as_version=4).cells for o in c.get("outputs", []))
+    assert "sum 1002" in outputs

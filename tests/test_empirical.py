@@ -161,10 +161,59 @@ def test_list_parameter_names_what_it_received():
         list_parameter(s, "values", float)
 
 
-def test_ratio_to_full_set():
+def test_gap_to_full_set():
     table = pd.DataFrame({"model": ["a"] * 4 + ["b"] * 4, "n": [50, 50, 50, 999] * 2, "size": ["50"] * 3 + ["all"] + ["50"] * 3 + ["all"],
                           "ece_after": [0.02, 0.04, 0.03, 0.01, 0.06, 0.06, 0.06, 0.02]})
-    r = empirical.ratio_to_full_set(table, 50, n_resamples=50)
-    assert r.estimate == pytest.approx((0.03 / 0.01 + 0.06 / 0.02) / 2)
+    r = empirical.gap_to_full_set(table, 50, n_resamples=50)
+    assert r.estimate == pytest.approx(((0.03 - 0.01) + (0.06 - 0.02)) / 2)
     assert r.lower <= r.estimate <= r.upper
-    assert np.isnan(empirical.ratio_to_full_set(table, 7).estimate)
+    assert np.isnan(empirical.gap_to_full_set(table, 7).estimate)
+
+
+def test_plan_calibration_sizes_reports_what_the_pool_cannot_supply():
+    plan = empirical.plan_calibration_sizes([5, 50, 60, 61, 500, "all"], pool=60)
+    assert plan.kept == (5, 50, 60, "all") and plan.skipped == (61, 500) and plan.pool == 60
+    assert "61, 500" in plan.describe() and "60 calibration images" in plan.describe()
+    assert "Skipped" not in empirical.plan_calibration_sizes([5, "all"], pool=60).describe()
+    with pytest.raises(ValueError, match="integers >= 1 or 'all'"):
+        empirical.plan_calibration_sizes([0], pool=60)
+
+
+def test_verdict_intervals_estimate_what_the_tables_show():
+    vlm_clean, vlm_shifted = _run(seed=1), _run("noise", 3, seed=2)
+    sup_clean, sup_shifted = _run(model="s", kind="supervised", seed=3), _run("noise", 3, model="s", kind="supervised", seed=4)
+    runs = [vlm_clean, vlm_shifted, sup_clean, sup_shifted]
+    cal, ev = empirical.split_calibration(vlm_clean.labels, seed=0)
+    table = empirical.ts_across_shifts(runs, cal, ev)
+    temperatures = empirical.model_temperatures(table)
+    vlm, sup = table[table["kind"] == "VLM"], table[table["kind"] == "supervised"]
+
+    difference = empirical.vlm_minus_supervised_ece(runs, ev, n_resamples=30)
+    assert difference.estimate == pytest.approx(vlm["ece_before"].mean() - sup["ece_before"].mean())
+    assert difference.lower <= difference.upper
+    assert empirical.vlm_minus_supervised_ece([vlm_clean, vlm_shifted], ev) is None  # no supervised run: nothing to compare
+
+    ratio = empirical.ts_ece_ratio(runs, temperatures, ev, n_resamples=30)
+    assert ratio.estimate == pytest.approx(vlm["ece_after"].mean() / vlm["ece_before"].mean())
+
+    rise = empirical.shift_rise_after_ts(runs, temperatures, ev, n_resamples=30)
+    clean = vlm["shift"] == "clean"
+    assert rise.estimate == pytest.approx(vlm.loc[~clean, "ece_after"].mean() - vlm.loc[clean, "ece_after"].mean())
+    assert empirical.shift_rise_after_ts([vlm_clean, sup_clean], temperatures, ev) is None  # no shifted VLM run
+
+
+def test_full_set_ece_and_correlation_intervals():
+    run = _run(n=1000, seed=7)
+    cal, ev = empirical.split_calibration(run.labels, seed=0)
+    table = empirical.calibration_set_size(run, [10, "all"], cal, ev, n_draws=3, seed=0)
+    full = empirical.full_set_ece([run], table, ev, n_resamples=30)
+    assert set(full) == {"m"}
+    assert full["m"].estimate == pytest.approx(table.loc[table["size"] == "all", "ece_after"].iloc[0])
+    assert full["m"].upper > full["m"].lower
+
+    points = pd.DataFrame({"kind": ["VLM"] * 6 + ["supervised"], "accuracy": [0.2, 0.3, 0.5, 0.6, 0.8, 0.9, 0.1],
+                           "confidence_after": [0.25, 0.3, 0.45, 0.65, 0.8, 0.85, 0.99]})
+    intervals = empirical.bootstrap_confidence_vs_accuracy(points, n_resamples=30)
+    pooled = empirical.confidence_vs_accuracy(points[points["kind"] == "VLM"])
+    assert intervals["r2"].estimate == pytest.approx(pooled["r2"])
+    assert intervals["spearman"].estimate == pytest.approx(pooled["spearman"])

@@ -4,6 +4,7 @@ behaviour (hits, keys, atomic writes, crashes mid-write)."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -205,10 +206,24 @@ def test_process_killed_mid_write_is_recomputed(tmp_path):
 
 
 def test_corrupt_cache_file_is_recomputed(tiny, tmp_path):
+    """(Every kind of damage, for features, logits and weights: tests/test_cache.py.)"""
     data = GreyImages(4)
     first = image_features(tiny, data, IDENTITY, num_workers=0, cache_dir=tmp_path, progress=False)
     first.path.write_bytes(b"not a torch file")
-    with pytest.warns(UserWarning, match="unreadable cache file"):
+    with pytest.warns(vlmcal.cache.CacheEntryWarning, match=f"Cache entry {re.escape(str(first.path))} cannot be read"):
+        again = image_features(tiny, data, IDENTITY, num_workers=0, cache_dir=tmp_path, progress=False)
+    assert not again.from_cache and torch.equal(again.features, first.features)
+    assert image_features(tiny, data, IDENTITY, num_workers=0, cache_dir=tmp_path, progress=False).from_cache
+
+
+def test_tampered_features_are_never_returned(tiny, tmp_path):
+    """A stored value changed in place (the file still loads) fails the entry's digest."""
+    data = GreyImages(4)
+    first = image_features(tiny, data, IDENTITY, num_workers=0, cache_dir=tmp_path, progress=False)
+    raw, blob = first.features.numpy().tobytes(), first.path.read_bytes()
+    at = blob.find(raw)
+    first.path.write_bytes(blob[:at] + (first.features[0, :1] + 12).numpy().tobytes() + blob[at + 4 :])
+    with pytest.warns(vlmcal.cache.CacheEntryWarning, match=f"{re.escape(str(first.path))} fails its sha256 check"):
         again = image_features(tiny, data, IDENTITY, num_workers=0, cache_dir=tmp_path, progress=False)
     assert not again.from_cache and torch.equal(again.features, first.features)
 
@@ -231,6 +246,11 @@ def test_classifier_logits_cached(tiny, tmp_path):
     other_prompts = ZeroShotClassifier(tiny, ["cat", "dog", "boot"], "a photo of a {}.")
     assert not classifier_logits(other_prompts, data, IDENTITY, num_workers=0, cache_dir=tmp_path,
                                  progress=False).from_cache
+
+
+def test_identity_must_not_use_the_keys_vlmcal_adds(tiny, tmp_path):
+    with pytest.raises(ValueError, match=r"without the keys vlmcal adds itself, but it has \['model'\]"):
+        image_features(tiny, GreyImages(2), {**IDENTITY, "model": "x"}, num_workers=0, cache_dir=tmp_path, progress=False)
 
 
 @pytest.mark.parametrize("identity", [{"dataset": "toy"}, {"split": "test"}, "toy/test"])

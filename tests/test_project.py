@@ -58,7 +58,11 @@ def test_notebook_has_skeleton_and_parameters_cell(path):
     assert "Backbone" in markdown, f"{path.name}: must say which backbone made its figures"
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     if claim:
-        assert "Verdict(" in code, f"{path.name}: must end with a computed Verdict"
+        assert re.search(r"claims\.\w+\.c\d+_\w+\(", code), f"{path.name}: its verdict must come from a vlmcal.claims function"
+        assert ".record()" in code, f"{path.name}: must record its verdict"
+        assert "Verdict(" not in code, f"{path.name}: a verdict is decided in vlmcal.claims, not built in the notebook"
+    if "backbones = " in code:  # a page that takes its models as parameters names them from its settings
+        assert "claims.backbone_note(settings" in code, f"{path.name}: its Backbone box must be computed from the run's settings"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

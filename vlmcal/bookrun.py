@@ -4,6 +4,10 @@ Usage (what ``make book`` runs for every notebook)::
 
     python -m vlmcal.bookrun notebooks/<name>.ipynb book/notebooks/<name>.ipynb [-p NAME VALUE ...]
 
+Values given with ``-p`` are read as YAML (``-p seeds '[0, 1]'`` is a list). A parameter
+that the notebook's ``parameters`` cell does not define stops the run before it starts
+(exit status 2), naming the closest defined parameter: plain papermill only warns.
+
 The executed notebook is written to a temporary file beside the destination and renamed
 into place only when every cell ran. When a cell raises, the partial notebook is moved to
 ``<book>/_failed/``, the failing cell and its traceback are printed, any previously built
@@ -23,7 +27,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["NotebookFailed", "execute_notebook", "main"]
+from vlmcal.params import yaml_text
+
+__all__ = ["NotebookFailed", "UnknownParameter", "check_parameters", "execute_notebook", "main"]
 
 
 class NotebookFailed(RuntimeError):
@@ -107,14 +113,31 @@ def execute_notebook(
     return time.perf_counter() - start
 
 
-def _parse_value(text: str) -> Any:
-    """Parse a ``-p`` value the way papermill's CLI does (YAML), so `3`, `0.5`, `[1, 2]` work."""
-    import yaml
+class UnknownParameter(ValueError):
+    """A parameter that the notebook's ``parameters`` cell does not define."""
 
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
+
+def check_parameters(source: str | os.PathLike, parameters: dict[str, Any]) -> None:
+    """Refuse a parameter that ``source``'s ``parameters`` cell does not define.
+
+    Plain papermill only warns ("Passed unknown parameter") and runs the notebook with its
+    defaults, so a misspelt name silently gives a page that is not what was asked for.
+
+    Raises:
+        UnknownParameter: names the unknown parameter, the closest defined one, and all of them.
+    """
+    import difflib
+
+    import papermill as pm
+
+    known = list(pm.inspect_notebook(str(source)))
+    for name in parameters:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+            hint = f"did you mean `{close[0]}`? " if close else ""
+            raise UnknownParameter(
+                f"{Path(source).name} has no parameter `{name}`: {hint}Its parameters are: {', '.join(known) or '(none)'}."
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,13 +146,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("dest")
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
     args = parser.parse_args(argv)
-    params = {name: _parse_value(value) for name, value in args.parameter}
+    params = {name: yaml_text(value) for name, value in args.parameter}  # as papermill's -y reads values
     print(f"== notebook {args.source} -> {args.dest}", flush=True)
     try:
+        if not Path(args.source).exists():
+            raise FileNotFoundError(f"notebook {args.source} does not exist (run `make setup` to create the .ipynb files)")
+        check_parameters(args.source, params)
         seconds = execute_notebook(args.source, args.dest, params)
     except NotebookFailed as err:
         print(f"\n!! notebook FAILED: {err}", file=sys.stderr, flush=True)
         return 1
+    except (UnknownParameter, FileNotFoundError) as err:
+        print(f"!! not run: {err}", file=sys.stderr, flush=True)
+        return 2
     print(f"== notebook {Path(args.source).stem} done in {seconds:.1f} s", flush=True)
     return 0
 

@@ -155,9 +155,12 @@ def _not_fitted(obj) -> RuntimeError:
     return RuntimeError(f"This {type(obj).__name__} is not fitted yet; call fit(...) first")
 
 
-def _check_n_classes(obj, z: torch.Tensor) -> None:
+def _check_n_classes(obj, z: torch.Tensor, name: str = "logits") -> None:
     if z.shape[1] != obj.n_classes_:
-        raise ValueError(f"Expected {obj.n_classes_} classes as at fit time, but got {z.shape[1]}")
+        raise ValueError(
+            f"Expected {obj.n_classes_} classes as at fit time, but got {z.shape[1]} (`{name}` of shape "
+            f"{tuple(z.shape)}); pass scores over the classes {type(obj).__name__} was fitted on"
+        )
 
 
 @dataclass(frozen=True)
@@ -355,6 +358,7 @@ class HistogramBinning:
         inputs: whether ``fit`` and ``transform`` receive ``"probs"`` or ``"logits"``.
 
     Attributes:
+        n_classes_: C seen at fit time (``transform`` takes scores with C columns only).
         edges_: [B+1] bin edges.
         bin_accuracy_: [B] accuracy per bin on the fit set (NaN where the bin was empty).
         bin_count_: [B] samples per bin on the fit set.
@@ -369,13 +373,15 @@ class HistogramBinning:
         conf, ok = metrics.top_label(scores, labels, self.inputs)
         data = metrics.bin_statistics(conf, ok, n_bins=self.n_bins)
         self.edges_, self.bin_accuracy_, self.bin_count_ = data.edges, data.accuracy, data.count
+        self.n_classes_ = int(metrics._as_tensor(scores, "scores").shape[1])
         return self
 
     def transform(self, scores):
         """Calibrated top-label confidences [N] (numpy) of ``scores`` [N, C]."""
         if not hasattr(self, "bin_accuracy_"):
             raise _not_fitted(self)
-        s = metrics._check_scores(scores, self.inputs)
+        s = metrics._check_scores(scores, self.inputs, "scores")
+        _check_n_classes(self, s, "scores")
         dummy = torch.zeros(s.shape[0], dtype=torch.long, device=s.device)
         conf, _ = metrics.top_label(s, dummy, self.inputs)
         conf = conf.to(torch.float64).cpu().numpy()
@@ -406,13 +412,15 @@ def stratified_sample(labels, n: int, seed: int = 0) -> np.ndarray:
         [2, 2]
     """
     y = _as_tensor(labels, "labels")
-    if y.ndim != 1 or y.is_floating_point() or y.dtype == torch.bool:
+    if y.ndim != 1 or y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
         raise ValueError(f"Expected integer `labels` of shape [N], but got dtype {y.dtype} and shape {tuple(y.shape)}")
+    if len(y) == 0:
+        raise ValueError("Expected `labels` with at least one entry to sample from, but got an empty array")
     y = y.cpu().numpy().astype(np.int64)
-    if len(y) and y.min() < 0:
+    if y.min() < 0:
         raise ValueError(f"Expected non-negative `labels`, but got a minimum of {y.min()}")
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= len(y):
-        raise ValueError(f"Expected argument `n` to be an integer in [1, {len(y)}], but got {n!r}")
+        raise ValueError(f"Expected argument `n` (how many samples, at most one per label) to be an integer in [1, {len(y)}], but got {n!r}")
     rng = np.random.default_rng(seed)
     classes, counts = np.unique(y, return_counts=True)
     exact = n * counts / len(y)  # [K] ideal quotas

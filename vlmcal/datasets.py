@@ -5,13 +5,14 @@ carries ``class_names`` (index = label), ``labels`` ([N] int64) and ``identity``
 of JSON-able values that names the data exactly, for use as a cache key with
 ``vlmcal.cache.content_key``).
 
-Fashion-MNIST (Xiao, Rasul & Vollgraf, 2017) is read from, in order: the ``data_dir``
-argument, ``$VLMCAL_DATA_DIR`` (the four ``*-ubyte.gz`` files in it or in its
-``fashion-mnist/`` subfolder), Debian's package ``dataset-fashion-mnist``
-(``/usr/share/datasets/fashion-mnist``), a copy downloaded earlier into the vlmcal cache, and
-finally a download from the authors' mirror. Each file is checked against the SHA-256 of its
-decompressed IDX payload, so a re-compressed copy verifies too (Debian's ``.gz`` files differ
-byte-wise from the authors' but hold the same bytes).
+Fashion-MNIST (Xiao, Rasul & Vollgraf, 2017) is read from the ``data_dir`` argument when one
+is given, and from nowhere else: a folder without the four ``*-ubyte.gz`` files is an error,
+never a reason to read other files silently. Without ``data_dir`` it is read from, in order:
+``$VLMCAL_DATA_DIR`` (the four files in it or in its ``fashion-mnist/`` subfolder), Debian's
+package ``dataset-fashion-mnist`` (``/usr/share/datasets/fashion-mnist``), a copy downloaded
+earlier into the vlmcal cache, and finally a download from the authors' mirror. Each file is
+checked against the SHA-256 of its decompressed IDX payload, so a re-compressed copy verifies
+too (Debian's ``.gz`` files differ byte-wise from the authors' but hold the same bytes).
 
 Fashion-MNIST images come as ``[1, 28, 28]`` float tensors in [0, 1]: the input the default
 backbones take (they normalise inside) and the input ``vlmcal.shifts`` corrupts. Pass
@@ -235,10 +236,9 @@ def _read_idx(path: Path, expected_sha256: str) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(*dims)
 
 
-def _candidate_dirs(data_dir: str | os.PathLike | None) -> list[Path]:
+def _candidate_dirs() -> list[Path]:
+    """Where Fashion-MNIST is looked for when no ``data_dir`` is given (the last: the download target)."""
     dirs: list[Path] = []
-    if data_dir is not None:
-        dirs.append(Path(data_dir).expanduser())
     if os.environ.get(DATA_ENV):
         root = Path(os.environ[DATA_ENV]).expanduser()
         dirs += [root, root / "fashion-mnist"]
@@ -248,6 +248,36 @@ def _candidate_dirs(data_dir: str | os.PathLike | None) -> list[Path]:
 
 def _has_all_files(d: Path) -> bool:
     return all((d / name).is_file() for name, _ in _FASHION_MNIST_FILES.values())
+
+
+_HOW_TO_GET_FASHION_MNIST = (
+    "Install it with `apt-get install dataset-fashion-mnist` (Debian/Ubuntu; files in "
+    f"{DEBIAN_FASHION_MNIST_DIR}), or put the four files from https://github.com/zalandoresearch/fashion-mnist "
+    f"in a folder and pass that folder as `data_dir` or set ${DATA_ENV} to it."
+)
+
+
+def _check_data_dir(data_dir: str | os.PathLike) -> Path:
+    """The folder ``data_dir`` names, if it holds the four files; otherwise a FileNotFoundError that
+    says which are missing (an explicit folder is never replaced by another one)."""
+    try:
+        d = Path(data_dir).expanduser()
+    except TypeError as err:
+        raise TypeError(f"Expected argument `data_dir` to be a folder path (str or os.PathLike) or None, but got {data_dir!r}") from err
+    names = [name for name, _ in _FASHION_MNIST_FILES.values()]
+    if not d.is_dir():
+        raise FileNotFoundError(
+            f"Expected argument `data_dir` to be a folder holding the Fashion-MNIST files {', '.join(names)}, "
+            f"but {str(d)!r} is not a folder. {_HOW_TO_GET_FASHION_MNIST} Or pass data_dir=None to use those locations."
+        )
+    missing = [name for name in names if not (d / name).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"Expected argument `data_dir` to be a folder holding the Fashion-MNIST files {', '.join(names)}, "
+            f"but {str(d)!r} lacks {', '.join(missing)} (vlmcal reads an explicit `data_dir` only, and does "
+            f"not download into it). {_HOW_TO_GET_FASHION_MNIST} Or pass data_dir=None to use those locations."
+        )
+    return d
 
 
 def _download_fashion_mnist(target: Path, timeout: float = 30.0) -> Path:
@@ -267,11 +297,19 @@ def _download_fashion_mnist(target: Path, timeout: float = 30.0) -> Path:
 def find_fashion_mnist(data_dir: str | os.PathLike | None = None, download: bool = True) -> Path:
     """The directory holding the four Fashion-MNIST files, downloading them if allowed and needed.
 
+    Args:
+        data_dir: a folder that must hold the four files; when given, no other place is
+            looked at and nothing is downloaded. None: the places listed in the module docstring.
+        download: without ``data_dir``, whether to download the files when they are nowhere here.
+
     Raises:
-        FileNotFoundError: the files are nowhere and could not be downloaded; the message lists
-            where they were looked for and how to install them.
+        FileNotFoundError: ``data_dir`` lacks the files, or (without ``data_dir``) the files are
+            nowhere and could not be downloaded; the message lists where they were looked for
+            and how to install them.
     """
-    dirs = _candidate_dirs(data_dir)
+    if data_dir is not None:
+        return _check_data_dir(data_dir)
+    dirs = _candidate_dirs()
     for d in dirs:
         if _has_all_files(d):
             return d
@@ -286,8 +324,7 @@ def find_fashion_mnist(data_dir: str | os.PathLike | None = None, download: bool
         "Fashion-MNIST was not found. Looked for the four *-ubyte.gz files in:\n  "
         f"{looked}\n"
         + (f"and downloading from {FASHION_MNIST_URL} failed: {error!r}\n" if error else "and download=False.\n")
-        + "Install it with `apt-get install dataset-fashion-mnist` (Debian/Ubuntu), or put the files "
-        f"from https://github.com/zalandoresearch/fashion-mnist in a folder and set ${DATA_ENV} to it."
+        + _HOW_TO_GET_FASHION_MNIST
     )
 
 
@@ -300,6 +337,12 @@ def _fashion_mnist_arrays(directory: str, split: str) -> tuple[torch.Tensor, tor
     return torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64))
 
 
+def _check_split(split) -> str:
+    if split not in ("train", "test"):
+        raise ValueError(f"Expected argument `split` to be 'train' or 'test', but got {split!r}")
+    return split
+
+
 def load_fashion_mnist(
     split: Split = "test",
     data_dir: str | os.PathLike | None = None,
@@ -310,9 +353,10 @@ def load_fashion_mnist(
 
     Args:
         split: ``"train"`` or ``"test"``.
-        data_dir: a folder with the four ``*-ubyte.gz`` files (default: see the module docstring).
+        data_dir: a folder with the four ``*-ubyte.gz`` files, the only place then read (default:
+            see the module docstring).
         transform: optional, applied to each PIL image; default: [1, 28, 28] float in [0, 1].
-        download: whether to download the files when they are nowhere on this machine.
+        download: without ``data_dir``, whether to download the files when they are nowhere on this machine.
 
     Returns:
         A ``TensorImageDataset`` with ``images`` [N, 1, 28, 28] uint8, ``labels`` [N] and the
@@ -323,8 +367,7 @@ def load_fashion_mnist(
         >>> img, label = test[0]; tuple(img.shape), test.class_names[label]
         ((1, 28, 28), 'ankle boot')
     """
-    if split not in ("train", "test"):
-        raise ValueError(f"Expected `split` to be 'train' or 'test', but got {split!r}")
+    _check_split(split)
     directory = find_fashion_mnist(data_dir, download=download)
     images, labels = _fashion_mnist_arrays(str(directory), split)
     identity = {"dataset": "fashion-mnist", "split": split, "n": len(labels)}
@@ -357,8 +400,17 @@ def load_dataset(spec: str, split: Split = "test", transform: Callable | None = 
     Returns:
         A ``LabelledDataset``.
     """
+    known = ["fashion-mnist", "imagefolder", *_TORCHVISION]
+    if not isinstance(spec, str):
+        raise ValueError(f"Expected argument `spec` to be a string such as 'fashion-mnist' or 'cifar10:/path', but got {spec!r}")
+    _check_split(split)
     kind, _, path = spec.partition(":")
     kind = kind.strip().lower()
+    if kind not in known:
+        raise ValueError(
+            f"Unknown data set {kind!r} in argument `spec` ({spec!r}); known: {', '.join(known)} "
+            "('fashion-mnist' alone; the others as '<name>:/path/to/data')"
+        )
     if kind == "fashion-mnist":
         return load_fashion_mnist(split, data_dir=path or None, transform=transform)
     if not path:
@@ -370,7 +422,13 @@ def load_dataset(spec: str, split: Split = "test", transform: Callable | None = 
         from torchvision.datasets import ImageFolder
 
         folder = root / split if (root / split).is_dir() else root
-        ds = ImageFolder(str(folder))
+        try:
+            ds = ImageFolder(str(folder))
+        except FileNotFoundError as exc:  # no class folders, or no image files in them
+            raise FileNotFoundError(
+                f"{spec!r}: expected the layout {folder}/<class>/<image> (one folder per class, "
+                f"images with extensions such as .png or .jpg), but torchvision says: {exc}"
+            ) from exc
         return TorchvisionDataset(ds, ds.classes, {"dataset": "imagefolder", "path": str(folder.resolve()), "n": len(ds)}, transform)
     if kind in _TORCHVISION:
         import torchvision.datasets as tvd
@@ -387,8 +445,7 @@ def load_dataset(spec: str, split: Split = "test", transform: Callable | None = 
             ) from exc
         names = list(getattr(ds, "classes", [str(k) for k in range(int(max(ds.labels)) + 1)]))
         return TorchvisionDataset(ds, names, {"dataset": kind, "split": split, "root": str(root.resolve()), "n": len(ds)}, transform)
-    known = ", ".join(["fashion-mnist", "imagefolder", *_TORCHVISION])
-    raise ValueError(f"Unknown data set {kind!r} in spec {spec!r}; known: {known}")
+    raise AssertionError(f"unhandled data set {kind!r}")  # every known kind is handled above
 
 
 # ----------------------------------------------------------------------------- label splits

@@ -34,8 +34,20 @@ __all__ = [
     "label_shift",
     "calibration_set_size",
     "confidence_vs_accuracy",
+    "CalibrationSizePlan",
+    "plan_calibration_sizes",
     "smallest_sufficient_n",
-    "ratio_to_full_set",
+    "gap_to_full_set",
+    "StudySettings",
+    "mean_ece_bootstrap",
+    "model_temperatures",
+    "vlm_minus_supervised_ece",
+    "ts_ece_ratio",
+    "shift_rise_after_ts",
+    "full_set_ece",
+    "bootstrap_label_shift",
+    "confidence_accuracy_points",
+    "bootstrap_confidence_vs_accuracy",
 ]
 
 
@@ -346,27 +358,81 @@ def calibration_set_size(
     return pd.concat(frames, ignore_index=True)
 
 
-def smallest_sufficient_n(table: pd.DataFrame, tolerance: float = 0.10) -> pd.DataFrame:
-    """Per model, the smallest n whose mean ECE is within ``tolerance`` (relative) of the full set's.
+@dataclass(frozen=True)
+class CalibrationSizePlan:
+    """Which calibration-set sizes a run can draw from its pool, and which it must skip.
+
+    Attributes:
+        kept: the sizes that fit the pool (integers <= ``pool``, and ``"all"``), in the given order.
+        skipped: the integer sizes larger than the pool, in the given order.
+        pool: how many calibration images there are to draw from.
+    """
+
+    kept: tuple[int | str, ...]
+    skipped: tuple[int, ...]
+    pool: int
+
+    def describe(self) -> str:
+        """The plan in a sentence, for the page (Markdown)."""
+        kept = ", ".join(str(size) for size in self.kept)
+        text = f"Calibration-set sizes run: {kept} (the pool holds {self.pool} calibration images)."
+        if self.skipped:
+            skipped = ", ".join(str(size) for size in self.skipped)
+            text += f" **Skipped, as larger than the pool: {skipped}.**"
+        return text
+
+
+def plan_calibration_sizes(sizes: Sequence[int | str], pool: int) -> CalibrationSizePlan:
+    """Split the requested calibration-set sizes into those the pool can supply and those it cannot.
 
     Args:
-        table: the output of :func:`calibration_set_size`.
-        tolerance: 0.10 = within 10%.
+        sizes: integers >= 1 and/or ``"all"`` (the whole pool).
+        pool: the number of calibration images (e.g. ``len(calibration_rows)``).
 
     Returns:
-        One row per model: full_ece, smallest_n (NaN when no smaller size qualifies).
+        A :class:`CalibrationSizePlan`; :func:`calibration_set_size` accepts its ``kept``.
+
+    Example:
+        >>> plan_calibration_sizes([5, 50, 500, "all"], pool=60).skipped
+        (500,)
+    """
+    if isinstance(pool, bool) or not isinstance(pool, (int, np.integer)) or pool < 1:
+        raise ValueError(f"Expected `pool` to be an integer larger than 0, but got {pool!r}")
+    kept, skipped = [], []
+    for size in sizes:
+        if size == "all":
+            kept.append(size)
+        elif isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+            raise ValueError(f"Expected calibration sizes to be integers >= 1 or 'all', but got {size!r}")
+        elif size > pool:
+            skipped.append(int(size))
+        else:
+            kept.append(int(size))
+    return CalibrationSizePlan(tuple(kept), tuple(skipped), int(pool))
+
+
+def smallest_sufficient_n(table: pd.DataFrame, tolerance: float) -> pd.DataFrame:
+    """Per model, the smallest n whose mean ECE after TS is within ``tolerance`` (absolute) of the full set's.
+
+    Args:
+        table: the output of :func:`calibration_set_size` for one seed.
+        tolerance: how far above the full-set ECE a size's mean ECE may lie, in ECE units
+            (C6 reads it from ``paper_values.csv``: ``c6_threshold_plateau_ece``).
+
+    Returns:
+        One row per model: full_ece, smallest_n (NaN when no size below the full set qualifies).
     """
     out = []
     for model, group in table.groupby("model"):
         means = group.groupby("n")["ece_after"].mean().sort_index()
         full = float(group.loc[group["size"] == "all", "ece_after"].mean())
-        ok = means[(means <= full * (1.0 + tolerance)) & (means.index < means.index.max())]
-        out.append({"model": model, "full_ece": full, "smallest_n": int(ok.index.min()) if len(ok) else np.nan})
+        close = means[(means <= full + tolerance) & (means.index < means.index.max())]
+        out.append({"model": model, "full_ece": full, "smallest_n": int(close.index.min()) if len(close) else np.nan})
     return pd.DataFrame(out)
 
 
-def ratio_to_full_set(table: pd.DataFrame, n: int, n_resamples: int = 200, seed: int = 0) -> metrics.BootstrapResult:
-    """Mean post-TS ECE with n calibration samples over the full-set ECE, averaged over models (C6).
+def gap_to_full_set(table: pd.DataFrame, n: int, n_resamples: int = 200, seed: int = 0) -> metrics.BootstrapResult:
+    """Mean post-TS ECE with n calibration samples minus the full-set ECE, averaged over models (C6).
 
     The interval is a 95% percentile bootstrap over the draws: each resample redraws every
     model's draws at size n with replacement (one numpy generator seeded with ``seed``).
@@ -378,19 +444,19 @@ def ratio_to_full_set(table: pd.DataFrame, n: int, n_resamples: int = 200, seed:
         seed: seed of the resampling.
 
     Returns:
-        A ``BootstrapResult`` (all NaN when ``table`` has no draws of size n).
+        A ``BootstrapResult`` in ECE units (all NaN when ``table`` has no draws of size n).
     """
-    at_n = table[table["n"] == n]
+    at_n = table[(table["n"] == n) & (table["size"] != "all")]
     full = table[table["size"] == "all"].set_index("model")["ece_after"]
     if at_n.empty:
         return metrics.BootstrapResult(float("nan"), float("nan"), float("nan"), 0.95, int(n_resamples), int(seed))
     rng = np.random.default_rng(seed)
-    ratios = []
+    gaps = []
     for _ in range(n_resamples):
         resampled = at_n.groupby("model")["ece_after"].apply(lambda s: rng.choice(s.to_numpy(), len(s)).mean())
-        ratios.append(float((resampled / full[resampled.index]).mean()))
-    estimate = float((at_n.groupby("model")["ece_after"].mean() / full).mean())
-    lower, upper = np.quantile(ratios, [0.025, 0.975])
+        gaps.append(float((resampled - full[resampled.index]).mean()))
+    estimate = float((at_n.groupby("model")["ece_after"].mean() - full).dropna().mean())
+    lower, upper = np.quantile(gaps, [0.025, 0.975])
     return metrics.BootstrapResult(estimate, float(lower), float(upper), 0.95, int(n_resamples), int(seed))
 
 
@@ -498,17 +564,9 @@ class StudySettings:
         return ", ".join(f"`{m}`" for m in self.models)
 
 
-# ----------------------------------------------------------------------------- verdict figures
-# Each claim's test, stated before any number was seen, as a function of the tables above.
-
-MARKED_IMPROVEMENT = 0.5  # C2: "markedly" = TS at least halves the VLMs' mean ECE
-SIMILAR_ECE = 0.01  # C1: "similar" = within one percentage point of ECE
-STABLE_RISE = 0.05  # C3: post-TS ECE may rise by at most 0.05 (the paper's post-TS level) from clean to shift
-TS_HELPS_SHARE = 0.9  # C3: TS fitted on clean data must lower ECE in at least 90% of shifted cells
-RECOVERY_SHARE = 0.8  # C4: TS from other labels must achieve 80% of the ECE reduction of TS on the target labels
-SUFFICIENT_TOLERANCE = 0.10  # C6: "suffices" = mean ECE within 10% of the full calibration set's
-PAPER_SAMPLES = 50  # C6: the paper's "about 40-50 samples" (upper end)
-CORRELATION_BAR = 0.90  # C5: R^2 and Spearman rho above 0.90
+# ----------------------------------------------------------------------------- intervals behind the verdicts
+# Each claim's test and its threshold live in vlmcal.claims and vlmcal/data/paper_values.csv;
+# the functions below compute the figures and intervals those tests read.
 
 
 def mean_ece_bootstrap(
@@ -543,6 +601,130 @@ def mean_ece_bootstrap(
         return combine(means)
 
     return metrics.bootstrap_weights(statistic, len(rows), n_resamples=n_resamples, seed=seed)
+
+
+def model_temperatures(table: pd.DataFrame) -> dict[str, float]:
+    """Each model's fitted temperature, from :func:`ts_across_shifts` output for one seed."""
+    if "seed" in table and table["seed"].nunique() > 1:
+        raise ValueError(f"Expected the table of one seed, but got seeds {sorted(table['seed'].unique())}")
+    return {model: float(t) for model, t in table.groupby("model")["temperature"].first().items()}
+
+
+def _of_kind(runs: Sequence[Run], kind: str) -> list[Run]:
+    return [run for run in runs if run.kind == kind]
+
+
+def vlm_minus_supervised_ece(
+    runs: Sequence[Run], evaluation_rows, n_bins: int = 15, n_resamples: int = 200, seed: int = 0
+) -> metrics.BootstrapResult | None:
+    """Mean ECE before TS of the VLM runs minus that of the supervised runs, with a paired bootstrap (C1).
+
+    Args:
+        runs: runs of VLMs and (maybe) of a supervised baseline, on the same images.
+        evaluation_rows: the evaluation images' indices.
+        n_bins: ECE bins.
+        n_resamples: bootstrap resamples.
+        seed: resampling seed.
+
+    Returns:
+        A ``BootstrapResult`` in ECE units (positive: the VLMs are worse calibrated), or None
+        when the runs hold no supervised model (or no VLM).
+    """
+    vlm, supervised = _of_kind(runs, "VLM"), _of_kind(runs, "supervised")
+    if not vlm or not supervised:
+        return None
+    return mean_ece_bootstrap({"vlm": vlm, "sup": supervised}, evaluation_rows, lambda m: m["vlm"] - m["sup"],
+                              n_bins=n_bins, n_resamples=n_resamples, seed=seed)
+
+
+def ts_ece_ratio(
+    runs: Sequence[Run], temperatures: dict[str, float], evaluation_rows, n_bins: int = 15, n_resamples: int = 200, seed: int = 0
+) -> metrics.BootstrapResult:
+    """The VLM runs' mean ECE after TS over their mean ECE before TS, with a paired bootstrap (C2).
+
+    Before and after are measured on the same resampled images in each resample.
+
+    Args:
+        runs: runs (only those of kind ``"VLM"`` count).
+        temperatures: model -> temperature fitted on clean calibration data.
+        evaluation_rows: the evaluation images' indices.
+        n_bins: ECE bins.
+        n_resamples: bootstrap resamples.
+        seed: resampling seed.
+
+    Returns:
+        A ``BootstrapResult`` of the ratio (0.5: TS halves the mean ECE).
+    """
+    vlm = _of_kind(runs, "VLM")
+    if not vlm:
+        raise ValueError("Expected at least one VLM run, but got none")
+    rows = torch.as_tensor(evaluation_rows)
+    before = _run_top_labels(vlm, rows)  # [R, n], [R, n]
+    after = _run_top_labels(vlm, rows, temperatures)  # [R, n], [R, n]
+
+    def ratio(weights: torch.Tensor) -> torch.Tensor:  # [S, n] -> [S]
+        ece_before = metrics.ece_weighted(*before, weights, n_bins=n_bins).mean(dim=1)  # [S]
+        ece_after = metrics.ece_weighted(*after, weights, n_bins=n_bins).mean(dim=1)  # [S]
+        return ece_after / ece_before
+
+    return metrics.bootstrap_weights(ratio, len(rows), n_resamples=n_resamples, seed=seed)
+
+
+def shift_rise_after_ts(
+    runs: Sequence[Run], temperatures: dict[str, float], evaluation_rows, n_bins: int = 15, n_resamples: int = 200, seed: int = 0
+) -> metrics.BootstrapResult | None:
+    """The VLMs' mean ECE after TS on shifted runs minus that on clean runs, with a paired bootstrap (C3).
+
+    Args:
+        runs: runs on the clean and shifted conditions (only VLMs count).
+        temperatures: model -> temperature fitted on clean calibration data.
+        evaluation_rows: the evaluation images' indices (the same in every run).
+        n_bins: ECE bins.
+        n_resamples: bootstrap resamples.
+        seed: resampling seed.
+
+    Returns:
+        A ``BootstrapResult`` in ECE units (positive: calibration worsens under shift), or None
+        when the runs hold no shifted (or no clean) VLM run.
+    """
+    vlm = _of_kind(runs, "VLM")
+    shifted = [run for run in vlm if run.shift != "clean"]
+    clean = [run for run in vlm if run.shift == "clean"]
+    if not shifted or not clean:
+        return None
+    return mean_ece_bootstrap({"shifted": shifted, "clean": clean}, evaluation_rows, lambda m: m["shifted"] - m["clean"],
+                              temperatures=temperatures, n_bins=n_bins, n_resamples=n_resamples, seed=seed)
+
+
+def full_set_ece(
+    runs: Sequence[Run], table: pd.DataFrame, evaluation_rows, n_bins: int = 15, n_resamples: int = 200, seed: int = 0
+) -> dict[str, metrics.BootstrapResult]:
+    """Each VLM's ECE after TS fitted on the whole calibration pool, with its bootstrap over images (C6).
+
+    The interval's half-width is the sampling noise of the figure every calibration-set size
+    is compared with: a tolerance below it cannot be tested.
+
+    Args:
+        runs: clean runs, one per model (only VLMs count).
+        table: :func:`calibration_set_size` output for the seed whose ``evaluation_rows`` these are.
+        evaluation_rows: the evaluation images' indices.
+        n_bins: ECE bins.
+        n_resamples: bootstrap resamples.
+        seed: resampling seed.
+
+    Returns:
+        model -> ``BootstrapResult`` of its full-set ECE after TS.
+    """
+    if "seed" in table and table["seed"].nunique() > 1:
+        raise ValueError(f"Expected the table of one seed, but got seeds {sorted(table['seed'].unique())}")
+    full = table[table["size"] == "all"].groupby("model")["temperature"].first()
+    return {
+        run.model: mean_ece_bootstrap({run.model: [run]}, evaluation_rows, lambda m, name=run.model: m[name],
+                                      temperatures={run.model: float(full[run.model])}, n_bins=n_bins,
+                                      n_resamples=n_resamples, seed=seed)
+        for run in _of_kind(runs, "VLM")
+        if run.model in full.index
+    }
 
 
 def bootstrap_label_shift(
@@ -627,3 +809,24 @@ def confidence_accuracy_points(
         )
     # one row per (run, label set), in that order
     return pd.concat(frames).sort_index(kind="stable").reset_index(drop=True)
+
+
+def bootstrap_confidence_vs_accuracy(points: pd.DataFrame, n_resamples: int = 200, seed: int = 0) -> dict[str, metrics.BootstrapResult]:
+    """95% bootstraps over the VLM points of R^2 and Spearman's rho of calibrated confidence against accuracy (C5).
+
+    Args:
+        points: :func:`confidence_accuracy_points` output; only rows of kind ``"VLM"`` count.
+        n_resamples: bootstrap resamples (both statistics see the same resamples).
+        seed: resampling seed.
+
+    Returns:
+        ``{"r2": BootstrapResult, "spearman": BootstrapResult}``.
+    """
+    vlm = points[points["kind"] == "VLM"].reset_index(drop=True)
+
+    def statistic(name: str):
+        return lambda pick: confidence_vs_accuracy(vlm.iloc[pick.numpy()])[name]
+
+    with warnings.catch_warnings():  # a resample whose points all share one accuracy has no correlation: NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return {name: metrics.bootstrap_rows(statistic(name), len(vlm), n_resamples, seed=seed) for name in ("r2", "spearman")}

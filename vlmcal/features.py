@@ -7,6 +7,9 @@ on the backbone's device (fp16 autocast on CUDA, fp32 on CPU), and keeps the res
 vlmcal's cache directory (``vlmcal.cache.cache_dir``) under a content hash of those parts.
 Files are written atomically (temporary file, then rename), so a run killed mid-write leaves
 no file that a later run reads as valid; a later call with the same parts reads the file.
+Each file carries a sha256 digest and the parts it was computed from (``vlmcal.cache.save_entry``);
+one that is unreadable, fails its digest, or holds another computation or shape is reported in a
+``vlmcal.cache.CacheEntryWarning``, deleted and recomputed.
 
 Example:
     >>> feats = image_features(backbone, dataset, {"dataset": "fashion-mnist", "split": "test"})
@@ -18,7 +21,6 @@ from __future__ import annotations
 
 import os
 import re
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -28,11 +30,11 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from vlmcal.backbones.base import Backbone, Classifier
-from vlmcal.cache import atomic_torch_save, cache_dir as resolve_cache_dir, content_key
+from vlmcal.cache import cache_dir as resolve_cache_dir, content_key, load_entry, save_entry
 
 __all__ = ["FeatureSet", "image_features", "classifier_logits", "describe_transform", "default_num_workers"]
 
-CACHE_FORMAT = 1  # bump when the file layout changes; old files then stop matching
+CACHE_FORMAT = 2  # bump when the file layout changes; old files then stop matching (2: entries with a digest)
 _SUBDIR = "features"
 _IDENTITY_DEFAULTS = {"shift": None, "severity": None}
 
@@ -94,6 +96,8 @@ def _check_identity(identity: Mapping[str, Any]) -> dict[str, Any]:
             f"{{'dataset': 'fashion-mnist', 'split': 'test', 'shift': 'gaussian_noise', 'severity': 3}}, "
             f"but got {identity!r}"
         )
+    if reserved := sorted(set(identity) & {"kind", "model", "n_items", "format"}):
+        raise ValueError(f"Expected `identity` without the keys vlmcal adds itself, but it has {reserved}; rename them")
     return {**_IDENTITY_DEFAULTS, **dict(identity)}
 
 
@@ -114,23 +118,13 @@ def _transform_of(model, transform: Callable | None) -> Callable[[], Callable | 
     return (lambda: transform) if transform is not None else (lambda: getattr(model, "preprocess", None))
 
 
-def _load_valid(path: Path, key: str, n: int) -> dict | None:
-    """The cache file's content if it exists, reads, and matches ``key`` and ``n``; else None."""
-    if not path.is_file():
+def _shape_problem(payload: dict, n: int) -> str | None:
+    """None if ``payload`` holds [n, K] float32 outputs and [n] int64 labels; else what it holds."""
+    feats, labels = payload["features"], payload["labels"]
+    if feats.ndim == 2 and feats.shape[0] == n and labels.shape == (n,) and (feats.dtype, labels.dtype) == (torch.float32, torch.int64):
         return None
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-        ok = (
-            isinstance(blob, dict) and blob.get("key") == key and blob.get("format") == CACHE_FORMAT
-            and blob["features"].shape[0] == n and blob["labels"].shape == (n,)
-        )
-    except Exception as err:  # a truncated or foreign file: recompute, never trust it
-        warnings.warn(f"Ignoring unreadable cache file {path} ({type(err).__name__}: {err}); recomputing")
-        return None
-    if not ok:
-        warnings.warn(f"Ignoring cache file {path}: its content does not match its key; recomputing")
-        return None
-    return blob
+    return (f"holds outputs {feats.dtype} {list(feats.shape)} and labels {labels.dtype} {list(labels.shape)}, "
+            f"but this data set needs torch.float32 [{n}, K] and torch.int64 [{n}]")
 
 
 def _run_cached(
@@ -154,12 +148,13 @@ def _run_cached(
         raise ValueError("Expected a dataset with at least one item, but got an empty one")
     parts = _check_identity(identity)
     parts["preprocessing"] = _preprocessing_description(dataset, transform, parts)
-    key = content_key(kind=kind, model=model_identity, n_items=n, format=CACHE_FORMAT, **parts)
+    entry_identity = {"kind": kind, "model": model_identity, "n_items": n, "format": CACHE_FORMAT, **parts}
+    key = content_key(**entry_identity)
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{parts['dataset']}-{parts['split']}")[:60]
     path = resolve_cache_dir(cache_dir_) / _SUBDIR / f"{kind}-{slug}-{key}.pt"
 
     if use_cache:
-        blob = _load_valid(path, key, n)
+        blob = load_entry(path, entry_identity, lambda payload: _shape_problem(payload, n))
         if blob is not None:
             return FeatureSet(blob["features"], blob["labels"], key, path, from_cache=True)
 
@@ -187,11 +182,7 @@ def _run_cached(
             labels.append(y)
     result = FeatureSet(torch.cat(outputs), torch.cat(labels), key, path, from_cache=False)  # [N, K], [N]
     if use_cache:
-        atomic_torch_save(
-            {"format": CACHE_FORMAT, "key": key, "parts": {k: str(v) for k, v in parts.items()},
-             "model": str(model_identity), "features": result.features, "labels": result.labels},
-            path,
-        )
+        save_entry(path, {"features": result.features, "labels": result.labels}, entry_identity)
     return result
 
 

@@ -82,18 +82,24 @@ CHUNK_ELEMENTS = 1 << 22
 def _as_tensor(x, name: str) -> torch.Tensor:
     if isinstance(x, torch.Tensor):
         return x
-    if isinstance(x, np.ndarray):
-        return torch.from_numpy(x)  # no copy
     try:
+        if isinstance(x, np.ndarray):
+            return torch.from_numpy(x)  # no copy
         return torch.as_tensor(np.asarray(x))
     except (TypeError, ValueError) as err:
-        raise TypeError(f"Expected `{name}` to be a torch tensor or numpy array, but got {type(x).__name__}") from err
+        what = f"a numpy array of dtype {x.dtype}" if isinstance(x, np.ndarray) else type(x).__name__
+        raise TypeError(f"Expected `{name}` to be a numeric torch tensor or numpy array, but got {what}") from err
 
 
 def _check_n_bins(n_bins) -> int:
     if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
         raise ValueError(f"Expected argument `n_bins` to be an integer larger than 0, but got {n_bins!r}")
     return int(n_bins)
+
+
+def _is_real(x) -> bool:
+    """Whether ``x`` is a real number (a Python or numpy int or float, not a bool)."""
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, (bool, np.bool_))
 
 
 def _check_choice(value, allowed: tuple[str, ...], name: str) -> str:
@@ -119,7 +125,8 @@ def _check_scores(scores, inputs: str, name: str | None = None) -> torch.Tensor:
         raise ValueError(f"Expected `{name}` to be a floating-point array, but got dtype {s.dtype}")
     lo, hi = (float(v) for v in torch.aminmax(s))  # NaN propagates through both
     if not (math.isfinite(lo) and math.isfinite(hi)):
-        raise ValueError(f"Expected finite `{name}`, but got NaN or inf entries (min {lo}, max {hi})")
+        hint = "; to leave classes out, drop their columns instead of setting them to -inf" if lo == -math.inf and not math.isnan(hi) else ""
+        raise ValueError(f"Expected finite `{name}`, but got NaN or inf entries (min {lo}, max {hi}){hint}")
     if inputs == "probs":
         if lo < 0.0 or hi > 1.0:
             raise ValueError(
@@ -145,6 +152,38 @@ def _check_labels(labels, n: int, n_classes: int | None, device) -> torch.Tensor
         if lo < 0 or hi >= n_classes:
             raise ValueError(f"Expected `labels` in [0, {n_classes - 1}], but got values in [{lo}, {hi}]")
     return y
+
+
+def _check_outcomes(confidences, correct, shape: str = "[N]") -> tuple[torch.Tensor, torch.Tensor]:
+    """Validate confidences and their 0/1 outcomes: the input of the binned and smooth metrics.
+
+    Args:
+        confidences: values in [0, 1], of shape ``[N]`` (``shape="[N]"``) or ``[R, N]`` (``"[R, N]"``).
+        correct: booleans or 0/1, of the same shape.
+        shape: the shape expected, as the error message says it.
+
+    Returns:
+        ``(confidences, correct)`` as tensors (integer confidences made float64), on one device.
+    """
+    conf = _as_tensor(confidences, "confidences")
+    hit = _as_tensor(correct, "correct").to(conf.device)
+    ndim = shape.count(",") + 1
+    if conf.ndim != ndim or min(conf.shape) < 1:
+        raise ValueError(f"Expected `confidences` of shape {shape} with every size >= 1, but got shape {tuple(conf.shape)}")
+    if hit.shape != conf.shape:
+        raise ValueError(f"Expected `correct` of the shape of `confidences` {tuple(conf.shape)}, but got shape {tuple(hit.shape)}")
+    if conf.is_complex() or conf.dtype == torch.bool:
+        raise ValueError(f"Expected real-valued `confidences`, but got dtype {conf.dtype}")
+    if not conf.is_floating_point():
+        conf = conf.to(torch.float64)
+    lo, hi = (float(v) for v in torch.aminmax(conf))  # NaN propagates through both
+    if not (0.0 <= lo and hi <= 1.0):
+        raise ValueError(f"Expected `confidences` in [0, 1], but got values in [{lo}, {hi}]")
+    if hit.dtype != torch.bool:
+        bad = hit[(hit != 0) & (hit != 1)] if not hit.is_complex() else hit.reshape(-1)
+        if bad.numel():
+            raise ValueError(f"Expected `correct` to hold only booleans or 0/1, but got the value {bad[0].item()!r}")
+    return conf, hit
 
 
 def _check_pair(scores, labels, inputs: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -338,6 +377,30 @@ class ReliabilityData:
         )
 
 
+def _check_edges(edges) -> torch.Tensor:
+    """Validate bin edges: finite, non-decreasing, B + 1 >= 2 of them, covering [0, 1].
+
+    Equal neighbouring edges are allowed: equal-mass edges of tied confidences are equal, and
+    the zero-width bin between them stays empty.
+    """
+    e = _as_tensor(edges, "edges")
+    if e.is_complex() or e.dtype == torch.bool:
+        raise ValueError(f"Expected real-valued `edges`, but got dtype {e.dtype}")
+    e = e.to(torch.float64)
+    shown = e.tolist() if e.numel() <= 32 else f"{e.numel()} values from {float(e.reshape(-1)[0])} to {float(e.reshape(-1)[-1])}"
+    if e.ndim != 1 or e.numel() < 2:
+        raise ValueError(f"Expected `edges` of shape [B+1] with B >= 1, but got shape {tuple(e.shape)}")
+    if not bool(torch.isfinite(e).all()):
+        raise ValueError(f"Expected finite `edges`, but got {shown}")
+    if bool((e[1:] < e[:-1]).any()):
+        raise ValueError(f"Expected non-decreasing `edges`, but got {shown}")
+    if float(e[0]) > 0.0 or float(e[-1]) < 1.0:
+        raise ValueError(
+            f"Expected `edges` that cover [0, 1] (first edge <= 0, last edge >= 1), but got {shown}"
+        )
+    return e
+
+
 def bin_statistics(
     confidences, correct, n_bins: int = 15, convention: Convention = "right", edges=None
 ) -> ReliabilityData:
@@ -362,26 +425,12 @@ def bin_statistics(
         >>> round(stats.ece, 3), round(stats.mce, 3)  # the 0.6 prediction is wrong and alone in its bin
         (0.252, 0.6)
     """
-    conf = _as_tensor(confidences, "confidences")
-    hit = _as_tensor(correct, "correct").to(conf.device)
     _check_choice(convention, _CONVENTIONS, "convention")
-    if conf.ndim != 1 or conf.shape[0] < 1:
-        raise ValueError(f"Expected `confidences` of shape [N] with N >= 1, but got shape {tuple(conf.shape)}")
-    if hit.shape != conf.shape:
-        raise ValueError(f"Expected `correct` of shape {tuple(conf.shape)}, but got shape {tuple(hit.shape)}")
-    if not conf.is_floating_point():
-        conf = conf.to(torch.float64)
-    lo, hi = float(conf.amin()), float(conf.amax())
-    if not (0.0 <= lo and hi <= 1.0):  # also catches NaN
-        raise ValueError(f"Expected `confidences` in [0, 1], but got values in [{lo}, {hi}]")
-    if hit.dtype != torch.bool and not bool(((hit == 0) | (hit == 1)).all()):
-        raise ValueError("Expected `correct` to hold only 0 and 1 (or booleans)")
+    conf, hit = _check_outcomes(confidences, correct)
     if edges is None:
         e = _equal_width_edges(_check_n_bins(n_bins), conf.dtype, conf.device)
     else:
-        e = _as_tensor(edges, "edges").to(device=conf.device, dtype=conf.dtype)
-        if e.ndim != 1 or e.numel() < 2 or bool((e[1:] < e[:-1]).any()):
-            raise ValueError(f"Expected `edges` to be a non-decreasing [B+1] array with B >= 1, but got {e.tolist()}")
+        e = _check_edges(edges).to(device=conf.device, dtype=conf.dtype)
     count, conf_sum, hit_sum = _binned_sums(conf, hit, e, convention)
     return ReliabilityData(
         edges=e.to(torch.float64).cpu().numpy(),
@@ -463,24 +512,14 @@ def ece_weighted(confidences, correct, weights, n_bins: int = 15, convention: Co
         [S, R] float64; entry ``(s, r)`` is the ECE of run ``r`` with sample ``i`` counted
         ``weights[s, i]`` times (for integer weights, :func:`bin_statistics` on the repeated rows).
     """
-    conf = _as_tensor(confidences, "confidences")
-    hit = _as_tensor(correct, "correct").to(conf.device)
-    w = _as_tensor(weights, "weights").to(conf.device, torch.float64)
     _check_choice(convention, _CONVENTIONS, "convention")
-    if conf.ndim != 2 or hit.shape != conf.shape or conf.shape[1] < 1:
-        raise ValueError(f"Expected `confidences` and `correct` of one shape [R, N] with N >= 1, but got {tuple(conf.shape)} and {tuple(hit.shape)}")
+    conf, hit = _check_outcomes(confidences, correct, "[R, N]")
+    w = _as_tensor(weights, "weights").to(conf.device, torch.float64)
     if w.ndim != 2 or w.shape[1] != conf.shape[1]:
         raise ValueError(f"Expected `weights` of shape [S, {conf.shape[1]}] (one weight per sample), but got {tuple(w.shape)}")
     total = w.sum(dim=1)  # [S]
     if not bool(torch.isfinite(w).all()) or bool((w < 0).any()) or not bool((total > 0).all()):
         raise ValueError("Expected finite, non-negative `weights` whose every row has a positive sum")
-    if hit.dtype != torch.bool and not bool(((hit == 0) | (hit == 1)).all()):
-        raise ValueError("Expected `correct` to hold booleans or 0/1")
-    if not conf.is_floating_point():
-        conf = conf.to(torch.float64)
-    lo, hi = float(conf.amin()), float(conf.amax())
-    if not (0.0 <= lo and hi <= 1.0):
-        raise ValueError(f"Expected `confidences` in [0, 1], but got values in [{lo}, {hi}]")
     n_runs, n = conf.shape
     edges = _equal_width_edges(_check_n_bins(n_bins), conf.dtype, conf.device)
     idx, n_cols = _bin_index(conf.reshape(-1), edges, convention)
@@ -738,20 +777,18 @@ def smooth_ece_from_confidences(confidences, correct, sigma: float | None = None
     Returns:
         ``(smooth_ece, sigma)``.
     """
-    f = _as_tensor(confidences, "confidences").detach().to(torch.float64).cpu().numpy()
-    y = _as_tensor(correct, "correct").detach().to(torch.float64).cpu().numpy()
-    if f.ndim != 1 or f.shape != y.shape or f.size < 1:
-        raise ValueError(f"Expected `confidences` and `correct` of one shape [N], but got {f.shape} and {y.shape}")
-    if not (np.all(f >= 0) and np.all(f <= 1)):
-        raise ValueError(f"Expected `confidences` in [0, 1], but got values in [{f.min()}, {f.max()}]")
-    r = f - y
+    conf, hit = _check_outcomes(confidences, correct)
+    if sigma is not None and not (_is_real(sigma) and 0.0 < sigma < math.inf):
+        raise ValueError(f"Expected argument `sigma` to be a positive finite number or None, but got {sigma!r}")
+    if n_grid is not None and (isinstance(n_grid, bool) or not isinstance(n_grid, (int, np.integer)) or n_grid < 2):
+        raise ValueError(f"Expected argument `n_grid` to be an integer larger than 1 or None, but got {n_grid!r}")
+    f = conf.detach().to(torch.float64).cpu().numpy()
+    r = f - hit.detach().to(torch.float64).cpu().numpy()
 
     def at(s: float) -> float:
         return _smooth_ece_at(f, r, s, n_grid or max(2001, int(math.ceil(20.0 / s)) + 1))
 
     if sigma is not None:
-        if not sigma > 0:
-            raise ValueError(f"Expected argument `sigma` to be a positive number, but got {sigma!r}")
         return at(float(sigma)), float(sigma)
     lo = 1e-3
     if at(lo) <= lo:  # calibrated to within the finest bandwidth
@@ -838,11 +875,11 @@ def bootstrap_ci(
         >>> r.lower <= r.estimate <= r.upper
         True
     """
-    _check_bootstrap(n_resamples, level)
     s = _as_tensor(probs, "probs")
     y = _as_tensor(labels, "labels")
-    if s.shape[:1] != y.shape[:1]:
-        raise ValueError(f"Expected `labels` to have one entry per row of `probs` ({s.shape[0]}), but got {y.shape[0]}")
+    _check_bootstrap(n_resamples, level, s.shape[0] if s.ndim else 0, f"`probs` has shape {tuple(s.shape)}")
+    if y.shape[:1] != s.shape[:1]:
+        raise ValueError(f"Expected `labels` to have one entry per row of `probs` ({s.shape[0]}), but got shape {tuple(y.shape)}")
     return bootstrap_rows(
         lambda idx: metric(s[idx.to(s.device)], y[idx.to(y.device)], **metric_kwargs), s.shape[0], n_resamples, level, seed
     )
@@ -862,14 +899,26 @@ def _resampled_rows(n: int, n_resamples: int, seed: int):
 def multiplicities(draws: torch.Tensor) -> torch.Tensor:
     """How often each of N rows was drawn: [S, N] row indices -> [S, N] float64 counts (weights
     for :func:`ece_weighted`)."""
-    return torch.zeros(draws.shape, dtype=torch.float64).scatter_add_(1, draws, torch.ones(draws.shape, dtype=torch.float64))
+    d = _as_tensor(draws, "draws")
+    if d.ndim != 2 or d.is_floating_point() or d.is_complex() or d.dtype == torch.bool:
+        raise ValueError(f"Expected `draws` to be an integer [S, N] array of row indices, but got {d.dtype} of shape {tuple(d.shape)}")
+    if d.numel() and (int(d.min()) < 0 or int(d.max()) >= d.shape[1]):
+        raise ValueError(f"Expected `draws` in [0, {d.shape[1] - 1}] (row indices), but got values in [{int(d.min())}, {int(d.max())}]")
+    d = d.to(torch.long)
+    return torch.zeros(d.shape, dtype=torch.float64, device=d.device).scatter_add_(1, d, torch.ones(d.shape, dtype=torch.float64, device=d.device))
 
 
-def _check_bootstrap(n_resamples, level) -> None:
+def _check_bootstrap(n_resamples, level, n, rows: str | None = None) -> None:
+    """Validate a bootstrap's settings and its number of rows ``n`` (``rows`` says where they come
+    from, e.g. "`probs` has shape (0, 3)"; None: the caller's argument ``n``)."""
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 1:
         raise ValueError(f"Expected argument `n_resamples` to be an integer larger than 0, but got {n_resamples!r}")
-    if not (isinstance(level, (float, int)) and 0.0 < level < 1.0):
+    if not (_is_real(level) and 0.0 < level < 1.0):
         raise ValueError(f"Expected argument `level` to be a number in (0, 1), but got {level!r}")
+    if rows is None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1):
+        raise ValueError(f"Expected argument `n` (the number of rows to resample) to be an integer larger than 0, but got {n!r}")
+    if rows is not None and n < 1:
+        raise ValueError(f"Expected at least one row to resample, but {rows}")
 
 
 def _percentile_result(estimate: float, values: np.ndarray, level: float, n_resamples: int, seed: int) -> BootstrapResult:
@@ -899,7 +948,7 @@ def bootstrap_rows(
     Returns:
         A :class:`BootstrapResult`.
     """
-    _check_bootstrap(n_resamples, level)
+    _check_bootstrap(n_resamples, level, n)
     values = np.array([float(statistic(rows)) for rows in _resampled_rows(n, n_resamples, seed)])
     return _percentile_result(float(statistic(torch.arange(n))), values, level, n_resamples, seed)
 
@@ -923,7 +972,7 @@ def bootstrap_weights(
     Returns:
         A :class:`BootstrapResult`.
     """
-    _check_bootstrap(n_resamples, level)
+    _check_bootstrap(n_resamples, level, n)
     draws = torch.stack(list(_resampled_rows(n, n_resamples, seed)))  # [S, N] row indices
     counts = multiplicities(draws)  # [S, N]
     values = torch.as_tensor(statistic(counts)).to("cpu", torch.float64).reshape(-1).numpy()

@@ -1,8 +1,15 @@
 """Figures. Compute first (a plain result or DataFrame), draw second.
 
 Every function takes the result and an optional ``ax`` (or ``axes``), draws on it, and
-returns the axes; none changes global matplotlib settings. Plain matplotlib only: every
-notebook imports this module, so it stays light.
+returns the axes; none changes global matplotlib settings (styles are passed to each call,
+never set with ``sns.set_theme``).
+
+Every notebook imports this module, so it stays light: seaborn (and the scipy it brings,
+about a second) is imported inside the functions that draw a statistical plot with it:
+annotated heat maps (:func:`plot_confusion_matrix`, :func:`plot_text_similarity`), a
+least-squares line with its bootstrap band (:func:`plot_confidence_vs_accuracy`) and curves
+with bands over draws or seeds (:func:`plot_calibration_set_size`, :func:`plot_ece_by_severity`).
+The rest is plain matplotlib.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ __all__ = [
     "plot_confidence_vs_accuracy",
     "plot_top_predictions",
     "plot_confusion_matrix",
+    "plot_text_similarity",
 ]
 
 
@@ -35,6 +43,13 @@ def _colors(cmap: str, n: int) -> list:
     if hasattr(colormap, "colors") and colormap.N <= 20:  # qualitative (tab10): its own colours, cycled
         return [colormap.colors[i % colormap.N] for i in range(n)]
     return [colormap(x) for x in np.linspace(0.0, 1.0, n + 2)[1:-1]]  # inner points: no near-white end
+
+
+def _legend(ax) -> None:
+    """Restyle the legend seaborn drew as this module's others (small, no frame, no title), keeping its handles."""
+    import seaborn as sns
+
+    sns.move_legend(ax, "best", title=None, fontsize=7, frameon=False)
 
 
 def _grouped_bars(ax, heights, hue_order, colors) -> None:
@@ -224,23 +239,33 @@ def plot_label_shift(table, axes=None):
 def plot_ece_by_severity(table, axes=None):
     """ECE against shift severity (0 = clean), averaged over shifts: before TS and after TS.
 
+    Each line is a model's mean over seeds of its mean ECE over shifts; the band spans the
+    seeds (their minimum to maximum; none with one seed). The supervised baseline is dashed.
+
     Args:
-        table: ``vlmcal.empirical.ts_across_shifts`` output.
+        table: ``vlmcal.empirical.ts_across_shifts`` output, with a ``seed`` column when it
+            holds several seeds.
         axes: two matplotlib axes; a new figure if None.
 
     Returns:
         The axes.
     """
+    import seaborn as sns
+
+    models = list(dict.fromkeys(table["model"]))
+    seeds = ["seed"] if "seed" in table.columns else []
+    curves = table.groupby(["model", "severity", *seeds], sort=False)[["ece_before", "ece_after"]].mean().reset_index()
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(10, 3.4), sharey=True)
-    palette = _model_palette(list(dict.fromkeys(table["model"])))
-    for ax, column, title in zip(axes, ["ece_before", "ece_after"], ["before TS", "after TS (T fitted on clean data)"]):
-        curve = table.groupby(["model", "severity"])[column].mean().reset_index()
-        for model, g in curve.groupby("model", sort=False):
-            ax.plot(g["severity"], g[column], marker="o", ms=3, color=palette[model], ls="--" if model.startswith("supervised") else "-", label=model)
+    dashes = {m: (4, 2) if m.startswith("supervised") else "" for m in models}
+    for i, (ax, column, title) in enumerate(zip(axes, ["ece_before", "ece_after"], ["before TS", "after TS (T fitted on clean data)"])):
+        sns.lineplot(data=curves, x="severity", y=column, hue="model", hue_order=models, palette=_model_palette(models),
+                     style="model", style_order=models, dashes=dashes, estimator="mean", errorbar=("pi", 100),
+                     marker="o", markersize=4, err_kws={"alpha": 0.15, "linewidth": 0}, legend=i == 0, ax=ax)
         ax.set(xlabel="severity (0 = clean)", ylabel="mean ECE over shifts", title=title)
+        ax.set_xticks(sorted(curves["severity"].unique()))
         _despine(ax)
-    axes[0].legend(fontsize=7, frameon=False)
+    _legend(axes[0])
     return axes
 
 
@@ -248,22 +273,23 @@ def plot_calibration_set_size(table, ax=None):
     """Post-TS ECE against calibration-set size: the mean over draws and a 10-90% band, per model.
 
     Args:
-        table: ``vlmcal.empirical.calibration_set_size`` output (one or more models).
+        table: ``vlmcal.empirical.calibration_set_size`` output (one or more models; the draws
+            of several seeds are pooled).
         ax: matplotlib axes; a new figure if None.
 
     Returns:
         The axes.
     """
+    import seaborn as sns
+
+    models = list(dict.fromkeys(table["model"]))
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3.6))
-    palette = _model_palette(list(dict.fromkeys(table["model"])))
-    for model, g in table.groupby("model", sort=False):
-        s = g.groupby("n")["ece_after"]
-        mean, lo, hi = s.mean(), s.quantile(0.1), s.quantile(0.9)
-        ax.plot(mean.index, mean.values, marker="o", ms=3, color=palette[model], label=model)
-        ax.fill_between(mean.index, lo.values, hi.values, color=palette[model], alpha=0.15, lw=0)
+    sns.lineplot(data=table, x="n", y="ece_after", hue="model", hue_order=models, palette=_model_palette(models),
+                 estimator="mean", errorbar=("pi", 80), marker="o", markersize=4,
+                 err_kws={"alpha": 0.15, "linewidth": 0}, ax=ax)
     ax.set(xscale="log", xlabel="calibration samples n", ylabel="ECE after TS", title="mean over draws, 10-90% band")
-    ax.legend(fontsize=7, frameon=False)
+    _legend(ax)
     _despine(ax)
     return ax
 
@@ -271,14 +297,21 @@ def plot_calibration_set_size(table, ax=None):
 def plot_confidence_vs_accuracy(points, confidence="confidence_after", ax=None):
     """Mean confidence against accuracy, one point per condition, with the identity line.
 
+    Over the VLM points (rows of ``kind`` "VLM"; every row if there is no ``kind`` column),
+    the least-squares line of accuracy on confidence, with a 95% bootstrap band (seaborn's
+    ``regplot``, seeded): the line whose R^2 C5 tests (``vlmcal.empirical.confidence_vs_accuracy``).
+
     Args:
-        points: rows with columns ``model``, ``accuracy`` and ``confidence``.
+        points: rows with columns ``model``, ``accuracy`` and ``confidence`` (and ``kind``).
         confidence: the confidence column to plot.
         ax: matplotlib axes; a new figure if None.
 
     Returns:
         The axes.
     """
+    import seaborn as sns
+
+    fitted = points[points["kind"] == "VLM"] if "kind" in points.columns else points
     if ax is None:
         _, ax = plt.subplots(figsize=(4.6, 4.4))
     palette = _model_palette(list(dict.fromkeys(points["model"])))
@@ -286,6 +319,9 @@ def plot_confidence_vs_accuracy(points, confidence="confidence_after", ax=None):
         ax.scatter(group[confidence], group["accuracy"], s=14, alpha=0.7, color=palette[model], edgecolors="none", label=model)
     lo = float(min(points[confidence].min(), points["accuracy"].min()))
     ax.plot([lo, 1], [lo, 1], color="grey", lw=1, ls=":", label="identity")
+    if len(fitted) >= 3:  # as confidence_vs_accuracy: no line through fewer than 3 conditions
+        sns.regplot(data=fitted, x=confidence, y="accuracy", scatter=False, ci=95, n_boot=1000, seed=0, truncate=True,
+                    color="0.25", line_kws={"lw": 1.2}, label="least squares (VLMs), 95% band", ax=ax)
     ax.set(xlabel="mean confidence" + (" after TS" if confidence.endswith("after") else ""), ylabel="accuracy", aspect="equal")
     ax.legend(fontsize=7, frameon=False)
     _despine(ax)
@@ -327,6 +363,17 @@ def plot_top_predictions(images, probs, labels, class_names, k: int = 3, axes=No
     return axes
 
 
+def _annotated_heatmap(ax, values, class_names, fmt: str, cmap: str, cbar_label: str | None = None, **limits) -> None:
+    """A [C, C] heat map with each cell's value written in it (dark cells in white) and a class name per row and column."""
+    import seaborn as sns
+
+    sns.heatmap(values, ax=ax, annot=True, fmt=fmt, annot_kws={"fontsize": 7}, cmap=cmap, square=False,
+                xticklabels=list(class_names), yticklabels=list(class_names), linewidths=0.5, linecolor="white",
+                cbar=cbar_label is not None, cbar_kws={"label": cbar_label} if cbar_label is not None else None, **limits)
+    ax.tick_params(axis="x", labelrotation=90, labelsize=7)
+    ax.tick_params(axis="y", labelrotation=0, labelsize=7)
+
+
 def plot_confusion_matrix(matrix, class_names, ax=None, normalize: bool = True):
     """A confusion matrix as a heat map (rows: true class, columns: predicted class).
 
@@ -339,21 +386,30 @@ def plot_confusion_matrix(matrix, class_names, ax=None, normalize: bool = True):
     Returns:
         The axes.
     """
-    import numpy as np
-
+    m = np.asarray(matrix, dtype=float)  # [C, C]
+    if normalize:
+        m = m / np.clip(m.sum(axis=1, keepdims=True), 1, None)  # rows as shares; an empty row stays 0
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 5))
-    m = np.asarray(matrix, dtype=float)
-    if normalize:
-        m = m / np.clip(m.sum(axis=1, keepdims=True), 1, None)
-    ax.imshow(m, cmap="Blues", vmin=0, aspect="auto")
-    dark = m > 0.6 * (m.max() if m.size and m.max() > 0 else 1)  # white text on the darkest cells
-    for i in range(m.shape[0]):
-        for j in range(m.shape[1]):
-            ax.text(j, i, f"{m[i, j]:.2f}" if normalize else f"{m[i, j]:.0f}", ha="center", va="center", fontsize=7,
-                    color="white" if dark[i, j] else "black")
-    ax.set_xticks(range(len(class_names)), class_names, rotation=90)
-    ax.set_yticks(range(len(class_names)), class_names)
+    _annotated_heatmap(ax, m, class_names, fmt=".2f" if normalize else ".0f", cmap="Blues", vmin=0)
     ax.set(xlabel="predicted", ylabel="true")
-    ax.tick_params(labelsize=7)
+    return ax
+
+
+def plot_text_similarity(similarity, class_names, ax=None):
+    """Cosine similarity between the class text features as an annotated heat map.
+
+    Args:
+        similarity: [C, C] cosine similarities, e.g. ``text @ text.T`` of L2-normalised
+            text features [C, D] (a tensor or an array).
+        class_names: the C names.
+        ax: matplotlib axes; a colour bar is attached beside it. A new figure if None.
+
+    Returns:
+        The axes.
+    """
+    sim = np.asarray(similarity.detach().cpu() if hasattr(similarity, "detach") else similarity, dtype=float)  # [C, C]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 5))
+    _annotated_heatmap(ax, sim, class_names, fmt=".2f", cmap="viridis", cbar_label="cosine similarity")
     return ax

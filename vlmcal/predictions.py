@@ -114,8 +114,22 @@ class _Rows(Dataset):
         return self.dataset[int(self.rows[i])]
 
 
+def _check_max_samples(max_samples) -> int | None:
+    """``max_samples`` as an int >= 1, or None for every row (0 also means every row, as in the
+    notebooks' parameters); anything else is an error that names ``max_samples``."""
+    if max_samples is None:
+        return None
+    if isinstance(max_samples, (bool, np.bool_)) or not isinstance(max_samples, (int, np.integer)) or max_samples < 0:
+        raise ValueError(
+            f"Expected argument `max_samples` to be a positive integer (at most that many images, a stratified "
+            f"subset), or None or 0 for every image, but got {max_samples!r}"
+        )
+    return int(max_samples) or None
+
+
 def evaluation_rows(labels: torch.Tensor, max_samples: int | None, seed: int = 0) -> torch.Tensor | None:
-    """A stratified, seeded subset of at most ``max_samples`` rows (None: every row)."""
+    """A stratified, seeded subset of at most ``max_samples`` rows (None or 0: every row)."""
+    max_samples = _check_max_samples(max_samples)
     if max_samples is None or max_samples >= len(labels):
         return None
     from vlmcal.calibration import stratified_sample
@@ -134,8 +148,13 @@ def load_test_data(
     """The (possibly shifted) evaluation data: a data set of tensor images in [0, 1].
 
     The shift is applied to the whole split (each image's random draws depend only on its
-    index), then ``max_samples`` rows are kept, the same rows for every shift.
+    index), then ``max_samples`` rows are kept (None or 0: every row), the same rows for every shift.
     """
+    _check_max_samples(max_samples)  # before any data is read
+    if shift != "clean":
+        from vlmcal.shifts import _check_shift
+
+        _check_shift(shift, severity, "shift", also=("clean",))
     data = _clean_data(dataset, split) if shift == "clean" else _shifted_data(dataset, split, shift, severity, shift_seed)
     rows = evaluation_rows(data.labels, max_samples)
     return data if rows is None else _Rows(data, rows)
@@ -144,7 +163,7 @@ def load_test_data(
 @lru_cache(maxsize=8)
 def _model(model: str, device: str | None, cache_dir: str | None):
     if is_supervised(model):
-        from vlmcal.backbones.supervised import load_supervised
+        from vlmcal.backbones.standins.supervised import load_supervised
 
         return load_supervised(model, device=device, cache_dir=cache_dir)
     from vlmcal.backbones import load_backbone
@@ -210,7 +229,7 @@ def predict(
         class_names: the names prompts use (default: the data set's, or Fashion-MNIST's prompt spellings).
         split: ``"test"`` or ``"train"``.
         shift_seed: the seed of the shift's random draws.
-        max_samples: keep a stratified subset of at most this many images (None: all).
+        max_samples: keep a stratified subset of at most this many images (None or 0: all).
         device: ``"cpu"``, ``"cuda"``, or None for automatic.
         cache_dir: vlmcal's cache directory.
         progress: show progress bars.
@@ -220,7 +239,13 @@ def predict(
     """
     from vlmcal.features import classifier_logits, image_features
 
+    if shift != "clean":
+        from vlmcal.shifts import _check_shift
+
+        _check_shift(shift, severity, "shift", also=("clean",))  # before int(): 2.7 is an error, not severity 2
     severity = 0 if shift == "clean" else int(severity)
+    if not is_supervised(model):
+        prompt_templates(templates, dataset)  # a bad `templates` fails before any data or model is loaded
     data = load_test_data(dataset, shift, severity, split, shift_seed, max_samples)
     identity = dict(data.identity)
     identity.setdefault("split", split)

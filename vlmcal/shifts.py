@@ -265,6 +265,20 @@ def list_shifts(kind: Literal["all", "corruption", "domain"] = "all") -> list[st
     return names
 
 
+def _check_shift(name, severity, arg: str = "name", also: tuple[str, ...] = ()) -> Callable:
+    """The shift's function, after checking that ``name`` is a shift and ``severity`` one of 1..5.
+
+    ``arg`` is what the caller calls ``name`` and ``also`` what else it accepts there (such as
+    ``"clean"``), both for the message.
+    """
+    fn = (CORRUPTIONS.get(name) or DOMAIN_SHIFTS.get(name)) if isinstance(name, str) else None
+    if fn is None:
+        raise ValueError(f"Unknown shift {name!r} in argument `{arg}`; known: {', '.join([*also, *list_shifts()])}")
+    if isinstance(severity, (bool, np.bool_)) or not isinstance(severity, (int, np.integer)) or severity not in SEVERITIES:
+        raise ValueError(f"Expected argument `severity` to be an integer in 1..5, but got {severity!r}")
+    return fn
+
+
 def apply_shift(
     images: torch.Tensor,
     name: str,
@@ -291,14 +305,14 @@ def apply_shift(
         >>> tuple(y.shape), bool(y.min() >= 0 and y.max() <= 1)
         ((4, 1, 28, 28), True)
     """
-    fn = CORRUPTIONS.get(name) or DOMAIN_SHIFTS.get(name)
-    if fn is None:
-        raise ValueError(f"Unknown shift {name!r}; known: {', '.join(list_shifts())}")
-    if severity not in SEVERITIES:
-        raise ValueError(f"Expected `severity` to be an integer in 1..5, but got {severity!r}")
+    fn = _check_shift(name, severity)
     if not isinstance(images, torch.Tensor) or images.ndim != 4 or not images.is_floating_point():
         got = f"{images.dtype} {tuple(images.shape)}" if isinstance(images, torch.Tensor) else type(images).__name__
         raise ValueError(f"Expected `images` as a [N, C, H, W] float tensor in [0, 1], but got {got}")
+    if images.numel():
+        lo, hi = (float(v) for v in torch.aminmax(images.detach()))  # NaN propagates through both
+        if not (0.0 <= lo and hi <= 1.0):
+            raise ValueError(f"Expected `images` in [0, 1], but got values in [{lo}, {hi}]")
     if indices is None:
         indices = torch.arange(len(images))
     elif len(indices) != len(images):
@@ -328,10 +342,7 @@ class ShiftedDataset(Dataset):
     def __init__(self, dataset: Any, name: str, severity: int = 3, seed: int = 0, chunk: int = 4096):
         if not hasattr(dataset, "images_float"):
             raise TypeError(f"Expected a data set with images in memory (`images_float()`), but got {type(dataset).__name__}")
-        if name not in CORRUPTIONS and name not in DOMAIN_SHIFTS:
-            raise ValueError(f"Unknown shift {name!r}; known: {', '.join(list_shifts())}")
-        if severity not in SEVERITIES:
-            raise ValueError(f"Expected `severity` to be an integer in 1..5, but got {severity!r}")
+        _check_shift(name, severity)
         self._clean, self.name, self.severity, self.seed, self.chunk = dataset, name, severity, seed, chunk
         self._images: torch.Tensor | None = None
         self.labels = dataset.labels

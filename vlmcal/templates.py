@@ -10,8 +10,9 @@ Every template is a ``str.format`` string with one ``{}`` for the class name.
 - ``HARD_PROMPT``: the single hand-written prompt the papers start from.
 - ``FASHION_MNIST_TEMPLATES``: dataset-specific templates, in the manner of CLIP's per-dataset
   prompt lists (small grayscale product photos of clothing on a black background).
-- ``CAPTION_POOL``: the captions the default stand-in VLMs are pretrained on: the 80 CLIP
-  templates, the Fashion-MNIST ones, and generic caption forms, without duplicates.
+- ``CAPTION_POOL``: the caption forms the default stand-in VLMs are pretrained on, web
+  alt-text in style; disjoint from ``EVALUATION_TEMPLATES`` (the hard prompt, the 80 CLIP
+  templates and the Fashion-MNIST ones), so that zero-shot evaluation uses unseen prompts.
 - ``FASHION_MNIST_CLASSNAMES``: the ten class names as prompts spell them.
 """
 
@@ -26,6 +27,7 @@ __all__ = [
     "FASHION_MNIST_TEMPLATES",
     "GENERIC_CAPTION_TEMPLATES",
     "CAPTION_POOL",
+    "EVALUATION_TEMPLATES",
     "FASHION_MNIST_CLASSNAMES",
     "FASHION_MNIST_ORIGINAL_CLASSNAMES",
 ]
@@ -67,18 +69,55 @@ FASHION_MNIST_TEMPLATES: list[str] = [
     "a thumbnail of a {}.",
 ]
 
+# Caption forms of the stand-ins' pretraining, in the manner of alt-text on the web. None of
+# them is an evaluation prompt (HARD_PROMPT, CLIP_TEMPLATES, FASHION_MNIST_TEMPLATES), not even
+# up to case and punctuation (``tests/test_templates.py`` checks this), so that classifying
+# with those prompts is zero-shot: the prompts were not seen in pretraining.
 GENERIC_CAPTION_TEMPLATES: list[str] = [
     "{}",
-    "a {}.",
-    "the {}.",
-    "this is a {}.",
-    "an image of a {}.",
-    "a picture of a {}.",
-    "a picture of the {}.",
-    "there is a {} in the picture.",
-    "a photo showing a {}.",
-    "an item: {}.",
+    "{} for sale",
+    "{}, new with tags",
+    "{}, size medium",
+    "{}, worn once",
+    "my favourite {}",
+    "the {} i bought yesterday",
+    "vintage {} in good condition",
+    "brand new {}, never used",
+    "our best-selling {}",
+    "women's {}",
+    "men's {}",
+    "kids' {}",
+    "a {} from the summer collection",
+    "a {} from the winter collection",
+    "detail shot: {}",
+    "flat lay of a {}",
+    "studio shot of a {}",
+    "product shot: {}",
+    "front view of the {}",
+    "side view of a {}",
+    "{} on a mannequin",
+    "{} on a hanger",
+    "{} with a price tag",
+    "what do you think of this {}?",
+    "look at this {}!",
+    "just got a new {}",
+    "a {} i found at the market",
+    "selling my old {}",
+    "here is the {}",
+    "an image showing a {}",
+    "there is a {} in this image.",
+    "{}: item of the day",
+    "today's outfit: a {}",
+    "one {}, as shown",
+    "stock image of a {}",
+    "{} (second hand)",
+    "{} in stock now",
+    "free shipping on this {}",
+    "a {} like this one",
 ]
+
+# The evaluation prompts: what the pages classify with. Kept apart from pretraining captions.
+EVALUATION_TEMPLATES: list[str] = [HARD_PROMPT, *CLIP_TEMPLATES, *FASHION_MNIST_TEMPLATES]
 
 
 def _unique(templates: list[str]) -> list[str]:
@@ -88,7 +127,7 @@ def _unique(templates: list[str]) -> list[str]:
     return list(seen)
 
 
-CAPTION_POOL: list[str] = _unique(CLIP_TEMPLATES + FASHION_MNIST_TEMPLATES + GENERIC_CAPTION_TEMPLATES)
+CAPTION_POOL: list[str] = _unique(GENERIC_CAPTION_TEMPLATES)
 
 # The labels as the dataset's authors name them (index = label).
 FASHION_MNIST_ORIGINAL_CLASSNAMES: list[str] = [

@@ -32,6 +32,12 @@ __all__ = [
     "expected_max_softmax_two_classes",
     "max_softmax_curve",
     "dispersion_mechanism",
+    "PropositionSettings",
+    "monotonicity_tests",
+    "sigma_zero_exact",
+    "quadrature_comparison",
+    "all_agree",
+    "mechanism_increasing",
 ]
 
 
@@ -316,3 +322,65 @@ def monotonicity_tests(curve, z: float = 1.96):
                 }
             )
     return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------- checks of the estimator
+# Each returns None when the grid holds nothing to check, so that "no comparison" never reads as agreement.
+
+
+def sigma_zero_exact(curve) -> bool | None:
+    """Whether every estimate at sigma = 0 equals 1/K exactly; None when sigma = 0 is not in the grid.
+
+    Args:
+        curve: the output of :func:`max_softmax_curve`.
+    """
+    at_zero = curve[curve["sigma"] == 0.0]
+    if at_zero.empty:
+        return None
+    return bool(np.all(at_zero["mean"].to_numpy() == 1.0 / at_zero["n_classes"].to_numpy()))
+
+
+def quadrature_comparison(curve, max_stderrs: float):
+    """The K = 2 estimates beside their quadrature values, and whether each agrees.
+
+    An estimate agrees when it lies within ``max_stderrs`` standard errors of the quadrature;
+    one with a zero standard error (sigma = 0, where every draw is exactly 1/2) must equal it.
+
+    Args:
+        curve: the output of :func:`max_softmax_curve`.
+        max_stderrs: the largest distance, in standard errors, that counts as agreement.
+
+    Returns:
+        The K = 2 rows of ``curve`` (possibly none) with columns quadrature, error_in_stderrs
+        (NaN where the standard error is 0) and agrees.
+    """
+    two = curve[curve["n_classes"] == 2].copy()
+    two["quadrature"] = [expected_max_softmax_two_classes(s) for s in two["sigma"]]
+    stderr = two["stderr"].where(two["stderr"] > 0)  # NaN where the estimate has no spread
+    two["error_in_stderrs"] = (two["mean"] - two["quadrature"]) / stderr
+    within = two["error_in_stderrs"].abs() < max_stderrs
+    exact = two["mean"] == two["quadrature"]
+    two["agrees"] = within.where(stderr.notna(), exact).astype(bool)
+    return two
+
+
+def all_agree(comparison) -> bool | None:
+    """Whether every row of :func:`quadrature_comparison` agrees; None when it has no rows (K = 2 not in the grid)."""
+    if comparison.empty:
+        return None
+    return bool(comparison["agrees"].all())
+
+
+def mechanism_increasing(mechanism) -> bool | None:
+    """Whether ATFD, logit spread and confidence all rise with every step of the spread.
+
+    Args:
+        mechanism: the output of :func:`dispersion_mechanism`.
+
+    Returns:
+        True or False; None when fewer than two spreads were simulated (no step to compare).
+    """
+    ordered = mechanism.sort_values("spread")
+    if len(ordered) < 2:
+        return None
+    return bool(np.all(np.diff(ordered[["atfd", "logit_std", "confidence"]].to_numpy(), axis=0) > 0))

@@ -74,7 +74,7 @@ class Verdict:
 
     def _repr_markdown_(self) -> str:
         lines = [
-            f"**Verdict for {self.claim}: the claim {self.outcome}.**",
+            f"**Verdict for {self.claim}: the claim {'could not be tested here' if self.holds is None else self.outcome}.**",
             "",
             f"- Claim: {self.statement}",
             f"- Paper: {self.paper_figure}",

@@ -14,6 +14,7 @@ this happens; zero-shot, TPT, CoOp and KgCoOp all call it.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Sequence, Union
 
 import torch
@@ -29,6 +30,14 @@ Template = Union[str, Callable[[str], str]]
 
 def _fill(template: Template, class_name: str) -> str:
     return template(class_name) if callable(template) else template.format(class_name)
+
+
+def _check_class_names(class_names) -> list[str]:
+    if isinstance(class_names, str) or not hasattr(class_names, "__len__") or len(class_names) == 0 or not all(
+        isinstance(c, str) for c in class_names
+    ):
+        raise ValueError(f"Expected `class_names` to be a non-empty list of strings, but got {class_names!r:.200}")
+    return list(class_names)
 
 
 def _check_templates(templates: Template | Sequence[Template]) -> list[Template]:
@@ -73,15 +82,13 @@ def class_text_features(
         >>> text.shape
         torch.Size([2, D])
     """
-    if isinstance(class_names, str) or len(class_names) == 0 or not all(isinstance(c, str) for c in class_names):
-        raise ValueError(f"Expected `class_names` to be a non-empty list of strings, but got {class_names!r:.200}")
+    class_names = _check_class_names(class_names)
     templates = _check_templates(templates)
-    per_template = []
-    for template in templates:
-        feats = backbone.encode_text([_fill(template, c) for c in class_names])  # [C, D]
-        per_template.append(F.normalize(feats.float(), dim=-1))
-    stacked = torch.stack(per_template)  # T x [C, D] -> [T, C, D]
-    return F.normalize(stacked.mean(dim=0), dim=-1)  # [T, C, D] -> [C, D]
+    prompts = [_fill(template, c) for template in templates for c in class_names]  # T*C, template-major
+    # One call: the backbones encode in batches of their own size, so T*C prompts cost T*C/batch
+    # forward passes rather than T calls of C prompts each (80 templates x 10 classes: 4 vs 80).
+    feats = backbone.encode_text(prompts).float().view(len(templates), len(class_names), -1)  # [T*C, D] -> [T, C, D]
+    return F.normalize(F.normalize(feats, dim=-1).mean(dim=0), dim=-1)  # [T, C, D] -> [C, D]
 
 
 def zero_shot_logits(image_features: torch.Tensor, text_features: torch.Tensor, logit_scale: float) -> torch.Tensor:
@@ -103,9 +110,12 @@ def zero_shot_logits(image_features: torch.Tensor, text_features: torch.Tensor, 
             f"Expected `image_features` [N, D] and `text_features` [C, D] with the same D, but got "
             f"{tuple(image_features.shape)} and {tuple(text_features.shape)}"
         )
-    scale = float(logit_scale)
-    if not scale > 0:
-        raise ValueError(f"Expected `logit_scale` to be a positive number, but got {logit_scale!r}")
+    try:
+        scale = float(logit_scale)
+    except (TypeError, ValueError):
+        scale = math.nan
+    if not 0 < scale < math.inf:
+        raise ValueError(f"Expected `logit_scale` to be a positive finite number, but got {logit_scale!r}")
     text_features = text_features.to(image_features.device, image_features.dtype)
     return scale * image_features @ text_features.T  # [N,D] @ [D,C] -> [N,C]
 
@@ -129,7 +139,7 @@ class ZeroShotClassifier(Classifier):
 
     def __init__(self, backbone: Backbone, class_names: Sequence[str], templates: Template | Sequence[Template] = "a photo of a {}."):
         self.backbone = backbone
-        self.class_names = list(class_names)
+        self.class_names = _check_class_names(class_names)
         self.templates = _check_templates(templates)
         self._text_features: torch.Tensor | None = None
         self.name = f"zero-shot {backbone.name}"

@@ -1,6 +1,6 @@
 """Backbones by name: one loader for every family.
 
-- ``default``, ``default-<variant>``: vlmcal's offline stand-in backbones (``vlmcal.backbones.default``).
+- ``default``, ``default-<variant>``: vlmcal's offline stand-in backbones (``vlmcal.backbones.standins``).
 - ``openclip:<arch>:<pretrained>``: an open_clip model (``vlmcal.backbones.openclip``), e.g.
   ``openclip:ViT-B-16:openai``, ``openclip:ViT-B-16:/path/to/checkpoint.pt``, or
   ``openclip:vlmcal-tiny:random`` (random weights, for tests and dry runs).
@@ -55,7 +55,7 @@ def load_backbone(
 
         return load_openclip(name, device=device, cache_dir=cache_dir, **kwargs)
     if name == "default" or name.startswith("default-"):
-        from vlmcal.backbones.default import load_default
+        from vlmcal.backbones.standins import load_default
 
         return load_default(name, device=device, cache_dir=cache_dir, **kwargs)
     raise ValueError(f"Unknown backbone {name!r}. Accepted: {_ACCEPTED}; see vlmcal.backbones.list_backbones()")
@@ -74,11 +74,11 @@ def list_backbones(include_downloadable: bool = False) -> list[str]:
     """
     names: list[str] = []
     try:
-        from vlmcal.backbones.default import list_default_variants
+        from vlmcal.backbones.standins import list_default_variants
 
         names += list_default_variants()
     except ModuleNotFoundError as err:  # the stand-in family is optional here; other import errors are bugs
-        if err.name != "vlmcal.backbones.default":
+        if err.name != "vlmcal.backbones.standins":
             raise
     from vlmcal.backbones.openclip import TEST_CONFIGS, RANDOM_TAG, _find_cached_weights
 

@@ -22,10 +22,20 @@ __all__ = ["Backbone", "Classifier", "default_device"]
 
 
 def default_device(device: str | torch.device | None = None) -> torch.device:
-    """``device`` if given, else CUDA when present, else CPU."""
-    if device is not None:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """``device`` if given, else CUDA when present, else CPU.
+
+    Raises:
+        ValueError: ``device`` is not a device name, or names CUDA on a machine without it.
+    """
+    if device is None or device == "":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"Expected `device` to be 'cpu', 'cuda', 'cuda:<index>' or '' (automatic), but got {device!r}") from None
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"`device` is {device!r}, but this machine has no CUDA device; use 'cpu', or '' to pick automatically")
+    return chosen
 
 
 class Backbone(ABC):

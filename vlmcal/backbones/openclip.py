@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import tempfile
 import zipfile
@@ -346,13 +347,40 @@ class OpenClipBackbone(Backbone):
 
     # ---- images -----------------------------------------------------------------------------
 
+    @property
+    def image_size(self) -> tuple[int, int] | None:
+        """(H, W) of the image tower's input (what ``preprocess`` makes), or None if the model does not say."""
+        size = getattr(self.model.visual, "preprocess_cfg", {}).get("size") or getattr(self.model.visual, "image_size", None)
+        if size is None:
+            return None
+        size = (size, size) if isinstance(size, int) else tuple(size)
+        return (int(size[0]), int(size[1])) if len(size) == 2 else None
+
+    def _check_images(self, images) -> None:
+        """A clear error for input the image tower would reject deep inside (wrong size, channels, dtype, NaN)."""
+        hw = self.image_size
+        expected = f"[B, 3, H, W] with (H, W) = {hw}" if hw else "[B, 3, H, W]"
+        how = "Apply the model's own `backbone.preprocess` to each PIL image (it resizes, crops and normalises)"
+        if not isinstance(images, torch.Tensor):
+            raise ValueError(f"Expected `images` to be a float tensor of shape {expected}, but got {type(images).__name__}. {how}")
+        shape = tuple(images.shape)
+        if images.ndim != 4 or shape[1] != 3 or (hw is not None and shape[2:] != hw):
+            raise ValueError(f"Expected `images` of shape {expected} for {self.name}, but got {shape}. {how}")
+        if not images.is_floating_point():
+            raise ValueError(f"Expected `images` to be a float tensor (as `backbone.preprocess` makes), but got dtype {images.dtype}. {how}")
+        if not bool(torch.isfinite(images).all()):
+            raise ValueError(f"Expected finite `images`, but got NaN or inf entries. {how}")
+
     def encode_images(self, images: torch.Tensor) -> torch.Tensor:
-        """[B, 3, H, W] preprocessed images -> [B, D] L2-normalised image features (float32)."""
-        if not isinstance(images, torch.Tensor) or images.ndim != 4:
-            got = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-            raise ValueError(
-                f"Expected `images` to be a [B, 3, H, W] tensor made by `backbone.preprocess`, but got {got}"
-            )
+        """[B, 3, H, W] preprocessed images -> [B, D] L2-normalised image features (float32).
+
+        Raises:
+            ValueError: ``images`` is not a finite float [B, 3, H, W] tensor of the size
+                ``preprocess`` makes (:attr:`image_size`). An empty batch (B = 0) gives [0, D].
+        """
+        self._check_images(images)
+        if images.shape[0] == 0:  # no images, no features (open_clip's forward cannot take an empty batch)
+            return torch.empty(0, self.embed_dim, device=self.device)
         with torch.no_grad(), self._autocast():
             feats = self.model.encode_image(images.to(self.device, non_blocking=True))  # [B,3,H,W] -> [B,D]
         return F.normalize(feats.float(), dim=-1)  # [B,D]
@@ -494,6 +522,45 @@ class OpenClipBackbone(Backbone):
 # --------------------------------------------------------------------------------------------
 
 
+def _checkpoint_error(name: str, arch: str, path: str, err: Exception) -> ValueError:
+    """What went wrong when open_clip read the weights file ``path``, said plainly.
+
+    Three cases: the file holds tensors of another architecture (its state dict does not fit
+    ``arch``); it holds pickled Python objects that ``torch.load(weights_only=True)`` refuses;
+    or it is no checkpoint at all. torch's own message for the last two opens with advice about
+    its ``weights_only`` default, which says nothing about the file; the cause is further down.
+    """
+    text = str(err)
+    where = f"Expected the weights file in `name` ({name!r})"
+    if isinstance(err, RuntimeError) and "Error(s) in loading state_dict" in text:
+        counts = {
+            what: len(re.findall(r'"[^"]+"', found.group(1))) if (found := re.search(pattern + r" in state_dict: (.*)", text)) else 0
+            for what, pattern in (("missing", r"Missing key\(s\)"), ("unexpected", r"Unexpected key\(s\)"))
+        }
+        counts["of another shape"] = text.count("size mismatch for")
+        detail = ", ".join(f"{k} {what}" for what, k in counts.items() if k)
+        return ValueError(
+            f"{where} to hold weights of open_clip architecture {arch!r}, but the state dict in {path} does not fit "
+            f"it ({detail or text.splitlines()[0][:200]}). The checkpoint is probably of another architecture: "
+            f"put that one in the name (openclip:<arch>:{path})"
+        )
+    pickled = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+    if pickled:
+        return ValueError(
+            f"{where} to be a readable open_clip/torch checkpoint, but {path} holds pickled Python objects besides "
+            f"tensors (e.g. {pickled.group(1)}), which vlmcal does not execute. If you trust its source, save its "
+            f"weights alone, e.g. torch.save(torch.load(path, weights_only=False)['state_dict'], 'weights.pt'), "
+            f"and load that file"
+        )
+    unpickler = re.search(r"WeightsUnpickler error:\s*([^\n]+)", text)
+    first = (unpickler.group(1).strip() if unpickler else (text.splitlines() or [""])[0])[:200]
+    return ValueError(
+        f"{where} to be a readable open_clip/torch checkpoint (a state dict saved with torch.save, a .safetensors "
+        f"file or an OpenAI TorchScript archive), but {path} is not one (reading it failed with "
+        f"{type(err).__name__}: {first}). Check the path, or name a pretrained tag of {arch!r} instead"
+    )
+
+
 def load_openclip(
     name: str,
     device: str | torch.device | None = None,
@@ -542,10 +609,15 @@ def load_openclip(
             torch.manual_seed(plan.random_seed)
             model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=None, **kwargs)
     else:
-        # OpenAI's own checkpoints are TorchScript archives, which torch.load refuses with
-        # weights_only=True; open_clip then reads their state dict (they hold no pickled code).
-        kwargs["weights_only"] = not _is_torchscript_archive(plan.pretrained)
-        model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=plan.pretrained, **kwargs)
+        try:
+            # OpenAI's own checkpoints are TorchScript archives, which torch.load refuses with
+            # weights_only=True; open_clip then reads their state dict (they hold no pickled code).
+            kwargs["weights_only"] = not (os.path.isfile(plan.pretrained) and _is_torchscript_archive(plan.pretrained))
+            model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=plan.pretrained, **kwargs)
+        except Exception as err:
+            if not os.path.isfile(plan.pretrained) or isinstance(err, (MemoryError, torch.OutOfMemoryError)):
+                raise
+            raise _checkpoint_error(name, arch, plan.pretrained, err) from err
         if os.path.isfile(plan.pretrained):
             stat = os.stat(plan.pretrained)
             identity.update(file_size=stat.st_size, file_mtime_ns=stat.st_mtime_ns)

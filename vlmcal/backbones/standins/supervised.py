@@ -20,18 +20,11 @@ import torch
 import torch.nn.functional as F
 
 from vlmcal.backbones.base import Classifier, default_device
-from vlmcal.backbones.default import (
-    CODE_VERSION,
-    ImageTower,
-    ModelCard,
-    _deterministic,
-    _train_subset,
-    describe_tower,
-    evaluate_card_rows,
-    fit_tower,
-    load_or_train,
-)
-from vlmcal.cache import cache_dir as _cache_dir, content_key
+from vlmcal.backbones.standins.card import ModelCard
+from vlmcal.backbones.standins.checkpoints import checkpoint_path, load_or_train
+from vlmcal.backbones.standins.config import CODE_VERSION
+from vlmcal.backbones.standins.towers import ImageTower, describe_tower
+from vlmcal.backbones.standins.training import deterministic, fit_tower, train_subset
 
 __all__ = ["SupervisedConfig", "SupervisedClassifier", "SUPERVISED_VARIANTS", "load_supervised", "train_supervised"]
 
@@ -50,7 +43,6 @@ class SupervisedConfig:
     warmup_steps: int = 50  # as the default VLM
     seed: int = 0  # fixes init, data order and augmentation
     n_train: int | None = None  # seeded random subset of the train split (None: all 60,000); tests use a few hundred
-    n_card: int | None = None  # measure the card on the first n test images (None: all 10,000); tests use fewer
 
 
 SUPERVISED_VARIANTS: dict[str, SupervisedConfig] = {"supervised": SupervisedConfig()}
@@ -63,7 +55,7 @@ class SupervisedClassifier(Classifier):
         name: its name.
         class_names: the 10 Fashion-MNIST class names.
         config: its ``SupervisedConfig``.
-        card: its ``ModelCard``.
+        card: its ``ModelCard`` of training facts (``vlmcal.cards.card_markdown`` adds the measured figures).
         device: where it runs.
         input_shape: what ``logits`` takes per image: [1, 28, 28] in [0, 1] (no preprocessing needed).
     """
@@ -94,32 +86,26 @@ class SupervisedClassifier(Classifier):
 
 
 def train_supervised(name: str, config: SupervisedConfig, progress: bool = True) -> tuple[ImageTower, ModelCard]:
-    """Train the baseline on CPU and measure its card (no caching here; see ``load_supervised``)."""
+    """Train the baseline on CPU and write its card (no caching here, see ``load_supervised``; no evaluation)."""
     from vlmcal.datasets import load_fashion_mnist
 
     train = load_fashion_mnist("train")
-    test = load_fashion_mnist("test")
-    idx = _train_subset(len(train), config.n_train, config.seed)
+    idx = train_subset(len(train), config.n_train, config.seed)
     images, labels = train.images_float()[idx], train.labels[idx]  # [N, 1, 28, 28], [N]
     n_classes = len(train.class_names)
 
     def loss_fn(outputs: torch.Tensor, y: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         return F.cross_entropy(outputs, y)  # outputs: [B, 10] logits
 
-    with _deterministic():
+    with deterministic():
         torch.manual_seed(config.seed)
         tower = ImageTower(config.tower, config.widths, n_classes)
         seconds = fit_tower(tower, images, labels, loss_fn, config, f"training {name}", progress)
 
-    @torch.no_grad()
-    def logits_fn(x: torch.Tensor, key) -> torch.Tensor:
-        return torch.cat([tower(x[i : i + 1024]) for i in range(0, len(x), 1024)])  # [N, 10]
-
-    rows, best_t = evaluate_card_rows(logits_fn, test, None, seed=0, n=config.n_card)
     card = ModelCard(
         name=name,
         kind="supervised",
-        data=f"Fashion-MNIST train split ({len(idx):,} images, labels); test split ({len(test.labels[: config.n_card]):,} images) for the figures below only",
+        data=f"Fashion-MNIST train split ({len(idx):,} images, labels); the test split is never used in training",
         architecture=describe_tower(config.tower, config.widths, n_classes),
         n_params=sum(p.numel() for p in tower.parameters()),
         epochs=config.epochs,
@@ -130,8 +116,6 @@ def train_supervised(name: str, config: SupervisedConfig, progress: bool = True)
         seed=config.seed,
         train_seconds=seconds,
         threads=torch.get_num_threads(),
-        results=rows,
-        best_temperature=best_t,
     )
     return tower, card
 
@@ -153,7 +137,7 @@ def load_supervised(
         config: a custom ``SupervisedConfig`` (e.g. a tiny one for tests).
 
     Returns:
-        A ``SupervisedClassifier``; ``.logits(images)`` -> [B, 10], ``.card`` its figures.
+        A ``SupervisedClassifier``; ``.logits(images)`` -> [B, 10], ``.card`` how it was trained.
 
     Example:
         >>> clf = load_supervised()
@@ -167,9 +151,9 @@ def load_supervised(
             raise ValueError(f"Unknown supervised model {name!r}; known: {', '.join(SUPERVISED_VARIANTS)} (or pass `config`)")
         config = SUPERVISED_VARIANTS[name]
     device = default_device(device)
-    key = content_key(name=name, config=asdict(config), code=CODE_VERSION, data="fashion-mnist/train", kind="supervised")
+    identity = {"name": name, "config": asdict(config), "code": CODE_VERSION, "data": "fashion-mnist/train", "kind": "supervised"}
     tower, card = load_or_train(
-        _cache_dir(cache_dir) / "backbones" / f"{name}-{key}.pt", config,
+        checkpoint_path(identity, cache_dir), identity,
         lambda: ImageTower(config.tower, config.widths, len(FASHION_MNIST_CLASSNAMES)),
         lambda: train_supervised(name, config, progress=progress),
     )

@@ -1,15 +1,18 @@
-"""The supervised (cross-entropy) baseline, on a tiny config trained in seconds."""
+"""The supervised (cross-entropy) baseline (``vlmcal.backbones.standins.supervised``), on a tiny
+config trained in seconds. Its measured figures: ``tests/test_cards.py``."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import pytest
 import torch
 
-from vlmcal.backbones import supervised
 from vlmcal.backbones.base import Classifier
+from vlmcal.backbones.standins import supervised
 from vlmcal.datasets import load_fashion_mnist
 
-TINY = supervised.SupervisedConfig(widths=(8, 16, 16), epochs=2, batch_size=64, warmup_steps=5, n_train=1536, n_card=300)
+TINY = supervised.SupervisedConfig(widths=(8, 16, 16), epochs=2, batch_size=64, warmup_steps=5, n_train=1536)
 
 
 @pytest.fixture(scope="module")
@@ -38,13 +41,11 @@ def test_learns_something(clf):
     assert acc > 0.25
 
 
-def test_card_matches_a_fresh_evaluation(clf):
-    test = load_fashion_mnist("test")
-    x, y = test.images_float()[: TINY.n_card], test.labels[: TINY.n_card]
-    row = next(r for r in clf.card.results if r["shift"] == "clean")
-    assert clf.card.kind == "supervised" and "cross-entropy" in clf.card.logit_scale
-    assert row["accuracy"] == pytest.approx(float((clf.logits(x).argmax(1) == y).float().mean()), abs=1e-6)
-    assert "| clean |" in clf.card.to_markdown()
+def test_card_holds_the_training_facts(clf):
+    card = clf.card
+    assert card.kind == "supervised" and "cross-entropy" in card.logit_scale and card.epochs == 2
+    assert card.n_params == sum(p.numel() for p in clf.tower.parameters())
+    assert "1,536 images" in card.data and card.to_markdown().startswith("### Model card: `tiny-supervised` (supervised)")
 
 
 def test_cached_and_deterministic(clf, cache, monkeypatch):
@@ -58,7 +59,7 @@ def test_cached_and_deterministic(clf, cache, monkeypatch):
     monkeypatch.setattr(supervised, "train_supervised", no_training)
     again = supervised.load_supervised("tiny-supervised", device="cpu", cache_dir=cache, progress=False, config=TINY)
     assert again.card == clf.card
-    assert card.results == clf.card.results  # (train_seconds differs between runs)
+    assert replace(card, train_seconds=0.0) == replace(clf.card, train_seconds=0.0)  # (train_seconds differs between runs)
 
 
 def test_unknown_name():

@@ -1,0 +1,56 @@
+"""The trained image towers: a small CNN or an MLP on 28x28 grayscale images."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+
+__all__ = ["FMNIST_MEAN", "FMNIST_STD", "ImageTower", "describe_tower"]
+
+# Fashion-MNIST train-split pixel mean and std (after scaling to [0, 1]); the image towers
+# normalise their input with them, so every vlmcal image tensor stays in [0, 1].
+FMNIST_MEAN, FMNIST_STD = 0.2860, 0.3530
+
+
+class ImageTower(nn.Module):
+    """Maps [B, 1, 28, 28] images in [0, 1] to [B, out_dim] (unnormalised) outputs.
+
+    Args:
+        kind: ``"cnn"``: blocks of conv3x3/stride 2-BN-ReLU, one per width, then global average
+            pooling and a linear map; ``"mlp"``: flatten, then Linear-ReLU per width, then a linear map.
+        widths: channels (cnn) or hidden units (mlp).
+        out_dim: D for a VLM tower, the number of classes for a supervised one.
+    """
+
+    def __init__(self, kind: str, widths: Sequence[int], out_dim: int):
+        super().__init__()
+        layers: list[nn.Module] = []
+        if kind == "cnn":
+            c_in = 1
+            for w in widths:
+                layers += [nn.Conv2d(c_in, w, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True)]
+                c_in = w
+            layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_in, out_dim)]
+        elif kind == "mlp":
+            d_in = 28 * 28
+            layers.append(nn.Flatten())
+            for w in widths:
+                layers += [nn.Linear(d_in, w), nn.ReLU(inplace=True)]
+                d_in = w
+            layers.append(nn.Linear(d_in, out_dim))
+        else:
+            raise ValueError(f"Expected `kind` to be 'cnn' or 'mlp', but got {kind!r}")
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = (images - FMNIST_MEAN) / FMNIST_STD  # [B, 1, 28, 28]
+        return self.net(x)  # [B, out_dim]
+
+
+def describe_tower(kind: str, widths: Sequence[int], out_dim: int) -> str:
+    """The tower in words, for cards."""
+    if kind == "cnn":
+        return f"{len(widths)}-block CNN (conv3x3 stride 2-BN-ReLU, channels {tuple(widths)}), global average pool, linear to {out_dim}"
+    return f"MLP (784 -> {' -> '.join(str(w) for w in widths)} -> {out_dim}, ReLU)"

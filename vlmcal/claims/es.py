@@ -1,0 +1,453 @@
+"""Claims C1–C6 of the empirical study (Tu et al., ICML 2024, "ES"), each decided from a page's results.
+
+Each function takes the tables and intervals that ``vlmcal.empirical`` computes for a page and
+returns its :class:`vlmcal.verdict.Verdict`: whether the claim holds here, the figures behind
+the decision, and, when it does not hold or cannot be tested, a reason built from those
+figures. Nothing in the reasons depends on which models made the figures: the models are
+named only by ``backbone``, the run's own description of them
+(:meth:`vlmcal.empirical.StudySettings.describe_models`).
+
+Thresholds and statements are rows of ``vlmcal/data/paper_values.csv``. Where a threshold is
+compared with a noisy estimate, the estimate's 95% interval must allow the decision
+(:func:`vlmcal.claims._common.compare_with_bar`); otherwise the verdict is "not tested here"
+and says why, with both numbers.
+
+Numbers in the texts: ECE and its differences with 4 decimals, shares as percentages,
+temperatures and accuracies with 2 decimals, correlations with 3.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from vlmcal import empirical
+from vlmcal.claims._common import BarTest, compare_with_bar, half_width, statement, threshold
+from vlmcal.metrics import BootstrapResult
+from vlmcal.paper_values import paper_value
+from vlmcal.verdict import Verdict
+
+__all__ = [
+    "c1_vlms_not_better_calibrated",
+    "c2_ts_improves_markedly",
+    "c3_ts_stable_under_shift",
+    "c4_ts_transfers_across_labels",
+    "c5_confidence_tracks_accuracy",
+    "c6_few_samples_suffice",
+    "sufficient_sizes",
+]
+
+
+def _vlm_rows(table: pd.DataFrame) -> pd.DataFrame:
+    return table[table["kind"] == "VLM"]
+
+
+def _join(parts: list[str]) -> str:
+    return "; ".join(part for part in parts if part)
+
+
+def _noise_reason(what: str, interval: BootstrapResult, test: BarTest, bar: str, margin: str) -> str:
+    """Why a :class:`BarTest` was left open, with the interval, its half-width and the margin."""
+    return (
+        f"not testable at this sample size: the 95% CI of {what} [{interval.lower:+.4f}, {interval.upper:+.4f}] "
+        f"contains the bar ({bar}) and its half-width {test.half_width:.4f} is not below the margin of {margin}"
+    )
+
+
+def _temperatures_text(vlm: pd.DataFrame) -> str:
+    fitted = vlm.groupby("model")["temperature"].mean()
+    return "fitted temperatures: " + ", ".join(f"{model} {t:.2f}" for model, t in fitted.items())
+
+
+# ----------------------------------------------------------------------------- C1
+
+
+def c1_vlms_not_better_calibrated(table: pd.DataFrame, difference: BootstrapResult | None, backbone: str) -> Verdict:
+    """C1: before calibration, the VLMs' ECE is similar to or worse than a supervised model's.
+
+    Test: the VLMs' mean ECE before TS, over every condition, minus the supervised
+    baseline's is at least ``-c1_threshold_similar_ece``, as far as the difference's 95%
+    interval can tell (:func:`~vlmcal.claims._common.compare_with_bar`).
+
+    Args:
+        table: :func:`vlmcal.empirical.ts_across_shifts` output of one seed (columns kind,
+            shift, ece_before), VLM and supervised rows.
+        difference: :func:`vlmcal.empirical.vlm_minus_supervised_ece` of the same seed; None
+            when the run has no supervised baseline.
+        backbone: the run's models in words.
+
+    Returns:
+        The :class:`~vlmcal.verdict.Verdict` of C1; not tested when the run has no supervised baseline.
+    """
+    margin = threshold("c1_threshold_similar_ece")
+    common = dict(claim="C1", statement=statement("C1"), paper_figure=paper_value("c1_statement").describe(), backbone=backbone)
+    vlm, supervised = _vlm_rows(table), table[table["kind"] == "supervised"]
+    if supervised.empty or difference is None:
+        return Verdict(
+            **common, measured=f"VLMs' mean ECE before TS: {vlm['ece_before'].mean():.4f}", interval="", holds=None,
+            why="no supervised baseline was in this run, so the VLMs' ECE had nothing to be compared with",
+        )
+    test = compare_with_bar(difference, bar=-margin, margin=margin, at_most=False)
+    measured = (
+        f"mean ECE before TS over {vlm['condition'].nunique()} condition(s): VLMs {vlm['ece_before'].mean():.4f}, "
+        f"supervised {supervised['ece_before'].mean():.4f}; difference {difference.estimate:+.4f} "
+        f"(similar or worse: at least {-margin:+.4f})"
+    )
+    if test.holds is None:
+        why = _noise_reason("the difference", difference, test, f"{-margin:+.4f}", f"{margin:.4f}")
+    elif not test.holds:
+        clean = table[table["shift"] == "clean"]
+        why = _join([
+            f"the VLMs' mean ECE before TS lies {-difference.estimate:.4f} below the supervised baseline's, "
+            f"beyond the similarity margin of {margin:.4f}",
+            f"on clean data alone: VLMs {_vlm_rows(clean)['ece_before'].mean():.4f}, "
+            f"supervised {clean.loc[clean['kind'] == 'supervised', 'ece_before'].mean():.4f}" if not clean.empty else "",
+        ])
+    else:
+        why = ""
+    return Verdict(
+        **common, measured=measured, interval=f"95% CI of the difference [{difference.lower:+.4f}, {difference.upper:+.4f}]",
+        holds=test.holds, why=why,
+    )
+
+
+# ----------------------------------------------------------------------------- C2
+
+
+def _c2_premise(vlm: pd.DataFrame) -> list[str]:
+    """Where the ECE before and after TS came from: clean and shifted data, and the temperatures."""
+    paper_after = threshold("c2_ece_after_ts")
+    clean, shifted = vlm[vlm["shift"] == "clean"], vlm[vlm["shift"] != "clean"]
+    parts = []
+    if not clean.empty:
+        before = clean["ece_before"].mean()
+        parts.append(f"on clean data ECE went from {before:.4f} to {clean['ece_after'].mean():.4f}")
+        if before <= paper_after:
+            parts.append(f"{before:.4f} before TS is already at or below the paper's post-TS level of {paper_after:.2f}, "
+                         "so TS had little to fix there")
+    if not shifted.empty:
+        parts.append(f"on shifted data from {shifted['ece_before'].mean():.4f} to {shifted['ece_after'].mean():.4f}")
+    parts.append(_temperatures_text(vlm))
+    return parts
+
+
+def c2_ts_improves_markedly(table: pd.DataFrame, ratio: BootstrapResult, backbone: str) -> Verdict:
+    """C2: temperature scaling improves the VLMs' calibration markedly.
+
+    Test: the VLMs' mean ECE after TS over their mean ECE before TS is at most
+    ``c2_threshold_ece_ratio``, as far as the ratio's 95% interval can tell (the margin is
+    the bar's distance from a ratio of 1, no change).
+
+    Args:
+        table: :func:`vlmcal.empirical.ts_across_shifts` output of one seed (columns kind,
+            model, shift, temperature, ece_before, ece_after).
+        ratio: :func:`vlmcal.empirical.ts_ece_ratio` of the same seed.
+        backbone: the run's models in words.
+
+    Returns:
+        The :class:`~vlmcal.verdict.Verdict` of C2; not tested when the VLMs' ECE before TS is 0.
+    """
+    bar = threshold("c2_threshold_ece_ratio")
+    common = dict(claim="C2", statement=statement("C2"), paper_figure=paper_value("c2_ece_after_ts").describe(), backbone=backbone)
+    vlm = _vlm_rows(table)
+    before, after = vlm["ece_before"].mean(), vlm["ece_after"].mean()
+    if not before > 0:
+        return Verdict(**common, measured=f"VLMs' mean ECE before TS: {before:.4f}", interval="", holds=None,
+                       why=f"the VLMs' mean ECE before TS is {before:.4f}, so there was nothing for TS to improve")
+    test = compare_with_bar(ratio, bar=bar, margin=1.0 - bar, at_most=True)
+    measured = (
+        f"VLMs' mean ECE over {vlm['condition'].nunique()} condition(s): {before:.4f} before TS, {after:.4f} after, "
+        f"{ratio.estimate:.0%} of before (marked: at most {bar:.0%})"
+    )
+    if test.holds is None:
+        why = (f"not testable at this sample size: the 95% CI of after/before [{ratio.lower:.0%}, {ratio.upper:.0%}] contains "
+               f"the bar ({bar:.0%}) and its half-width {test.half_width:.0%} is not below the margin of {1.0 - bar:.0%}")
+    elif not test.holds:
+        why = _join([f"after TS the VLMs' mean ECE is {ratio.estimate:.0%} of its value before, above the bar of {bar:.0%}"]
+                    + _c2_premise(vlm))
+    else:
+        why = ""
+    return Verdict(**common, measured=measured, interval=f"95% CI of after/before [{ratio.lower:.0%}, {ratio.upper:.0%}]",
+                   holds=test.holds, why=why)
+
+
+# ----------------------------------------------------------------------------- C3
+
+
+def _worst_shifts(shifted: pd.DataFrame, k: int = 3) -> str:
+    by_shift = shifted.groupby("shift")[["ece_after", "accuracy", "confidence_after"]].mean().sort_values("ece_after", ascending=False)
+    cells = [f"{shift} {row.ece_after:.4f} (accuracy {row.accuracy:.2f}, mean confidence after TS {row.confidence_after:.2f})"
+             for shift, row in by_shift.head(k).iterrows()]
+    return "highest ECE after TS: " + ", ".join(cells)
+
+
+def c3_ts_stable_under_shift(table: pd.DataFrame, rise: BootstrapResult | None, backbone: str) -> Verdict:
+    """C3: a temperature fitted on clean data keeps the VLMs calibrated under distribution shift.
+
+    Test: the clean-fitted temperature lowers ECE in at least ``c3_threshold_ts_helps_share``
+    of the VLMs' shifted cells, and the VLMs' mean ECE after TS rises from clean to shifted
+    data by at most ``c3_threshold_stable_rise``, as far as the rise's 95% interval can tell.
+
+    Args:
+        table: :func:`vlmcal.empirical.ts_across_shifts` output of one seed (columns kind,
+            shift, accuracy, ece_before, ece_after, confidence_after).
+        rise: :func:`vlmcal.empirical.shift_rise_after_ts` of the same seed; None without shifts.
+        backbone: the run's models in words.
+
+    Returns:
+        The :class:`~vlmcal.verdict.Verdict` of C3; not tested without shifted conditions.
+    """
+    helps_bar, rise_bar = threshold("c3_threshold_ts_helps_share"), threshold("c3_threshold_stable_rise")
+    common = dict(claim="C3", statement=statement("C3"), paper_figure=paper_value("c3_statement").describe(), backbone=backbone)
+    vlm = _vlm_rows(table)
+    shifted, clean = vlm[vlm["shift"] != "clean"], vlm[vlm["shift"] == "clean"]
+    if shifted.empty or rise is None:
+        return Verdict(**common, measured=f"VLMs' ECE after TS on clean data: {clean['ece_after'].mean():.4f}", interval="",
+                       holds=None, why="no shifted condition was in this run, so stability under shift could not be measured")
+    helps = float((shifted["ece_after"] < shifted["ece_before"]).mean())
+    rise_test = compare_with_bar(rise, bar=rise_bar, margin=rise_bar, at_most=True)
+    holds = False if helps < helps_bar else rise_test.holds
+    measured = (
+        f"clean-fitted TS lowers ECE in {helps:.0%} of {len(shifted)} shifted VLM cells (bar: at least {helps_bar:.0%}); "
+        f"mean ECE after TS {shifted['ece_after'].mean():.4f} under shift vs {clean['ece_after'].mean():.4f} clean, "
+        f"a rise of {rise.estimate:+.4f} (bar: at most {rise_bar:+.4f})"
+    )
+    failures = []
+    if helps < helps_bar:
+        failures.append(f"TS fitted on clean data lowered ECE in {helps:.0%} of the shifted cells, short of {helps_bar:.0%}")
+    if rise_test.holds is False:
+        failures.append(f"the mean ECE after TS rises by {rise.estimate:.4f} under shift, "
+                        f"{rise.estimate - rise_bar:.4f} more than {rise_bar:.4f}")
+    if rise_test.holds is None:
+        failures.append(_noise_reason("the rise", rise, rise_test, f"{rise_bar:+.4f}", f"{rise_bar:.4f}"))
+    if holds is not True:
+        failures.append(_worst_shifts(shifted))
+    return Verdict(**common, measured=measured, interval=f"95% CI of the rise [{rise.lower:+.4f}, {rise.upper:+.4f}]",
+                   holds=holds, why=_join(failures) if holds is not True else "")
+
+
+# ----------------------------------------------------------------------------- C4
+
+
+def c4_ts_transfers_across_labels(table: pd.DataFrame, intervals: dict[str, BootstrapResult], backbone: str) -> Verdict:
+    """C4: a temperature fitted on other labels calibrates the test labels.
+
+    Test: averaged over the VLMs' (model, transfer, seed) cells, the temperature fitted on
+    the other labels achieves at least ``c4_threshold_recovery_share`` of the ECE reduction
+    of a temperature fitted on the target labels (cells where the latter does not lower ECE
+    have no reduction to recover and are left out).
+
+    Args:
+        table: :func:`vlmcal.empirical.label_shift` output, any number of seeds and transfers
+            (columns kind, ece_before, ece_source_ts, ece_target_ts, recovered, temperature_source,
+            and optionally source: the label set the temperature was fitted on).
+        intervals: label -> :func:`vlmcal.empirical.bootstrap_label_shift` interval of the
+            recovered share (e.g. ``{"fitted on base": ..., "fitted on new": ...}``).
+        backbone: the run's models in words.
+
+    Returns:
+        The :class:`~vlmcal.verdict.Verdict` of C4; not tested when no cell has a reduction to recover.
+    """
+    bar = threshold("c4_threshold_recovery_share")
+    common = dict(claim="C4", statement=statement("C4"), paper_figure=paper_value("c4_statement").describe(), backbone=backbone)
+    vlm = _vlm_rows(table)
+    counted = vlm[vlm["recovered"].notna()]
+    interval = "95% CI of that share: " + ", ".join(f"{name} [{ci.lower:.0%}, {ci.upper:.0%}]" for name, ci in intervals.items())
+    if counted.empty:
+        return Verdict(
+            **common, measured=f"VLMs' mean ECE before TS: {vlm['ece_before'].mean():.4f}", interval="", holds=None,
+            why=(f"TS fitted on the target labels lowered ECE in none of the {len(vlm)} (model, transfer, seed) cells, "
+                 "so there was no reduction to recover"),
+        )
+    recovered = float(counted["recovered"].mean())
+    holds = recovered >= bar
+    measured = (
+        f"TS fitted on other labels achieves {recovered:.0%} of the ECE reduction of TS fitted on the target labels "
+        f"(mean over {len(counted)} of {len(vlm)} cells; bar: at least {bar:.0%}); mean ECE {vlm['ece_before'].mean():.4f} "
+        f"before TS, {vlm['ece_source_ts'].mean():.4f} with the other labels' temperature, "
+        f"{vlm['ece_target_ts'].mean():.4f} with the target labels'"
+    )
+    why = ""
+    if not holds:
+        gain = float((counted["ece_before"] - counted["ece_target_ts"]).mean())
+        parts = [f"the other labels' temperature achieved {recovered:.0%} of the attainable reduction, short of {bar:.0%}",
+                 f"that reduction (ECE before TS minus ECE with the target labels' temperature) is {gain:.4f} on average"]
+        if "source" in vlm:
+            fitted = vlm.groupby("source")["temperature_source"].mean()
+            parts.append("mean temperature fitted on each label set: " + ", ".join(f"{s} {t:.2f}" for s, t in fitted.items()))
+        if len(counted) < len(vlm):
+            parts.append(f"{len(vlm) - len(counted)} of {len(vlm)} cells, where TS on the target labels did not lower ECE, are left out")
+        why = _join(parts)
+    return Verdict(**common, measured=measured, interval=interval, holds=holds, why=why)
+
+
+# ----------------------------------------------------------------------------- C5
+
+
+def _largest_gaps(vlm: pd.DataFrame, k: int = 3) -> str:
+    gap = vlm["confidence_after"] - vlm["accuracy"]
+    worst = vlm.loc[gap.abs().sort_values(ascending=False).index[:k]]
+    cells = [f"{row.model} on {row.condition} ({row.labels} labels): confidence {row.confidence_after:.2f}, accuracy {row.accuracy:.2f}"
+             for row in worst.itertuples()]
+    return f"mean confidence after TS minus accuracy is {gap.mean():+.3f} on average; largest gaps: " + ", ".join(cells)
+
+
+def c5_confidence_tracks_accuracy(points: pd.DataFrame, correlations: dict[str, BootstrapResult] | None, backbone: str) -> Verdict:
+    """C5: after TS, mean confidence tracks accuracy across shifts and label sets.
+
+    Test: pooling the VLMs' points, R^2 of accuracy on confidence after TS exceeds ``c5_r2``
+    and Spearman's rho exceeds ``c5_spearman`` (the paper's own bars).
+
+    Args:
+        points: :func:`vlmcal.empirical.confidence_accuracy_points` output (columns kind,
+            model, condition, labels, accuracy, confidence_after).
+        correlations: :func:`vlmcal.empirical.bootstrap_confidence_vs_accuracy` of the same
+            points, for the interval (None: no interval).
+        backbone: the run's models in words.
+
+    Returns:
+        The :class:`~vlmcal.verdict.Verdict` of C5; not tested with fewer than 3 points or
+        when accuracy or confidence does not vary.
+    """
+    r2_bar, rho_bar = threshold("c5_r2"), threshold("c5_spearman")
+    common = dict(claim="C5", statement=statement("C5"),
+                  paper_figure=f"{paper_value('c5_r2').describe()}; {paper_value('c5_spearman').describe()}", backbone=backbone)
+    vlm = _vlm_rows(points)
+    if len(vlm) < 3:
+        return Verdict(**common, measured=f"{len(vlm)} VLM point(s)", interval="", holds=None,
+                       why=f"only {len(vlm)} VLM point(s) were measured; a correlation needs at least 3")
+    accuracy, confidence = vlm["accuracy"], vlm["confidence_after"]
+    if accuracy.nunique() < 2 or confidence.nunique() < 2:
+        return Verdict(
+            **common, measured=f"{len(vlm)} VLM points", interval="", holds=None,
+            why=(f"accuracy ({accuracy.min():.3f} to {accuracy.max():.3f}) or confidence after TS "
+                 f"({confidence.min():.3f} to {confidence.max():.3f}) does not vary across the {len(vlm)} VLM points, "
+                 "so there is no trend to track"),
+        )
+    pooled = empirical.confidence_vs_accuracy(vlm)
+    r2, rho = pooled["r2"], pooled["spearman"]
+    holds = bool(r2 > r2_bar and rho > rho_bar)
+    measured = (f"pooled over {len(vlm)} VLM points after TS: R^2 = {r2:.3f}, Spearman rho = {rho:.3f} "
+                f"(bars: above {r2_bar:.2f} and {rho_bar:.2f})")
+    interval = "" if correlations is None else (
+        f"95% CI: R^2 [{correlations['r2'].lower:.3f}, {correlations['r2'].upper:.3f}], "
+        f"rho [{correlations['spearman'].lower:.3f}, {correlations['spearman'].upper:.3f}]")
+    why = ""
+    if not holds:
+        parts = []
+        if not r2 > r2_bar:
+            parts.append(f"R^2 is {r2:.3f}, {r2_bar - r2:.3f} below {r2_bar:.2f}")
+        if not rho > rho_bar:
+            parts.append(f"Spearman rho is {rho:.3f}, {rho_bar - rho:.3f} below {rho_bar:.2f}")
+        why = _join(parts + [_largest_gaps(vlm)])
+    return Verdict(**common, measured=measured, interval=interval, holds=holds, why=why)
+
+
+# ----------------------------------------------------------------------------- C6
+
+
+def _c6_notes(plan: empirical.CalibrationSizePlan, n_classes: int) -> list[str]:
+    """What this run leaves out of C6: sizes the pool could not supply, and the many-class setting."""
+    notes = []
+    if plan.skipped:
+        sizes = ("size " if len(plan.skipped) == 1 else "sizes ") + ", ".join(map(str, plan.skipped))
+        notes.append(f"{sizes} {'was' if len(plan.skipped) == 1 else 'were'} not run: larger than the calibration pool of {plan.pool} images")
+    many = threshold("c6_many_classes")
+    if n_classes < many:
+        notes.append(f"this data set has {n_classes} classes, fewer than the {many:g} of the paper's smaller many-class set, "
+                     "so the many-class part of the claim is not tested here")
+    return notes
+
+
+def sufficient_sizes(table: pd.DataFrame) -> pd.DataFrame:
+    """Per model and seed, the smallest sufficient calibration-set size at C6's tolerance.
+
+    Args:
+        table: :func:`vlmcal.empirical.calibration_set_size` output, one or more seeds (column seed).
+
+    Returns:
+        :func:`vlmcal.empirical.smallest_sufficient_n` of every seed, with a seed column
+        (NaN smallest_n: no size below the full set came within ``c6_threshold_plateau_ece``).
+    """
+    tolerance = threshold("c6_threshold_plateau_ece")
+    if "seed" not in table:
+        return empirical.smallest_sufficient_n(table, tolerance)
+    return pd.concat([empirical.smallest_sufficient_n(g, tolerance).assign(seed=s) for s, g in table.groupby("seed")],
+                     ignore_index=True)
+
+
+def c6_few_samples_suffice(
+    table: pd.DataFrame,
+    full_set_ece: dict[str, BootstrapResult],
+    plan: empirical.CalibrationSizePlan,
+    n_classes: int,
+    backbone: str,
+    n_resamples: int = 200,
+) -> Verdict:
+    """C6: a few dozen labelled samples suffice to fit the temperature.
+
+    Test: for the median VLM over models and seeds, the smallest n whose mean ECE after TS is
+    within ``c6_threshold_plateau_ece`` (absolute) of the full calibration set's is at most
+    ``c6_samples_high``. The tolerance must exceed the noise of the full-set ECE it is
+    measured against (the median over VLMs of its bootstrap 95% half-width on the evaluation
+    half); otherwise the claim is not testable at this sample size.
+
+    Args:
+        table: :func:`vlmcal.empirical.calibration_set_size` output, one or more seeds
+            (column seed when several).
+        full_set_ece: :func:`vlmcal.empirical.full_set_ece` of the first seed, one entry per VLM.
+        plan: the sizes run and skipped (:func:`vlmcal.empirical.plan_calibration_sizes`).
+        n_classes: the data set's number of classes.
+        backbone: the run's models in words.
+        n_resamples: bootstrap resamples of the interval at the paper's n (first seed).
+
+    Returns:
+        The :class:`~vlmcal.verdict.Verdict` of C6.
+    """
+    tolerance, paper_n = threshold("c6_threshold_plateau_ece"), threshold("c6_samples_high")
+    common = dict(claim="C6", statement=statement("C6"),
+                  paper_figure=f"{paper_value('c6_samples_low').describe()}; upper end {paper_n:g} samples", backbone=backbone)
+    notes = _c6_notes(plan, n_classes)
+    vlm = _vlm_rows(table)
+    drawn = vlm[vlm["size"] != "all"]
+    small = sorted(int(n) for n in drawn["n"].unique() if n <= paper_n)
+    full = vlm.loc[vlm["size"] == "all", "ece_after"].mean()
+    noise = float(np.median([half_width(ci) for ci in full_set_ece.values()])) if full_set_ece else math.nan
+
+    def untested(measured: str, reason: str) -> Verdict:
+        return Verdict(**common, measured=measured, interval="", holds=None, why=_join([reason] + notes))
+
+    if math.isnan(full):
+        return untested("no full-set fit", "the full calibration set ('all') was not among the sizes, so there is no plateau to compare with")
+    if not small:
+        return untested(f"full-set ECE after TS {full:.4f}", f"no calibration-set size of at most {paper_n:g} was run")
+    if not noise < tolerance:
+        return untested(
+            f"full-set ECE after TS {full:.4f}, bootstrap 95% half-width {noise:.4f}",
+            f"not testable at this sample size: the full-set ECE's bootstrap 95% half-width on the evaluation half is {noise:.4f} "
+            f"(median over {len(full_set_ece)} VLM(s)), not below the tolerance of {tolerance:.4f}",
+        )
+    sufficient = sufficient_sizes(vlm)
+    median_n = float(sufficient["smallest_n"].fillna(np.inf).median())
+    holds = median_n <= paper_n
+    reference_n = small[-1]
+    first_seed = vlm[vlm["seed"] == vlm["seed"].iloc[0]] if "seed" in vlm else vlm
+    gap = empirical.gap_to_full_set(first_seed, reference_n, n_resamples=n_resamples)
+    median_text = "none within the tolerance" if math.isinf(median_n) else f"{median_n:g}"
+    measured = (
+        f"median smallest sufficient n over {vlm['model'].nunique()} VLM(s) and {len(sufficient)} (model, seed) pair(s): "
+        f"{median_text} (sufficient: mean ECE after TS within {tolerance:.4f} of the full calibration set's {full:.4f}; "
+        f"bar: at most {paper_n:g} samples); at n = {reference_n} the mean ECE after TS is {gap.estimate:+.4f} from the full-set ECE"
+    )
+    interval = (f"95% CI of that difference [{gap.lower:+.4f}, {gap.upper:+.4f}] (first seed, over draws); "
+                f"noise of the full-set ECE: half-width {noise:.4f}")
+    reasons = []
+    if not holds:
+        at_reference = drawn.loc[drawn["n"] == reference_n, "ece_after"].mean()
+        reasons.append(f"at n = {reference_n} the mean ECE after TS is {at_reference:.4f}, {at_reference - full:.4f} above "
+                       f"the full-set ECE of {full:.4f} (over seeds), beyond the tolerance of {tolerance:.4f}")
+        reasons.append("no size below the full set came within it for most VLMs and seeds" if math.isinf(median_n)
+                       else f"the median smallest sufficient n is {median_n:g}")
+    return Verdict(**common, measured=measured, interval=interval, holds=holds, why=_join(reasons + notes))
