@@ -60,9 +60,9 @@ import pandas as pd
 from vlmcal import metrics
 from vlmcal.calibration import TemperatureScaling
 from vlmcal.plotting import plot_reliability_diagram
-from vlmcal import empirical
-from vlmcal.page_settings import Calibration101Settings
-from vlmcal.predictions import predict
+from vlmcal import study
+from vlmcal.study import Calibration101Settings
+from vlmcal.study import predict
 
 settings = Calibration101Settings(
     n_bins=n_bins, n_resamples=n_resamples, seed=seed, temperature_grid=temperature_grid, backbone=backbone,
@@ -293,7 +293,7 @@ print(f"NLL {ts.nll_before_:.3f} -> {ts.nll_after_:.3f}; mean confidence - accur
 
 # %%
 run = predict(backbone, "fashion-mnist", templates=templates, device=device or None, cache_dir=cache_dir or None)
-calibration_rows, evaluation_rows = empirical.split_calibration(run.labels, seed=seed)
+calibration_rows, evaluation_rows = study.split_calibration(run.labels, seed=seed)
 cal_logits, cal_labels = run.subset(calibration_rows)
 ev_logits, ev_labels = run.subset(evaluation_rows)
 print(f"backbone {backbone}: {len(cal_labels)} calibration and {len(ev_labels)} evaluation predictions, "

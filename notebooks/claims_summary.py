@@ -15,23 +15,24 @@
 #
 # ```{admonition} Backbone
 # :class: note
-# Each row names the models behind its measurement. Rows measured on vlmcal's offline
-# stand-in VLMs are the stand-ins' figures, not CLIP's.
+# Each claim's record below the table names the models behind its measurement. Figures
+# measured on vlmcal's offline stand-in VLMs are the stand-ins' figures, not CLIP's.
 # ```
 #
 # ## Overview
 # Each claim page ends with a verdict computed in code and recorded as it runs. This page
 # collects them:
 #
-# 1. Read every recorded verdict.
-# 2. Show them in one table: the claim, the paper's figure, the figure here, the models used,
-#    and whether the claim holds here.
+# 1. Read every recorded verdict and show them in one table: the claim, its paper, whether it
+#    holds here, the paper's figure and the figure here, each in short.
+# 2. Give each claim's record in full: what was measured, its interval, the models behind it,
+#    and what differs from the paper. A claim in the table links to its record.
 #
 # ## Prerequisites
 # None; it reads what the other pages recorded during `make book` (runs in a second).
 
 # %% tags=["parameters"]
-verdict_dir = ""  # where the verdicts were recorded; "" = $VLMCAL_VERDICT_DIR (set by `make book`)
+verdict_dir = ""  # where the verdicts were recorded; empty: $VLMCAL_VERDICT_DIR (set by `make book`)
 
 # %% [markdown]
 # ## Imports
@@ -39,10 +40,9 @@ verdict_dir = ""  # where the verdicts were recorded; "" = $VLMCAL_VERDICT_DIR (
 # %%
 import os
 
-import pandas as pd
 from IPython.display import Markdown, display
 
-from vlmcal.verdict import VERDICT_DIR_ENV, load_verdicts
+from vlmcal.verdict import VERDICT_DIR_ENV, read_verdicts, summary_table, verdict_details, verdict_tally
 
 directory = verdict_dir or os.environ.get(VERDICT_DIR_ENV, "")
 if not directory or not os.path.isdir(directory):
@@ -53,13 +53,18 @@ if not directory or not os.path.isdir(directory):
 
 # %% [markdown]
 # ## 1. The verdicts
+# A claim's figures are shortened here; click the claim for its full record.
+
+# %% tags=["full-width"]
+verdicts = read_verdicts(directory)
+display(Markdown(verdict_tally(verdicts)))
+display(Markdown(summary_table(verdicts)))
+
+# %% [markdown]
+# ## 2. Each claim's record
 
 # %%
-table = load_verdicts(directory)
-counts = table["verdict"].value_counts()
-display(Markdown(", ".join(f"**{n}** {outcome}" for outcome, n in counts.items()) + f" — {len(table)} claims reproduced so far."))
-with pd.option_context("display.max_colwidth", None):
-    display(table.style.set_properties(**{"text-align": "left", "white-space": "normal"}))
+display(Markdown(verdict_details(verdicts)))
 
 # %% [markdown]
 # ## Summary

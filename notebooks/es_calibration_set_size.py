@@ -53,12 +53,12 @@ import pandas as pd
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from vlmcal import claims, empirical
-from vlmcal.page_settings import SetSizeSettings
+from vlmcal import claims, study
+from vlmcal.study import SetSizeSettings
 from vlmcal.plotting import plot_calibration_set_size
-from vlmcal.predictions import collect_runs
+from vlmcal.study import collect_runs
 
-settings = empirical.StudySettings(
+settings = study.StudySettings(
     backbones=backbones, supervised=supervised, dataset=dataset, seeds=seeds, n_bins=n_bins, device=device,
     cache_dir=cache_dir, templates=templates, max_samples=max_samples, n_resamples=n_resamples,
 )
@@ -81,12 +81,12 @@ print(f"{len(labels)} test images, {runs[0].logits.shape[1]} classes")
 # the calibration pool cannot be drawn; such sizes are listed here and in the verdict.
 
 # %%
-plan = empirical.plan_calibration_sizes(sizes, pool=len(empirical.split_calibration(labels, seed=settings.seeds[0])[0]))
+plan = study.plan_calibration_sizes(sizes, pool=len(study.split_calibration(labels, seed=settings.seeds[0])[0]))
 display(Markdown(plan.describe()))
 tables = []
 for seed in settings.seeds:
-    calibration_rows, evaluation_rows = empirical.split_calibration(labels, seed=seed)
-    tables.append(empirical.calibration_set_size(runs, plan.kept, calibration_rows, evaluation_rows,
+    calibration_rows, evaluation_rows = study.split_calibration(labels, seed=seed)
+    tables.append(study.calibration_set_size(runs, plan.kept, calibration_rows, evaluation_rows,
                                                  n_draws=n_draws, seed=seed, n_bins=settings.n_bins).assign(seed=seed))
 table = pd.concat(tables, ignore_index=True)
 fig, ax = plt.subplots(figsize=(7, 4))
@@ -116,8 +116,8 @@ sufficient.pivot(index="model", columns="seed", values="smallest_n")
 
 # %%
 seed0 = settings.seeds[0]
-calibration_rows, evaluation_rows = empirical.split_calibration(labels, seed=seed0)
-full_set = empirical.full_set_ece(runs, table[table["seed"] == seed0], evaluation_rows, settings.n_bins, settings.n_resamples)
+calibration_rows, evaluation_rows = study.split_calibration(labels, seed=seed0)
+full_set = study.full_set_ece(runs, table[table["seed"] == seed0], evaluation_rows, settings.n_bins, settings.n_resamples)
 c6 = claims.es.c6_few_samples_suffice(table, full_set, plan, runs[0].logits.shape[1], settings.describe_models(),
                                       n_resamples=settings.n_resamples)
 c6.record()

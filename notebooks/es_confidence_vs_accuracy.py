@@ -39,7 +39,7 @@ seeds = [0, 1, 2]  # seeds of the calibration/evaluation split
 n_bins = 15  # ECE bins, as in ES
 device = ""  # "" picks CUDA when present, else CPU
 cache_dir = ""  # "" uses $VLMCAL_CACHE_DIR or ~/.cache/vlmcal
-shifts = ["all"]  # shift names from vlmcal.shifts, or ["all"]
+shifts = ["all"]  # shift names from vlmcal.data.shifts, or ["all"]
 severities = [1, 2, 3, 4, 5]
 templates = "ensemble"  # prompts: CLIP's 80 templates ("ensemble"), "hard" or "dataset"
 max_samples = 0  # evaluate on at most this many test images (0: all)
@@ -53,13 +53,13 @@ import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
 
-from vlmcal import claims, empirical
+from vlmcal import claims, study
 from vlmcal.calibration import TemperatureScaling
-from vlmcal.datasets import base_new_split
+from vlmcal.data.datasets import base_new_split
 from vlmcal.plotting import plot_confidence_vs_accuracy
-from vlmcal.predictions import collect_runs
+from vlmcal.study import collect_runs
 
-settings = empirical.StudySettings(
+settings = study.StudySettings(
     backbones=backbones, supervised=supervised, dataset=dataset, seeds=seeds, n_bins=n_bins, device=device,
     cache_dir=cache_dir, shifts=shifts, severities=severities, templates=templates, max_samples=max_samples,
     n_resamples=n_resamples,
@@ -79,9 +79,9 @@ base, new = base_new_split([str(k) for k in range(runs[0].logits.shape[1])])
 
 # %%
 seed0 = settings.seeds[0]
-calibration_rows, evaluation_rows = empirical.split_calibration(labels, seed=seed0)
+calibration_rows, evaluation_rows = study.split_calibration(labels, seed=seed0)
 temperatures = {r.model: TemperatureScaling().fit(*r.subset(calibration_rows)).temperature_ for r in runs if r.shift == "clean"}
-points = empirical.confidence_accuracy_points(runs, temperatures, evaluation_rows, {"all": base + new, "base": base, "new": new})
+points = study.confidence_accuracy_points(runs, temperatures, evaluation_rows, {"all": base + new, "base": base, "new": new})
 points.groupby(["kind", "model", "labels"], sort=False)[["accuracy", "confidence_before", "confidence_after"]].mean().round(3)
 
 # %% [markdown]
@@ -99,7 +99,7 @@ fig.tight_layout()
 stats_rows = []
 for (kind, model), g in points.groupby(["kind", "model"], sort=False):
     for column in ("confidence_before", "confidence_after"):
-        stats_rows.append({"kind": kind, "model": model, "confidence": column, **empirical.confidence_vs_accuracy(g, confidence=column)})
+        stats_rows.append({"kind": kind, "model": model, "confidence": column, **study.confidence_vs_accuracy(g, confidence=column)})
 pd.DataFrame(stats_rows).round(3)
 
 # %% [markdown]
@@ -109,7 +109,7 @@ pd.DataFrame(stats_rows).round(3)
 # `vlmcal/data/paper_values.csv`). The intervals are 95% bootstraps over the points.
 
 # %%
-c5 = claims.es.c5_confidence_tracks_accuracy(points, empirical.bootstrap_confidence_vs_accuracy(points, settings.n_resamples),
+c5 = claims.es.c5_confidence_tracks_accuracy(points, study.bootstrap_confidence_vs_accuracy(points, settings.n_resamples),
                                              settings.describe_models())
 c5.record()
 c5

@@ -52,12 +52,12 @@ import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
 
-from vlmcal import claims, empirical
-from vlmcal.datasets import base_new_split
+from vlmcal import claims, study
+from vlmcal.data.datasets import base_new_split
 from vlmcal.plotting import plot_label_shift
-from vlmcal.predictions import collect_runs
+from vlmcal.study import collect_runs
 
-settings = empirical.StudySettings(
+settings = study.StudySettings(
     backbones=backbones, supervised=supervised, dataset=dataset, seeds=seeds, n_bins=n_bins, device=device,
     cache_dir=cache_dir, templates=templates, max_samples=max_samples, n_resamples=n_resamples,
 )
@@ -78,14 +78,16 @@ print(f"base classes {base}, new classes {new}; {len(labels)} test images")
 # Restricting a zero-shot model's logits to a subset of classes is exactly the zero-shot
 # classifier over that subset, since each class's logit depends on its own prompt only.
 # `recovered` is the share of the best possible ECE reduction (TS fitted on the target labels)
-# that the temperature from the other labels achieves.
+# that the temperature from the other labels achieves, per row. The verdict pools the rows as a
+# ratio of means (mean reduction achieved over mean reduction attainable), so that a row with
+# almost nothing to recover cannot swamp the others.
 
 # %%
 tables = []
 for seed in settings.seeds:
-    calibration_rows, evaluation_rows = empirical.split_calibration(labels, seed=seed)
-    forward = empirical.label_shift(runs, base, {"new": new, "all": base + new}, calibration_rows, evaluation_rows, settings.n_bins)
-    reverse = empirical.label_shift(runs, new, {"base": base}, calibration_rows, evaluation_rows, settings.n_bins)
+    calibration_rows, evaluation_rows = study.split_calibration(labels, seed=seed)
+    forward = study.label_shift(runs, base, {"new": new, "all": base + new}, calibration_rows, evaluation_rows, settings.n_bins)
+    reverse = study.label_shift(runs, new, {"base": base}, calibration_rows, evaluation_rows, settings.n_bins)
     tables.append(pd.concat([forward.assign(source="base"), reverse.assign(source="new")]).assign(seed=seed))
 table = pd.concat(tables, ignore_index=True)
 shown = table.groupby(["kind", "model", "source", "target"], sort=False)[
@@ -106,13 +108,13 @@ plt.tight_layout()
 
 # %%
 seed0 = settings.seeds[0]
-calibration_rows, evaluation_rows = empirical.split_calibration(labels, seed=seed0)
+calibration_rows, evaluation_rows = study.split_calibration(labels, seed=seed0)
 vlm_runs = [r for r in runs if r.kind == "VLM"]
 t0 = table[(table["seed"] == seed0) & (table["kind"] == "VLM")]
 recovered_intervals = {
-    "fitted on base": empirical.bootstrap_label_shift(vlm_runs, t0[t0["source"] == "base"], {"new": new, "all": base + new},
+    "fitted on base": study.bootstrap_label_shift(vlm_runs, t0[t0["source"] == "base"], {"new": new, "all": base + new},
                                                       evaluation_rows, settings.n_bins, settings.n_resamples),
-    "fitted on new": empirical.bootstrap_label_shift(vlm_runs, t0[t0["source"] == "new"], {"base": base},
+    "fitted on new": study.bootstrap_label_shift(vlm_runs, t0[t0["source"] == "new"], {"base": base},
                                                      evaluation_rows, settings.n_bins, settings.n_resamples),
 }
 c4 = claims.es.c4_ts_transfers_across_labels(table, recovered_intervals, settings.describe_models())

@@ -48,7 +48,7 @@ seeds = [0, 1, 2]  # seeds of the calibration/evaluation split
 n_bins = 15  # ECE bins, as in ES
 device = ""  # "" picks CUDA when present, else CPU
 cache_dir = ""  # "" uses $VLMCAL_CACHE_DIR or ~/.cache/vlmcal
-shifts = ["all"]  # shift names from vlmcal.shifts, or ["all"]
+shifts = ["all"]  # shift names from vlmcal.data.shifts, or ["all"]
 severities = [1, 2, 3, 4, 5]
 templates = "ensemble"  # prompts: CLIP's 80 templates ("ensemble"), "hard" or "dataset"
 max_samples = 0  # evaluate on at most this many test images (0: all)
@@ -62,11 +62,11 @@ import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
 
-from vlmcal import claims, empirical
+from vlmcal import claims, study
 from vlmcal.plotting import plot_ece_before_after, plot_ece_by_severity
-from vlmcal.predictions import collect_runs
+from vlmcal.study import collect_runs
 
-settings = empirical.StudySettings(
+settings = study.StudySettings(
     backbones=backbones, supervised=supervised, dataset=dataset, seeds=seeds, n_bins=n_bins, device=device,
     cache_dir=cache_dir, shifts=shifts, severities=severities, templates=templates, max_samples=max_samples,
     n_resamples=n_resamples,
@@ -93,8 +93,8 @@ print(f"{len(runs)} runs; {len(labels)} test images per run")
 # %%
 tables = []
 for seed in settings.seeds:
-    calibration_rows, evaluation_rows = empirical.split_calibration(labels, seed=seed)
-    tables.append(empirical.ts_across_shifts(runs, calibration_rows, evaluation_rows, n_bins=settings.n_bins).assign(seed=seed))
+    calibration_rows, evaluation_rows = study.split_calibration(labels, seed=seed)
+    tables.append(study.ts_across_shifts(runs, calibration_rows, evaluation_rows, n_bins=settings.n_bins).assign(seed=seed))
 table = pd.concat(tables, ignore_index=True)
 table.groupby(["kind", "model"], sort=False)["temperature"].agg(["mean", "std"]).round(3)
 
@@ -150,25 +150,25 @@ by_shift.round(3)
 
 # %%
 seed0 = settings.seeds[0]
-calibration_rows, evaluation_rows = empirical.split_calibration(labels, seed=seed0)
+calibration_rows, evaluation_rows = study.split_calibration(labels, seed=seed0)
 t0 = table[table["seed"] == seed0]
-temperatures = empirical.model_temperatures(t0)
+temperatures = study.model_temperatures(t0)
 intervals = dict(n_bins=settings.n_bins, n_resamples=settings.n_resamples)
 
 # %%
-c1 = claims.es.c1_vlms_not_better_calibrated(t0, empirical.vlm_minus_supervised_ece(runs, evaluation_rows, **intervals),
+c1 = claims.es.c1_vlms_not_better_calibrated(t0, study.vlm_minus_supervised_ece(runs, evaluation_rows, **intervals),
                                              settings.describe_models())
 c1.record()
 c1
 
 # %%
-c2 = claims.es.c2_ts_improves_markedly(t0, empirical.ts_ece_ratio(runs, temperatures, evaluation_rows, **intervals),
+c2 = claims.es.c2_ts_improves_markedly(t0, study.ts_ece_ratio(runs, temperatures, evaluation_rows, **intervals),
                                        settings.describe_models())
 c2.record()
 c2
 
 # %%
-c3 = claims.es.c3_ts_stable_under_shift(t0, empirical.shift_rise_after_ts(runs, temperatures, evaluation_rows, **intervals),
+c3 = claims.es.c3_ts_stable_under_shift(t0, study.shift_rise_after_ts(runs, temperatures, evaluation_rows, **intervals),
                                         settings.describe_models())
 c3.record()
 c3

@@ -64,10 +64,10 @@ from IPython.display import Markdown, display
 from vlmcal import cards, metrics
 from vlmcal.backbones import load_backbone
 from vlmcal.plotting import plot_confusion_matrix, plot_reliability_diagram, plot_text_similarity, plot_top_predictions
-from vlmcal.predictions import load_test_data, model_inputs, predict
-from vlmcal.page_settings import ZeroShotSettings
-from vlmcal.templates import FASHION_MNIST_CLASSNAMES
-from vlmcal.zeroshot import class_text_features, zero_shot_logits
+from vlmcal.study import load_test_data, model_inputs, predict
+from vlmcal.study import ZeroShotSettings
+from vlmcal.data.templates import FASHION_MNIST_CLASSNAMES
+from vlmcal.prompting.zeroshot import class_text_features, zero_shot_logits
 from vlmcal.features import image_features
 
 settings = ZeroShotSettings(

@@ -1,7 +1,7 @@
 """Bad input, case by case: every case gets a clear error or is accepted on purpose.
 
 ``CASES`` is the matrix: over the public functions of ``vlmcal.metrics``, ``vlmcal.calibration``,
-the backbones, ``vlmcal.datasets``, ``vlmcal.predictions`` (and the zero-shot and shift helpers
+the backbones, ``vlmcal.data.datasets``, ``vlmcal.study.predictions`` (and the zero-shot and shift helpers
 they use), each kind of bad input (NaN/inf, wrong shapes, out-of-range and negative labels, empty
 inputs, mismatched lengths, unknown names, missing weights or data). A case either expects an
 exception of one type whose message matches a regex naming the argument and what was received,
@@ -31,10 +31,11 @@ import pytest
 import torch
 
 from vlmcal import calibration as cal
-from vlmcal import datasets as ds
+from vlmcal.data import datasets as ds
 from vlmcal import metrics as m
-from vlmcal import predictions as pred
-from vlmcal import shifts, zeroshot
+from vlmcal.study import predictions as pred
+from vlmcal.data import shifts
+from vlmcal.prompting import zeroshot
 from vlmcal.backbones import load_backbone
 from vlmcal.backbones.openclip import WeightsNotFoundError
 

@@ -245,6 +245,54 @@ def test_histogram_binning_by_hand_and_empty_bins_unchanged():
     assert hb.bin_count_.tolist() == [0, 0, 0, 0, 0, 1, 0, 1, 1, 1]
 
 
+def _top_confidences(conf) -> np.ndarray:
+    """[M, 4] probabilities whose top-label confidence is exactly ``conf`` (each >= 0.25), class 0 on top."""
+    conf = np.asarray(conf, dtype=np.float64)
+    rest = (1.0 - conf) / 3.0  # <= conf, so class 0 is the argmax (the first of equals)
+    return np.column_stack([conf, rest, rest, rest])
+
+
+# Where each convention puts a value, independently of vlmcal: numpy.digitize on the inner edges
+# (or, for torchmetrics, on every edge after the first), counting edges below (right=True) or at
+# and below (right=False) the value.
+_DIGITIZE = {"right": (slice(1, -1), True), "left": (slice(1, -1), False), "torchmetrics": (slice(1, None), False)}
+
+
+def test_histogram_binning_bins_confidences_on_edges_as_numpy_digitize_under_each_convention():
+    """Four bins with edges 0, 0.25, 0.5, 0.75, 1 (exact in binary) and confidences on them, where the
+    conventions differ: fit and transform against a one-sample-at-a-time reference."""
+    fit_conf = np.array([0.25, 0.5, 0.5, 0.6, 0.75, 0.75, 0.8, 1.0, 1.0, 0.3, 0.25])
+    fit_ok = np.array([1, 0, 1, 1, 0, 0, 1, 1, 0, 1, 0])
+    new_conf = np.array([0.25, 0.5, 0.75, 1.0, 0.3, 0.55, 0.9, 0.26, 0.7])
+    edges = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
+    outputs = {}
+    for convention, (part, right) in _DIGITIZE.items():
+        def bin_of(c, part=part, right=right):
+            return int(np.digitize(c, edges[part], right=right))
+
+        n_cols = 4 + (convention == "torchmetrics")
+        members = [[] for _ in range(n_cols)]  # the outcomes in each bin, one sample at a time
+        for c, ok in zip(fit_conf, fit_ok):
+            members[bin_of(c)].append(ok)
+        accuracy = np.array([np.mean(m) if m else np.nan for m in members])
+        hb = HistogramBinning(n_bins=4, convention=convention).fit(_top_confidences(fit_conf), 1 - fit_ok)  # label 0 = right
+        assert hb.bin_count_.tolist() == [len(m) for m in members], convention
+        np.testing.assert_array_equal(hb.bin_accuracy_, accuracy)
+        expected = [c if np.isnan(accuracy[bin_of(c)]) else accuracy[bin_of(c)] for c in new_conf]
+        outputs[convention] = hb.transform(_top_confidences(new_conf))
+        assert outputs[convention].tolist() == expected, convention
+        # fit and transform bin alike: on its fit set every confidence becomes its own bin's accuracy
+        assert hb.transform(_top_confidences(fit_conf)).tolist() == [accuracy[bin_of(c)] for c in fit_conf], convention
+        assert np.array_equal(hb.edges_, metrics.bin_statistics(fit_conf, fit_ok, n_bins=4, convention=convention).edges)
+    # the edges matter here: each convention maps some confidence differently from the others
+    assert outputs["right"].tolist() != outputs["left"].tolist() != outputs["torchmetrics"].tolist() != outputs["right"].tolist()
+
+
+def test_histogram_binning_convention_is_checked():
+    with pytest.raises(ValueError, match=r"argument `convention` to be one of \('right', 'left', 'torchmetrics'\), but got 'middle'"):
+        HistogramBinning(convention="middle")
+
+
 # ----------------------------------------------------------------------------- few samples
 
 

@@ -14,8 +14,8 @@ from scipy.optimize import minimize_scalar
 from vlmcal import cards
 from vlmcal.backbones.standins import StandInConfig, load_default
 from vlmcal.backbones.standins.supervised import SupervisedConfig, load_supervised
-from vlmcal.datasets import load_fashion_mnist
-from vlmcal.templates import CLIP_TEMPLATES
+from vlmcal.data.datasets import load_fashion_mnist
+from vlmcal.data.templates import CLIP_TEMPLATES
 
 N = 300  # test images per card here (the book's cards use all 10,000)
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from vlmcal.dispersion import text_feature_dispersion
+from vlmcal.prompting.dispersion import text_feature_dispersion
 
 
 def _reference(features: np.ndarray) -> float:

@@ -20,7 +20,7 @@ from torch.utils.data import Dataset, TensorDataset
 import vlmcal.cache
 from vlmcal.backbones.openclip import load_openclip
 from vlmcal.features import classifier_logits, image_features
-from vlmcal.zeroshot import ZeroShotClassifier, zero_shot_logits
+from vlmcal.prompting.zeroshot import ZeroShotClassifier, zero_shot_logits
 
 IDENTITY = {"dataset": "toy", "split": "test", "shift": None, "severity": None}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import get_args
 
 import numpy as np
 import pytest
@@ -45,7 +46,7 @@ def _random_case(rng, dtype=torch.float32, min_n=1):
 
 
 def _on_an_edge(conf: torch.Tensor, n_bins: int) -> bool:
-    inner = torch.cat([torch.linspace(0, 1, n_bins + 1, dtype=conf.dtype), M._equal_width_edges(n_bins, conf.dtype, "cpu")])
+    inner = torch.cat([torch.linspace(0, 1, n_bins + 1, dtype=conf.dtype), M.binning._equal_width_edges(n_bins, conf.dtype, "cpu")])
     return bool(torch.isin(conf, inner).any())
 
 
@@ -127,7 +128,7 @@ def test_confidence_of_one_gets_an_extra_bin_in_torchmetrics():
 
 
 def test_torchmetrics_edges_are_off_by_one_ulp_for_15_bins():
-    ours = M._equal_width_edges(15, torch.float32, "cpu")  # correctly rounded k / 15
+    ours = M.binning._equal_width_edges(15, torch.float32, "cpu")  # correctly rounded k / 15
     theirs = torch.linspace(0, 1, 16, dtype=torch.float32)
     differ = torch.nonzero(ours != theirs).flatten().tolist()
     assert differ  # e.g. k = 3: float32(0.2) is not torch.linspace's 4th point
@@ -135,6 +136,33 @@ def test_torchmetrics_edges_are_off_by_one_ulp_for_15_bins():
     # A float32 confidence of exactly float32(0.2) sits on vlmcal's edge 3/15: bin 2 under (lower, upper].
     data = M.bin_statistics(torch.tensor([0.2], dtype=torch.float32), torch.tensor([True]), n_bins=15)
     assert data.count.tolist()[2] == 1
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("convention", get_args(M.Convention))
+def test_bin_index_matches_numpy_digitize_on_beside_and_between_edges(convention, dtype):
+    """The binning core against numpy.digitize: every edge k / B, its neighbours one ulp away, random values."""
+    gen = torch.Generator().manual_seed(11)
+    part, right = {"right": (slice(1, -1), True), "left": (slice(1, -1), False), "torchmetrics": (slice(1, None), False)}[convention]
+    for n_bins in (1, 4, 10, 15, 20):
+        edges = M.binning._equal_width_edges(n_bins, dtype, "cpu")  # [B+1]
+        beside = torch.cat([torch.nextafter(edges, torch.zeros_like(edges)), torch.nextafter(edges, torch.ones_like(edges))])
+        values = torch.cat([edges, beside.clamp(0.0, 1.0), torch.rand(300, generator=gen, dtype=dtype)])  # [M]
+        idx, n_cols = M.bin_index(values, edges, convention)
+        assert n_cols == n_bins + (convention == "torchmetrics")
+        assert idx.tolist() == np.digitize(values.numpy(), edges.numpy()[part], right=right).tolist()
+        assert M.bin_statistics(values, values > 0.5, n_bins=n_bins, convention=convention).count.tolist() == np.bincount(idx, minlength=n_cols).tolist()
+
+
+def test_bin_index_by_hand():
+    edges = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
+    on_edges = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
+    assert M.bin_index(on_edges, edges, "right")[0].tolist() == [0, 0, 1, 2, 3]  # (lower, upper], 0 in the first bin
+    assert M.bin_index(on_edges, edges, "left")[0].tolist() == [0, 1, 2, 3, 3]  # [lower, upper), 1 in the last bin
+    idx, n_cols = M.bin_index(on_edges, edges, "torchmetrics")
+    assert idx.tolist() == [0, 1, 2, 3, 4] and n_cols == 5  # [lower, upper), 1.0 in a fifth bin
+    with pytest.raises(ValueError, match="argument `convention`"):
+        M.bin_index(on_edges, edges, "middle")
 
 
 # ----------------------------------------------------------------------------- hand-computed
@@ -177,7 +205,7 @@ def test_classwise_ece_by_hand():
 
 def test_classwise_ece_matches_a_one_sample_at_a_time_loop(monkeypatch):
     rng = np.random.default_rng(3)
-    monkeypatch.setattr(M, "CHUNK_ELEMENTS", 64)  # force many blocks
+    monkeypatch.setattr(M.toplabel, "CHUNK_ELEMENTS", 64)  # force many blocks
     for _ in range(20):
         probs, labels, c, n_bins = _random_case(rng, dtype=torch.float64)
         p = probs.numpy()
@@ -195,7 +223,7 @@ def test_classwise_ece_matches_a_one_sample_at_a_time_loop(monkeypatch):
 
 def test_brier_and_nll_against_direct_formulas(monkeypatch):
     rng = np.random.default_rng(4)
-    monkeypatch.setattr(M, "CHUNK_ELEMENTS", 100)
+    monkeypatch.setattr(M.toplabel, "CHUNK_ELEMENTS", 100)
     z = rng.normal(size=(300, 7)) * 3
     y = rng.integers(0, 7, 300)
     p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
@@ -284,7 +312,7 @@ def _cases(draw):
     seed = draw(st.integers(0, 2**31 - 1))
     rng = np.random.default_rng(seed)
     probs = torch.softmax(torch.tensor(rng.normal(size=(n, c)) * draw(st.floats(0.0, 8.0))), dim=1).numpy()
-    return probs, rng.integers(0, c, n), draw(st.integers(1, 25)), draw(st.sampled_from(M._CONVENTIONS))
+    return probs, rng.integers(0, c, n), draw(st.integers(1, 25)), draw(st.sampled_from(get_args(M.Convention)))
 
 
 @settings(max_examples=60, deadline=None)
@@ -304,7 +332,7 @@ def test_ece_in_unit_interval_and_invariant_to_permutation(case, random):
 @given(
     st.lists(st.tuples(st.integers(1, 12), st.integers(0, 12)), min_size=1, max_size=8),
     st.integers(1, 25),
-    st.sampled_from(M._CONVENTIONS),
+    st.sampled_from(get_args(M.Convention)),
 )
 def test_ece_is_zero_when_each_bin_accuracy_equals_its_confidence(groups, n_bins, convention):
     """Groups of n samples, k of them right, all with confidence k / n: every bin's mean equals its accuracy."""
@@ -342,6 +370,74 @@ def test_bootstrap_passes_metric_arguments():
     assert r.estimate == pytest.approx(0.012) and r.n_resamples == 50 and 0.0 <= r.lower <= r.upper <= 1.0
 
 
+def test_draws_are_one_resample_after_another_whatever_the_block(monkeypatch):
+    """The draws: resample s is the s-th ``randint(N, (N,))`` of one generator seeded with the seed,
+    whether drawn in blocks of resamples (CHUNK_ELEMENTS) or not, and a single stratum changes nothing."""
+    n, n_resamples, seed = 37, 25, 5
+    gen = torch.Generator().manual_seed(seed)
+    expected = torch.stack([M.multiplicities(torch.randint(n, (n,), generator=gen)[None])[0] for _ in range(n_resamples)])
+    seen = {}
+
+    def keep(name):
+        return lambda w: seen.setdefault(name, w).sum(dim=1)
+
+    M.bootstrap_weights(keep("one block"), n, n_resamples, seed=seed)
+    M.bootstrap_weights(keep("one stratum"), n, n_resamples, seed=seed, strata=np.full(n, 7))
+    monkeypatch.setattr(M.toplabel, "CHUNK_ELEMENTS", 2 * n)  # two resamples a block
+    M.bootstrap_weights(keep("small blocks"), n, n_resamples, seed=seed)
+    for name, weights in seen.items():
+        assert torch.equal(weights, expected), name
+    x = torch.rand(n, generator=gen, dtype=torch.float64)
+    rows = M.bootstrap_rows(lambda r: float(x[r].mean()), n, n_resamples, seed=seed)
+    monkeypatch.undo()
+    assert rows == M.bootstrap_rows(lambda r: float(x[r].mean()), n, n_resamples, seed=seed, strata=torch.zeros(n, dtype=torch.long))
+
+
+def test_stratified_bootstrap_draws_each_stratum_on_its_own():
+    """Strata: every resample draws each stratum's n_g rows from that stratum. The reference is the
+    cell-by-cell loop of the label-shift bootstrap: strata in increasing label order, all resamples of
+    a stratum as one ``randint(n_g, (S, n_g))`` from one generator."""
+    strata = torch.tensor([2, 0, 0, 2, 1, 0, 2, 2, 0])  # [N], labels in no order
+    n, n_resamples, seed = len(strata), 400, 3
+    gen = torch.Generator().manual_seed(seed)
+    expected = torch.zeros(n_resamples, n, dtype=torch.float64)
+    for label in (0, 1, 2):
+        rows = torch.nonzero(strata == label).flatten()
+        expected[:, rows] = M.multiplicities(torch.randint(len(rows), (n_resamples, len(rows)), generator=gen))
+    seen = []
+    M.bootstrap_weights(lambda w: seen.append(w) or w.sum(dim=1), n, n_resamples, seed=seed, strata=strata.numpy())
+    assert torch.equal(seen[0], expected)
+    # the stratified bootstrap of a mean over rows, as indices and as weights: the same resamples
+    x = torch.tensor([0.0, 1.0, 0.5, 0.2, 3.0, 0.1, 0.9, 0.4, 0.7], dtype=torch.float64)
+    by_rows = M.bootstrap_rows(lambda r: float(x[r].mean()), n, n_resamples, seed=seed, strata=strata)
+    by_weights = M.bootstrap_weights(lambda w: w @ x / n, n, n_resamples, seed=seed, strata=strata)
+    for field in ("estimate", "lower", "upper"):
+        assert getattr(by_rows, field) == pytest.approx(getattr(by_weights, field), abs=1e-12)
+    # the one row of stratum 1 is in every resample exactly once: x[4] = 3.0 is never dropped
+    assert by_rows.lower > 3.0 / n
+    with pytest.raises(ValueError, match=r"`strata` to be an integer array of shape \[9\] .* got torch.float64 of shape \(9,\)"):
+        M.bootstrap_rows(lambda r: 0.0, n, strata=x)
+    with pytest.raises(ValueError, match=r"`strata` to be an integer array of shape \[9\]"):
+        M.bootstrap_weights(lambda w: w.sum(dim=1), n, strata=strata[:5])
+
+
+def test_nan_policy_omits_or_propagates_nan_resamples():
+    """The share of row 1 among the drawn rows, NaN when row 0 is not drawn (a quarter of the resamples)."""
+    def share(w):  # [S, 2] -> [S]
+        return torch.where(w[:, 0] > 0, w[:, 1] / w.sum(dim=1), torch.nan)
+
+    propagated = M.bootstrap_weights(share, 2, 400, seed=0)
+    assert propagated.estimate == 0.5 and math.isnan(propagated.lower) and math.isnan(propagated.upper)
+    omitted = M.bootstrap_weights(share, 2, 400, seed=0, nan_policy="omit")
+    gen = torch.Generator().manual_seed(0)
+    values = share(M.multiplicities(torch.randint(2, (400, 2), generator=gen))).numpy()  # the same draws
+    assert np.isnan(values).any()
+    assert (omitted.lower, omitted.upper) == tuple(np.nanquantile(values, [0.025, 0.975]))
+    assert M.bootstrap_rows(lambda r: float(share(M.multiplicities(r[None]))[0]), 2, 400, seed=0, nan_policy="omit") == omitted
+    with pytest.raises(ValueError, match=r"argument `nan_policy` to be one of \('propagate', 'omit'\), but got 'raise'"):
+        M.bootstrap_weights(share, 2, nan_policy="raise")
+
+
 # ----------------------------------------------------------------------------- memory
 
 
@@ -349,7 +445,7 @@ def test_no_second_samples_by_classes_array(monkeypatch):
     """No single allocation reaches the size of the [N, C] input (a softmax of it would)."""
     from torch.profiler import ProfilerActivity, profile
 
-    monkeypatch.setattr(M, "CHUNK_ELEMENTS", 1 << 16)
+    monkeypatch.setattr(M.toplabel, "CHUNK_ELEMENTS", 1 << 16)
     n, c = 4000, 500
     logits = torch.randn(n, c)
     labels = torch.randint(0, c, (n,))

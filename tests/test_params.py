@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from vlmcal.empirical import StudySettings
-from vlmcal.page_settings import Calibration101Settings, SetSizeSettings, ZeroShotSettings
+from vlmcal.study import StudySettings
+from vlmcal.study import Calibration101Settings, SetSizeSettings, ZeroShotSettings
 from vlmcal.params import as_bool, as_list, as_number
 from vlmcal.theory import PropositionSettings
 

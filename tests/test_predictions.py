@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from PIL import Image
 
-from vlmcal import predictions
-from vlmcal.shifts import ShiftedDataset
+from vlmcal.study import predictions
+from vlmcal.data.shifts import ShiftedDataset
 
 TINY = "openclip:vlmcal-tiny:random"
 

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from vlmcal.backbones.openclip import load_openclip
-from vlmcal.prompt_learner import PromptLearner, PromptSettings
+from vlmcal.prompting.prompt_learner import PromptLearner, PromptSettings
 
 CLASSES = ["cat", "dog", "sea lion", "t-shirt/top", "ankle boot"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vlmcal import shifts
-from vlmcal.datasets import class_subset, load_fashion_mnist
+from vlmcal.data import shifts
+from vlmcal.data.datasets import class_subset, load_fashion_mnist
 
 
 @pytest.fixture(scope="module")

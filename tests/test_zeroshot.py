@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from vlmcal.backbones.openclip import load_openclip
-from vlmcal.zeroshot import ZeroShotClassifier, class_text_features, zero_shot_logits
+from vlmcal.prompting.zeroshot import ZeroShotClassifier, class_text_features, zero_shot_logits
 
 CLASSES = ["cat", "dog", "sea lion"]
 TEMPLATES = ["a photo of a {}.", "a drawing of a {}.", "itap of the {}."]

@@ -9,10 +9,10 @@ that the notebook's ``parameters`` cell does not define stops the run before it 
 (exit status 2), naming the closest defined parameter: plain papermill only warns.
 
 The executed notebook is written to a temporary file beside the destination and renamed
-into place only when every cell ran. When a cell raises, the partial notebook is moved to
-``<book>/_failed/``, the failing cell and its traceback are printed, any previously built
-site (``<book>/_build/html``) is removed so that no stale site looks complete, and the
-command exits with status 1.
+into place only when every cell ran (:func:`vlmcal.atomic.atomic_path`). When a cell raises,
+the partial notebook is moved to ``<book>/_failed/``, the failing cell and its traceback are
+printed, any previously built site (``<book>/_build/html``) is removed so that no stale site
+looks complete, and the command exits with status 1.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from vlmcal.atomic import atomic_path
 from vlmcal.params import yaml_text
 
 __all__ = ["NotebookFailed", "UnknownParameter", "check_parameters", "execute_notebook", "main"]
@@ -42,6 +42,19 @@ def _book_root(dest: Path) -> Path | None:
         if (parent / "_config.yml").exists():
             return parent
     return None
+
+
+def _keep_failed(partial: Path, dest: Path, book: Path | None) -> Path:
+    """Move a failed run's partial notebook to ``<book>/_failed/`` and remove what could pass for
+    a current result: an older ``dest`` and the previously built site. Returns where it went."""
+    failed_dir = (book or dest.parent) / "_failed"
+    failed_dir.mkdir(exist_ok=True)
+    kept = failed_dir / dest.name
+    shutil.move(str(partial), kept)
+    dest.unlink(missing_ok=True)  # an older successful copy must not pass for the current one
+    if book is not None:
+        shutil.rmtree(book / "_build" / "html", ignore_errors=True)
+    return kept
 
 
 def execute_notebook(
@@ -70,46 +83,33 @@ def execute_notebook(
     source, dest = Path(source), Path(dest)
     if not source.exists():
         raise FileNotFoundError(f"notebook {source} does not exist (run `make setup` to create the .ipynb files)")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.stem}.partial-", suffix=".ipynb", dir=dest.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
     start = time.perf_counter()
     book = _book_root(dest)
     if book is not None:  # verdicts go where the summary page collects them
         from vlmcal.verdict import VERDICT_DIR_ENV
 
         os.environ.setdefault(VERDICT_DIR_ENV, str(book / "_verdicts"))
-    try:
-        pm.execute_notebook(
-            str(source),
-            str(tmp),
-            parameters=parameters or {},
-            cwd=str(dest.parent),
-            progress_bar=progress_bar,
-            # Written once at the end (or on failure), not after every cell: each save re-encodes
-            # every figure so far, which cost seconds per page; nobody reads the partial file meanwhile.
-            request_save_on_cell_execute=False,
-        )
-    except pm.PapermillExecutionError as err:
-        failed_dir = (book or dest.parent) / "_failed"
-        failed_dir.mkdir(exist_ok=True)
-        shutil.move(str(tmp), failed_dir / dest.name)
-        if dest.exists():
-            dest.unlink()  # an older successful copy must not pass for the current one
-        if book is not None:
-            shutil.rmtree(book / "_build" / "html", ignore_errors=True)
-        trace = "\n".join(err.traceback) if err.traceback else f"{err.ename}: {err.evalue}"
-        trace = re.sub(r"\x1b\[[0-9;]*m", "", trace)  # the kernel colours its tracebacks
-        raise NotebookFailed(
-            f"{source} failed in cell {err.cell_index} (execution count {err.exec_count}):\n"
-            f"--- cell source ---\n{err.source}\n--- traceback ---\n{trace}\n"
-            f"The partial notebook is at {failed_dir / dest.name}."
-        ) from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, dest)
+    with atomic_path(dest, suffix=".partial.ipynb") as tmp:  # papermill wants the .ipynb ending
+        try:
+            pm.execute_notebook(
+                str(source),
+                str(tmp),
+                parameters=parameters or {},
+                cwd=str(dest.parent),
+                progress_bar=progress_bar,
+                # Written once at the end (or on failure), not after every cell: each save re-encodes
+                # every figure so far, which cost seconds per page; nobody reads the partial file meanwhile.
+                request_save_on_cell_execute=False,
+            )
+        except pm.PapermillExecutionError as err:
+            kept = _keep_failed(tmp, dest, book)
+            trace = "\n".join(err.traceback) if err.traceback else f"{err.ename}: {err.evalue}"
+            trace = re.sub(r"\x1b\[[0-9;]*m", "", trace)  # the kernel colours its tracebacks
+            raise NotebookFailed(
+                f"{source} failed in cell {err.cell_index} (execution count {err.exec_count}):\n"
+                f"--- cell source ---\n{err.source}\n--- traceback ---\n{trace}\n"
+                f"The partial notebook is at {kept}."
+            ) from None
     return time.perf_counter() - start
 
 

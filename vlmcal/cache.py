@@ -1,8 +1,8 @@
 """Where vlmcal keeps what it computes once (trained stand-in models, extracted features), and
 how it writes and reads there.
 
-Writes are atomic (temporary file, fsync, rename), so a run killed mid-write never leaves a
-file that a later run reads as valid. Every entry carries a sha256 digest of its content and
+Writes are atomic (temporary file, fsync, rename: :mod:`vlmcal.atomic`), so a run killed
+mid-write never leaves a file that a later run reads as valid. Every entry carries a sha256 digest of its content and
 the identity of the computation it holds (:func:`save_entry`); :func:`load_entry` returns an
 entry only if it reads, passes its digest and matches the identity asked for. Anything else
 (a truncated or foreign file, bytes changed on disk, another computation's entry copied over
@@ -17,12 +17,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import torch
+
+from vlmcal.atomic import atomic_write
 
 __all__ = [
     "cache_dir", "content_key", "atomic_torch_save", "save_entry", "load_entry", "CacheEntryWarning",
@@ -61,20 +62,10 @@ def content_key(**parts: Any) -> str:
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save`` to a temporary file in the same directory, fsync, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """``torch.save`` to ``path`` atomically (:func:`vlmcal.atomic.atomic_write`)."""
+    with atomic_write(path, "wb") as fh:
+        torch.save(obj, fh)
+    return Path(path)
 
 
 def _digest(payload: Any, identity: str) -> str:

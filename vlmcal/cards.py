@@ -31,9 +31,9 @@ from vlmcal import metrics
 from vlmcal.backbones.base import Backbone, Classifier
 from vlmcal.cache import cache_dir as resolve_cache_dir, content_key, load_entry, save_entry
 from vlmcal.calibration import TemperatureScaling
-from vlmcal.shifts import apply_shift
-from vlmcal.templates import CLIP_TEMPLATES, HARD_PROMPT
-from vlmcal.zeroshot import class_text_features, zero_shot_logits
+from vlmcal.data.shifts import apply_shift
+from vlmcal.data.templates import CLIP_TEMPLATES, HARD_PROMPT
+from vlmcal.prompting.zeroshot import class_text_features, zero_shot_logits
 
 __all__ = ["CARD_SHIFTS", "CARD_PROMPTS", "CardResults", "measure_card", "card_markdown"]
 
@@ -49,7 +49,7 @@ CARD_SHIFTS: tuple[tuple[str, int], ...] = (
     ("sketch", 5),
 )
 
-# A VLM's card prompts: none of them is a pretraining caption (``vlmcal.templates.CAPTION_POOL``).
+# A VLM's card prompts: none of them is a pretraining caption (``vlmcal.data.templates.CAPTION_POOL``).
 CARD_PROMPTS: dict[str, tuple[str, ...]] = {"hard prompt": (HARD_PROMPT,), "80-template ensemble": tuple(CLIP_TEMPLATES)}
 
 N_BINS = 15  # as ES
@@ -161,7 +161,7 @@ def measure_card(
     Raises:
         ValueError: ``model`` is not a stand-in (an open_clip model has a card of its own), or ``n`` is not positive.
     """
-    from vlmcal.datasets import load_fashion_mnist
+    from vlmcal.data.datasets import load_fashion_mnist
 
     _check_model(model)
     n = _check_n(n)

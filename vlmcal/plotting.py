@@ -10,6 +10,9 @@ annotated heat maps (:func:`plot_confusion_matrix`, :func:`plot_text_similarity`
 least-squares line with its bootstrap band (:func:`plot_confidence_vs_accuracy`) and curves
 with bands over draws or seeds (:func:`plot_calibration_set_size`, :func:`plot_ece_by_severity`).
 The rest is plain matplotlib.
+
+Length: a little over 400 lines: one function per figure of the book, each short; they share
+the colour and style helpers at the top.
 """
 
 from __future__ import annotations
@@ -185,7 +188,7 @@ def plot_ece_before_after(table, ax=None):
     """Grouped bars in the manner of ES Fig. 1: each model's ECE before and after TS, clean and under shift.
 
     Args:
-        table: ``vlmcal.empirical.ts_across_shifts`` output (several seeds allowed: bars show means).
+        table: ``vlmcal.study.ts_across_shifts`` output (several seeds allowed: bars show means).
         ax: matplotlib axes; a new figure if None.
 
     Returns:
@@ -212,7 +215,7 @@ def plot_label_shift(table, axes=None):
     """ECE with no TS, TS from other labels and TS from the target labels: one panel per transfer.
 
     Args:
-        table: ``vlmcal.empirical.label_shift`` output with a ``source`` column (several
+        table: ``vlmcal.study.label_shift`` output with a ``source`` column (several
             seeds allowed: bars show means).
         axes: one matplotlib axes per (source, target) pair; a new figure if None.
 
@@ -243,7 +246,7 @@ def plot_ece_by_severity(table, axes=None):
     seeds (their minimum to maximum; none with one seed). The supervised baseline is dashed.
 
     Args:
-        table: ``vlmcal.empirical.ts_across_shifts`` output, with a ``seed`` column when it
+        table: ``vlmcal.study.ts_across_shifts`` output, with a ``seed`` column when it
             holds several seeds.
         axes: two matplotlib axes; a new figure if None.
 
@@ -273,7 +276,7 @@ def plot_calibration_set_size(table, ax=None):
     """Post-TS ECE against calibration-set size: the mean over draws and a 10-90% band, per model.
 
     Args:
-        table: ``vlmcal.empirical.calibration_set_size`` output (one or more models; the draws
+        table: ``vlmcal.study.calibration_set_size`` output (one or more models; the draws
             of several seeds are pooled).
         ax: matplotlib axes; a new figure if None.
 
@@ -299,7 +302,7 @@ def plot_confidence_vs_accuracy(points, confidence="confidence_after", ax=None):
 
     Over the VLM points (rows of ``kind`` "VLM"; every row if there is no ``kind`` column),
     the least-squares line of accuracy on confidence, with a 95% bootstrap band (seaborn's
-    ``regplot``, seeded): the line whose R^2 C5 tests (``vlmcal.empirical.confidence_vs_accuracy``).
+    ``regplot``, seeded): the line whose R^2 C5 tests (``vlmcal.study.confidence_vs_accuracy``).
 
     Args:
         points: rows with columns ``model``, ``accuracy`` and ``confidence`` (and ``kind``).

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from scipy import integrate, special
 
-from vlmcal.dispersion import text_feature_dispersion
+from vlmcal.prompting.dispersion import text_feature_dispersion
 from vlmcal.params import list_parameter
 
 __all__ = [

@@ -16,10 +16,10 @@ BACKBONES = Path(vlmcal.backbones.__file__).parent
 EVALUATION_LAYER = (
     "vlmcal.metrics",
     "vlmcal.calibration",
-    "vlmcal.shifts",
-    "vlmcal.zeroshot",
-    "vlmcal.empirical",
-    "vlmcal.predictions",
+    "vlmcal.data.shifts",
+    "vlmcal.prompting.zeroshot",
+    "vlmcal.study",
+    "vlmcal.study.predictions",
     "vlmcal.cards",
     "vlmcal.claims",
     "vlmcal.verdict",
@@ -82,14 +82,14 @@ from vlmcal import calibration
 from vlmcal.backbones.base import Backbone
 
 def lazy():
-    from vlmcal.shifts import apply_shift
+    from vlmcal.data.shifts import apply_shift
     import importlib
-    return importlib.import_module("vlmcal.zeroshot")
+    return importlib.import_module("vlmcal.prompting.zeroshot")
 
 class K:
     def method(self):
-        from ... import predictions
-        from ...empirical import Run
+        from ...study import predictions
+        from ...study.runs import Run
         __import__("vlmcal.cards")
 '''
 
@@ -98,10 +98,11 @@ def test_the_checker_finds_every_form_of_import():
     """Independent of the package's current code: each line of SOURCE that imports the evaluation layer is found."""
     names = imported_modules(SOURCE, "vlmcal.backbones.standins.training")
     flagged = sorted({name for _, name in names if _is_evaluation(name)})
-    assert flagged == [
-        "vlmcal.calibration", "vlmcal.cards", "vlmcal.empirical", "vlmcal.empirical.Run", "vlmcal.metrics",
-        "vlmcal.predictions", "vlmcal.shifts", "vlmcal.shifts.apply_shift", "vlmcal.zeroshot",
-    ]
+    assert flagged == sorted([
+        "vlmcal.calibration", "vlmcal.cards", "vlmcal.study", "vlmcal.study.predictions", "vlmcal.study.runs",
+        "vlmcal.study.runs.Run", "vlmcal.metrics", "vlmcal.data.shifts", "vlmcal.data.shifts.apply_shift",
+        "vlmcal.prompting.zeroshot",
+    ])
     assert ("vlmcal.backbones.base.Backbone" in {n for _, n in names}) and not _is_evaluation("vlmcal.backbones.base")
 
 

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from vlmcal.backbones import standins
 from vlmcal.backbones.base import Backbone
 from vlmcal.backbones.standins import training
-from vlmcal.templates import FASHION_MNIST_CLASSNAMES
+from vlmcal.data.templates import FASHION_MNIST_CLASSNAMES
 
 # 384 images, one epoch: trains in a few seconds.
 TINY = standins.StandInConfig(widths=(4, 8, 8), epochs=1, batch_size=64, warmup_steps=2, n_train=384)
@@ -183,11 +183,11 @@ def test_a_damaged_cache_entry_is_reported_and_retrained(tiny, cache, monkeypatc
 def test_training_is_deterministic_for_a_seed_and_never_reads_the_test_split(tiny, monkeypatch):
     from dataclasses import replace
 
-    import vlmcal.datasets
+    import vlmcal.data.datasets
 
     splits = []
-    real = vlmcal.datasets.load_fashion_mnist
-    monkeypatch.setattr(vlmcal.datasets, "load_fashion_mnist", lambda split="test", **kw: splits.append(split) or real(split, **kw))
+    real = vlmcal.data.datasets.load_fashion_mnist
+    monkeypatch.setattr(vlmcal.data.datasets, "load_fashion_mnist", lambda split="test", **kw: splits.append(split) or real(split, **kw))
     tower, card = standins.train_default("tiny", TINY, progress=False)
     assert splits == ["train"]
     for (k, a), b in zip(tiny.image_tower.state_dict().items(), tower.state_dict().values()):

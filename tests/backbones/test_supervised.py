@@ -10,7 +10,7 @@ import torch
 
 from vlmcal.backbones.base import Classifier
 from vlmcal.backbones.standins import supervised
-from vlmcal.datasets import load_fashion_mnist
+from vlmcal.data.datasets import load_fashion_mnist
 
 TINY = supervised.SupervisedConfig(widths=(8, 16, 16), epochs=2, batch_size=64, warmup_steps=5, n_train=1536)
 

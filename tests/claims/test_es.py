@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vlmcal import empirical
+from vlmcal import study
 from vlmcal.claims import es
 from vlmcal.claims._common import compare_with_bar, threshold
 from vlmcal.metrics import BootstrapResult
@@ -196,12 +196,12 @@ def test_c3_not_tested_without_shifts():
 # ----------------------------------------------------------------------------- C4
 
 
-def _c4_table(recovered: list[float]) -> pd.DataFrame:
-    n = len(recovered)
+def _c4_table(with_source: list[float], with_target: list[float]) -> pd.DataFrame:
+    """Three VLM cells with ECE 0.10 before TS and the given ECEs after each temperature."""
     return pd.DataFrame({
-        "kind": "VLM", "model": "m", "target": ["new", "all", "base"][:n], "source": ["base", "base", "new"][:n],
-        "ece_before": 0.10, "ece_source_ts": 0.05, "ece_target_ts": 0.04, "temperature_source": [1.2, 1.2, 1.5][:n],
-        "recovered": recovered,
+        "kind": "VLM", "model": "m", "target": ["new", "all", "base"], "source": ["base", "base", "new"],
+        "ece_before": 0.10, "ece_source_ts": with_source, "ece_target_ts": with_target,
+        "temperature_source": [1.2, 1.2, 1.5], "temperature_target": [1.1, 1.3, 1.4],
     })
 
 
@@ -209,23 +209,29 @@ INTERVALS = {"fitted on base": ci(0.9, 0.7, 1.1), "fitted on new": ci(0.8, 0.6, 
 
 
 def test_c4_holds_when_most_of_the_reduction_transfers():
-    v = es.c4_ts_transfers_across_labels(_c4_table([0.9, 0.95, 1.0]), INTERVALS, BACKBONE)
-    assert v.holds is True
-    assert_cites(v.measured, "95%", "80%", "0.1000", "0.0500", "0.0400", "3 of 3")
+    v = es.c4_ts_transfers_across_labels(_c4_table([0.05, 0.05, 0.06], [0.04, 0.05, 0.05]), INTERVALS, BACKBONE)
+    assert v.holds is True  # (0.10 - 0.0533) / (0.10 - 0.0467) = 87.5%
+    assert_cites(v.measured, "88%", "80%", "0.1000", "0.0533", "0.0467", "3 VLM")
     assert_cites(v.interval, "fitted on base [70%, 110%]", "fitted on new [60%, 100%]")
 
 
 def test_c4_fails_when_little_transfers():
-    v = es.c4_ts_transfers_across_labels(_c4_table([0.5, 0.6, np.nan]), INTERVALS, BACKBONE)
-    assert v.holds is False
-    assert_cites(v.why, "55%", "80%", "0.0600", "base 1.20", "new 1.50", "1 of 3 cells")
+    v = es.c4_ts_transfers_across_labels(_c4_table([0.08, 0.07, 0.09], [0.04, 0.05, 0.06]), INTERVALS, BACKBONE)
+    assert v.holds is False  # (0.10 - 0.08) / (0.10 - 0.05) = 40%
+    assert_cites(v.why, "+0.0200", "0.0500", "40%", "80%", "base 1.20 (target 1.20)", "new 1.50 (target 1.40)")
     assert_no_stand_in_wording(v)
 
 
+def test_c4_is_a_ratio_of_means_not_a_mean_of_ratios():
+    """A cell with almost nothing to recover must not swamp the rest (its own ratio here is -100x)."""
+    v = es.c4_ts_transfers_across_labels(_c4_table([0.05, 0.05, 0.11], [0.05, 0.05, 0.0999]), INTERVALS, BACKBONE)
+    assert v.holds is True and "90%" in v.measured  # (0.10 - 0.07) / (0.10 - 0.0666); the mean of ratios is -3267%
+
+
 def test_c4_not_tested_when_there_is_no_reduction_to_recover():
-    v = es.c4_ts_transfers_across_labels(_c4_table([np.nan] * 3), INTERVALS, BACKBONE)
+    v = es.c4_ts_transfers_across_labels(_c4_table([0.12, 0.10, 0.11], [0.10, 0.11, 0.10]), INTERVALS, BACKBONE)
     assert v.holds is None
-    assert_cites(v.why, "none of the 3")
+    assert_cites(v.why, "0.1000 before", "0.1033 after", "no reduction to recover")
 
 
 # ----------------------------------------------------------------------------- C5
@@ -244,7 +250,7 @@ def test_c5_holds_when_confidence_tracks_accuracy():
     accuracy = np.linspace(0.2, 0.9, 8)
     points = _c5_points(accuracy, accuracy + 0.01 * np.sin(np.arange(8)))
     v = es.c5_confidence_tracks_accuracy(points, CORRELATIONS, BACKBONE)
-    stats = empirical.confidence_vs_accuracy(points)
+    stats = study.confidence_vs_accuracy(points)
     assert v.holds is True
     assert_cites(v.measured, f"R^2 = {stats['r2']:.3f}", f"Spearman rho = {stats['spearman']:.3f}", "0.90", "8 VLM points")
     assert_cites(v.interval, "[0.900, 0.990]", "[0.930, 1.000]")
@@ -255,7 +261,7 @@ def test_c5_fails_when_confidence_does_not_track_accuracy():
     confidence = np.array([0.9, 0.5, 0.85, 0.6, 0.8, 0.55])
     points = _c5_points(accuracy, confidence)
     v = es.c5_confidence_tracks_accuracy(points, CORRELATIONS, BACKBONE)
-    stats = empirical.confidence_vs_accuracy(points)
+    stats = study.confidence_vs_accuracy(points)
     assert v.holds is False
     assert_cites(v.why, f"R^2 is {stats['r2']:.3f}", f"{0.90 - stats['r2']:.3f} below 0.90", f"{(confidence - accuracy).mean():+.3f}",
                  "m on c0 (all labels): confidence 0.90, accuracy 0.20")
@@ -286,7 +292,7 @@ def _full(half_width: float, full: float = 0.02) -> dict[str, BootstrapResult]:
 
 
 def test_c6_holds_when_a_few_samples_reach_the_plateau():
-    plan = empirical.plan_calibration_sizes([5, 10, 50, 200, "all"], pool=100)
+    plan = study.plan_calibration_sizes([5, 10, 50, 200, "all"], pool=100)
     v = es.c6_few_samples_suffice(_c6_table({5: 0.06, 10: 0.025, 50: 0.021}, 0.02), _full(0.004), plan, 10, BACKBONE)
     assert v.holds is True
     assert_cites(v.measured, "median smallest sufficient n over 1 VLM(s) and 1 (model, seed) pair(s): 10", "0.0100", "0.0200",
@@ -296,7 +302,7 @@ def test_c6_holds_when_a_few_samples_reach_the_plateau():
 
 
 def test_c6_fails_when_no_small_size_reaches_the_plateau():
-    plan = empirical.plan_calibration_sizes([5, 10, 50, "all"], pool=100)
+    plan = study.plan_calibration_sizes([5, 10, 50, "all"], pool=100)
     v = es.c6_few_samples_suffice(_c6_table({5: 0.10, 10: 0.08, 50: 0.05}, 0.02), _full(0.004), plan, 1000, BACKBONE)
     assert v.holds is False
     assert_cites(v.measured, "none within the tolerance")
@@ -306,14 +312,14 @@ def test_c6_fails_when_no_small_size_reaches_the_plateau():
 
 
 def test_c6_not_tested_when_the_tolerance_is_below_the_noise():
-    plan = empirical.plan_calibration_sizes([5, 10, 50, "all"], pool=100)
+    plan = study.plan_calibration_sizes([5, 10, 50, "all"], pool=100)
     v = es.c6_few_samples_suffice(_c6_table({5: 0.06, 10: 0.025, 50: 0.021}, 0.02), _full(0.02), plan, 10, BACKBONE)
     assert v.holds is None
     assert_cites(v.why, "not testable at this sample size", "half-width on the evaluation half is 0.0200", "tolerance of 0.0100")
 
 
 def test_c6_not_tested_when_no_small_size_was_run():
-    plan = empirical.plan_calibration_sizes([100, 500, 600, "all"], pool=200)
+    plan = study.plan_calibration_sizes([100, 500, 600, "all"], pool=200)
     v = es.c6_few_samples_suffice(_c6_table({100: 0.03}, 0.02, pool=200), _full(0.004), plan, 10, BACKBONE)
     assert v.holds is None
     assert_cites(v.why, "no calibration-set size of at most 50 was run", "sizes 500, 600 were not run", "pool of 200")

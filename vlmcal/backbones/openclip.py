@@ -29,6 +29,10 @@ own ``encode_text`` reads it.
 a 2-layer text transformer with CLIP's tokenizer) registered with open_clip on first use; it
 makes tests and notebook dry runs possible on a CPU without any weights:
 ``openclip:vlmcal-tiny:random``.
+
+Length: over 400 lines because the one class wraps one open_clip model end to end (loading
+plan, weights lookup, image and text encoders, the prompt-learner hook); each part is short
+and they share the model's state, so splitting them would scatter one object over files.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """Claims C1–C6 of the empirical study (Tu et al., ICML 2024, "ES"), each decided from a page's results.
 
-Each function takes the tables and intervals that ``vlmcal.empirical`` computes for a page and
+Each function takes the tables and intervals that ``vlmcal.study`` computes for a page and
 returns its :class:`vlmcal.verdict.Verdict`: whether the claim holds here, the figures behind
 the decision, and, when it does not hold or cannot be tested, a reason built from those
 figures. Nothing in the reasons depends on which models made the figures: the models are
 named only by ``backbone``, the run's own description of them
-(:meth:`vlmcal.empirical.StudySettings.describe_models`).
+(:meth:`vlmcal.study.StudySettings.describe_models`).
 
 Thresholds and statements are rows of ``vlmcal/data/paper_values.csv``. Where a threshold is
 compared with a noisy estimate, the estimate's 95% interval must allow the decision
@@ -14,6 +14,9 @@ and says why, with both numbers.
 
 Numbers in the texts: ECE and its differences with 4 decimals, shares as percentages,
 temperatures and accuracies with 2 decimals, correlations with 3.
+
+Length: over 400 lines because it holds the six claims of one paper, one function each
+(about 60 lines with their docstrings), as ``claims/dor.py`` holds the DOR paper's.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from vlmcal import empirical
+from vlmcal import study
 from vlmcal.claims._common import BarTest, compare_with_bar, half_width, statement, threshold
 from vlmcal.metrics import BootstrapResult
 from vlmcal.paper_values import paper_value
@@ -72,9 +75,9 @@ def c1_vlms_not_better_calibrated(table: pd.DataFrame, difference: BootstrapResu
     interval can tell (:func:`~vlmcal.claims._common.compare_with_bar`).
 
     Args:
-        table: :func:`vlmcal.empirical.ts_across_shifts` output of one seed (columns kind,
+        table: :func:`vlmcal.study.ts_across_shifts` output of one seed (columns kind,
             shift, ece_before), VLM and supervised rows.
-        difference: :func:`vlmcal.empirical.vlm_minus_supervised_ece` of the same seed; None
+        difference: :func:`vlmcal.study.vlm_minus_supervised_ece` of the same seed; None
             when the run has no supervised baseline.
         backbone: the run's models in words.
 
@@ -141,9 +144,9 @@ def c2_ts_improves_markedly(table: pd.DataFrame, ratio: BootstrapResult, backbon
     the bar's distance from a ratio of 1, no change).
 
     Args:
-        table: :func:`vlmcal.empirical.ts_across_shifts` output of one seed (columns kind,
+        table: :func:`vlmcal.study.ts_across_shifts` output of one seed (columns kind,
             model, shift, temperature, ece_before, ece_after).
-        ratio: :func:`vlmcal.empirical.ts_ece_ratio` of the same seed.
+        ratio: :func:`vlmcal.study.ts_ece_ratio` of the same seed.
         backbone: the run's models in words.
 
     Returns:
@@ -191,9 +194,9 @@ def c3_ts_stable_under_shift(table: pd.DataFrame, rise: BootstrapResult | None, 
     data by at most ``c3_threshold_stable_rise``, as far as the rise's 95% interval can tell.
 
     Args:
-        table: :func:`vlmcal.empirical.ts_across_shifts` output of one seed (columns kind,
+        table: :func:`vlmcal.study.ts_across_shifts` output of one seed (columns kind,
             shift, accuracy, ece_before, ece_after, confidence_after).
-        rise: :func:`vlmcal.empirical.shift_rise_after_ts` of the same seed; None without shifts.
+        rise: :func:`vlmcal.study.shift_rise_after_ts` of the same seed; None without shifts.
         backbone: the run's models in words.
 
     Returns:
@@ -234,16 +237,18 @@ def c3_ts_stable_under_shift(table: pd.DataFrame, rise: BootstrapResult | None, 
 def c4_ts_transfers_across_labels(table: pd.DataFrame, intervals: dict[str, BootstrapResult], backbone: str) -> Verdict:
     """C4: a temperature fitted on other labels calibrates the test labels.
 
-    Test: averaged over the VLMs' (model, transfer, seed) cells, the temperature fitted on
-    the other labels achieves at least ``c4_threshold_recovery_share`` of the ECE reduction
-    of a temperature fitted on the target labels (cells where the latter does not lower ECE
-    have no reduction to recover and are left out).
+    Test: over the VLMs' (model, transfer, seed) cells, the temperature fitted on the other
+    labels achieves at least ``c4_threshold_recovery_share`` of the ECE reduction of a
+    temperature fitted on the target labels: ``mean(before - with other labels' T) /
+    mean(before - with target labels' T)``, a ratio of means (a mean of per-cell ratios would
+    let a cell with almost nothing to recover dominate). Not testable when the attainable
+    reduction is not positive.
 
     Args:
-        table: :func:`vlmcal.empirical.label_shift` output, any number of seeds and transfers
+        table: :func:`vlmcal.study.label_shift` output, any number of seeds and transfers
             (columns kind, ece_before, ece_source_ts, ece_target_ts, recovered, temperature_source,
             and optionally source: the label set the temperature was fitted on).
-        intervals: label -> :func:`vlmcal.empirical.bootstrap_label_shift` interval of the
+        intervals: label -> :func:`vlmcal.study.bootstrap_label_shift` interval of the
             recovered share (e.g. ``{"fitted on base": ..., "fitted on new": ...}``).
         backbone: the run's models in words.
 
@@ -253,32 +258,29 @@ def c4_ts_transfers_across_labels(table: pd.DataFrame, intervals: dict[str, Boot
     bar = threshold("c4_threshold_recovery_share")
     common = dict(claim="C4", statement=statement("C4"), paper_figure=paper_value("c4_statement").describe(), backbone=backbone)
     vlm = _vlm_rows(table)
-    counted = vlm[vlm["recovered"].notna()]
     interval = "95% CI of that share: " + ", ".join(f"{name} [{ci.lower:.0%}, {ci.upper:.0%}]" for name, ci in intervals.items())
-    if counted.empty:
+    before, with_source, with_target = (float(vlm[c].mean()) for c in ("ece_before", "ece_source_ts", "ece_target_ts"))
+    gain = before - with_target
+    means = (f"mean ECE over {len(vlm)} VLM (model, transfer, seed) cells: {before:.4f} before TS, {with_source:.4f} with "
+             f"the other labels' temperature, {with_target:.4f} with the target labels'")
+    if not gain > 0:
         return Verdict(
-            **common, measured=f"VLMs' mean ECE before TS: {vlm['ece_before'].mean():.4f}", interval="", holds=None,
-            why=(f"TS fitted on the target labels lowered ECE in none of the {len(vlm)} (model, transfer, seed) cells, "
+            **common, measured=means, interval="", holds=None,
+            why=(f"TS fitted on the target labels did not lower the mean ECE ({before:.4f} before, {with_target:.4f} after), "
                  "so there was no reduction to recover"),
         )
-    recovered = float(counted["recovered"].mean())
+    recovered = (before - with_source) / gain
     holds = recovered >= bar
-    measured = (
-        f"TS fitted on other labels achieves {recovered:.0%} of the ECE reduction of TS fitted on the target labels "
-        f"(mean over {len(counted)} of {len(vlm)} cells; bar: at least {bar:.0%}); mean ECE {vlm['ece_before'].mean():.4f} "
-        f"before TS, {vlm['ece_source_ts'].mean():.4f} with the other labels' temperature, "
-        f"{vlm['ece_target_ts'].mean():.4f} with the target labels'"
-    )
+    measured = (f"TS fitted on other labels achieves {recovered:.0%} of the ECE reduction of TS fitted on the target labels "
+                f"(bar: at least {bar:.0%}); {means}")
     why = ""
     if not holds:
-        gain = float((counted["ece_before"] - counted["ece_target_ts"]).mean())
-        parts = [f"the other labels' temperature achieved {recovered:.0%} of the attainable reduction, short of {bar:.0%}",
-                 f"that reduction (ECE before TS minus ECE with the target labels' temperature) is {gain:.4f} on average"]
+        parts = [f"the other labels' temperature lowered the mean ECE by {before - with_source:+.4f}, against "
+                 f"{gain:.4f} attainable with the target labels' own temperature: {recovered:.0%}, short of {bar:.0%}"]
         if "source" in vlm:
-            fitted = vlm.groupby("source")["temperature_source"].mean()
-            parts.append("mean temperature fitted on each label set: " + ", ".join(f"{s} {t:.2f}" for s, t in fitted.items()))
-        if len(counted) < len(vlm):
-            parts.append(f"{len(vlm) - len(counted)} of {len(vlm)} cells, where TS on the target labels did not lower ECE, are left out")
+            fitted = vlm.groupby("source")[["temperature_source", "temperature_target"]].mean()
+            parts.append("mean temperature fitted on each label set, and on the labels it was applied to: " + ", ".join(
+                f"{s} {r.temperature_source:.2f} (target {r.temperature_target:.2f})" for s, r in fitted.iterrows()))
         why = _join(parts)
     return Verdict(**common, measured=measured, interval=interval, holds=holds, why=why)
 
@@ -301,9 +303,9 @@ def c5_confidence_tracks_accuracy(points: pd.DataFrame, correlations: dict[str, 
     and Spearman's rho exceeds ``c5_spearman`` (the paper's own bars).
 
     Args:
-        points: :func:`vlmcal.empirical.confidence_accuracy_points` output (columns kind,
+        points: :func:`vlmcal.study.confidence_accuracy_points` output (columns kind,
             model, condition, labels, accuracy, confidence_after).
-        correlations: :func:`vlmcal.empirical.bootstrap_confidence_vs_accuracy` of the same
+        correlations: :func:`vlmcal.study.bootstrap_confidence_vs_accuracy` of the same
             points, for the interval (None: no interval).
         backbone: the run's models in words.
 
@@ -326,7 +328,7 @@ def c5_confidence_tracks_accuracy(points: pd.DataFrame, correlations: dict[str, 
                  f"({confidence.min():.3f} to {confidence.max():.3f}) does not vary across the {len(vlm)} VLM points, "
                  "so there is no trend to track"),
         )
-    pooled = empirical.confidence_vs_accuracy(vlm)
+    pooled = study.confidence_vs_accuracy(vlm)
     r2, rho = pooled["r2"], pooled["spearman"]
     holds = bool(r2 > r2_bar and rho > rho_bar)
     measured = (f"pooled over {len(vlm)} VLM points after TS: R^2 = {r2:.3f}, Spearman rho = {rho:.3f} "
@@ -348,7 +350,7 @@ def c5_confidence_tracks_accuracy(points: pd.DataFrame, correlations: dict[str, 
 # ----------------------------------------------------------------------------- C6
 
 
-def _c6_notes(plan: empirical.CalibrationSizePlan, n_classes: int) -> list[str]:
+def _c6_notes(plan: study.CalibrationSizePlan, n_classes: int) -> list[str]:
     """What this run leaves out of C6: sizes the pool could not supply, and the many-class setting."""
     notes = []
     if plan.skipped:
@@ -365,23 +367,23 @@ def sufficient_sizes(table: pd.DataFrame) -> pd.DataFrame:
     """Per model and seed, the smallest sufficient calibration-set size at C6's tolerance.
 
     Args:
-        table: :func:`vlmcal.empirical.calibration_set_size` output, one or more seeds (column seed).
+        table: :func:`vlmcal.study.calibration_set_size` output, one or more seeds (column seed).
 
     Returns:
-        :func:`vlmcal.empirical.smallest_sufficient_n` of every seed, with a seed column
+        :func:`vlmcal.study.smallest_sufficient_n` of every seed, with a seed column
         (NaN smallest_n: no size below the full set came within ``c6_threshold_plateau_ece``).
     """
     tolerance = threshold("c6_threshold_plateau_ece")
     if "seed" not in table:
-        return empirical.smallest_sufficient_n(table, tolerance)
-    return pd.concat([empirical.smallest_sufficient_n(g, tolerance).assign(seed=s) for s, g in table.groupby("seed")],
+        return study.smallest_sufficient_n(table, tolerance)
+    return pd.concat([study.smallest_sufficient_n(g, tolerance).assign(seed=s) for s, g in table.groupby("seed")],
                      ignore_index=True)
 
 
 def c6_few_samples_suffice(
     table: pd.DataFrame,
     full_set_ece: dict[str, BootstrapResult],
-    plan: empirical.CalibrationSizePlan,
+    plan: study.CalibrationSizePlan,
     n_classes: int,
     backbone: str,
     n_resamples: int = 200,
@@ -395,10 +397,10 @@ def c6_few_samples_suffice(
     half); otherwise the claim is not testable at this sample size.
 
     Args:
-        table: :func:`vlmcal.empirical.calibration_set_size` output, one or more seeds
+        table: :func:`vlmcal.study.calibration_set_size` output, one or more seeds
             (column seed when several).
-        full_set_ece: :func:`vlmcal.empirical.full_set_ece` of the first seed, one entry per VLM.
-        plan: the sizes run and skipped (:func:`vlmcal.empirical.plan_calibration_sizes`).
+        full_set_ece: :func:`vlmcal.study.full_set_ece` of the first seed, one entry per VLM.
+        plan: the sizes run and skipped (:func:`vlmcal.study.plan_calibration_sizes`).
         n_classes: the data set's number of classes.
         backbone: the run's models in words.
         n_resamples: bootstrap resamples of the interval at the paper's n (first seed).
@@ -434,7 +436,7 @@ def c6_few_samples_suffice(
     holds = median_n <= paper_n
     reference_n = small[-1]
     first_seed = vlm[vlm["seed"] == vlm["seed"].iloc[0]] if "seed" in vlm else vlm
-    gap = empirical.gap_to_full_set(first_seed, reference_n, n_resamples=n_resamples)
+    gap = study.gap_to_full_set(first_seed, reference_n, n_resamples=n_resamples)
     median_text = "none within the tolerance" if math.isinf(median_n) else f"{median_n:g}"
     measured = (
         f"median smallest sufficient n over {vlm['model'].nunique()} VLM(s) and {len(sufficient)} (model, seed) pair(s): "

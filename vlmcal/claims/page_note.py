@@ -103,7 +103,7 @@ def backbone_note(settings, scope: str = "") -> BackboneNote:
     """The page's Backbone box, from the models and data the run was given.
 
     Args:
-        settings: a :class:`vlmcal.empirical.StudySettings` (its backbones, models,
+        settings: a :class:`vlmcal.study.StudySettings` (its backbones, models,
             supervised and dataset are read).
         scope: what of the data set the page uses, e.g. ``"clean test set"`` (optional).
 

@@ -9,7 +9,7 @@ with Locked-image text Tuning", CVPR 2022), here with the *text* side locked:
 - image tower: a small CNN (or MLP) trained by vlmcal on the Fashion-MNIST *train* split with
   CLIP's symmetric contrastive loss (Radford et al., 2021) against captions: each image is
   paired with "<template>" filled with its class name, the template drawn at random from
-  ``vlmcal.templates.CAPTION_POOL`` (web-style caption forms, none of them an evaluation
+  ``vlmcal.data.templates.CAPTION_POOL`` (web-style caption forms, none of them an evaluation
   prompt, so that zero-shot classification uses prompts unseen in pretraining). The test
   split is never used in training; ``vlmcal.cards`` measures the card's figures on it.
 

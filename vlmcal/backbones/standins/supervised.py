@@ -87,7 +87,7 @@ class SupervisedClassifier(Classifier):
 
 def train_supervised(name: str, config: SupervisedConfig, progress: bool = True) -> tuple[ImageTower, ModelCard]:
     """Train the baseline on CPU and write its card (no caching here, see ``load_supervised``; no evaluation)."""
-    from vlmcal.datasets import load_fashion_mnist
+    from vlmcal.data.datasets import load_fashion_mnist
 
     train = load_fashion_mnist("train")
     idx = train_subset(len(train), config.n_train, config.seed)
@@ -144,7 +144,7 @@ def load_supervised(
         >>> clf.logits(torch.rand(2, 1, 28, 28)).shape
         torch.Size([2, 10])
     """
-    from vlmcal.templates import FASHION_MNIST_CLASSNAMES
+    from vlmcal.data.templates import FASHION_MNIST_CLASSNAMES
 
     if config is None:
         if name not in SUPERVISED_VARIANTS:

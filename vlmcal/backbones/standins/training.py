@@ -155,8 +155,8 @@ def train_default(name: str, config: StandInConfig, device: torch.device | str =
     Returns:
         (the trained image tower, its card of training facts).
     """
-    from vlmcal.datasets import load_fashion_mnist
-    from vlmcal.templates import CAPTION_POOL
+    from vlmcal.data.datasets import load_fashion_mnist
+    from vlmcal.data.templates import CAPTION_POOL
 
     device = torch.device(device)
     text = load_text_tower(str(device))

@@ -15,7 +15,7 @@ checked against the SHA-256 of its decompressed IDX payload, so a re-compressed 
 too (Debian's ``.gz`` files differ byte-wise from the authors' but hold the same bytes).
 
 Fashion-MNIST images come as ``[1, 28, 28]`` float tensors in [0, 1]: the input the default
-backbones take (they normalise inside) and the input ``vlmcal.shifts`` corrupts. Pass
+backbones take (they normalise inside) and the input ``vlmcal.data.shifts`` corrupts. Pass
 ``transform`` to get ``transform(PIL image)`` instead (e.g. an open_clip ``preprocess``).
 
 Spec strings for ``load_dataset``:
@@ -26,6 +26,10 @@ Spec strings for ``load_dataset``:
   (vlmcal never downloads them).
 - ``"imagefolder:/dir"``: torchvision ``ImageFolder`` layout (``/dir/<class>/<image>``); if
   ``/dir/<split>/`` exists (``train``, ``test``) that subfolder is used.
+
+Length: over 400 lines because it holds every loader behind ``load_dataset`` (Fashion-MNIST
+with its lookup, checksums and download, the torchvision sets, image folders) and the label
+splits; they share the dataset classes and the spec parsing.
 """
 
 from __future__ import annotations
@@ -44,8 +48,9 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from vlmcal.atomic import atomic_path
 from vlmcal.cache import cache_dir
-from vlmcal.templates import FASHION_MNIST_CLASSNAMES
+from vlmcal.data.templates import FASHION_MNIST_CLASSNAMES
 
 __all__ = [
     "DATA_ENV",
@@ -286,11 +291,10 @@ def _download_fashion_mnist(target: Path, timeout: float = 30.0) -> Path:
         dest = target / name
         if dest.is_file():
             continue
-        tmp = dest.with_suffix(".part")
-        with urllib.request.urlopen(FASHION_MNIST_URL + name, timeout=timeout) as resp, open(tmp, "wb") as fh:
-            fh.write(resp.read())
-        _read_idx(tmp, sha)  # raises on a bad download, before the file gets its final name
-        os.replace(tmp, dest)
+        with atomic_path(dest) as tmp:
+            with urllib.request.urlopen(FASHION_MNIST_URL + name, timeout=timeout) as resp:
+                tmp.write_bytes(resp.read())
+            _read_idx(tmp, sha)  # raises on a bad download, before the file gets its final name
     return target
 
 
@@ -360,7 +364,7 @@ def load_fashion_mnist(
 
     Returns:
         A ``TensorImageDataset`` with ``images`` [N, 1, 28, 28] uint8, ``labels`` [N] and the
-        prompt-style ``class_names`` of ``vlmcal.templates.FASHION_MNIST_CLASSNAMES``.
+        prompt-style ``class_names`` of ``vlmcal.data.templates.FASHION_MNIST_CLASSNAMES``.
 
     Example:
         >>> test = load_fashion_mnist("test")

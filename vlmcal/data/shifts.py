@@ -332,7 +332,7 @@ class ShiftedDataset(Dataset):
 
     Args:
         dataset: a data set holding its images in memory (``images_float()`` -> [N, C, H, W] in
-            [0, 1]), such as ``vlmcal.datasets.load_fashion_mnist(...)`` or a ``ClassSubset`` of it.
+            [0, 1]), such as ``vlmcal.data.datasets.load_fashion_mnist(...)`` or a ``ClassSubset`` of it.
         name: the shift (``list_shifts()``).
         severity: 1..5.
         seed: the random seed.

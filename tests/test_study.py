@@ -8,7 +8,7 @@ import pytest
 import torch
 from scipy import stats
 
-from vlmcal import empirical, metrics
+from vlmcal import metrics, study
 from vlmcal.calibration import TemperatureScaling
 from vlmcal.params import list_parameter
 
@@ -23,33 +23,33 @@ def _logits(n=600, c=4, scale=3.0, seed=0):
 
 def _run(shift="clean", severity=0, model="m", kind="VLM", **kw):
     z, y = _logits(**kw)
-    return empirical.Run(model, kind, shift, severity, z, y)
+    return study.Run(model, kind, shift, severity, z, y)
 
 
 def test_restrict_to_classes_keeps_rows_columns_and_relabels():
     z = torch.arange(12.0).reshape(4, 3)
     y = torch.tensor([0, 2, 1, 2])
-    sub, labels, rows = empirical.restrict_to_classes(z, y, [2, 0])
+    sub, labels, rows = study.restrict_to_classes(z, y, [2, 0])
     assert rows.tolist() == [0, 1, 3]
     assert labels.tolist() == [1, 0, 0]  # class 2 -> 0, class 0 -> 1
     assert torch.equal(sub, z[[0, 1, 3]][:, [2, 0]])
     with pytest.raises(ValueError, match="two distinct"):
-        empirical.restrict_to_classes(z, y, [1, 1])
+        study.restrict_to_classes(z, y, [1, 1])
 
 
 def test_split_calibration_partitions_and_stratifies():
     y = torch.tensor([0] * 40 + [1] * 60)
-    cal, ev = empirical.split_calibration(y, seed=3)
+    cal, ev = study.split_calibration(y, seed=3)
     assert sorted(torch.cat([cal, ev]).tolist()) == list(range(100))
     assert torch.bincount(y[cal]).tolist() == [20, 30]
-    assert torch.equal(cal, empirical.split_calibration(y, seed=3)[0])
-    assert not torch.equal(cal, empirical.split_calibration(y, seed=4)[0])
+    assert torch.equal(cal, study.split_calibration(y, seed=3)[0])
+    assert not torch.equal(cal, study.split_calibration(y, seed=4)[0])
 
 
 def test_ts_across_shifts_matches_direct_computation():
     clean, shifted = _run(seed=1), _run("noise", 3, seed=2)
-    cal, ev = empirical.split_calibration(clean.labels, seed=0)
-    table = empirical.ts_across_shifts([clean, shifted], cal, ev, n_bins=15)
+    cal, ev = study.split_calibration(clean.labels, seed=0)
+    table = study.ts_across_shifts([clean, shifted], cal, ev, n_bins=15)
     t = TemperatureScaling().fit(clean.logits[cal], clean.labels[cal]).temperature_
     assert t == pytest.approx(3.0, rel=0.25)  # the known model was sharpened by 3
     row = table[table["shift"] == "noise"].iloc[0]
@@ -58,71 +58,72 @@ def test_ts_across_shifts_matches_direct_computation():
     assert row["ece_after"] == pytest.approx(metrics.ece(shifted.logits[ev] / t, shifted.labels[ev], inputs="logits"))
     assert row["ece_after"] < row["ece_before"]
     with pytest.raises(ValueError, match="clean run"):
-        empirical.ts_across_shifts([shifted], cal, ev)
+        study.ts_across_shifts([shifted], cal, ev)
 
 
 def test_label_shift_recovers_most_of_the_reduction_for_a_uniformly_sharpened_model():
     run = _run(n=2000, c=6, seed=5)
-    cal, ev = empirical.split_calibration(run.labels, seed=0)
-    table = empirical.label_shift([run], [0, 1, 2], {"new": [3, 4, 5], "all": list(range(6))}, cal, ev)
+    cal, ev = study.split_calibration(run.labels, seed=0)
+    table = study.label_shift([run], [0, 1, 2], {"new": [3, 4, 5], "all": list(range(6))}, cal, ev)
     assert set(table["target"]) == {"new", "all"}
     assert (table["ece_target_ts"] < table["ece_before"]).all()
     assert (table["recovered"] > 0.5).all()  # one temperature fits every class of this model
-    ci = empirical.bootstrap_label_shift([run], table, {"new": [3, 4, 5], "all": list(range(6))}, ev, n_resamples=30)
-    assert ci.estimate == pytest.approx(table["recovered"].mean())
+    ci = study.bootstrap_label_shift([run], table, {"new": [3, 4, 5], "all": list(range(6))}, ev, n_resamples=30)
+    before, source, target = (table[c].mean() for c in ("ece_before", "ece_source_ts", "ece_target_ts"))
+    assert ci.estimate == pytest.approx((before - source) / (before - target))  # a ratio of means over the cells
     assert ci.lower <= ci.upper
 
 
 def test_calibration_set_size_and_smallest_sufficient_n():
     run = _run(n=1000, seed=7)
-    cal, ev = empirical.split_calibration(run.labels, seed=0)
-    table = empirical.calibration_set_size(run, [4, 20, 100, "all"], cal, ev, n_draws=5, seed=0)
+    cal, ev = study.split_calibration(run.labels, seed=0)
+    table = study.calibration_set_size(run, [4, 20, 100, "all"], cal, ev, n_draws=5, seed=0)
     assert table.groupby("size").size().to_dict() == {"4": 5, "20": 5, "100": 5, "all": 1}
     for row in table.iloc[[0, 7, 15]].itertuples():  # each ECE, directly at its fitted temperature
         assert row.ece_after == pytest.approx(metrics.ece(run.logits[ev] / row.temperature, run.labels[ev], inputs="logits"), abs=1e-12)
     means = table.groupby("n")["ece_after"].mean()
     assert means.loc[4] > means.loc[len(cal)]  # four samples give a worse temperature than all
-    best = empirical.smallest_sufficient_n(table, tolerance=10.0)  # a loose bar: the smallest size passes
+    best = study.smallest_sufficient_n(table, tolerance=10.0)  # a loose bar: the smallest size passes
     assert best.loc[0, "smallest_n"] == 4
-    strict = empirical.smallest_sufficient_n(table, tolerance=-1.0)  # an impossible bar: none passes
+    strict = study.smallest_sufficient_n(table, tolerance=-1.0)  # an impossible bar: none passes
     assert np.isnan(strict.loc[0, "smallest_n"])
     with pytest.raises(ValueError, match="calibration sizes"):
-        empirical.calibration_set_size(run, [0], cal, ev)
+        study.calibration_set_size(run, [0], cal, ev)
     with pytest.raises(ValueError, match="distinct calibration sizes"):
-        empirical.calibration_set_size(run, [5, "5"], cal, ev)
+        study.calibration_set_size(run, [5, "5"], cal, ev)
 
 
 def test_calibration_set_size_of_several_models_is_each_model_alone():
     sharp = _run(n=1000, seed=7)
-    soft = empirical.Run("soft", "supervised", "clean", 0, sharp.logits / 4.0, sharp.labels)
-    cal, ev = empirical.split_calibration(sharp.labels, seed=1)
-    both = empirical.calibration_set_size([sharp, soft], [10, "all"], cal, ev, n_draws=4, seed=3)
-    alone = pd.concat([empirical.calibration_set_size(r, [10, "all"], cal, ev, n_draws=4, seed=3) for r in (sharp, soft)], ignore_index=True)
+    soft = study.Run("soft", "supervised", "clean", 0, sharp.logits / 4.0, sharp.labels)
+    cal, ev = study.split_calibration(sharp.labels, seed=1)
+    both = study.calibration_set_size([sharp, soft], [10, "all"], cal, ev, n_draws=4, seed=3)
+    alone = pd.concat([study.calibration_set_size(r, [10, "all"], cal, ev, n_draws=4, seed=3) for r in (sharp, soft)], ignore_index=True)
     pd.testing.assert_frame_equal(both, alone)
     assert both.groupby("model")["temperature"].first().to_dict() == pytest.approx({"m": both["temperature"][0], "soft": both["temperature"][0] / 4.0}, rel=1e-5)
-    other = empirical.Run("x", "VLM", "clean", 0, sharp.logits, sharp.labels.roll(1))
+    other = study.Run("x", "VLM", "clean", 0, sharp.logits, sharp.labels.roll(1))
     with pytest.raises(ValueError, match="same images"):
-        empirical.calibration_set_size([sharp, other], [10], cal, ev)
+        study.calibration_set_size([sharp, other], [10], cal, ev)
 
 
 def test_confidence_vs_accuracy_against_scipy():
     rng = np.random.default_rng(0)
     x = rng.uniform(0.2, 1.0, 30)
     points = pd.DataFrame({"confidence_after": x, "accuracy": x + rng.normal(0, 0.05, 30)})
-    out = empirical.confidence_vs_accuracy(points)
+    out = study.confidence_vs_accuracy(points)
     assert out["r2"] == pytest.approx(stats.linregress(x, points["accuracy"]).rvalue ** 2)
     assert out["spearman"] == pytest.approx(stats.spearmanr(x, points["accuracy"]).statistic)
     tied = points.round(1)  # many ties: Spearman averages their ranks
-    assert empirical.confidence_vs_accuracy(tied)["spearman"] == pytest.approx(stats.spearmanr(tied["confidence_after"], tied["accuracy"]).statistic)
+    assert study.confidence_vs_accuracy(tied)["spearman"] == pytest.approx(stats.spearmanr(tied["confidence_after"], tied["accuracy"]).statistic)
     with pytest.raises(ValueError, match="at least 3"):
-        empirical.confidence_vs_accuracy(points.iloc[:2])
+        study.confidence_vs_accuracy(points.iloc[:2])
 
 
 def test_mean_ece_bootstrap_estimate_is_the_direct_mean():
     runs = [_run(seed=s) for s in range(3)]
     ev = torch.arange(0, 600, 2)
     direct = np.mean([metrics.ece(r.logits[ev], r.labels[ev], inputs="logits") for r in runs])
-    ci = empirical.mean_ece_bootstrap({"g": runs}, ev, lambda m: m["g"], n_resamples=40, seed=1)
+    ci = study.mean_ece_bootstrap({"g": runs}, ev, lambda m: m["g"], n_resamples=40, seed=1)
     assert ci.estimate == pytest.approx(direct)
     assert ci.lower < direct < ci.upper
 
@@ -130,7 +131,7 @@ def test_mean_ece_bootstrap_estimate_is_the_direct_mean():
 def test_confidence_accuracy_points_apply_the_temperature():
     run = _run(seed=2)
     ev = torch.arange(600)
-    pts = empirical.confidence_accuracy_points([run], {"m": 2.0}, ev, {"all": [0, 1, 2, 3], "half": [0, 1]})
+    pts = study.confidence_accuracy_points([run], {"m": 2.0}, ev, {"all": [0, 1, 2, 3], "half": [0, 1]})
     row = pts[pts["labels"] == "all"].iloc[0]
     assert row["confidence_after"] == pytest.approx(metrics.mean_confidence(run.logits / 2.0, run.labels, inputs="logits"))
     assert row["confidence_after"] < row["confidence_before"]
@@ -138,15 +139,15 @@ def test_confidence_accuracy_points_apply_the_temperature():
 
 def test_study_settings_validate_parameters_by_name():
     good = dict(backbones=["a"], supervised="", dataset="fashion-mnist", seeds=[0], n_bins=15, device="", cache_dir="")
-    s = empirical.StudySettings(**good, shifts=["all"])
+    s = study.StudySettings(**good, shifts=["all"])
     assert len(s.conditions) == 1 + len(s.shifts) * 5
-    assert empirical.StudySettings(**{**good, "backbones": "a"}).backbones == ("a",)
-    assert empirical.StudySettings(**{**good, "supervised": "supervised"}).models == ["a", "supervised"]
-    assert empirical.StudySettings(**{**good, "supervised": "supervised", "dataset": "cifar10:/x"}).models == ["a"]
+    assert study.StudySettings(**{**good, "backbones": "a"}).backbones == ("a",)
+    assert study.StudySettings(**{**good, "supervised": "supervised"}).models == ["a", "supervised"]
+    assert study.StudySettings(**{**good, "supervised": "supervised", "dataset": "cifar10:/x"}).models == ["a"]
     for change, name in [({"n_bins": 0}, "n_bins"), ({"shifts": ["nope"]}, "shifts"), ({"severities": [9]}, "severities"),
                          ({"backbones": []}, "backbones"), ({"templates": "x"}, "templates"), ({"seeds": ["x"]}, "seeds")]:
         with pytest.raises(ValueError, match=name):
-            empirical.StudySettings(**{**good, **change})
+            study.StudySettings(**{**good, **change})
 
 
 def test_list_parameter_names_what_it_received():
@@ -164,56 +165,56 @@ def test_list_parameter_names_what_it_received():
 def test_gap_to_full_set():
     table = pd.DataFrame({"model": ["a"] * 4 + ["b"] * 4, "n": [50, 50, 50, 999] * 2, "size": ["50"] * 3 + ["all"] + ["50"] * 3 + ["all"],
                           "ece_after": [0.02, 0.04, 0.03, 0.01, 0.06, 0.06, 0.06, 0.02]})
-    r = empirical.gap_to_full_set(table, 50, n_resamples=50)
+    r = study.gap_to_full_set(table, 50, n_resamples=50)
     assert r.estimate == pytest.approx(((0.03 - 0.01) + (0.06 - 0.02)) / 2)
     assert r.lower <= r.estimate <= r.upper
-    assert np.isnan(empirical.gap_to_full_set(table, 7).estimate)
+    assert np.isnan(study.gap_to_full_set(table, 7).estimate)
 
 
 def test_plan_calibration_sizes_reports_what_the_pool_cannot_supply():
-    plan = empirical.plan_calibration_sizes([5, 50, 60, 61, 500, "all"], pool=60)
+    plan = study.plan_calibration_sizes([5, 50, 60, 61, 500, "all"], pool=60)
     assert plan.kept == (5, 50, 60, "all") and plan.skipped == (61, 500) and plan.pool == 60
     assert "61, 500" in plan.describe() and "60 calibration images" in plan.describe()
-    assert "Skipped" not in empirical.plan_calibration_sizes([5, "all"], pool=60).describe()
+    assert "Skipped" not in study.plan_calibration_sizes([5, "all"], pool=60).describe()
     with pytest.raises(ValueError, match="integers >= 1 or 'all'"):
-        empirical.plan_calibration_sizes([0], pool=60)
+        study.plan_calibration_sizes([0], pool=60)
 
 
 def test_verdict_intervals_estimate_what_the_tables_show():
     vlm_clean, vlm_shifted = _run(seed=1), _run("noise", 3, seed=2)
     sup_clean, sup_shifted = _run(model="s", kind="supervised", seed=3), _run("noise", 3, model="s", kind="supervised", seed=4)
     runs = [vlm_clean, vlm_shifted, sup_clean, sup_shifted]
-    cal, ev = empirical.split_calibration(vlm_clean.labels, seed=0)
-    table = empirical.ts_across_shifts(runs, cal, ev)
-    temperatures = empirical.model_temperatures(table)
+    cal, ev = study.split_calibration(vlm_clean.labels, seed=0)
+    table = study.ts_across_shifts(runs, cal, ev)
+    temperatures = study.model_temperatures(table)
     vlm, sup = table[table["kind"] == "VLM"], table[table["kind"] == "supervised"]
 
-    difference = empirical.vlm_minus_supervised_ece(runs, ev, n_resamples=30)
+    difference = study.vlm_minus_supervised_ece(runs, ev, n_resamples=30)
     assert difference.estimate == pytest.approx(vlm["ece_before"].mean() - sup["ece_before"].mean())
     assert difference.lower <= difference.upper
-    assert empirical.vlm_minus_supervised_ece([vlm_clean, vlm_shifted], ev) is None  # no supervised run: nothing to compare
+    assert study.vlm_minus_supervised_ece([vlm_clean, vlm_shifted], ev) is None  # no supervised run: nothing to compare
 
-    ratio = empirical.ts_ece_ratio(runs, temperatures, ev, n_resamples=30)
+    ratio = study.ts_ece_ratio(runs, temperatures, ev, n_resamples=30)
     assert ratio.estimate == pytest.approx(vlm["ece_after"].mean() / vlm["ece_before"].mean())
 
-    rise = empirical.shift_rise_after_ts(runs, temperatures, ev, n_resamples=30)
+    rise = study.shift_rise_after_ts(runs, temperatures, ev, n_resamples=30)
     clean = vlm["shift"] == "clean"
     assert rise.estimate == pytest.approx(vlm.loc[~clean, "ece_after"].mean() - vlm.loc[clean, "ece_after"].mean())
-    assert empirical.shift_rise_after_ts([vlm_clean, sup_clean], temperatures, ev) is None  # no shifted VLM run
+    assert study.shift_rise_after_ts([vlm_clean, sup_clean], temperatures, ev) is None  # no shifted VLM run
 
 
 def test_full_set_ece_and_correlation_intervals():
     run = _run(n=1000, seed=7)
-    cal, ev = empirical.split_calibration(run.labels, seed=0)
-    table = empirical.calibration_set_size(run, [10, "all"], cal, ev, n_draws=3, seed=0)
-    full = empirical.full_set_ece([run], table, ev, n_resamples=30)
+    cal, ev = study.split_calibration(run.labels, seed=0)
+    table = study.calibration_set_size(run, [10, "all"], cal, ev, n_draws=3, seed=0)
+    full = study.full_set_ece([run], table, ev, n_resamples=30)
     assert set(full) == {"m"}
     assert full["m"].estimate == pytest.approx(table.loc[table["size"] == "all", "ece_after"].iloc[0])
     assert full["m"].upper > full["m"].lower
 
     points = pd.DataFrame({"kind": ["VLM"] * 6 + ["supervised"], "accuracy": [0.2, 0.3, 0.5, 0.6, 0.8, 0.9, 0.1],
                            "confidence_after": [0.25, 0.3, 0.45, 0.65, 0.8, 0.85, 0.99]})
-    intervals = empirical.bootstrap_confidence_vs_accuracy(points, n_resamples=30)
-    pooled = empirical.confidence_vs_accuracy(points[points["kind"] == "VLM"])
+    intervals = study.bootstrap_confidence_vs_accuracy(points, n_resamples=30)
+    pooled = study.confidence_vs_accuracy(points[points["kind"] == "VLM"])
     assert intervals["r2"].estimate == pytest.approx(pooled["r2"])
     assert intervals["spearman"].estimate == pytest.approx(pooled["spearman"])

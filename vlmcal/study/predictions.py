@@ -1,5 +1,5 @@
 """Logits of a named model on a named condition: the bridge from notebook parameters to
-``vlmcal.empirical.Run``.
+``vlmcal.study.Run``.
 
 A model name is a backbone name (``default``, ``default-<variant>``,
 ``openclip:<arch>:<pretrained>``), classified zero-shot from class text features, or
@@ -23,8 +23,8 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from vlmcal import templates as T
-from vlmcal.empirical import Run
+from vlmcal.data import templates as T
+from vlmcal.study.runs import Run
 
 __all__ = ["predict", "collect_runs", "model_inputs", "is_supervised", "prompt_templates", "load_test_data", "TemplateChoice"]
 
@@ -77,7 +77,7 @@ class _AsPIL(Dataset):
 
 @lru_cache(maxsize=4)
 def _clean_data(dataset: str, split: str):
-    from vlmcal.datasets import load_dataset
+    from vlmcal.data.datasets import load_dataset
 
     return load_dataset(dataset, split=split)
 
@@ -85,7 +85,7 @@ def _clean_data(dataset: str, split: str):
 @lru_cache(maxsize=2)
 def _shifted_data(dataset: str, split: str, shift: str, severity: int, shift_seed: int):
     """The shifted split, kept for the next call: every model of a study meets the same images."""
-    from vlmcal.shifts import ShiftedDataset
+    from vlmcal.data.shifts import ShiftedDataset
 
     return ShiftedDataset(_clean_data(dataset, split), shift, severity, seed=shift_seed)
 
@@ -152,7 +152,7 @@ def load_test_data(
     """
     _check_max_samples(max_samples)  # before any data is read
     if shift != "clean":
-        from vlmcal.shifts import _check_shift
+        from vlmcal.data.shifts import _check_shift
 
         _check_shift(shift, severity, "shift", also=("clean",))
     data = _clean_data(dataset, split) if shift == "clean" else _shifted_data(dataset, split, shift, severity, shift_seed)
@@ -197,7 +197,7 @@ def model_inputs(net, data, clean=None) -> tuple[Dataset, str]:
 
 @lru_cache(maxsize=32)
 def _zero_shot_classifier(model: str, device: str | None, cache_dir: str | None, class_names: tuple[str, ...], templates: tuple[str, ...]):
-    from vlmcal.zeroshot import ZeroShotClassifier
+    from vlmcal.prompting.zeroshot import ZeroShotClassifier
 
     with torch.no_grad():
         return ZeroShotClassifier(_model(model, device, cache_dir), list(class_names), list(templates))
@@ -222,8 +222,8 @@ def predict(
 
     Args:
         model: a backbone name (zero-shot VLM) or ``"supervised"``.
-        dataset: a data-set spec (``"fashion-mnist"``, ``"cifar10:/path"``, ...; see ``vlmcal.datasets``).
-        shift: ``"clean"`` or a name from ``vlmcal.shifts.list_shifts()``.
+        dataset: a data-set spec (``"fashion-mnist"``, ``"cifar10:/path"``, ...; see ``vlmcal.data.datasets``).
+        shift: ``"clean"`` or a name from ``vlmcal.data.shifts.list_shifts()``.
         severity: 1..5 for a shift (ignored for clean).
         templates: prompt templates of a zero-shot run (see :func:`prompt_templates`).
         class_names: the names prompts use (default: the data set's, or Fashion-MNIST's prompt spellings).
@@ -235,12 +235,12 @@ def predict(
         progress: show progress bars.
 
     Returns:
-        A :class:`vlmcal.empirical.Run` with logits [N, C] and labels [N].
+        A :class:`vlmcal.study.Run` with logits [N, C] and labels [N].
     """
     from vlmcal.features import classifier_logits, image_features
 
     if shift != "clean":
-        from vlmcal.shifts import _check_shift
+        from vlmcal.data.shifts import _check_shift
 
         _check_shift(shift, severity, "shift", also=("clean",))  # before int(): 2.7 is an error, not severity 2
     severity = 0 if shift == "clean" else int(severity)
@@ -271,7 +271,7 @@ def predict(
 
 
 def collect_runs(settings, conditions: Sequence[tuple[str, int]] | None = None, progress: bool = True) -> list[Run]:
-    """Every model of ``settings`` (a ``vlmcal.empirical.StudySettings``) on every condition.
+    """Every model of ``settings`` (a ``vlmcal.study.StudySettings``) on every condition.
 
     Args:
         settings: the study's settings.
@@ -279,7 +279,7 @@ def collect_runs(settings, conditions: Sequence[tuple[str, int]] | None = None, 
         progress: one progress bar over (model, condition).
 
     Returns:
-        One :class:`~vlmcal.empirical.Run` per (model, condition), in the order (condition, model).
+        One :class:`~vlmcal.study.Run` per (model, condition), in the order (condition, model).
     """
     from tqdm.auto import tqdm
 

@@ -1,0 +1,84 @@
+"""Stratified samples of a labelled set, and fitting a calibrator on one: "temperature scaling with
+40 labelled samples" (the ES paper's few-sample claim) in one call."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from vlmcal.metrics._validation import _as_tensor, _is_int
+
+
+def stratified_sample(labels, n: int, seed: int = 0) -> np.ndarray:
+    """Indices of ``n`` samples drawn without replacement, each class in proportion to its frequency.
+
+    Class quotas are ``n * N_c / N`` rounded down, and the samples left over go to the
+    classes with the largest remainders (ties broken at random by ``seed``), so that with
+    fewer samples than classes (40 samples, 1000 classes) each chosen class gets one.
+
+    Args:
+        labels: [N] integer labels.
+        n: how many samples, 1 <= n <= N.
+        seed: seed of the draw.
+
+    Returns:
+        [n] sorted indices into ``labels``.
+
+    Example:
+        >>> idx = stratified_sample(np.array([0, 0, 0, 0, 1, 1, 1, 1]), 4, seed=0)
+        >>> np.bincount(np.array([0, 0, 0, 0, 1, 1, 1, 1])[idx]).tolist()
+        [2, 2]
+    """
+    y = _as_tensor(labels, "labels")
+    if y.ndim != 1 or y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+        raise ValueError(f"Expected integer `labels` of shape [N], but got dtype {y.dtype} and shape {tuple(y.shape)}")
+    if len(y) == 0:
+        raise ValueError("Expected `labels` with at least one entry to sample from, but got an empty array")
+    y = y.cpu().numpy().astype(np.int64)
+    if y.min() < 0:
+        raise ValueError(f"Expected non-negative `labels`, but got a minimum of {y.min()}")
+    if not _is_int(n) or not 1 <= n <= len(y):
+        raise ValueError(f"Expected argument `n` (how many samples, at most one per label) to be an integer in [1, {len(y)}], but got {n!r}")
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(y, return_counts=True)
+    exact = n * counts / len(y)  # [K] ideal quotas
+    quota = np.floor(exact).astype(np.int64)
+    left = n - int(quota.sum())
+    if left:
+        remainder = exact - quota
+        order = np.lexsort((rng.random(len(classes)), -remainder))  # largest remainder first, random ties
+        quota[order[:left]] += 1
+    chosen = [rng.choice(np.flatnonzero(y == c), size=q, replace=False) for c, q in zip(classes, quota) if q]
+    return np.sort(np.concatenate(chosen))
+
+
+def fit_on_n_samples(calibrator, logits, labels, n: int, seed: int = 0):
+    """Fit ``calibrator`` on a stratified sample of ``n`` labelled samples; returns the calibrator.
+
+    Args:
+        calibrator: any of this module's calibrators (a fresh instance).
+        logits: [N, C] scores the calibrator takes.
+        labels: [N] integer labels.
+        n: number of labelled samples to fit on.
+        seed: seed of the sample.
+
+    Returns:
+        The fitted calibrator, with ``sample_indices_`` set to the indices used.
+
+    Example:
+        >>> from vlmcal.calibration import TemperatureScaling
+        >>> rng = np.random.default_rng(0)
+        >>> z, y = rng.normal(size=(500, 10)) * 3, rng.integers(0, 10, 500)
+        >>> ts = fit_on_n_samples(TemperatureScaling(), z, y, n=40, seed=0)
+        >>> len(ts.sample_indices_)
+        40
+    """
+    z = _as_tensor(logits, "logits")
+    y = _as_tensor(labels, "labels")
+    if z.shape[0] != y.shape[0]:
+        raise ValueError(f"Expected `labels` to have one entry per row of `logits` ({z.shape[0]}), but got {y.shape[0]}")
+    idx = stratified_sample(y, n, seed)
+    rows = torch.from_numpy(idx)
+    calibrator.fit(z[rows.to(z.device)], y[rows.to(y.device)])
+    calibrator.sample_indices_ = idx
+    return calibrator

@@ -1,0 +1,220 @@
+"""Percentile bootstrap intervals: one way to draw resamples, two ways to hand them to a statistic.
+
+Every resample comes from :func:`_draws`: one CPU torch generator seeded with ``seed`` (so a
+seed gives the same interval on any device) draws N rows with replacement, within each
+stratum when ``strata`` is given. The statistic receives the draws either as row indices,
+one resample at a time (:func:`bootstrap_rows`, :func:`bootstrap_ci`), or as the rows'
+multiplicities, every resample at once (:func:`bootstrap_weights`, paired with
+``ece_weighted``); for the same seed both see the same resamples. The interval is the
+percentile interval (Efron and Tibshirani, "An Introduction to the Bootstrap", 1993, ch. 13).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterator, Literal
+
+import numpy as np
+import torch
+
+from vlmcal.metrics import toplabel
+from vlmcal.metrics._validation import _as_tensor, _is_int, _is_real
+
+NanPolicy = Literal["propagate", "omit"]
+_NAN_POLICIES = ("propagate", "omit")
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    """A percentile bootstrap interval.
+
+    Attributes:
+        estimate: the metric on the full sample.
+        lower: the (1 - level) / 2 percentile of the resampled metrics.
+        upper: the (1 + level) / 2 percentile.
+        level: the nominal coverage (0.95).
+        n_resamples: how many resamples were drawn.
+        seed: the seed of the resampling.
+    """
+
+    estimate: float
+    lower: float
+    upper: float
+    level: float
+    n_resamples: int
+    seed: int
+
+    def __str__(self) -> str:
+        return f"{self.estimate:.4f} ({self.level:.0%} CI [{self.lower:.4f}, {self.upper:.4f}])"
+
+
+def bootstrap_ci(
+    metric: Callable[..., float],
+    probs,
+    labels,
+    n_resamples: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+    **metric_kwargs,
+) -> BootstrapResult:
+    """Percentile bootstrap confidence interval for any metric ``metric(probs, labels, **kwargs)``.
+
+    Each resample draws N rows with replacement (:func:`bootstrap_rows`: one CPU torch
+    generator seeded with ``seed``) and copies them, one resample at a time.
+
+    Args:
+        metric: e.g. ``vlmcal.metrics.ece``.
+        probs: [N, C] scores passed to ``metric``.
+        labels: [N] labels.
+        n_resamples: number of bootstrap resamples (>= 1).
+        level: coverage in (0, 1).
+        seed: seed of the resampling.
+        **metric_kwargs: passed on to ``metric`` (``n_bins=20``, ``inputs="logits"``...).
+
+    Returns:
+        A :class:`BootstrapResult`.
+
+    Example:
+        >>> from vlmcal.metrics import accuracy
+        >>> p = np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8], [0.7, 0.3]])
+        >>> r = bootstrap_ci(accuracy, p, np.array([0, 1, 1, 0]), n_resamples=200, seed=1)
+        >>> r.lower <= r.estimate <= r.upper
+        True
+    """
+    s = _as_tensor(probs, "probs")
+    y = _as_tensor(labels, "labels")
+    _check_bootstrap(n_resamples, level, s.shape[0] if s.ndim else 0, f"`probs` has shape {tuple(s.shape)}")
+    if y.shape[:1] != s.shape[:1]:
+        raise ValueError(f"Expected `labels` to have one entry per row of `probs` ({s.shape[0]}), but got shape {tuple(y.shape)}")
+    return bootstrap_rows(
+        lambda idx: metric(s[idx.to(s.device)], y[idx.to(y.device)], **metric_kwargs), s.shape[0], n_resamples, level, seed
+    )
+
+
+def _strata_rows(strata, n: int) -> list[torch.Tensor]:
+    """Validate ``strata`` ([N] integer labels) and return each stratum's rows, in increasing label order."""
+    g = _as_tensor(strata, "strata")
+    if g.shape != (n,) or g.is_floating_point() or g.is_complex() or g.dtype == torch.bool:
+        raise ValueError(f"Expected `strata` to be an integer array of shape [{n}] (one label per row), but got {g.dtype} of shape {tuple(g.shape)}")
+    _, inverse, counts = torch.unique(g.cpu(), sorted=True, return_inverse=True, return_counts=True)
+    return list(torch.argsort(inverse, stable=True).split(counts.tolist()))  # [n_g] rows each, increasing
+
+
+def _draws(n: int, n_resamples: int, seed: int, strata=None) -> Iterator[torch.Tensor]:
+    """The bootstrap's draws, in blocks of resamples: [s, N] row indices drawn with replacement.
+
+    The one source of resamples. One CPU torch generator seeded with ``seed`` draws, stratum
+    after stratum (in increasing label order), all ``n_resamples`` resamples of the stratum's
+    n_g rows: ``randint(n_g, (S, n_g))``, each draw put in the column of a row of that stratum.
+    Without ``strata`` the N rows are one stratum, drawn in blocks of resamples (at most
+    ``CHUNK_ELEMENTS`` indices a block) from the same stream, so ``strata=None`` and a single
+    stratum give the same draws.
+    """
+    gen = torch.Generator().manual_seed(int(seed))
+    if strata is None:
+        per_block = max(1, toplabel.CHUNK_ELEMENTS // n)
+        for start in range(0, n_resamples, per_block):
+            yield torch.randint(n, (min(per_block, n_resamples - start), n), generator=gen)  # [s, N]
+        return
+    draws = torch.empty(n_resamples, n, dtype=torch.long)  # [S, N]
+    for rows in _strata_rows(strata, n):
+        draws[:, rows] = rows[torch.randint(len(rows), (n_resamples, len(rows)), generator=gen)]  # [S, n_g]
+    yield draws
+
+
+def multiplicities(draws: torch.Tensor) -> torch.Tensor:
+    """How often each of N rows was drawn: [S, N] row indices -> [S, N] float64 counts (weights
+    for ``ece_weighted``)."""
+    d = _as_tensor(draws, "draws")
+    if d.ndim != 2 or d.is_floating_point() or d.is_complex() or d.dtype == torch.bool:
+        raise ValueError(f"Expected `draws` to be an integer [S, N] array of row indices, but got {d.dtype} of shape {tuple(d.shape)}")
+    if d.numel() and (int(d.min()) < 0 or int(d.max()) >= d.shape[1]):
+        raise ValueError(f"Expected `draws` in [0, {d.shape[1] - 1}] (row indices), but got values in [{int(d.min())}, {int(d.max())}]")
+    d = d.to(torch.long)
+    return torch.zeros(d.shape, dtype=torch.float64, device=d.device).scatter_add_(1, d, torch.ones(d.shape, dtype=torch.float64, device=d.device))
+
+
+def _check_bootstrap(n_resamples, level, n, rows: str | None = None, nan_policy: str = "propagate") -> None:
+    """Validate a bootstrap's settings and its number of rows ``n`` (``rows`` says where they come
+    from, e.g. "`probs` has shape (0, 3)"; None: the caller's argument ``n``)."""
+    if not _is_int(n_resamples) or n_resamples < 1:
+        raise ValueError(f"Expected argument `n_resamples` to be an integer larger than 0, but got {n_resamples!r}")
+    if not (_is_real(level) and 0.0 < level < 1.0):
+        raise ValueError(f"Expected argument `level` to be a number in (0, 1), but got {level!r}")
+    if nan_policy not in _NAN_POLICIES:
+        raise ValueError(f"Expected argument `nan_policy` to be one of {_NAN_POLICIES}, but got {nan_policy!r}")
+    if rows is None and (not _is_int(n) or n < 1):
+        raise ValueError(f"Expected argument `n` (the number of rows to resample) to be an integer larger than 0, but got {n!r}")
+    if rows is not None and n < 1:
+        raise ValueError(f"Expected at least one row to resample, but {rows}")
+
+
+def _percentile_result(estimate: float, values: np.ndarray, level: float, n_resamples: int, seed: int,
+                       nan_policy: str = "propagate") -> BootstrapResult:
+    alpha = (1.0 - level) / 2.0
+    quantile = np.nanquantile if nan_policy == "omit" else np.quantile
+    lower, upper = quantile(values, [alpha, 1.0 - alpha])
+    return BootstrapResult(float(estimate), float(lower), float(upper), float(level), int(n_resamples), int(seed))
+
+
+def bootstrap_rows(
+    statistic: Callable[[torch.Tensor], float], n: int, n_resamples: int = 1000, level: float = 0.95, seed: int = 0,
+    strata=None, nan_policy: NanPolicy = "propagate",
+) -> BootstrapResult:
+    """Percentile bootstrap of any statistic of N rows, given as a function of row indices.
+
+    The core behind :func:`bootstrap_ci`. Use it directly when one figure draws on several
+    arrays that share their rows (e.g. many runs on the same images): every array is then
+    resampled with the same indices. When the statistic can take all resamples at once, as
+    weights, :func:`bootstrap_weights` draws the same resamples and is much faster.
+
+    Args:
+        statistic: maps [N] row indices (``arange(N)`` for the estimate, draws with
+            replacement for the resamples) to a float.
+        n: N, the number of rows.
+        n_resamples: number of resamples (one CPU torch generator seeded with ``seed``).
+        level: coverage in (0, 1).
+        seed: seed of the resampling.
+        strata: optional [N] integer labels: each resample then draws, within every stratum,
+            as many rows as it holds (a stratified bootstrap; e.g. each model's own draws).
+        nan_policy: ``"propagate"`` (a NaN resample makes the interval NaN) or ``"omit"``
+            (percentiles of the resamples that are not NaN).
+
+    Returns:
+        A :class:`BootstrapResult`.
+    """
+    _check_bootstrap(n_resamples, level, n, nan_policy=nan_policy)
+    values = np.array([float(statistic(rows)) for block in _draws(n, n_resamples, seed, strata) for rows in block])
+    return _percentile_result(float(statistic(torch.arange(n))), values, level, n_resamples, seed, nan_policy)
+
+
+def bootstrap_weights(
+    statistic: Callable[[torch.Tensor], torch.Tensor], n: int, n_resamples: int = 1000, level: float = 0.95, seed: int = 0,
+    strata=None, nan_policy: NanPolicy = "propagate",
+) -> BootstrapResult:
+    """Percentile bootstrap of a statistic that takes every resample at once, as sample weights.
+
+    Resample ``s`` is given as the multiplicities of the N rows in its draw; the draws are
+    those of :func:`bootstrap_rows` with the same seed (and strata), so for the same statistic
+    both give the same interval. Pair it with ``ece_weighted``.
+
+    Args:
+        statistic: maps [S, N] float64 weights to [S] values (a row of ones is the full sample).
+        n, n_resamples, level, seed, strata, nan_policy: as :func:`bootstrap_rows` (S = ``n_resamples``).
+
+    Returns:
+        A :class:`BootstrapResult`.
+
+    Example:
+        >>> x = torch.tensor([0.0, 1.0, 1.0, 1.0])  # [N]
+        >>> r = bootstrap_weights(lambda w: (w * x).sum(dim=1) / w.sum(dim=1), 4, n_resamples=200)  # weighted means
+        >>> r.estimate, r.lower <= 0.75 <= r.upper
+        (0.75, True)
+    """
+    _check_bootstrap(n_resamples, level, n, nan_policy=nan_policy)
+    counts = torch.cat([multiplicities(block) for block in _draws(n, n_resamples, seed, strata)])  # [S, N]
+    values = torch.as_tensor(statistic(counts)).to("cpu", torch.float64).reshape(-1).numpy()
+    if values.shape != (counts.shape[0],):
+        raise ValueError(f"Expected `statistic` to return one value per resample ({counts.shape[0]}), but got shape {values.shape}")
+    estimate = float(torch.as_tensor(statistic(torch.ones(1, n, dtype=torch.float64))).reshape(-1)[0])
+    return _percentile_result(estimate, values, level, n_resamples, seed, nan_policy)

@@ -1,0 +1,314 @@
+"""Scores of [N, C] predictions: binned ECE and its relatives, the proper scores, the top-label summaries.
+
+Every binned score bins through the core of :mod:`vlmcal.metrics.binning`: ECE and MCE read
+:func:`~vlmcal.metrics.binning.bin_statistics`; classwise ECE sums per (class, bin) cell;
+:func:`ece_weighted` (the bootstraps' ECE) sums per (run, bin) under many weightings at once.
+ECE is ``sum_b |conf_sum_b - hit_sum_b| / N`` (Guo et al., ICML 2017), with no division by
+bin counts, and MCE the largest per-bin gap.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from vlmcal.metrics import toplabel
+from vlmcal.metrics._validation import (
+    _CONVENTIONS,
+    Convention,
+    Inputs,
+    _as_tensor,
+    _check_choice,
+    _check_n_bins,
+    _check_outcomes,
+    _check_pair,
+)
+from vlmcal.metrics.binning import (
+    ReliabilityData,
+    _bin_index,
+    _bin_sums,
+    _binned_sums,
+    _equal_width_edges,
+    _quantile_edges,
+    bin_statistics,
+)
+from vlmcal.metrics.toplabel import _probs_block, _row_blocks, _work_dtype, top_label
+
+
+def reliability_data(
+    scores, labels, n_bins: int = 15, convention: Convention = "right", inputs: Inputs = "probs"
+) -> ReliabilityData:
+    """Reliability-diagram data of top-label predictions: per bin, count, mean confidence, accuracy.
+
+    Args:
+        scores: [N, C] probabilities (or logits with ``inputs="logits"``).
+        labels: [N] integer labels.
+        n_bins: number of equal-width bins (ES: 15, C-TPT: 20, DOR: 10).
+        convention: bin membership, see :func:`bin_statistics`.
+        inputs: ``"probs"`` or ``"logits"``.
+
+    Returns:
+        A :class:`ReliabilityData` (draw it with ``vlmcal.plotting.plot_reliability_diagram``).
+    """
+    conf, ok = top_label(scores, labels, inputs)
+    return bin_statistics(conf, ok, n_bins=n_bins, convention=convention)
+
+
+def ece(probs, labels, n_bins: int = 15, convention: Convention = "right", inputs: Inputs = "probs") -> float:
+    """Top-label expected calibration error with equal-width bins.
+
+    ``ECE = sum_b (n_b / N) |acc_b - conf_b|`` (Guo et al., 2017), bins (lower, upper] by default.
+
+    Args:
+        probs: [N, C] probabilities (or logits with ``inputs="logits"``).
+        labels: [N] integer labels in [0, C).
+        n_bins: number of bins (default 15, as ES; C-TPT uses 20, DOR's code 10).
+        convention: ``"right"``, ``"left"`` or ``"torchmetrics"``, see :func:`bin_statistics`.
+        inputs: ``"probs"`` or ``"logits"``.
+
+    Returns:
+        ECE in [0, 1].
+
+    Example:
+        >>> p = np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8]])
+        >>> round(ece(p, np.array([0, 1, 1]), n_bins=10), 4)  # bins: 0.9 right, 0.6 wrong, 0.8 right
+        0.3
+    """
+    return reliability_data(probs, labels, n_bins, convention, inputs).ece
+
+
+_FEW_WEIGHTINGS = 8  # up to this many weightings, ece_weighted sums each one's bins instead of one matmul
+
+
+def ece_weighted(confidences, correct, weights, n_bins: int = 15, convention: Convention = "right") -> torch.Tensor:
+    """Top-label ECE of many prediction sets under many weightings of their samples, as one matmul.
+
+    Built for bootstraps: row ``r`` of ``confidences``/``correct`` is one run's N predictions
+    (all runs on the same N images), row ``s`` of ``weights`` says how often each image was
+    drawn in resample ``s``. The weighted ECE is
+    ``sum_b |sum_i w_i (conf_i - hit_i) [i in b]| / sum_i w_i``, which with integer weights
+    is exactly the ECE of the resampled set. Each run's per-bin gaps form an [N, B'] matrix, so
+    every resample of every run costs one matrix product instead of one binning pass (for a
+    few weightings, such as a single row of ones, one weighted bincount each is faster).
+
+    Args:
+        confidences: [R, N] values in [0, 1].
+        correct: [R, N] booleans.
+        weights: [S, N] non-negative weights (bootstrap multiplicities; a row of ones gives the
+            plain ECE), each row with a positive sum.
+        n_bins: number of equal-width bins.
+        convention: bin membership, see :func:`bin_statistics`.
+
+    Returns:
+        [S, R] float64; entry ``(s, r)`` is the ECE of run ``r`` with sample ``i`` counted
+        ``weights[s, i]`` times (for integer weights, :func:`bin_statistics` on the repeated rows).
+    """
+    _check_choice(convention, _CONVENTIONS, "convention")
+    conf, hit = _check_outcomes(confidences, correct, "[R, N]")
+    w = _as_tensor(weights, "weights").to(conf.device, torch.float64)
+    if w.ndim != 2 or w.shape[1] != conf.shape[1]:
+        raise ValueError(f"Expected `weights` of shape [S, {conf.shape[1]}] (one weight per sample), but got {tuple(w.shape)}")
+    total = w.sum(dim=1)  # [S]
+    if not bool(torch.isfinite(w).all()) or bool((w < 0).any()) or not bool((total > 0).all()):
+        raise ValueError("Expected finite, non-negative `weights` whose every row has a positive sum")
+    n_runs, n = conf.shape
+    edges = _equal_width_edges(_check_n_bins(n_bins), conf.dtype, conf.device)
+    idx, n_cols = _bin_index(conf, edges, convention)  # [R, N] bin of each prediction
+    gap = conf.to(torch.float64) - hit.to(torch.float64)  # [R, N] confidence minus hit
+    out = torch.empty(w.shape[0], n_runs, dtype=torch.float64, device=conf.device)
+    if w.shape[0] <= _FEW_WEIGHTINGS:  # per-bin sums for each weighting beat building the [N, R*B'] matrix
+        cell = (torch.arange(n_runs, device=conf.device)[:, None] * n_cols + idx).reshape(-1)  # [R*N] (run, bin) of each value
+        for s, ws in enumerate(w):
+            per_bin = _bin_sums(cell, n_runs * n_cols, (gap * ws).reshape(-1))  # [R*B'] weighted gap per bin
+            out[s] = per_bin.view(n_runs, n_cols).abs().sum(dim=1)
+        return out / total[:, None]
+    block = max(1, toplabel.CHUNK_ELEMENTS // (n * n_cols))  # runs per block: an [N, r, B'] matrix of <= CHUNK_ELEMENTS
+    for start in range(0, n_runs, block):
+        runs = slice(start, min(start + block, n_runs))
+        r = runs.stop - runs.start
+        binned_gap = torch.zeros(n, r, n_cols, dtype=torch.float64, device=conf.device)  # [N, r, B']
+        binned_gap.scatter_(2, idx[runs].T.unsqueeze(2), gap[runs].T.unsqueeze(2))  # each gap in its bin's column
+        per_bin = w @ binned_gap.view(n, r * n_cols)  # [S, N] @ [N, r*B'] -> [S, r*B'] weighted gap per bin
+        out[:, runs] = per_bin.view(-1, r, n_cols).abs().sum(dim=2)  # [S, r]
+    return out / total[:, None]
+
+
+def mce(probs, labels, n_bins: int = 15, convention: Convention = "right", inputs: Inputs = "probs") -> float:
+    """Maximum calibration error: the largest |acc_b - conf_b| over non-empty equal-width bins.
+
+    Args: as :func:`ece`.
+
+    Returns:
+        MCE in [0, 1].
+    """
+    return reliability_data(probs, labels, n_bins, convention, inputs).mce
+
+
+def adaptive_ece(probs, labels, n_bins: int = 15, convention: Convention = "right", inputs: Inputs = "probs") -> float:
+    """ECE with equal-mass bins: edges at the k / n_bins quantiles of the top-label confidences.
+
+    Args: as :func:`ece`; the outer edges are 0 and 1, the inner ones quantiles (numpy's
+        linear interpolation), and ``convention`` decides which side a confidence lying on an
+        edge belongs to.
+
+    Returns:
+        Adaptive ECE in [0, 1].
+    """
+    _check_n_bins(n_bins)
+    conf, ok = top_label(probs, labels, inputs)
+    return bin_statistics(conf, ok, convention=convention, edges=_quantile_edges(conf, n_bins)).ece
+
+
+def classwise_ece(
+    probs, labels, n_bins: int = 15, convention: Convention = "right", inputs: Inputs = "probs"
+) -> float:
+    """Classwise ECE (Kull et al., NeurIPS 2019): the mean over classes of the binned ECE of p_c.
+
+    For each class c, every sample's probability of c is binned against whether c is the
+    label; ``classwise_ece = (1/C) sum_c sum_b (n_cb / N) |mean p_c - freq(c)|`` over bin b.
+
+    Args: as :func:`ece`.
+
+    Returns:
+        Classwise ECE in [0, 1].
+    """
+    s, y = _check_pair(probs, labels, inputs)
+    n_bins = _check_n_bins(n_bins)
+    _check_choice(convention, _CONVENTIONS, "convention")
+    n, n_classes = s.shape
+    edges = _equal_width_edges(n_bins, _work_dtype(s) if inputs == "logits" else s.dtype, s.device)
+    classes = torch.arange(n_classes, device=s.device)
+    total = None
+    for rows in _row_blocks(n, n_classes):
+        p = _probs_block(s[rows], inputs)  # [r, C]
+        r = p.shape[0]
+        groups = classes.repeat(r)  # [r*C]: class of each flattened entry
+        hits = (y[rows, None] == classes[None, :]).reshape(-1)  # [r*C]
+        sums = _binned_sums(p.reshape(-1), hits, edges, convention, groups, n_classes)
+        total = sums if total is None else tuple(a + b for a, b in zip(total, sums))
+    _, conf_sum, hit_sum = total  # [C, B']
+    return float((conf_sum - hit_sum).abs().sum() / (n * n_classes))
+
+
+def brier_score(probs, labels, inputs: Inputs = "probs") -> float:
+    """Multiclass Brier score: mean over samples of sum_c (p_c - 1[y = c])^2, in [0, 2].
+
+    This is Brier's (1950) sum over classes; some papers divide it by C.
+
+    Args:
+        probs: [N, C] probabilities (or logits with ``inputs="logits"``).
+        labels: [N] integer labels.
+        inputs: ``"probs"`` or ``"logits"``.
+
+    Returns:
+        The Brier score.
+    """
+    s, y = _check_pair(probs, labels, inputs)
+    total = 0.0
+    for rows in _row_blocks(*s.shape):
+        p = _probs_block(s[rows], inputs)  # [r, C]
+        p_true = p.gather(1, y[rows, None])[:, 0].to(torch.float64)  # [r]
+        sq = (p * p).sum(dim=1).to(torch.float64)  # [r]
+        total += float((sq - 2.0 * p_true + 1.0).sum())  # sum_c p_c^2 - 2 p_y + 1
+    return total / s.shape[0]
+
+
+def nll(probs, labels, inputs: Inputs = "probs") -> float:
+    """Mean negative log-likelihood of the labels (cross-entropy), in nats.
+
+    From logits it is ``logsumexp(z) - z_y`` (stable for CLIP-scale logits); from
+    probabilities ``-log p_y``, which is ``inf`` where ``p_y = 0``.
+
+    Args:
+        probs: [N, C] probabilities (or logits with ``inputs="logits"``).
+        labels: [N] integer labels.
+        inputs: ``"probs"`` or ``"logits"``.
+
+    Returns:
+        The mean NLL.
+    """
+    s, y = _check_pair(probs, labels, inputs)
+    if inputs == "probs":
+        p_true = s.gather(1, y[:, None])[:, 0].to(torch.float64)  # [N]
+        return float(-torch.log(p_true).mean())
+    total = 0.0
+    for rows in _row_blocks(*s.shape):
+        z = s[rows].to(_work_dtype(s))  # [r, C]
+        total += float((torch.logsumexp(z, dim=1) - z.gather(1, y[rows, None])[:, 0]).to(torch.float64).sum())
+    return total / s.shape[0]
+
+
+def accuracy(probs, labels, inputs: Inputs = "probs") -> float:
+    """Fraction of samples whose argmax is the label."""
+    _, ok = top_label(probs, labels, inputs)
+    return float(ok.to(torch.float64).mean())
+
+
+def mean_confidence(probs, labels, inputs: Inputs = "probs") -> float:
+    """Mean top-label confidence (labels are only validated, for a uniform signature)."""
+    conf, _ = top_label(probs, labels, inputs)
+    return float(conf.to(torch.float64).mean())
+
+
+def confidence_gap(probs, labels, inputs: Inputs = "probs") -> float:
+    """Mean confidence minus accuracy: > 0 over-confident, < 0 under-confident.
+
+    Example:
+        >>> p = np.array([[0.9, 0.1], [0.8, 0.2]])
+        >>> round(confidence_gap(p, np.array([0, 1])), 4)  # confidence 0.85, accuracy 0.5
+        0.35
+    """
+    conf, ok = top_label(probs, labels, inputs)
+    return float(conf.to(torch.float64).mean() - ok.to(torch.float64).mean())
+
+
+def confusion_matrix(scores, labels, inputs: Inputs = "probs") -> np.ndarray:
+    """Counts of (true class, predicted class) pairs.
+
+    Args:
+        scores: [N, C] probabilities (or logits with ``inputs="logits"``).
+        labels: [N] integer labels.
+        inputs: ``"probs"`` or ``"logits"``.
+
+    Returns:
+        [C, C] int64 array: row = true class, column = predicted class.
+    """
+    s, y = _check_pair(scores, labels, inputs)
+    n_classes = s.shape[1]
+    pred = s.argmax(dim=1)  # [N]; softmax keeps the argmax, so logits need no conversion
+    flat = torch.bincount(y * n_classes + pred, minlength=n_classes * n_classes)
+    return flat.reshape(n_classes, n_classes).cpu().numpy()
+
+
+def per_class_table(scores, labels, class_names=None, n_bins: int = 15, inputs: Inputs = "probs"):
+    """Top-label calibration of the predictions on each class's samples.
+
+    Args:
+        scores: [N, C] probabilities (or logits with ``inputs="logits"``).
+        labels: [N] integer labels.
+        class_names: optional C names for the index.
+        n_bins: bins of the per-class ECE.
+        inputs: ``"probs"`` or ``"logits"``.
+
+    Returns:
+        A DataFrame, one row per class with samples: n, accuracy, mean confidence, gap
+        (confidence minus accuracy) and ECE of the top-label predictions on that class's samples.
+    """
+    import pandas as pd
+
+    n_bins = _check_n_bins(n_bins)
+    s, y = _check_pair(scores, labels, inputs)
+    conf, ok = top_label(s, y, inputs)
+    names = list(class_names) if class_names is not None else list(range(s.shape[1]))
+    if len(names) != s.shape[1]:
+        raise ValueError(f"Expected {s.shape[1]} `class_names`, but got {len(names)}")
+    rows = []
+    for c in torch.unique(y).tolist():
+        mask = y == c
+        data = bin_statistics(conf[mask], ok[mask], n_bins=n_bins)
+        acc = float(ok[mask].to(torch.float64).mean())
+        mean_conf = float(conf[mask].to(torch.float64).mean())
+        rows.append({"class": names[c], "n": data.n, "accuracy": acc, "mean confidence": mean_conf,
+                     "gap": mean_conf - acc, "ECE": data.ece})
+    return pd.DataFrame(rows).set_index("class")
+

@@ -1,0 +1,85 @@
+"""From [N, C] scores to top-label confidences, reading the scores block by block.
+
+No second [N, C] array is ever made from an input: logits become probabilities one block of
+rows at a time (at most ``CHUNK_ELEMENTS`` numbers), and every reduction is summed in float64.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from vlmcal.metrics._validation import Inputs, _check_pair, _check_scores
+
+# Largest number of [rows x classes] entries held in a temporary block: 4M float32 = 16 MB.
+CHUNK_ELEMENTS = 1 << 22
+
+
+def _row_blocks(n_rows: int, n_cols: int):
+    """Slices of consecutive rows, each block of at most ``CHUNK_ELEMENTS`` (rows x n_cols) entries."""
+    step = max(1, CHUNK_ELEMENTS // max(n_cols, 1))
+    for start in range(0, n_rows, step):
+        yield slice(start, min(start + step, n_rows))
+
+
+def _work_dtype(s: torch.Tensor) -> torch.dtype:
+    """Blocks are computed in the input's precision (float16/bfloat16 in float32); sums in float64."""
+    return s.dtype if s.dtype in (torch.float32, torch.float64) else torch.float32
+
+
+def _probs_block(s: torch.Tensor, inputs: str) -> torch.Tensor:
+    """Probabilities of one block of rows."""
+    if inputs == "probs":
+        return s
+    return torch.softmax(s.to(_work_dtype(s)), dim=1)
+
+
+def probs_from_logits(logits) -> torch.Tensor:
+    """Softmax over classes: a new [N, C] array (the metrics never need it; pass inputs='logits').
+
+    Args:
+        logits: [N, C] logits (CLIP's already include the logit scale).
+
+    Returns:
+        [N, C] probabilities, same dtype and device as ``logits``.
+    """
+    z = _check_scores(logits, "logits")
+    return torch.softmax(z, dim=1)
+
+
+def top_label(scores, labels, inputs: Inputs = "probs") -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-label confidence and correctness of each prediction.
+
+    For logits the confidence is ``1 / (1 + sum_{c != top} exp(z_c - z_top))``: the small
+    sum is kept apart from the 1, so the confidence stays below 1 (in float64) even where
+    the softmax in float32 would round to 1. Computed block by block.
+
+    Args:
+        scores: [N, C] probabilities or logits.
+        labels: [N] integer labels in [0, C).
+        inputs: ``"probs"`` or ``"logits"``.
+
+    Returns:
+        ``(confidences, correct)``: [N] floats (float64 from logits, the input's dtype from
+        probabilities) and [N] booleans.
+
+    Example:
+        >>> conf, ok = top_label(torch.tensor([[0.3, 0.7], [0.9, 0.1]], dtype=torch.float64), torch.tensor([1, 1]))
+        >>> conf.tolist(), ok.tolist()
+        ([0.7, 0.9], [True, False])
+    """
+    s, y = _check_pair(scores, labels, inputs)
+    if inputs == "probs":
+        conf, pred = s.max(dim=1)  # [N], [N]
+        return conf, pred == y
+    n = s.shape[0]
+    conf = torch.empty(n, dtype=torch.float64, device=s.device)
+    pred = torch.empty(n, dtype=torch.long, device=s.device)
+    for rows in _row_blocks(n, s.shape[1]):
+        z = s[rows].to(_work_dtype(s))  # [r, C]
+        top, arg = z.max(dim=1)  # [r], [r]
+        rest = torch.exp(z - top[:, None])  # [r, C], 1 at the top class
+        rest.scatter_(1, arg[:, None], 0.0)  # drop the top class's 1
+        conf[rows] = 1.0 / (1.0 + rest.sum(dim=1).to(torch.float64))  # [r]
+        pred[rows] = arg
+    return conf, pred == y
+

@@ -1,0 +1,55 @@
+"""The empirical study (Tu et al., ICML 2024, "ES"; claims C1-C6): from backbone names to tables.
+
+Everything here works on logits: a ``Run`` holds one model's logits on one condition (a
+shift at a severity, and a label set), and each table function turns a list of runs into a
+DataFrame. Which model produced the logits is ``predictions``' business, so the same code
+serves the offline stand-ins and CLIP. The pass/fail tests of the claims live in
+``vlmcal.claims``; this package computes the figures and intervals they read.
+
+- ``settings``: the pages' parameters, checked once (``StudySettings`` and the other pages' settings);
+- ``predictions``: backbone name + data set + condition -> a ``Run`` (cached logits);
+- ``runs``: ``Run``, the calibration/evaluation split, class restriction;
+- ``tables``: TS across shifts (C1-C3), label shift (C4), confidence vs accuracy (C5);
+- ``set_size``: ECE after TS against the calibration-set size (C6);
+- ``intervals``: the bootstrap intervals behind the verdicts.
+"""
+
+from vlmcal.study.runs import Run, restrict_to_classes, split_calibration, model_temperatures
+from vlmcal.study.tables import ts_across_shifts, label_shift, confidence_vs_accuracy, confidence_accuracy_points
+from vlmcal.study.set_size import calibration_set_size, CalibrationSizePlan, plan_calibration_sizes, smallest_sufficient_n, gap_to_full_set
+from vlmcal.study.intervals import mean_ece_bootstrap, vlm_minus_supervised_ece, ts_ece_ratio, shift_rise_after_ts, bootstrap_label_shift, bootstrap_confidence_vs_accuracy, full_set_ece
+from vlmcal.study.settings import StudySettings, ZeroShotSettings, Calibration101Settings, SetSizeSettings
+from vlmcal.study.predictions import predict, collect_runs, model_inputs, is_supervised, prompt_templates, load_test_data
+
+__all__ = [
+    "Run",
+    "restrict_to_classes",
+    "split_calibration",
+    "model_temperatures",
+    "ts_across_shifts",
+    "label_shift",
+    "confidence_vs_accuracy",
+    "confidence_accuracy_points",
+    "calibration_set_size",
+    "CalibrationSizePlan",
+    "plan_calibration_sizes",
+    "smallest_sufficient_n",
+    "gap_to_full_set",
+    "mean_ece_bootstrap",
+    "vlm_minus_supervised_ece",
+    "ts_ece_ratio",
+    "shift_rise_after_ts",
+    "bootstrap_label_shift",
+    "bootstrap_confidence_vs_accuracy",
+    "full_set_ece",
+    "StudySettings",
+    "ZeroShotSettings",
+    "Calibration101Settings",
+    "SetSizeSettings",
+    "predict",
+    "collect_runs",
+    "model_inputs",
+    "is_supervised",
+    "prompt_templates",
+    "load_test_data",
+]
