@@ -166,8 +166,8 @@ verdict
 # 1 / \sum_k e^{\sigma(\epsilon_k - \epsilon_{\max})}$ and every exponent is $\le 0$, so each
 # term shrinks as $\sigma$ grows. When prompt tuning pushes the class text features apart,
 # the logits widen and confidence rises even where accuracy does not: the DOR paper's
-# account of over-confidence on new classes, which the prompt-learning chapter tests on
-# a model.
+# account of over-confidence on new classes (claim C12, which the paper tests with CoOp on
+# CLIP).
 #
 # ## References
 # - S. Wang, Y. Li, H. Wei. "Understanding and Mitigating Miscalibration in Prompt Tuning for

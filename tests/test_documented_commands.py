@@ -98,7 +98,7 @@ def sandbox(tmp_path_factory):
     for item in (ROOT / "book").iterdir():
         if item.name in ("_config.yml", "_toc.yml"):
             (book / item.name).symlink_to(os.readlink(item))  # relative links, as in the clone
-        elif item.name == "_vendor":
+        elif item.name in ("_vendor", "_ext"):  # MathJax; the footer's build-info extension
             (book / item.name).symlink_to(item)
         elif item.suffix == ".md":
             (book / item.name).write_text(item.read_text())

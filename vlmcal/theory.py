@@ -21,7 +21,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy import integrate, special
 
 from vlmcal.prompting.dispersion import text_feature_dispersion
 from vlmcal.params import list_parameter
@@ -146,6 +145,8 @@ def expected_max_softmax_two_classes(sigma: float) -> float:
     _check(2, sigma, 2)
     if sigma == 0:
         return 0.5
+    from scipy import integrate, special  # here, not at the top: every claim page imports this module, few need scipy
+
     s = np.sqrt(2.0) * sigma
 
     def integrand(x: float) -> float:
