@@ -33,7 +33,7 @@
 # [C1–C3](es_ts_across_shifts.ipynb) for the protocol. Runs in seconds with warm caches.
 
 # %% tags=["parameters"]
-backbones = ["default", "default-aug", "default-mlp"]  # VLMs, classified zero-shot (three stand-ins: CNN, augmented CNN, MLP)
+backbones = ["default", "default-wide", "default-mlp"]  # VLMs, classified zero-shot (three stand-ins: CNN, wide CNN, MLP)
 supervised = "supervised"  # the supervised baseline ("" for none; used on fashion-mnist only)
 dataset = "fashion-mnist"  # data-set spec: fashion-mnist, cifar10:/path, imagefolder:/path
 seeds = [0, 1, 2]  # seeds of the calibration/evaluation split

@@ -4,6 +4,7 @@ seconds, measured on a few hundred test images, checked against independent reco
 from __future__ import annotations
 
 import math
+import shutil
 import warnings
 
 import numpy as np
@@ -14,7 +15,11 @@ from scipy.optimize import minimize_scalar
 from vlmcal import cards
 from vlmcal.backbones.standins import StandInConfig, load_default
 from vlmcal.backbones.standins.supervised import SupervisedConfig, load_supervised
+from vlmcal.backbones.base import Backbone
+from vlmcal.data import corpus
+from vlmcal.data.corpus import CorpusConfig
 from vlmcal.data.datasets import load_fashion_mnist
+from vlmcal.data.shifts import SHIFT_FAMILIES, shift_family
 from vlmcal.data.templates import CLIP_TEMPLATES
 
 N = 300  # test images per card here (the book's cards use all 10,000)
@@ -27,7 +32,7 @@ def cache(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def vlm(cache):
-    config = StandInConfig(widths=(8, 16, 16), epochs=1, batch_size=64, warmup_steps=5, n_train=1024)
+    config = StandInConfig(widths=(8, 16, 16), epochs=1, batch_size=64, warmup_steps=5, corpus=CorpusConfig(n_scenes=1024))
     return load_default("tiny-vlm", device="cpu", cache_dir=cache, progress=False, config=config)
 
 
@@ -62,6 +67,20 @@ def _reference_ece(probs: torch.Tensor, labels: torch.Tensor, n_bins: int = 15) 
     return total
 
 
+@pytest.fixture(scope="module")
+def clf_results(clf, cache):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return cards.measure_card(clf, n=N, cache_dir=cache)
+
+
+def test_the_card_shifts_span_every_family_and_both_sides_of_the_corpus():
+    assert {shift_family(s) for s, _ in cards.CARD_SHIFTS} == set(SHIFT_FAMILIES)
+    names = [s for s, _ in cards.CARD_SHIFTS]
+    assert len(names) == len(set(names)) <= 10  # small: each shift is a pass over the test images
+    assert any(s in corpus.covered_shifts() for s in names) and any(s in corpus.held_out_shifts() for s in names)
+
+
 def test_a_vlm_card_has_every_shift_and_prompt(vlm_results):
     seen = [(r["shift"], r["severity"], r["prompt"]) for r in vlm_results.rows]
     conditions = [("clean", 0), *cards.CARD_SHIFTS]
@@ -93,11 +112,34 @@ def test_vlm_figures_are_recomputable(vlm, vlm_results, test_split):
     assert vlm_results.best_temperature == pytest.approx(ref, rel=1e-3)
 
 
-def test_a_classifier_card_has_one_row_per_data_set(clf, cache, test_split):
+def test_vlm_rows_say_whether_its_corpus_covered_each_shift(vlm, vlm_results):
+    """The labels follow the default corpus's families (the tiny VLM's corpus keeps them), checked by name."""
+    covered = set(corpus.covered_shifts())  # noise, blur, weather, rendition
+    assert {"gaussian_noise", "gaussian_blur", "brightness", "invert", "sketch"} <= covered
+    assert not covered & {"contrast", "pixelate", "jpeg_compression", "elastic_transform"}
+    assert set(vlm.covered_shifts) == covered
+    for r in vlm_results.rows:
+        expected = "clean" if r["shift"] == "clean" else "covered" if r["shift"] in covered else "held out"
+        assert r["coverage"] == expected, r
+    assert {r["coverage"] for r in vlm_results.rows} == {"clean", "covered", "held out"}
+
+
+def test_coverage_of_other_models():
+    class NoCorpus(Backbone):  # a backbone vlmcal did not pretrain: covered_shifts stays None
+        name, logit_scale = "x", 1.0
+        encode_images = encode_text = embed_phrase = encode_text_with_context = lambda *a: None
+
+    class Plain(NoCorpus):
+        covered_shifts = ()
+
+    assert cards.coverage(NoCorpus(), "contrast") == "unknown" and cards.coverage(NoCorpus(), "clean") == "clean"
+    assert cards.coverage(Plain(), "gaussian_noise") == "held out"
+
+
+def test_a_classifier_card_has_one_row_per_data_set(clf, clf_results, test_split):
     x, y, _ = test_split
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        results = cards.measure_card(clf, n=N, cache_dir=cache)
+    results = clf_results
+    assert {r["coverage"] for r in results.rows[1:]} == {"not in training"} and results.rows[0]["coverage"] == "clean"
     assert [(r["shift"], r["prompt"]) for r in results.rows] == [("clean", "-")] + [(s, "-") for s, _ in cards.CARD_SHIFTS]
     clean = results.rows[0]
     probs = clf.logits(x).softmax(dim=-1)
@@ -123,6 +165,99 @@ def test_card_markdown_shows_the_card_then_the_table(vlm, vlm_results, cache):
     assert md.startswith(vlm.card.to_markdown() + "\n\n")
     assert md.count("\n| ") == len(vlm_results.rows) + 2 and f"first {N} Fashion-MNIST test images" in md
     assert vlm_results.to_markdown() in md
+    assert "| test data | coverage | prompt |" in md and "| gaussian_noise (severity 3) | covered | hard prompt |" in md
+
+
+def _recomputed_means(rows, prompt, label):
+    picked = [r for r in rows if r["prompt"] == prompt and r["coverage"] == label]
+    return len(picked), float(np.mean([r["accuracy"] for r in picked])), float(np.mean([r["ece"] for r in picked]))
+
+
+@pytest.mark.parametrize("which", ["vlm", "clf"])
+def test_summary_lines_are_the_means_of_the_rows(which, request):
+    results = request.getfixturevalue(f"{which}_results")
+    lines = results.to_markdown().split("Means by coverage (unweighted over shifts):\n\n")[1].splitlines()
+    prompts = list(cards.CARD_PROMPTS) if which == "vlm" else ["-"]
+    assert len(lines) == len(prompts)
+    for line, prompt in zip(lines, prompts):
+        assert line.startswith("- " if prompt == "-" else f"- {prompt}: ")
+        labels = ["clean", "covered", "held out"] if which == "vlm" else ["clean", "not in training"]
+        for label in labels:
+            k, acc, ece = _recomputed_means(results.rows, prompt, label)
+            if label == "clean":
+                assert f"clean accuracy {acc:.3f}, ECE {ece:.3f}" in line
+            else:
+                what = {"covered": f"{k} covered shifts", "held out": f"{k} held-out shifts", "not in training": f"{k} shifts not in training"}[label]
+                assert f"{what}: mean accuracy {acc:.3f}, mean ECE {ece:.3f}" in line
+        for m in (m for m in results.coverage_means() if m["prompt"] == prompt):
+            k, acc, ece = _recomputed_means(results.rows, prompt, m["coverage"])
+            assert (m["n_shifts"], m["accuracy"], m["ece"]) == (k, pytest.approx(acc, abs=1e-12), pytest.approx(ece, abs=1e-12))
+    if which == "vlm":  # 5 covered and 4 held-out shifts in the card, per the corpus's own split
+        assert _recomputed_means(results.rows, "hard prompt", "covered")[0] == len([s for s, _ in cards.CARD_SHIFTS if s in corpus.covered_shifts()]) == 5
+        assert _recomputed_means(results.rows, "hard prompt", "held out")[0] == len([s for s, _ in cards.CARD_SHIFTS if s in corpus.held_out_shifts()]) == 4
+
+
+def test_coverage_is_part_of_the_cache_identity(vlm, vlm_results, cache, tmp_path, monkeypatch):
+    """The same model under another coverage is another table, not the cached one with stale labels."""
+    shutil.copytree(cache / "cards", tmp_path / "cards")  # the cached tables, in a cache this test may add to
+    measured = []
+    monkeypatch.setattr(cards, "_measure", lambda *a: measured.append(a[-1]) or {"rows": [], "best_temperature": 1.0})
+    assert cards.measure_card(vlm, n=N, cache_dir=tmp_path) == vlm_results and not measured  # read from the cache
+    monkeypatch.setattr(vlm, "covered_shifts", ())
+    cards.measure_card(vlm, n=N, cache_dir=tmp_path)
+    assert len(measured) == 1 and {label for shift, label in measured[0].items() if shift != "clean"} == {"held out"}
+
+
+# ----------------------------------------------------------------------------- the family table
+
+
+def test_family_table_has_one_row_per_model_from_its_card(vlm, clf, vlm_results, clf_results, cache):
+    table = cards.family_table([vlm, clf], n=N, cache_dir=cache)
+    assert list(table.index) == ["tiny-vlm", "tiny-supervised"]
+    assert table.loc["tiny-vlm", ("pretraining", "learned logit scale")] == pytest.approx(vlm.logit_scale)
+    assert math.isnan(table.loc["tiny-supervised", ("pretraining", "learned logit scale")])
+    styled, digital = ", ".join(corpus.COVERED_FAMILIES), ", ".join(corpus.HELD_OUT_FAMILIES)
+    assert list(table.columns.get_level_values(0).unique()) == ["pretraining", "clean", styled, digital]
+    for name, results, prompt in (("tiny-vlm", vlm_results, "hard prompt"), ("tiny-supervised", clf_results, "-")):
+        rows = [r for r in results.rows if r["prompt"] == prompt]
+        clean = rows[0]
+        assert (table.loc[name, ("clean", "accuracy")], table.loc[name, ("clean", "ECE")]) == (clean["accuracy"], clean["ece"])
+        for group, members in ((styled, corpus.covered_shifts()), (digital, corpus.held_out_shifts())):
+            picked = [r for r in rows if r["shift"] in members]
+            assert len(picked) == (5 if group == styled else 4)
+            assert table.loc[name, (group, "accuracy")] == pytest.approx(np.mean([r["accuracy"] for r in picked]), abs=1e-12)
+            assert table.loc[name, (group, "ECE")] == pytest.approx(np.mean([r["ece"] for r in picked]), abs=1e-12)
+    assert table.loc["tiny-vlm", (styled, "coverage")] == "covered" and table.loc["tiny-vlm", (digital, "coverage")] == "held out"
+    assert table.loc["tiny-supervised", (styled, "coverage")] == table.loc["tiny-supervised", (digital, "coverage")] == "not in training"
+
+
+def test_family_table_labels_an_unstyled_corpus_held_out_and_a_partial_one_mixed(vlm_results, monkeypatch):
+    class Stub(Backbone):
+        logit_scale = 20.0
+        encode_images = encode_text = embed_phrase = encode_text_with_context = lambda *a: None
+
+        def __init__(self, name, covered):
+            self.name, self.covered_shifts = name, covered
+
+    def fake_measure(model, n=None, cache_dir=None):  # the tiny VLM's figures, relabelled for the stub's coverage
+        rows = tuple(dict(r, coverage=cards.coverage(model, r["shift"])) for r in vlm_results.rows)
+        return cards.CardResults(model.name, N, rows, 1.0)
+
+    monkeypatch.setattr(cards, "measure_card", fake_measure)
+    table = cards.family_table([Stub("plain", ()), Stub("noise-only", corpus.covered_shifts(("noise",)))])
+    styled, digital = ", ".join(corpus.COVERED_FAMILIES), ", ".join(corpus.HELD_OUT_FAMILIES)
+    assert table.loc["plain", (styled, "coverage")] == table.loc["plain", (digital, "coverage")] == "held out"
+    assert table.loc["noise-only", (styled, "coverage")] == "mixed: 1 covered, 4 held out"
+    with pytest.raises(ValueError, match=r"Expected each model once .* but got \['plain'\]"):
+        cards.family_table([Stub("plain", ()), Stub("plain", ())])
+
+
+def test_load_family_checks_every_name_before_loading(monkeypatch):
+    with pytest.raises(ValueError, match=r"Unknown models \['openclip:ViT-B-32:openai', 'nope'\] for the family table"):
+        cards.load_family(["default", "openclip:ViT-B-32:openai", "nope"])
+    with pytest.raises(ValueError, match="one string 'default'"):
+        cards.load_family("default")
+    assert cards.load_family([]) == []
 
 
 def test_a_model_without_a_card_gets_a_pointer():
@@ -141,5 +276,7 @@ def test_bad_input_is_explained(vlm):
 
 
 def test_markdown_rounds_like_the_book():
-    results = cards.CardResults("m", 10, ({"shift": "invert", "severity": 5, "prompt": "-", "accuracy": 0.5, "ece": np.float64(0.1234)},), 1.5)
-    assert results.to_markdown().splitlines()[-1] == "| invert (severity 5) | - | 0.500 | 0.123 |"
+    row = {"shift": "invert", "severity": 5, "coverage": "covered", "prompt": "-", "accuracy": 0.5, "ece": np.float64(0.1234)}
+    lines = cards.CardResults("m", 10, (row,), 1.5).to_markdown().splitlines()
+    assert lines[4] == "| invert (severity 5) | covered | - | 0.500 | 0.123 |"
+    assert lines[-1] == "- 1 covered shift: mean accuracy 0.500, mean ECE 0.123"

@@ -71,7 +71,7 @@ PLANS = {
     "papermill notebooks/zero_shot.ipynb out.ipynb -p backbone openclip:ViT-B-16:openai -p device cuda": Plan(
         "needs_clip", refusal=NO_WEIGHTS, writes="out.ipynb", expect=re.escape(TINY),
         substitutions={"openclip:ViT-B-16:openai": TINY, "device cuda": "device cpu"},
-        extra="-p max_samples 60 -p n_examples 2 -p shifts '[gaussian_noise]'"),
+        extra="-p max_samples 60 -p n_examples 2 -p shifts '[gaussian_noise]' -p family '[]'"),
     "papermill notebooks/es_ts_across_shifts.ipynb out.ipynb -p backbones '[\"openclip:ViT-B-32:openai\"]' "
     "-p dataset cifar10:/path/to/data": Plan(
         "needs_clip", refusal=NO_WEIGHTS + "|/path/to/data", writes="out.ipynb", expect=re.escape(TINY),

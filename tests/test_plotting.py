@@ -240,3 +240,54 @@ def test_ece_by_severity_without_seeds_draws_the_means_and_no_band():
     lines = _data_lines(axes[1])
     np.testing.assert_allclose(lines[0].get_ydata(), means.loc["vlm-a"].to_numpy())
     assert all(len(c.get_paths()) == 0 or not len(c.get_paths()[0].vertices) for c in axes[1].collections)
+
+
+# ----------------------------------------------------------------------------- the pretraining corpus
+
+
+def _corpus(n: int = 7):
+    """A small Corpus built by hand: known images, captions, styles and severities."""
+    torch = pytest.importorskip("torch")
+    from vlmcal.data.corpus import Corpus, CorpusConfig
+
+    images = torch.linspace(0, 1, n)[:, None, None, None].expand(n, 1, 28, 28).clone()  # [n, 1, 28, 28], scene i all one grey
+    captions = tuple(f"caption number {i}, a fairly long one that has to wrap over several lines" for i in range(n - 1)) + ("a bag",)
+    styles = tuple("sketch" if i % 3 == 1 else "" for i in range(n))
+    severities = torch.tensor([4 if s else 0 for s in styles])
+    return Corpus(CorpusConfig(n_scenes=n), images, captions, torch.arange(n), torch.full((n, 4), -1), styles, severities)
+
+
+def test_corpus_samples_show_each_scene_with_its_caption_and_style():
+    corpus = _corpus()
+    axes = plotting.plot_corpus_samples(corpus, n=5, ncols=3)
+    assert axes.shape == (2, 3)
+    shown = [ax for ax in axes.flat if ax.get_visible()]
+    assert len(shown) == 5 and all(len(ax.images) == 1 for ax in shown)
+    for i, ax in enumerate(shown):
+        assert " ".join(ax.get_title().split("\n")) == corpus.captions[i]
+        assert max(len(line) for line in ax.get_title().split("\n")) <= 24  # wrapped
+        assert ax.get_xlabel() == ("sketch, severity 4" if i % 3 == 1 else "plain")
+        np.testing.assert_allclose(ax.images[0].get_array(), corpus.images[i, 0].numpy())
+        assert ax.images[0].get_clim() == (0, 1)
+
+
+def test_corpus_samples_with_a_seed_show_distinct_scenes_and_take_given_axes():
+    corpus = _corpus()
+    fig, axes = plt.subplots(1, 7)
+    before = dict(matplotlib.rcParams)
+    assert plotting.plot_corpus_samples(corpus, n=7, seed=1, axes=axes) is not None
+    titles = [" ".join(ax.get_title().split("\n")) for ax in axes]
+    assert sorted(titles) == sorted(corpus.captions) and plt.get_fignums() == [fig.number]
+    assert dict(matplotlib.rcParams) == before
+    for ax, title in zip(axes, titles):  # each image is its caption's scene
+        np.testing.assert_allclose(ax.images[0].get_array(), corpus.images[corpus.captions.index(title), 0].numpy())
+
+
+def test_corpus_samples_refuse_a_bad_n_or_too_few_axes():
+    corpus = _corpus()
+    for n in (0, 8, 2.0, True):
+        with pytest.raises(ValueError, match=r"Expected `n` to be an integer in 1\.\.7 .* but got"):
+            plotting.plot_corpus_samples(corpus, n=n)
+    _, axes = plt.subplots(1, 2)
+    with pytest.raises(ValueError, match="at least n = 3 axes .* but got 2"):
+        plotting.plot_corpus_samples(corpus, n=3, axes=axes)

@@ -218,3 +218,149 @@ def test_full_set_ece_and_correlation_intervals():
     pooled = study.confidence_vs_accuracy(points[points["kind"] == "VLM"])
     assert intervals["r2"].estimate == pytest.approx(pooled["r2"])
     assert intervals["spearman"].estimate == pytest.approx(pooled["spearman"])
+
+
+# ----------------------------------------------------------------------------- coverage: covered / held out / unknown
+
+NOISE_ONLY = ("gaussian_noise", "shot_noise")  # a model whose training data showed these two shifts
+
+
+def _covered_run(shift="clean", severity=0, model="m", kind="VLM", covered=NOISE_ONLY, **kw):
+    z, y = _logits(**kw)
+    return study.Run(model, kind, shift, severity, z, y, covered_shifts=covered)
+
+
+def test_coverage_label_of_each_case():
+    assert study.coverage_label("clean", None) == "clean"
+    assert study.coverage_label("gaussian_noise", NOISE_ONLY) == "covered"
+    assert study.coverage_label("pixelate", NOISE_ONLY) == "held out"
+    assert study.coverage_label("gaussian_noise", ()) == "held out"  # training data known to show no shift
+    assert study.coverage_label("gaussian_noise", None) == "unknown"
+
+
+def test_run_carries_its_coverage():
+    assert _covered_run("gaussian_noise", 3).coverage == "covered"
+    assert _covered_run("contrast", 3).coverage == "held out"
+    assert _covered_run("contrast", 3, covered=None).coverage == "unknown"
+    assert _run("contrast", 3).covered_shifts is None  # a run built without coverage: unknown
+    assert _covered_run(covered=["gaussian_noise"]).covered_shifts == ("gaussian_noise",)  # stored as a tuple
+    with pytest.raises(ValueError, match="covered_shifts.*'gaussian_noise'"):
+        _covered_run(covered="gaussian_noise")
+
+
+def test_covered_shifts_of_reads_the_loaded_object():
+    class Backbone:
+        covered_shifts = ["invert"]
+
+    class Unknown:  # e.g. an open_clip model: Backbone.covered_shifts stays None
+        covered_shifts = None
+
+    class Classifier:  # the supervised baseline states no coverage: it trains on clean images
+        pass
+
+    assert study.covered_shifts_of("default", Backbone()) == ("invert",)
+    assert study.covered_shifts_of("openclip:x:y", Unknown()) is None
+    assert study.covered_shifts_of("openclip:x:y", Classifier()) is None
+    assert study.covered_shifts_of("supervised", Classifier()) == ()
+
+
+def test_predict_labels_an_open_clip_model_unknown(tmp_path):
+    run = study.predict("openclip:vlmcal-tiny:random", "fashion-mnist", "contrast", 2, max_samples=20, cache_dir=tmp_path, progress=False)
+    assert run.covered_shifts is None and run.coverage == "unknown"
+
+
+def test_model_coverage_is_read_from_the_runs_and_must_agree():
+    runs = [_covered_run(), _covered_run("contrast", 1), _covered_run(model="s", kind="supervised", covered=()),
+            _covered_run(model="clip", covered=None)]
+    assert study.model_coverage(runs) == {"m": NOISE_ONLY, "s": (), "clip": None}
+    with pytest.raises(ValueError, match="same covered shifts.*'m'|'m'.*same covered shifts"):
+        study.model_coverage([_covered_run(), _covered_run("contrast", 1, covered=("contrast",))])
+
+
+def _coverage_runs():
+    """A VLM that saw noise, one of unknown coverage, and a supervised model, on clean, a covered and a held-out shift."""
+    runs = []
+    for i, (shift, severity) in enumerate([("clean", 0), ("gaussian_noise", 3), ("contrast", 3)]):
+        runs += [_covered_run(shift, severity, seed=10 + i), _covered_run(shift, severity, model="clip", covered=None, seed=20 + i),
+                 _covered_run(shift, severity, model="s", kind="supervised", covered=(), seed=30 + i)]
+    labels = runs[0].labels  # one test set: every run labels the same images
+    return [study.Run(r.model, r.kind, r.shift, r.severity, r.logits, labels, r.covered_shifts) for r in runs]
+
+
+def test_tables_carry_family_and_coverage():
+    runs = _coverage_runs()
+    cal, ev = study.split_calibration(runs[0].labels, seed=0)
+    table = study.ts_across_shifts(runs, cal, ev).set_index(["model", "shift"])
+    assert table.loc[("m", "gaussian_noise"), "coverage"] == "covered" and table.loc[("m", "gaussian_noise"), "family"] == "noise"
+    assert table.loc[("m", "contrast"), "coverage"] == "held out" and table.loc[("m", "contrast"), "family"] == "digital"
+    assert set(table.loc["clip", "coverage"]) == {"clean", "unknown"}
+    assert table.loc[("s", "gaussian_noise"), "coverage"] == "held out"  # the supervised baseline saw no shift
+    assert table.loc[("m", "clean"), "family"] == "clean"
+    points = study.confidence_accuracy_points(runs, {"m": 1.0, "clip": 1.0, "s": 1.0}, ev, {"all": [0, 1, 2, 3]})
+    assert points.set_index(["model", "shift"]).loc[("m", "contrast"), "coverage"] == "held out"
+
+
+def test_side_rows_and_panels():
+    runs = _coverage_runs()
+    cal, ev = study.split_calibration(runs[0].labels, seed=0)
+    table = study.ts_across_shifts(runs, cal, ev)
+    paper_like = study.shifted_rows(table, "paper-like")
+    assert set(zip(paper_like["model"], paper_like["shift"])) == {("m", "gaussian_noise"), ("clip", "gaussian_noise"), ("clip", "contrast")}
+    held_out = study.side_rows(table, "held out")
+    assert set(held_out["coverage"]) == {"clean", "held out"} and (held_out["coverage"] == "clean").sum() == 3
+    panels = study.coverage_panels(table)
+    assert [p.side for p in panels] == ["paper-like", "held out"]
+    assert "clip" in panels[0].title and "unknown" in panels[0].title
+    assert [p.side for p in study.coverage_panels(table[table["model"] == "m"])] == ["paper-like", "held out"]
+    assert "covered" in study.coverage_panels(table[table["model"] == "m"])[0].title
+    assert study.coverage_panels(table[table["shift"] == "clean"])[0].title.startswith("clean data only")
+    with pytest.raises(ValueError, match="side.*'covered'"):
+        study.side_rows(table, "covered")
+    with pytest.raises(ValueError, match="coverage"):
+        study.side_rows(table.drop(columns="coverage"), "held out")
+
+
+def test_intervals_by_side_estimate_what_the_tables_show():
+    runs = _coverage_runs()
+    cal, ev = study.split_calibration(runs[0].labels, seed=0)
+    table = study.ts_across_shifts(runs, cal, ev)
+    temperatures = study.model_temperatures(table)
+    vlm = table[table["kind"] == "VLM"]
+    clean = vlm.loc[vlm["shift"] == "clean", "ece_after"].mean()
+    rises = study.shift_rise_by_side(runs, temperatures, ev, n_resamples=20)
+    assert set(rises) == {"paper-like", "held out"}
+    assert rises["paper-like"].estimate == pytest.approx(study.shifted_rows(vlm, "paper-like")["ece_after"].mean() - clean)
+    assert rises["held out"].estimate == pytest.approx(study.shifted_rows(vlm, "held out")["ece_after"].mean() - clean)
+    only_covered = [r for r in runs if r.shift != "contrast" and r.model != "clip"]
+    assert study.shift_rise_by_side(only_covered, temperatures, ev, n_resamples=20)["held out"] is None
+    with pytest.raises(ValueError, match="collection of coverage labels"):
+        study.shift_rise_after_ts(runs, temperatures, ev, coverage="held out")
+
+    points = study.confidence_accuracy_points(runs, temperatures, ev, {"all": [0, 1, 2, 3], "half": [0, 1], "other": [2, 3]})
+    intervals = study.bootstrap_confidence_vs_accuracy_by_side(points, n_resamples=20)
+    vlm_points = points[points["kind"] == "VLM"]
+    for side in ("paper-like", "held out"):
+        direct = study.confidence_vs_accuracy(study.side_rows(vlm_points, side))
+        assert intervals[side]["r2"].estimate == pytest.approx(direct["r2"])
+        assert intervals[side]["spearman"].estimate == pytest.approx(direct["spearman"])
+    no_held_out = points[points["coverage"] != "held out"]
+    assert study.bootstrap_confidence_vs_accuracy_by_side(no_held_out, n_resamples=20)["held out"] is None
+
+    by_side = study.confidence_vs_accuracy_by_side(points)
+    row = by_side[(by_side["model"] == "m") & (by_side["side"] == "held out") & (by_side["confidence"] == "confidence_after")].iloc[0]
+    m_points = points[points["model"] == "m"]
+    assert row["n"] == 6  # 3 label sets x (clean + contrast)
+    assert row["r2"] == pytest.approx(study.confidence_vs_accuracy(study.side_rows(m_points, "held out"))["r2"])
+    assert set(by_side.loc[by_side["model"] == "clip", "side"]) == {"paper-like"}  # no held-out shift for a model of unknown coverage
+
+
+def test_coverage_note_names_the_corpus_families_and_each_model():
+    from vlmcal.data.corpus import COVERED_FAMILIES, HELD_OUT_FAMILIES
+
+    note = study.coverage_note(_coverage_runs())
+    for family in COVERED_FAMILIES + HELD_OUT_FAMILIES:
+        assert family in note
+    assert "`clip`: coverage **unknown**" in note
+    assert "`m`: **covered** 1 shift(s): noise (gaussian_noise); **held out** 1: digital (contrast)" in note
+    assert "`s`: **covered** 0 shift(s): none; **held out** 2: noise (gaussian_noise); digital (contrast)" in note
+    assert "stand-in" not in note.lower()

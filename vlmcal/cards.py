@@ -7,14 +7,23 @@ each of ``CARD_SHIFTS``; for a VLM, zero-shot with two prompts pretraining never
 prompt and CLIP's 80-template ensemble); and the temperature minimising clean test NLL. The
 model layer never imports this module: the dependency runs one way, from here to the models.
 
+Coverage. ``CARD_SHIFTS`` holds shifts of every family of ``vlmcal.data.shifts.SHIFT_FAMILIES``,
+so that a card can say how a model does on the shifts its pretraining corpus *covered* (showed
+in some scenes) and on those it *held out* (never showed). Each row carries a ``coverage``
+label (:func:`coverage`), and the markdown ends with the means per label. The supervised
+baseline trains on clean single items, so for it every shift is "not in training".
+:func:`family_table` sets models side by side, one row each, to compare models whose corpora
+differ only in what they cover.
+
 Each table is cached (``vlmcal.cache.save_entry``, under ``cards/``) with an identity made of
-the model's ``cache_identity``, the test images and what is measured, so a page shows it at
-the cost of a file read after the first time.
+the model's ``cache_identity``, the coverage of each shift, the test images and what is
+measured, so a page shows it at the cost of a file read after the first time.
 
 Example:
     >>> model = load_backbone("default")
     >>> display(Markdown(card_markdown(model)))   # how it was trained, then what it scores
-    >>> measure_card(model).rows[0]               # {'shift': 'clean', 'severity': 0, 'prompt': 'hard prompt', ...}
+    >>> measure_card(model).rows[0]               # {'shift': 'clean', 'severity': 0, 'coverage': 'clean', 'prompt': 'hard prompt', ...}
+    >>> family_table(load_family(["default", "default-plain", "supervised"]))  # one row per model
 """
 
 from __future__ import annotations
@@ -22,8 +31,9 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import torch
 
@@ -31,30 +41,91 @@ from vlmcal import metrics
 from vlmcal.backbones.base import Backbone, Classifier
 from vlmcal.cache import cache_dir as resolve_cache_dir, content_key, load_entry, save_entry
 from vlmcal.calibration import TemperatureScaling
+from vlmcal.data.corpus import COVERED_FAMILIES, HELD_OUT_FAMILIES, covered_shifts, held_out_shifts
 from vlmcal.data.shifts import apply_shift
 from vlmcal.data.templates import CLIP_TEMPLATES, HARD_PROMPT
 from vlmcal.prompting.zeroshot import class_text_features, zero_shot_logits
 
-__all__ = ["CARD_SHIFTS", "CARD_PROMPTS", "CardResults", "measure_card", "card_markdown"]
+if TYPE_CHECKING:
+    import pandas as pd
 
-# The shifts each card reports: (name, severity). Severity 3 is the suite's middle; the
-# domain shifts at 5 are the pure renderings.
+__all__ = [
+    "CARD_SHIFTS",
+    "CARD_PROMPTS",
+    "COVERAGE_LABELS",
+    "CardResults",
+    "coverage",
+    "measure_card",
+    "card_markdown",
+    "load_family",
+    "FAMILY_GROUPS",
+    "family_table",
+]
+
+# The shifts each card reports: (name, severity), at least one per family of SHIFT_FAMILIES and
+# few in all (each costs a pass over the test images). Severity 3 is the suite's middle; the
+# domain shifts at 5 are the pure renderings. The default corpus covers the first five
+# (families noise, blur, weather, rendition) and holds out the last four (family digital).
 CARD_SHIFTS: tuple[tuple[str, int], ...] = (
     ("gaussian_noise", 3),
     ("gaussian_blur", 3),
-    ("contrast", 3),
-    ("jpeg_compression", 3),
-    ("elastic_transform", 3),
+    ("brightness", 3),
     ("invert", 5),
     ("sketch", 5),
+    ("contrast", 3),
+    ("pixelate", 3),
+    ("jpeg_compression", 3),
+    ("elastic_transform", 3),
 )
 
 # A VLM's card prompts: none of them is a pretraining caption (``vlmcal.data.templates.CAPTION_POOL``).
 CARD_PROMPTS: dict[str, tuple[str, ...]] = {"hard prompt": (HARD_PROMPT,), "80-template ensemble": tuple(CLIP_TEMPLATES)}
 
+# What a row's ``coverage`` says about its test data, in the order the summaries list them.
+COVERAGE_LABELS: tuple[str, ...] = ("clean", "covered", "held out", "not in training", "unknown")
+
 N_BINS = 15  # as ES
 SHIFT_SEED = 0  # the shifts' random draws
-RESULTS_VERSION = 1  # bump when what `measure_card` computes changes; cached tables are then recomputed
+RESULTS_VERSION = 2  # bump when what `measure_card` computes changes; cached tables are then recomputed (2: coverage, 9 shifts)
+
+
+def coverage(model: Backbone | Classifier, shift: str) -> str:
+    """What a model's training showed of a shift: one of ``COVERAGE_LABELS``.
+
+    Args:
+        model: a backbone (its ``covered_shifts`` is read) or a classifier.
+        shift: "clean" or a shift name of ``vlmcal.data.shifts``.
+
+    Returns:
+        "clean" for the clean test data; for a classifier (the supervised baseline, trained on
+        clean items only) "not in training"; for a backbone whose ``covered_shifts`` is None
+        (not pretrained by vlmcal) "unknown"; otherwise "covered" when the shift is among its
+        ``covered_shifts`` and "held out" when not.
+
+    Example:
+        >>> coverage(load_backbone("default"), "gaussian_noise"), coverage(load_backbone("default"), "contrast")
+        ('covered', 'held out')
+    """
+    if shift == "clean":
+        return "clean"
+    if isinstance(model, Classifier):
+        return "not in training"
+    covered = getattr(model, "covered_shifts", None)
+    if covered is None:
+        return "unknown"
+    return "covered" if shift in covered else "held out"
+
+
+def _shifts_phrase(k: int, label: str) -> str:
+    """``"5 covered shifts"``, ``"1 held-out shift"``, ``"9 shifts not in training"``."""
+    noun = "shift" if k == 1 else "shifts"
+    if label in ("covered", "held out"):
+        return f"{k} {label.replace(' ', '-')} {noun}"
+    return f"{k} {noun} " + ("not in training" if label == "not in training" else "of unknown coverage")
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else math.nan
 
 
 @dataclass(frozen=True)
@@ -65,8 +136,9 @@ class CardResults:
         model: the model's name.
         n_test: how many test images were used.
         rows: one dict per (data set, prompt): ``shift`` ("clean" or a name from ``CARD_SHIFTS``),
-            ``severity`` (0 when clean), ``prompt`` (a key of ``CARD_PROMPTS``; "-" for a
-            classifier), ``accuracy`` and ``ece`` (15 bins).
+            ``severity`` (0 when clean), ``coverage`` (:func:`coverage`: "clean", "covered",
+            "held out", "not in training" or "unknown"), ``prompt`` (a key of ``CARD_PROMPTS``;
+            "-" for a classifier), ``accuracy`` and ``ece`` (15 bins).
         best_temperature: the temperature minimising clean test NLL with the first prompt (a
             diagnostic fitted on the test split itself: > 1 means over-confident, < 1 under-confident).
     """
@@ -76,18 +148,53 @@ class CardResults:
     rows: tuple[dict[str, Any], ...]
     best_temperature: float
 
+    def coverage_means(self) -> list[dict[str, Any]]:
+        """Mean accuracy and ECE per (prompt, coverage label), over the rows with that label.
+
+        Returns:
+            One dict per prompt and label present, prompts in row order and labels in the order
+            of ``COVERAGE_LABELS``: ``prompt``, ``coverage``, ``n_shifts`` (rows averaged; 1 for
+            "clean"), ``accuracy`` and ``ece`` (unweighted means over those rows).
+        """
+        prompts = list(dict.fromkeys(r["prompt"] for r in self.rows))
+        out = []
+        for prompt in prompts:
+            for label in COVERAGE_LABELS:
+                picked = [r for r in self.rows if r["prompt"] == prompt and r["coverage"] == label]
+                if picked:
+                    out.append({
+                        "prompt": prompt, "coverage": label, "n_shifts": len(picked),
+                        "accuracy": _mean([r["accuracy"] for r in picked]), "ece": _mean([r["ece"] for r in picked]),
+                    })
+        return out
+
+    def summary_lines(self) -> list[str]:
+        """One markdown list item per prompt: clean, then mean accuracy and ECE per coverage label."""
+        lines = []
+        for prompt in dict.fromkeys(r["prompt"] for r in self.rows):
+            parts = []
+            for m in (m for m in self.coverage_means() if m["prompt"] == prompt):
+                if m["coverage"] == "clean":
+                    parts.append(f"clean accuracy {m['accuracy']:.3f}, ECE {m['ece']:.3f}")
+                else:
+                    parts.append(f"{_shifts_phrase(m['n_shifts'], m['coverage'])}: mean accuracy {m['accuracy']:.3f}, mean ECE {m['ece']:.3f}")
+            lines.append(("- " if prompt == "-" else f"- {prompt}: ") + "; ".join(parts))
+        return lines
+
     def to_markdown(self) -> str:
-        """A sentence on what was measured, then the table."""
+        """A sentence on what was measured, the table, then the means per coverage label and prompt."""
         lines = [
             f"Measured by `vlmcal.cards` on the first {self.n_test:,} Fashion-MNIST test images (never used in training); "
-            f"temperature minimising clean test NLL: {self.best_temperature:.2f}.",
+            f"temperature minimising clean test NLL: {self.best_temperature:.2f}. Coverage says whether the model's "
+            "training data showed each shift (its corpus covered it, or held it out).",
             "",
-            f"| test data | prompt | accuracy | ECE ({N_BINS} bins) |",
-            "| --- | --- | --- | --- |",
+            f"| test data | coverage | prompt | accuracy | ECE ({N_BINS} bins) |",
+            "| --- | --- | --- | --- | --- |",
         ]
         for r in self.rows:
             where = "clean" if r["shift"] == "clean" else f"{r['shift']} (severity {r['severity']})"
-            lines.append(f"| {where} | {r['prompt']} | {r['accuracy']:.3f} | {r['ece']:.3f} |")
+            lines.append(f"| {where} | {r['coverage']} | {r['prompt']} | {r['accuracy']:.3f} | {r['ece']:.3f} |")
+        lines += ["", "Means by coverage (unweighted over shifts):", "", *self.summary_lines()]
         return "\n".join(lines)
 
     def _repr_markdown_(self) -> str:
@@ -128,8 +235,10 @@ def _scorer(model: Backbone | Classifier, class_names: list[str]) -> Callable[[t
 
 
 @torch.no_grad()
-def _measure(model: Backbone | Classifier, images: torch.Tensor, labels: torch.Tensor, class_names: list[str]) -> dict[str, Any]:
-    """The card's rows and best temperature, as plain data (the cached payload)."""
+def _measure(
+    model: Backbone | Classifier, images: torch.Tensor, labels: torch.Tensor, class_names: list[str], coverages: dict[str, str]
+) -> dict[str, Any]:
+    """The card's rows and best temperature, as plain data (the cached payload); ``coverages`` maps each shift to its label."""
     score = _scorer(model, class_names)
     rows, best_t = [], math.nan
     for shift, severity in (("clean", 0), *CARD_SHIFTS):
@@ -138,7 +247,8 @@ def _measure(model: Backbone | Classifier, images: torch.Tensor, labels: torch.T
             logits = logits.float().cpu()  # [N, C]
             probs = logits.softmax(dim=-1)
             acc, ece = metrics.accuracy(probs, labels), metrics.ece(probs, labels, n_bins=N_BINS)
-            rows.append({"shift": shift, "severity": severity, "prompt": key, "accuracy": float(acc), "ece": float(ece)})
+            rows.append({"shift": shift, "severity": severity, "coverage": coverages[shift], "prompt": key,
+                         "accuracy": float(acc), "ece": float(ece)})
             if shift == "clean" and i == 0:
                 best_t = float(TemperatureScaling().fit(logits, labels).temperature_)
     return {"rows": rows, "best_temperature": best_t}
@@ -156,7 +266,8 @@ def measure_card(
         cache_dir: vlmcal's cache directory (default: ``vlmcal.cache.cache_dir()``).
 
     Returns:
-        A :class:`CardResults`: clean and ``CARD_SHIFTS`` rows, per prompt for a VLM.
+        A :class:`CardResults`: clean and ``CARD_SHIFTS`` rows, per prompt for a VLM, each with
+        its :func:`coverage` label.
 
     Raises:
         ValueError: ``model`` is not a stand-in (an open_clip model has a card of its own), or ``n`` is not positive.
@@ -167,16 +278,17 @@ def measure_card(
     n = _check_n(n)
     test = load_fashion_mnist("test")
     images, labels = test.images_float()[:n], test.labels[:n]  # [N, 1, 28, 28], [N]
+    coverages = {shift: coverage(model, shift) for shift, _ in (("clean", 0), *CARD_SHIFTS)}
     identity = {
         "results": RESULTS_VERSION, "model": model.cache_identity, "data": test.identity, "n": len(labels),
-        "shifts": CARD_SHIFTS, "shift_seed": SHIFT_SEED, "n_bins": N_BINS,
+        "shifts": CARD_SHIFTS, "coverage": coverages, "shift_seed": SHIFT_SEED, "n_bins": N_BINS,
         "prompts": None if isinstance(model, Classifier) else CARD_PROMPTS,
     }
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", model.name)
     path = resolve_cache_dir(cache_dir) / "cards" / f"{name}-{content_key(**identity)}.pt"
     payload = load_entry(path, identity)
     if payload is None:
-        payload = _measure(model, images, labels, list(test.class_names))
+        payload = _measure(model, images, labels, list(test.class_names), coverages)
         save_entry(path, payload, identity)
     return CardResults(model=model.name, n_test=len(labels), rows=tuple(payload["rows"]), best_temperature=payload["best_temperature"])
 
@@ -192,3 +304,111 @@ def card_markdown(model: Backbone | Classifier, n: int | None = None, cache_dir:
             return f"`{model.name}` is an open_clip model: see its own model card."
         return f"`{model.name}` has no vlmcal model card (vlmcal writes one for each stand-in it trains)."
     return card.to_markdown() + "\n\n" + measure_card(model, n, cache_dir).to_markdown()
+
+
+# ----------------------------------------------------------------------------- the family, side by side
+
+
+def load_family(
+    names: Sequence[str], device: str | torch.device | None = None, cache_dir: str | os.PathLike | None = None
+) -> list[Backbone | Classifier]:
+    """Stand-ins and supervised baselines by name, every name checked before any is loaded (or trained).
+
+    Args:
+        names: names from ``vlmcal.backbones.standins.list_default_variants()`` and
+            ``SUPERVISED_VARIANTS`` (``"supervised"``).
+        device: where they run (default: CUDA when present, else CPU).
+        cache_dir: vlmcal's cache directory (default: ``vlmcal.cache.cache_dir()``).
+
+    Returns:
+        The loaded models, in the order of ``names``.
+
+    Raises:
+        ValueError: a name is neither a stand-in VLM nor a supervised baseline (open_clip
+            models have no card here).
+    """
+    from vlmcal.backbones.standins import SUPERVISED_VARIANTS, VARIANTS, load_default, load_supervised
+
+    if isinstance(names, str):
+        raise ValueError(f"Expected a list of model names, but got one string {names!r}; wrap it in a list")
+    unknown = [name for name in names if name not in VARIANTS and name not in SUPERVISED_VARIANTS]
+    if unknown:
+        raise ValueError(
+            f"Unknown models {unknown} for the family table: expected stand-ins ({', '.join(VARIANTS)}) "
+            f"or supervised baselines ({', '.join(SUPERVISED_VARIANTS)}); open_clip models have no vlmcal card"
+        )
+    return [
+        load_supervised(name, device=device, cache_dir=cache_dir) if name in SUPERVISED_VARIANTS
+        else load_default(name, device=device, cache_dir=cache_dir)
+        for name in names
+    ]
+
+
+# The two groups of card shifts that the family table compares: the families the default corpus
+# covers and the family every corpus holds out (``vlmcal.data.corpus``).
+FAMILY_GROUPS: dict[str, tuple[str, ...]] = {
+    ", ".join(COVERED_FAMILIES): tuple(s for s, _ in CARD_SHIFTS if s in covered_shifts()),
+    ", ".join(HELD_OUT_FAMILIES): tuple(s for s, _ in CARD_SHIFTS if s in held_out_shifts()),
+}
+
+
+def _group_label(labels: list[str]) -> str:
+    """One coverage label for a group of rows: the label when all agree, else the counts of each."""
+    counts = Counter(labels)
+    if len(counts) == 1:
+        return labels[0]
+    return "mixed: " + ", ".join(f"{counts[label]} {label}" for label in COVERAGE_LABELS if label in counts)
+
+
+def family_table(
+    models: Sequence[Backbone | Classifier], n: int | None = None, cache_dir: str | os.PathLike | None = None
+) -> "pd.DataFrame":
+    """One row per model: learned logit scale, then clean and shifted accuracy and ECE from its card.
+
+    The shifted columns take ``CARD_SHIFTS`` in two groups, the same for every model so that
+    models can be compared on the same shifts: the families the default corpus covers
+    (noise, blur, weather, rendition) and the family it holds out (digital). Each group's
+    ``coverage`` column says what the model's own training showed of it (:func:`coverage`),
+    so a model whose corpus was never styled reads "held out" under both.
+
+    Args:
+        models: stand-ins and supervised baselines (:func:`load_family`).
+        n: measure on the first n test images (None: all 10,000, as the cards).
+        cache_dir: vlmcal's cache directory (default: ``vlmcal.cache.cache_dir()``).
+
+    Returns:
+        A DataFrame indexed by model name, with two-level columns: ("pretraining", "learned
+        logit scale") (NaN for a classifier), ("clean", "accuracy" / "ECE"), and for each group
+        of ``FAMILY_GROUPS`` (group, "coverage" / "accuracy" / "ECE"), the means over the
+        group's shifts (unweighted). A VLM's figures are its hard prompt's.
+
+    Raises:
+        ValueError: a model is not a stand-in (see :func:`measure_card`), or two share a name.
+    """
+    import pandas as pd
+
+    names = [getattr(m, "name", repr(m)) for m in models]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"Expected each model once in the family table, but got {repeated} more than once")
+    records = []
+    for model in models:
+        results = measure_card(model, n, cache_dir)
+        prompt = results.rows[0]["prompt"]  # the first prompt: the hard prompt, or "-" for a classifier
+        rows = {r["shift"]: r for r in results.rows if r["prompt"] == prompt}
+        record = {
+            ("pretraining", "learned logit scale"): math.nan if isinstance(model, Classifier) else float(model.logit_scale),
+            ("clean", "accuracy"): rows["clean"]["accuracy"],
+            ("clean", "ECE"): rows["clean"]["ece"],
+        }
+        for group, shifts in FAMILY_GROUPS.items():
+            picked = [rows[s] for s in shifts]
+            record[(group, "coverage")] = _group_label([r["coverage"] for r in picked])
+            record[(group, "accuracy")] = _mean([r["accuracy"] for r in picked])
+            record[(group, "ECE")] = _mean([r["ece"] for r in picked])
+        records.append(record)
+    columns = pd.MultiIndex.from_tuples(
+        [("pretraining", "learned logit scale"), ("clean", "accuracy"), ("clean", "ECE")]
+        + [(group, what) for group in FAMILY_GROUPS for what in ("coverage", "accuracy", "ECE")]
+    )
+    return pd.DataFrame(records, index=pd.Index(names, name="model"), columns=columns)

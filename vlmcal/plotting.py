@@ -11,7 +11,7 @@ least-squares line with its bootstrap band (:func:`plot_confidence_vs_accuracy`)
 with bands over draws or seeds (:func:`plot_calibration_set_size`, :func:`plot_ece_by_severity`).
 The rest is plain matplotlib.
 
-Length: a little over 400 lines: one function per figure of the book, each short; they share
+Length: a little under 500 lines: one function per figure of the book, each short; they share
 the colour and style helpers at the top.
 """
 
@@ -32,6 +32,7 @@ __all__ = [
     "plot_top_predictions",
     "plot_confusion_matrix",
     "plot_text_similarity",
+    "plot_corpus_samples",
 ]
 
 
@@ -416,3 +417,59 @@ def plot_text_similarity(similarity, class_names, ax=None):
         _, ax = plt.subplots(figsize=(6, 5))
     _annotated_heatmap(ax, sim, class_names, fmt=".2f", cmap="viridis", cbar_label="cosine similarity")
     return ax
+
+
+def plot_corpus_samples(corpus, n: int = 18, seed: int | None = None, ncols: int = 6, axes=None, wrap: int = 24):
+    """A grid of pretraining scenes, each titled with its caption and labelled with its style.
+
+    Args:
+        corpus: a ``vlmcal.data.corpus.Corpus`` (``make_corpus``; a stand-in's is
+            ``make_corpus(backbone.config.corpus)``).
+        n: how many scenes to show.
+        seed: None shows the first n scenes (the corpus is already in random order); an integer
+            draws n distinct scenes with that seed.
+        ncols: scenes per row of a new figure (ignored when ``axes`` is given).
+        axes: at least n matplotlib axes (any shape); a new figure if None (with constrained
+            layout, so that multi-line captions clear the row above). Axes beyond the n-th are hidden.
+        wrap: wrap captions at this many characters per line.
+
+    Returns:
+        The axes, as a numpy array of the shape given (a new figure's: [rows, ncols]). Scene
+        ``j`` is drawn on ``axes.flat[j]``: its title is the caption (wrapped), its x label the
+        style and severity ("sketch, severity 4") ("plain" for an unstyled scene).
+
+    Raises:
+        ValueError: ``n`` is not a positive integer at most the corpus size, or fewer than n axes are given.
+    """
+    import textwrap
+
+    import torch
+
+    size = len(corpus)
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= size:
+        raise ValueError(f"Expected `n` to be an integer in 1..{size} (the corpus's scenes), but got {n!r}")
+    if seed is None:
+        picks = list(range(n))
+    else:
+        picks = torch.randperm(size, generator=torch.Generator().manual_seed(int(seed)))[:n].tolist()
+    captions = corpus.captions_per_scene()
+    titles = {i: textwrap.fill(captions[i], wrap) for i in picks}
+    if axes is None:
+        nrows = -(-n // ncols)  # ceil
+        lines = max(t.count("\n") + 1 for t in titles.values())  # the tallest title sets every row's height
+        _, axes = plt.subplots(nrows, ncols, figsize=(1.55 * ncols, (1.75 + 0.13 * lines) * nrows), squeeze=False, layout="constrained")
+    axes = np.asarray(axes)
+    if axes.size < n:
+        raise ValueError(f"Expected at least n = {n} axes to draw on, but got {axes.size}")
+    for ax, i in zip(axes.flat, picks):
+        img = corpus.images[i].detach().cpu().float().numpy()  # [1, 28, 28]
+        ax.imshow(img[0], cmap="gray", vmin=0, vmax=1)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.spines[:].set_visible(False)
+        ax.set_title(titles[i], fontsize=6.5)
+        style = corpus.styles[i]
+        ax.set_xlabel(f"{style}, severity {int(corpus.severities[i])}" if style else "plain", fontsize=6.5, color="0.35" if not style else "#b35806")
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    return axes

@@ -147,43 +147,134 @@ def test_c2_not_tested_when_there_is_nothing_to_improve():
 
 # ----------------------------------------------------------------------------- C3
 
+COVERED_SHIFTS = ["gaussian_noise", "defocus_blur", "brightness", "invert", "sketch", "shot_noise", "motion_blur", "edges", "zoom_blur", "speckle_noise"]
+HELD_OUT_SHIFTS = ["contrast", "elastic_transform", "pixelate", "jpeg_compression"]
 
-def _c3_table(shifted_before: list[float], shifted_after: list[float]) -> pd.DataFrame:
-    n = len(shifted_before)
+
+def _c3_table(shifted_before: list[float], shifted_after: list[float], held_out_before: list[float] = (),
+              held_out_after: list[float] = (), coverage: str = "covered", model: str = "m") -> pd.DataFrame:
+    """One VLM: clean (ECE 0.10 before TS, 0.03 after), then cells of covered shifts and cells of held-out shifts.
+
+    ``coverage`` labels the first group of shifted cells ("covered", or "unknown" for a model of unknown coverage).
+    """
+    n, k = len(shifted_before), len(held_out_before)
     return pd.DataFrame({
-        "kind": "VLM", "model": "m",
-        "shift": ["clean"] + [f"shift{i}" for i in range(n)],
-        "condition": ["clean"] + [f"shift{i}-1" for i in range(n)],
-        "accuracy": [0.9] + [0.5] * n,
-        "ece_before": [0.10] + shifted_before,
-        "ece_after": [0.03] + shifted_after,
-        "confidence_after": [0.88] + [0.6] * n,
+        "kind": "VLM", "model": model,
+        "shift": ["clean"] + COVERED_SHIFTS[:n] + HELD_OUT_SHIFTS[:k],
+        "condition": ["clean"] + [f"{s}-1" for s in COVERED_SHIFTS[:n] + HELD_OUT_SHIFTS[:k]],
+        "coverage": ["clean"] + [coverage] * n + ["held out"] * k,
+        "accuracy": [0.9] + [0.5] * (n + k),
+        "ece_before": [0.10] + list(shifted_before) + list(held_out_before),
+        "ece_after": [0.03] + list(shifted_after) + list(held_out_after),
+        "confidence_after": [0.88] + [0.6] * (n + k),
     })
 
 
+def _rises(paper_like: BootstrapResult | None, held_out: BootstrapResult | None = None) -> dict:
+    return {"paper-like": paper_like, "held out": held_out}
+
+
 def test_c3_holds_when_ts_helps_everywhere_and_ece_barely_rises():
-    v = es.c3_ts_stable_under_shift(_c3_table([0.2] * 4, [0.05] * 4), ci(0.02, 0.01, 0.03), BACKBONE)
+    v = es.c3_ts_stable_under_shift(_c3_table([0.2] * 4, [0.05] * 4), _rises(ci(0.02, 0.01, 0.03)), BACKBONE)
     assert v.holds is True and v.why == ""
-    assert_cites(v.measured, "100%", "90%", "0.0500", "0.0300", "+0.0200", "+0.0500")
+    assert_cites(v.measured, "the 4 shift(s) covered by the VLMs' pretraining data", "100%", "90%", "0.0500", "0.0300",
+                 "+0.0200", "+0.0500")
+    assert "Held-out" not in v.measured  # no held-out shift in this run: no second result
+    assert_cites(v.interval, "95% CI of the rise on covered shifts [+0.0100, +0.0300]")
+
+
+@pytest.mark.parametrize("n_helped, holds", [(9, True), (8, False)])  # 90% is enough ("at least"), 80% is not
+def test_c3_helps_share_on_each_side_of_its_bar(n_helped, holds):
+    before = [0.2] * n_helped + [0.04] * (10 - n_helped)  # TS raises ECE (0.04 -> 0.05) in the other cells
+    v = es.c3_ts_stable_under_shift(_c3_table(before, [0.05] * 10), _rises(ci(0.02, 0.01, 0.03)), BACKBONE)
+    assert v.holds is holds
+    assert_cites(v.measured, f"{n_helped * 10}% of 10 shifted VLM cells")
+    if not holds:
+        assert_cites(v.why, "lowered ECE in 80% of the shifted cells, short of 90%")
 
 
 def test_c3_fails_when_ts_rarely_helps():
-    v = es.c3_ts_stable_under_shift(_c3_table([0.2, 0.2, 0.05, 0.05], [0.05, 0.05, 0.09, 0.12]), ci(0.02, 0.01, 0.03), BACKBONE)
+    table = _c3_table([0.2, 0.2, 0.05, 0.05], [0.05, 0.05, 0.09, 0.12])
+    v = es.c3_ts_stable_under_shift(table, _rises(ci(0.02, 0.01, 0.03)), BACKBONE)
     assert v.holds is False
-    assert_cites(v.why, "50%", "90%", "shift3 0.1200", "accuracy 0.50", "confidence after TS 0.60")
+    assert_cites(v.why, "50%", "90%", "invert 0.1200", "accuracy 0.50", "confidence after TS 0.60")
     assert_no_stand_in_wording(v)
 
 
-def test_c3_fails_when_ece_rises_beyond_the_bar():
-    v = es.c3_ts_stable_under_shift(_c3_table([0.3] * 4, [0.11] * 4), ci(0.08, 0.07, 0.09), BACKBONE)
-    assert v.holds is False
-    assert_cites(v.why, "0.0800", "0.0300", "0.0500")
+@pytest.mark.parametrize(
+    "rise, holds, cited",
+    [
+        (ci(0.045, 0.04, 0.049), True, "+0.0450"),  # wholly at most the bar
+        (ci(0.08, 0.07, 0.09), False, "rises by 0.0800 under shift, 0.0300 more than 0.0500"),  # wholly above it
+        (ci(0.052, 0.03, 0.07), False, "rises by 0.0520"),  # straddles, narrower than the margin: the estimate decides
+        (ci(0.048, 0.03, 0.07), True, "+0.0480"),
+        (ci(0.04, -0.02, 0.10), None, "not testable at this sample size"),  # straddles, as wide as the margin
+    ],
+)
+def test_c3_rise_on_each_side_of_its_bar(rise, holds, cited):
+    v = es.c3_ts_stable_under_shift(_c3_table([0.3] * 4, [0.11] * 4), _rises(rise), BACKBONE)
+    assert v.holds is holds
+    assert_cites(v.measured if holds else v.why, cited)
 
 
 def test_c3_not_tested_when_the_rise_is_too_noisy():
-    v = es.c3_ts_stable_under_shift(_c3_table([0.2] * 4, [0.07] * 4), ci(0.04, -0.02, 0.10), BACKBONE)
+    v = es.c3_ts_stable_under_shift(_c3_table([0.2] * 4, [0.07] * 4), _rises(ci(0.04, -0.02, 0.10)), BACKBONE)
     assert v.holds is None
     assert_cites(v.why, "not testable at this sample size", "[-0.0200, +0.1000]", "0.0600", "0.0500")
+
+
+def test_c3_terrible_held_out_shifts_do_not_decide():
+    table = _c3_table([0.2] * 4, [0.05] * 4, held_out_before=[0.1] * 3, held_out_after=[0.4] * 3)
+    v = es.c3_ts_stable_under_shift(table, _rises(ci(0.02, 0.01, 0.03), ci(0.37, 0.35, 0.39)), BACKBONE)
+    assert v.holds is True and v.why == ""
+    assert_cites(v.measured, "Held-out shifts (a second result, which does not decide the verdict), 3 shift(s)",
+                 "lowers ECE in 0% of 3 shifted VLM cells", "0.4000", "+0.3700", "[+0.3500, +0.3900]",
+                 "on their own they would not meet the bars")
+
+
+def test_c3_good_held_out_shifts_do_not_rescue_bad_covered_ones():
+    table = _c3_table([0.3] * 4, [0.2] * 4, held_out_before=[0.2] * 3, held_out_after=[0.04] * 3)
+    v = es.c3_ts_stable_under_shift(table, _rises(ci(0.17, 0.16, 0.18), ci(0.01, 0.005, 0.015)), BACKBONE)
+    assert v.holds is False
+    assert_cites(v.why, "rises by 0.1700")
+    assert "contrast" not in v.why  # the worst shifts named are covered ones
+    assert_cites(v.measured, "on their own they would meet both bars", "+0.0100")
+
+
+def test_c3_held_out_side_too_noisy_is_said_so():
+    table = _c3_table([0.2] * 4, [0.05] * 4, held_out_before=[0.2] * 3, held_out_after=[0.07] * 3)
+    v = es.c3_ts_stable_under_shift(table, _rises(ci(0.02, 0.01, 0.03), ci(0.04, -0.02, 0.10)), BACKBONE)
+    assert v.holds is True
+    assert_cites(v.measured, "their rise is too noisy to compare with the bar")
+
+
+def test_c3_decides_on_every_shift_when_coverage_is_unknown():
+    table = _c3_table([0.2] * 4, [0.05] * 4, coverage="unknown")
+    v = es.c3_ts_stable_under_shift(table, _rises(ci(0.02, 0.01, 0.03)), BACKBONE)
+    assert v.holds is True
+    assert_cites(v.measured, "all 4 shift(s), as the pretraining coverage of `m` is unknown", "100% of 4 shifted VLM cells")
+    assert_cites(v.interval, "on all shifts")
+    bad = es.c3_ts_stable_under_shift(_c3_table([0.3] * 4, [0.11] * 4, coverage="unknown"), _rises(ci(0.08, 0.07, 0.09)), BACKBONE)
+    assert bad.holds is False and "0.0800" in bad.why
+
+
+def test_c3_mixed_run_decides_on_covered_and_unknown_shifts():
+    table = pd.concat([_c3_table([0.2] * 2, [0.05] * 2, held_out_before=[0.2], held_out_after=[0.3]),
+                       _c3_table([0.2] * 3, [0.05] * 3, coverage="unknown", model="clip")], ignore_index=True)
+    v = es.c3_ts_stable_under_shift(table, _rises(ci(0.02, 0.01, 0.03), ci(0.27, 0.25, 0.29)), BACKBONE)
+    assert v.holds is True
+    assert_cites(v.measured, "covered by the VLMs' pretraining data or of unknown coverage (that of `clip`)",
+                 "100% of 5 shifted VLM cells", "1 shift(s)")
+    assert_cites(v.interval, "on covered shifts and shifts of unknown coverage [+0.0100, +0.0300]")
+
+
+def test_c3_not_tested_when_every_shift_is_held_out():
+    table = _c3_table([], [], held_out_before=[0.2] * 3, held_out_after=[0.05] * 3)
+    v = es.c3_ts_stable_under_shift(table, _rises(None, ci(0.02, 0.01, 0.03)), BACKBONE)
+    assert v.holds is None and v.interval == ""
+    assert_cites(v.why, "not testable on this run's shifts", "none of its 3 shift(s) (contrast, elastic_transform, pixelate)",
+                 "all are held out", "the paper's shifts resemble covered ones")
+    assert_cites(v.measured, "100% of 3 shifted VLM cells", "+0.0200", "on their own they would meet both bars")
 
 
 def test_c3_not_tested_without_shifts():
@@ -191,6 +282,15 @@ def test_c3_not_tested_without_shifts():
     assert v.holds is None
     assert_cites(v.why, "no shifted condition was in this run")
     assert_cites(v.measured, "0.0300")
+
+
+def test_c3_says_what_input_it_needs():
+    with pytest.raises(ValueError, match="coverage.*ts_across_shifts"):
+        es.c3_ts_stable_under_shift(_c3_table([0.2], [0.05]).drop(columns="coverage"), _rises(ci(0.02, 0.01, 0.03)), BACKBONE)
+    with pytest.raises(TypeError, match="shift_rise_by_side"):
+        es.c3_ts_stable_under_shift(_c3_table([0.2], [0.05]), ci(0.02, 0.01, 0.03), BACKBONE)
+    with pytest.raises(ValueError, match="paper-like.*shift_rise_by_side"):
+        es.c3_ts_stable_under_shift(_c3_table([0.2], [0.05]), _rises(None), BACKBONE)
 
 
 # ----------------------------------------------------------------------------- C4
@@ -237,43 +337,134 @@ def test_c4_not_tested_when_there_is_no_reduction_to_recover():
 # ----------------------------------------------------------------------------- C5
 
 
-def _c5_points(accuracy, confidence) -> pd.DataFrame:
+def _c5_points(accuracy, confidence, coverage="covered", model="m") -> pd.DataFrame:
+    """One VLM's points: the first on clean data, the others on shifted conditions labelled ``coverage``."""
     n = len(accuracy)
-    return pd.DataFrame({"kind": "VLM", "model": "m", "condition": [f"c{i}" for i in range(n)], "labels": "all",
-                         "accuracy": accuracy, "confidence_after": confidence})
+    names = HELD_OUT_SHIFTS if coverage == "held out" else COVERED_SHIFTS
+    return pd.DataFrame({"kind": "VLM", "model": model, "shift": ["clean"] + [names[i % len(names)] for i in range(n - 1)],
+                         "condition": [f"{model}{i}" for i in range(n)], "labels": "all",
+                         "coverage": ["clean"] + [coverage] * (n - 1), "accuracy": accuracy, "confidence_after": confidence})
 
 
-CORRELATIONS = {"r2": ci(0.95, 0.9, 0.99), "spearman": ci(0.97, 0.93, 1.0)}
+def _with_held_out(points: pd.DataFrame, accuracy, confidence) -> pd.DataFrame:
+    n = len(accuracy)
+    held_out = pd.DataFrame({"kind": "VLM", "model": "m", "shift": [HELD_OUT_SHIFTS[i % 4] for i in range(n)],
+                             "condition": [f"h{i}" for i in range(n)], "labels": "all",
+                             "coverage": "held out", "accuracy": accuracy, "confidence_after": confidence})
+    return pd.concat([points, held_out], ignore_index=True)
+
+
+CORRELATIONS = {"paper-like": {"r2": ci(0.95, 0.9, 0.99), "spearman": ci(0.97, 0.93, 1.0)}, "held out": None}
+TRACKING = np.linspace(0.2, 0.9, 8)  # accuracy, and confidence that tracks it closely
+GOOD = (TRACKING, TRACKING + 0.01 * np.sin(np.arange(8)))
+BAD = (np.array([0.2, 0.4, 0.6, 0.8, 0.3, 0.7]), np.array([0.9, 0.5, 0.85, 0.6, 0.8, 0.55]))
 
 
 def test_c5_holds_when_confidence_tracks_accuracy():
-    accuracy = np.linspace(0.2, 0.9, 8)
-    points = _c5_points(accuracy, accuracy + 0.01 * np.sin(np.arange(8)))
+    points = _c5_points(*GOOD)
     v = es.c5_confidence_tracks_accuracy(points, CORRELATIONS, BACKBONE)
     stats = study.confidence_vs_accuracy(points)
     assert v.holds is True
-    assert_cites(v.measured, f"R^2 = {stats['r2']:.3f}", f"Spearman rho = {stats['spearman']:.3f}", "0.90", "8 VLM points")
-    assert_cites(v.interval, "[0.900, 0.990]", "[0.930, 1.000]")
+    assert_cites(v.measured, f"R^2 = {stats['r2']:.3f}", f"Spearman rho = {stats['spearman']:.3f}", "0.90", "8 VLM points",
+                 "the 7 shift(s) covered by the VLMs' pretraining data")
+    assert_cites(v.interval, "95% CI on clean data and covered shifts", "[0.900, 0.990]", "[0.930, 1.000]")
 
 
 def test_c5_fails_when_confidence_does_not_track_accuracy():
-    accuracy = np.array([0.2, 0.4, 0.6, 0.8, 0.3, 0.7])
-    confidence = np.array([0.9, 0.5, 0.85, 0.6, 0.8, 0.55])
-    points = _c5_points(accuracy, confidence)
+    points = _c5_points(*BAD)
     v = es.c5_confidence_tracks_accuracy(points, CORRELATIONS, BACKBONE)
     stats = study.confidence_vs_accuracy(points)
     assert v.holds is False
-    assert_cites(v.why, f"R^2 is {stats['r2']:.3f}", f"{0.90 - stats['r2']:.3f} below 0.90", f"{(confidence - accuracy).mean():+.3f}",
-                 "m on c0 (all labels): confidence 0.90, accuracy 0.20")
+    assert_cites(v.why, f"R^2 is {stats['r2']:.3f}", f"{0.90 - stats['r2']:.3f} below 0.90", f"{(BAD[1] - BAD[0]).mean():+.3f}",
+                 "m on m0 (all labels): confidence 0.90, accuracy 0.20")
     assert_no_stand_in_wording(v)
 
 
-def test_c5_not_tested_with_too_few_or_flat_points():
+def _r2_and_rho(accuracy, confidence):
+    stats = study.confidence_vs_accuracy(_c5_points(accuracy, confidence))
+    return stats["r2"], stats["spearman"]
+
+
+@pytest.mark.parametrize("power, holds", [(1.5, True), (4.0, False)])
+def test_c5_r2_on_each_side_of_its_bar(power, holds):
+    """Confidence a monotone power of accuracy: rho is 1, and R^2 falls as the curve bends."""
+    accuracy = np.linspace(0.05, 1.0, 12)
+    confidence = accuracy**power
+    r2, rho = _r2_and_rho(accuracy, confidence)
+    assert rho == pytest.approx(1.0) and (r2 > 0.90) is holds  # the case is on the side it claims
+    v = es.c5_confidence_tracks_accuracy(_c5_points(accuracy, confidence), None, BACKBONE)
+    assert v.holds is holds and v.interval == ""
+    if not holds:
+        assert_cites(v.why, f"R^2 is {r2:.3f}, {0.90 - r2:.3f} below 0.90")
+        assert "Spearman" not in v.why
+
+
+def test_c5_rho_below_its_bar_fails_although_r2_is_high():
+    """Two far points carry R^2; the shuffled cluster between them keeps rho low."""
+    accuracy = np.array([0.0, 1.0, 0.50, 0.51, 0.52, 0.53, 0.54, 0.55])
+    confidence = np.array([0.0, 1.0, 0.55, 0.53, 0.51, 0.54, 0.50, 0.52])
+    r2, rho = _r2_and_rho(accuracy, confidence)
+    assert r2 > 0.90 and rho < 0.90
+    v = es.c5_confidence_tracks_accuracy(_c5_points(accuracy, confidence), None, BACKBONE)
+    assert v.holds is False
+    assert_cites(v.why, f"Spearman rho is {rho:.3f}, {0.90 - rho:.3f} below 0.90")
+    assert "R^2 is" not in v.why
+
+
+def test_c5_terrible_held_out_points_do_not_decide():
+    points = _with_held_out(_c5_points(*GOOD), *BAD)
+    held_out = study.confidence_vs_accuracy(pd.concat([points.iloc[:1], points.iloc[8:]]))
+    correlations = {**CORRELATIONS, "held out": {"r2": ci(0.1, 0.0, 0.4), "spearman": ci(-0.2, -0.6, 0.3)}}
+    v = es.c5_confidence_tracks_accuracy(points, correlations, BACKBONE)
+    assert v.holds is True and v.why == ""
+    assert_cites(v.measured, "8 VLM points after TS", "Held-out shifts (a second result, which does not decide the verdict)",
+                 "pooled over 7 VLM points (clean and held-out)", f"R^2 = {held_out['r2']:.3f}", "[0.000, 0.400]",
+                 "on their own they would not meet the bars")
+
+
+def test_c5_good_held_out_points_do_not_rescue_bad_covered_ones():
+    bad_covered = _c5_points(np.r_[0.5, BAD[0]], np.r_[0.5, BAD[1]])  # clean on the identity line, covered shifts off it
+    points = _with_held_out(bad_covered, *GOOD)
+    v = es.c5_confidence_tracks_accuracy(points, None, BACKBONE)
+    assert v.holds is False
+    assert " on h" not in v.why  # no held-out point among the largest gaps
+    assert_cites(v.measured, "on their own they would meet the bars", "Pooled over 7 VLM points after TS",
+                 "pooled over 9 VLM points (clean and held-out)")
+
+
+def test_c5_decides_on_every_shift_when_coverage_is_unknown():
+    v = es.c5_confidence_tracks_accuracy(_c5_points(*GOOD, coverage="unknown"), CORRELATIONS, BACKBONE)
+    assert v.holds is True
+    assert_cites(v.measured, "all 7 shift(s), as the pretraining coverage of `m` is unknown", "8 VLM points")
+    v = es.c5_confidence_tracks_accuracy(_c5_points(*BAD, coverage="unknown"), None, BACKBONE)
+    assert v.holds is False
+
+
+def test_c5_not_tested_when_every_shift_is_held_out():
+    points = _c5_points(*GOOD, coverage="held out")
+    v = es.c5_confidence_tracks_accuracy(points, None, BACKBONE)
+    stats = study.confidence_vs_accuracy(points)
+    assert v.holds is None and v.interval == ""
+    assert_cites(v.why, "not testable on this run's shifts", "none of its 4 shift(s) (contrast, elastic_transform, pixelate, jpeg_compression)",
+                 "how confidence tracks accuracy")
+    assert_cites(v.measured, "pooled over 8 VLM points (clean and held-out)", f"R^2 = {stats['r2']:.3f}", "would meet the bars")
+
+
+def test_c5_not_tested_without_shifts_or_with_too_few_or_flat_points():
+    v = es.c5_confidence_tracks_accuracy(_c5_points([0.5], [0.5]), None, BACKBONE)
+    assert v.holds is None and "no shifted condition was in this run" in v.why
     v = es.c5_confidence_tracks_accuracy(_c5_points([0.5, 0.6], [0.5, 0.6]), None, BACKBONE)
     assert v.holds is None and "only 2 VLM point(s)" in v.why
     v = es.c5_confidence_tracks_accuracy(_c5_points([0.5] * 4, [0.4, 0.5, 0.6, 0.7]), None, BACKBONE)
     assert v.holds is None
     assert_cites(v.why, "0.500 to 0.500", "0.400 to 0.700", "4 VLM points")
+
+
+def test_c5_says_what_input_it_needs():
+    with pytest.raises(ValueError, match="coverage.*confidence_accuracy_points"):
+        es.c5_confidence_tracks_accuracy(_c5_points(*GOOD).drop(columns="coverage"), None, BACKBONE)
+    with pytest.raises(TypeError, match="bootstrap_confidence_vs_accuracy_by_side"):
+        es.c5_confidence_tracks_accuracy(_c5_points(*GOOD), CORRELATIONS["paper-like"], BACKBONE)
 
 
 # ----------------------------------------------------------------------------- C6

@@ -48,10 +48,13 @@ class Backbone(ABC):
         token_embedding_dim: W, the width of the text tower's token embeddings (for context vectors).
         device: where the encoders run.
         preprocess: maps one PIL image to the image tower's input tensor.
+        covered_shifts: the shifts (``vlmcal.data.shifts`` names) its pretraining data is known
+            to show; None when that is not known (any model vlmcal did not pretrain itself).
     """
 
     name: str
     logit_scale: float
+    covered_shifts: tuple[str, ...] | None = None
     embed_dim: int
     token_embedding_dim: int
     device: torch.device

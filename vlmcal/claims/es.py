@@ -15,13 +15,19 @@ and says why, with both numbers.
 Numbers in the texts: ECE and its differences with 4 decimals, shares as percentages,
 temperatures and accuracies with 2 decimals, correlations with 3.
 
-Length: over 400 lines because it holds the six claims of one paper, one function each
-(about 60 lines with their docstrings), as ``claims/dor.py`` holds the DOR paper's.
+C3 and C5 concern distribution shifts: they decide on the shifts that resemble the paper's
+(covered by the models' pretraining data, or of unknown coverage; :mod:`vlmcal.study.coverage`)
+and report the shifts held out of it as a second result that never decides.
+
+Length: over 500 lines because it holds the six claims of one paper, one function each
+(about 60 lines with their docstrings, more for C3 and C5 with their two sides of the shifts),
+as ``claims/dor.py`` holds the DOR paper's.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -30,6 +36,7 @@ from vlmcal import study
 from vlmcal.claims._common import BarTest, compare_with_bar, half_width, statement, threshold
 from vlmcal.metrics import BootstrapResult
 from vlmcal.paper_values import paper_value
+from vlmcal.study.coverage import COVERED, HELD_OUT, PAPER_LIKE, SIDES, UNKNOWN
 from vlmcal.verdict import Verdict
 
 __all__ = [
@@ -176,6 +183,60 @@ def c2_ts_improves_markedly(table: pd.DataFrame, ratio: BootstrapResult, backbon
                    holds=test.holds, why=why)
 
 
+# ----------------------------------------------------------------------------- the two sides of the shifts (C3, C5)
+
+_SECOND_RESULT = "Held-out shifts (a second result, which does not decide the verdict)"
+
+
+def _require_coverage(frame: pd.DataFrame, name: str, producer: str) -> None:
+    missing = [column for column in ("shift", "coverage") if column not in frame.columns]
+    if missing:
+        raise ValueError(f"Expected `{name}` to have the columns shift and coverage, as {producer} writes, "
+                         f"but it lacks {missing} (columns: {list(frame.columns)})")
+
+
+def _by_side(intervals, name: str, producer: str) -> dict:
+    """``intervals`` as a dict keyed by side (None: no intervals), checked."""
+    if intervals is None:
+        return {}
+    if not isinstance(intervals, Mapping) or not set(intervals) <= set(SIDES):
+        raise TypeError(f"Expected `{name}` to be a dict keyed by the sides {list(SIDES)}, as {producer} returns, "
+                        f"but got {intervals!r}")
+    return dict(intervals)
+
+
+def _models_text(models) -> str:
+    return ", ".join(f"`{model}`" for model in dict.fromkeys(models))
+
+
+def _side_words(shifted: pd.DataFrame) -> str:
+    """The paper-like side's shifted rows in words: which shifts they are, and whose coverage is unknown."""
+    n_shifts, labels = shifted["shift"].nunique(), set(shifted["coverage"])
+    unknown = _models_text(shifted.loc[shifted["coverage"] == UNKNOWN, "model"])
+    if labels == {COVERED}:
+        return f"the {n_shifts} shift(s) covered by the VLMs' pretraining data, the side the paper's shifts resemble"
+    if labels == {UNKNOWN}:
+        return f"all {n_shifts} shift(s), as the pretraining coverage of {unknown} is unknown"
+    return (f"the {n_shifts} shift(s) covered by the VLMs' pretraining data or of unknown coverage (that of {unknown}), "
+            "held-out shifts set apart")
+
+
+def _side_label(shifted: pd.DataFrame) -> str:
+    """The paper-like side's shifted rows in two or three words, for the interval's label."""
+    labels = set(shifted["coverage"])
+    if labels == {COVERED}:
+        return "covered shifts"
+    return "all shifts" if labels == {UNKNOWN} else "covered shifts and shifts of unknown coverage"
+
+
+def _no_paper_like_reason(held_out: pd.DataFrame, what: str) -> str:
+    """Why a claim about the paper's shifts is not tested when every shifted VLM condition is held out."""
+    shifts = list(dict.fromkeys(held_out["shift"]))
+    return (f"not testable on this run's shifts: none of its {len(shifts)} shift(s) ({', '.join(shifts)}) is covered by the "
+            f"pretraining data of {_models_text(held_out['model'])}, all are held out, while the paper's shifts resemble covered "
+            f"ones (see the paper figure), so they do not measure {what} in the paper's setting (their figures are under measured)")
+
+
 # ----------------------------------------------------------------------------- C3
 
 
@@ -186,37 +247,86 @@ def _worst_shifts(shifted: pd.DataFrame, k: int = 3) -> str:
     return "highest ECE after TS: " + ", ".join(cells)
 
 
-def c3_ts_stable_under_shift(table: pd.DataFrame, rise: BootstrapResult | None, backbone: str) -> Verdict:
+def _c3_figures(shifted: pd.DataFrame, clean: pd.DataFrame, rise: BootstrapResult) -> tuple[float, str]:
+    """The share of shifted cells where TS helps, and the side's figures in words."""
+    helps = float((shifted["ece_after"] < shifted["ece_before"]).mean())
+    text = (f"clean-fitted TS lowers ECE in {helps:.0%} of {len(shifted)} shifted VLM cells; mean ECE after TS "
+            f"{shifted['ece_after'].mean():.4f} under shift vs {clean['ece_after'].mean():.4f} clean, a rise of {rise.estimate:+.4f}")
+    return helps, text
+
+
+def _c3_held_out_text(held_out: pd.DataFrame, clean: pd.DataFrame, rise: BootstrapResult | None) -> str:
+    """The held-out side's figures, and whether they alone would meet C3's bars (never deciding the verdict)."""
+    helps_bar, rise_bar = threshold("c3_threshold_ts_helps_share"), threshold("c3_threshold_stable_rise")
+    if rise is None:
+        helps = float((held_out["ece_after"] < held_out["ece_before"]).mean())
+        return (f"{_SECOND_RESULT}, {held_out['shift'].nunique()} shift(s): clean-fitted TS lowers ECE in {helps:.0%} of "
+                f"{len(held_out)} shifted VLM cells; mean ECE after TS {held_out['ece_after'].mean():.4f} (no interval given)")
+    helps, figures = _c3_figures(held_out, clean, rise)
+    test = compare_with_bar(rise, bar=rise_bar, margin=rise_bar, at_most=True)
+    if helps < helps_bar or test.holds is False:
+        outcome = "on their own they would not meet the bars"
+    elif test.holds is None:
+        outcome = "their rise is too noisy to compare with the bar"
+    else:
+        outcome = "on their own they would meet both bars"
+    return (f"{_SECOND_RESULT}, {held_out['shift'].nunique()} shift(s): {figures} "
+            f"(95% CI [{rise.lower:+.4f}, {rise.upper:+.4f}]); {outcome}")
+
+
+def c3_ts_stable_under_shift(
+    table: pd.DataFrame, rises: Mapping[str, BootstrapResult | None] | None, backbone: str
+) -> Verdict:
     """C3: a temperature fitted on clean data keeps the VLMs calibrated under distribution shift.
 
-    Test: the clean-fitted temperature lowers ECE in at least ``c3_threshold_ts_helps_share``
-    of the VLMs' shifted cells, and the VLMs' mean ECE after TS rises from clean to shifted
-    data by at most ``c3_threshold_stable_rise``, as far as the rise's 95% interval can tell.
+    Test, on the shifted VLM cells of the side the paper's shifts resemble
+    (``"paper-like"``: shifts the model's pretraining data covers, and every shift of a model
+    whose coverage is unknown; see :mod:`vlmcal.study.coverage`): the clean-fitted temperature
+    lowers ECE in at least ``c3_threshold_ts_helps_share`` of the cells, and the VLMs' mean ECE
+    after TS rises from clean to those shifts by at most ``c3_threshold_stable_rise``, as far
+    as the rise's 95% interval can tell. The held-out side's figures are reported in
+    ``measured`` as a second result and never decide. A run whose shifted conditions are all
+    held out is not tested (the paper's setting is not among them).
 
     Args:
-        table: :func:`vlmcal.study.ts_across_shifts` output of one seed (columns kind,
-            shift, accuracy, ece_before, ece_after, confidence_after).
-        rise: :func:`vlmcal.study.shift_rise_after_ts` of the same seed; None without shifts.
+        table: :func:`vlmcal.study.ts_across_shifts` output of one seed (columns kind, model,
+            shift, coverage, accuracy, ece_before, ece_after, confidence_after).
+        rises: :func:`vlmcal.study.shift_rise_by_side` of the same seed (None for a side without
+            shifted VLM runs; None altogether for a run without shifts).
         backbone: the run's models in words.
 
     Returns:
-        The :class:`~vlmcal.verdict.Verdict` of C3; not tested without shifted conditions.
+        The :class:`~vlmcal.verdict.Verdict` of C3; not tested without shifted conditions, or
+        when none is on the paper-like side.
     """
     helps_bar, rise_bar = threshold("c3_threshold_ts_helps_share"), threshold("c3_threshold_stable_rise")
-    common = dict(claim="C3", statement=statement("C3"), paper_figure=paper_value("c3_statement").describe(), backbone=backbone)
+    common = dict(claim="C3", statement=statement("C3"),
+                  paper_figure=f"{paper_value('c3_statement').describe()}; {paper_value('es_paper_shift_side').describe()}",
+                  backbone=backbone)
+    _require_coverage(table, "table", "vlmcal.study.ts_across_shifts")
+    rises = _by_side(rises, "rises", "vlmcal.study.shift_rise_by_side")
     vlm = _vlm_rows(table)
     shifted, clean = vlm[vlm["shift"] != "clean"], vlm[vlm["shift"] == "clean"]
-    if shifted.empty or rise is None:
+    if shifted.empty:
         return Verdict(**common, measured=f"VLMs' ECE after TS on clean data: {clean['ece_after'].mean():.4f}", interval="",
                        holds=None, why="no shifted condition was in this run, so stability under shift could not be measured")
-    helps = float((shifted["ece_after"] < shifted["ece_before"]).mean())
+    paper_like, held_out = study.shifted_rows(vlm, PAPER_LIKE), study.shifted_rows(vlm, HELD_OUT)
+    held_out_text = "" if held_out.empty else _c3_held_out_text(held_out, clean, rises.get(HELD_OUT))
+    if paper_like.empty:
+        return Verdict(**common, measured=held_out_text, interval="", holds=None,
+                       why=_no_paper_like_reason(held_out, "stability under shift"))
+    rise = rises.get(PAPER_LIKE)
+    if rise is None:
+        raise ValueError(f"Expected `rises` to hold the rise of the {PAPER_LIKE!r} side, which has {len(paper_like)} shifted "
+                         f"VLM cells, but got {rises!r}; compute it with vlmcal.study.shift_rise_by_side")
+    helps, figures = _c3_figures(paper_like, clean, rise)
     rise_test = compare_with_bar(rise, bar=rise_bar, margin=rise_bar, at_most=True)
     holds = False if helps < helps_bar else rise_test.holds
-    measured = (
-        f"clean-fitted TS lowers ECE in {helps:.0%} of {len(shifted)} shifted VLM cells (bar: at least {helps_bar:.0%}); "
-        f"mean ECE after TS {shifted['ece_after'].mean():.4f} under shift vs {clean['ece_after'].mean():.4f} clean, "
-        f"a rise of {rise.estimate:+.4f} (bar: at most {rise_bar:+.4f})"
-    )
+    measured = ". ".join(part for part in [
+        f"On {_side_words(paper_like)}: {figures} (bars: TS lowers ECE in at least {helps_bar:.0%} of the cells, "
+        f"a rise of at most {rise_bar:+.4f})",
+        held_out_text,
+    ] if part)
     failures = []
     if helps < helps_bar:
         failures.append(f"TS fitted on clean data lowered ECE in {helps:.0%} of the shifted cells, short of {helps_bar:.0%}")
@@ -226,8 +336,9 @@ def c3_ts_stable_under_shift(table: pd.DataFrame, rise: BootstrapResult | None, 
     if rise_test.holds is None:
         failures.append(_noise_reason("the rise", rise, rise_test, f"{rise_bar:+.4f}", f"{rise_bar:.4f}"))
     if holds is not True:
-        failures.append(_worst_shifts(shifted))
-    return Verdict(**common, measured=measured, interval=f"95% CI of the rise [{rise.lower:+.4f}, {rise.upper:+.4f}]",
+        failures.append(_worst_shifts(paper_like))
+    return Verdict(**common, measured=measured,
+                   interval=f"95% CI of the rise on {_side_label(paper_like)} [{rise.lower:+.4f}, {rise.upper:+.4f}]",
                    holds=holds, why=_join(failures) if holds is not True else "")
 
 
@@ -296,46 +407,91 @@ def _largest_gaps(vlm: pd.DataFrame, k: int = 3) -> str:
     return f"mean confidence after TS minus accuracy is {gap.mean():+.3f} on average; largest gaps: " + ", ".join(cells)
 
 
-def c5_confidence_tracks_accuracy(points: pd.DataFrame, correlations: dict[str, BootstrapResult] | None, backbone: str) -> Verdict:
+def _c5_flat(points: pd.DataFrame) -> bool:
+    return points["accuracy"].nunique() < 2 or points["confidence_after"].nunique() < 2
+
+
+def _c5_held_out_text(pooled: pd.DataFrame, correlations: dict[str, BootstrapResult] | None) -> str:
+    """The held-out side's correlations (its shifted points and the clean ones), and whether they alone would meet C5's bars."""
+    r2_bar, rho_bar = threshold("c5_r2"), threshold("c5_spearman")
+    head = f"{_SECOND_RESULT}: pooled over {len(pooled)} VLM points (clean and held-out)"
+    if len(pooled) < 3 or _c5_flat(pooled):
+        return f"{head}: too few or too uniform to correlate"
+    stats = study.confidence_vs_accuracy(pooled)
+    interval = "" if correlations is None else (
+        f" (95% CI [{correlations['r2'].lower:.3f}, {correlations['r2'].upper:.3f}] and "
+        f"[{correlations['spearman'].lower:.3f}, {correlations['spearman'].upper:.3f}])")
+    meets = stats["r2"] > r2_bar and stats["spearman"] > rho_bar
+    return (f"{head} after TS: R^2 = {stats['r2']:.3f}, Spearman rho = {stats['spearman']:.3f}{interval}; "
+            f"on their own they would {'' if meets else 'not '}meet the bars")
+
+
+def c5_confidence_tracks_accuracy(
+    points: pd.DataFrame, correlations: Mapping[str, dict[str, BootstrapResult] | None] | None, backbone: str
+) -> Verdict:
     """C5: after TS, mean confidence tracks accuracy across shifts and label sets.
 
-    Test: pooling the VLMs' points, R^2 of accuracy on confidence after TS exceeds ``c5_r2``
-    and Spearman's rho exceeds ``c5_spearman`` (the paper's own bars).
+    Test: pooling the VLMs' clean points and their points on the side the paper's shifts
+    resemble (``"paper-like"``: shifts the model's pretraining data covers, and every shift of
+    a model whose coverage is unknown; see :mod:`vlmcal.study.coverage`), R^2 of accuracy on
+    confidence after TS exceeds ``c5_r2`` and Spearman's rho exceeds ``c5_spearman`` (the
+    paper's own bars). The held-out side (its points with the clean ones) is reported in
+    ``measured`` as a second result and never decides. A run without a shifted condition on
+    the paper-like side is not tested.
 
     Args:
-        points: :func:`vlmcal.study.confidence_accuracy_points` output (columns kind,
-            model, condition, labels, accuracy, confidence_after).
-        correlations: :func:`vlmcal.study.bootstrap_confidence_vs_accuracy` of the same
-            points, for the interval (None: no interval).
+        points: :func:`vlmcal.study.confidence_accuracy_points` output (columns kind, model,
+            condition, coverage, labels, accuracy, confidence_after).
+        correlations: :func:`vlmcal.study.bootstrap_confidence_vs_accuracy_by_side` of the same
+            points, for the intervals (None: no intervals).
         backbone: the run's models in words.
 
     Returns:
-        The :class:`~vlmcal.verdict.Verdict` of C5; not tested with fewer than 3 points or
-        when accuracy or confidence does not vary.
+        The :class:`~vlmcal.verdict.Verdict` of C5; not tested without a paper-like shifted
+        condition, with fewer than 3 points, or when accuracy or confidence does not vary.
     """
     r2_bar, rho_bar = threshold("c5_r2"), threshold("c5_spearman")
     common = dict(claim="C5", statement=statement("C5"),
-                  paper_figure=f"{paper_value('c5_r2').describe()}; {paper_value('c5_spearman').describe()}", backbone=backbone)
+                  paper_figure=(f"{paper_value('c5_r2').describe()}; {paper_value('c5_spearman').describe()}; "
+                                f"{paper_value('es_paper_shift_side').describe()}"),
+                  backbone=backbone)
+    _require_coverage(points, "points", "vlmcal.study.confidence_accuracy_points")
+    correlations = _by_side(correlations, "correlations", "vlmcal.study.bootstrap_confidence_vs_accuracy_by_side")
     vlm = _vlm_rows(points)
-    if len(vlm) < 3:
-        return Verdict(**common, measured=f"{len(vlm)} VLM point(s)", interval="", holds=None,
-                       why=f"only {len(vlm)} VLM point(s) were measured; a correlation needs at least 3")
-    accuracy, confidence = vlm["accuracy"], vlm["confidence_after"]
-    if accuracy.nunique() < 2 or confidence.nunique() < 2:
+    paper_like, held_out = study.shifted_rows(vlm, PAPER_LIKE), study.shifted_rows(vlm, HELD_OUT)
+    held_out_text = "" if held_out.empty else _c5_held_out_text(study.side_rows(vlm, HELD_OUT),
+                                                                  correlations.get(HELD_OUT))
+    if paper_like.empty and held_out.empty:
+        return Verdict(**common, measured=f"{len(vlm)} clean VLM point(s)", interval="", holds=None,
+                       why="no shifted condition was in this run, so tracking accuracy across shifts could not be measured")
+    if paper_like.empty:
+        return Verdict(**common, measured=held_out_text, interval="", holds=None,
+                       why=_no_paper_like_reason(held_out, "how confidence tracks accuracy"))
+    pooled = study.side_rows(vlm, PAPER_LIKE)
+    where = f"clean, and {_side_words(paper_like)}"
+    if len(pooled) < 3:
+        return Verdict(**common, measured=_join([f"{len(pooled)} VLM point(s) ({where})", held_out_text]), interval="", holds=None,
+                       why=f"only {len(pooled)} VLM point(s) were measured; a correlation needs at least 3")
+    accuracy, confidence = pooled["accuracy"], pooled["confidence_after"]
+    if _c5_flat(pooled):
         return Verdict(
-            **common, measured=f"{len(vlm)} VLM points", interval="", holds=None,
+            **common, measured=_join([f"{len(pooled)} VLM points ({where})", held_out_text]), interval="", holds=None,
             why=(f"accuracy ({accuracy.min():.3f} to {accuracy.max():.3f}) or confidence after TS "
-                 f"({confidence.min():.3f} to {confidence.max():.3f}) does not vary across the {len(vlm)} VLM points, "
+                 f"({confidence.min():.3f} to {confidence.max():.3f}) does not vary across the {len(pooled)} VLM points, "
                  "so there is no trend to track"),
         )
-    pooled = study.confidence_vs_accuracy(vlm)
-    r2, rho = pooled["r2"], pooled["spearman"]
+    stats = study.confidence_vs_accuracy(pooled)
+    r2, rho = stats["r2"], stats["spearman"]
     holds = bool(r2 > r2_bar and rho > rho_bar)
-    measured = (f"pooled over {len(vlm)} VLM points after TS: R^2 = {r2:.3f}, Spearman rho = {rho:.3f} "
-                f"(bars: above {r2_bar:.2f} and {rho_bar:.2f})")
-    interval = "" if correlations is None else (
-        f"95% CI: R^2 [{correlations['r2'].lower:.3f}, {correlations['r2'].upper:.3f}], "
-        f"rho [{correlations['spearman'].lower:.3f}, {correlations['spearman'].upper:.3f}]")
+    measured = ". ".join(part for part in [
+        f"Pooled over {len(pooled)} VLM points after TS ({where}): R^2 = {r2:.3f}, Spearman rho = {rho:.3f} "
+        f"(bars: above {r2_bar:.2f} and {rho_bar:.2f})",
+        held_out_text,
+    ] if part)
+    intervals = correlations.get(PAPER_LIKE)
+    interval = "" if intervals is None else (
+        f"95% CI on clean data and {_side_label(paper_like)}: R^2 [{intervals['r2'].lower:.3f}, {intervals['r2'].upper:.3f}], "
+        f"rho [{intervals['spearman'].lower:.3f}, {intervals['spearman'].upper:.3f}]")
     why = ""
     if not holds:
         parts = []
@@ -343,7 +499,7 @@ def c5_confidence_tracks_accuracy(points: pd.DataFrame, correlations: dict[str, 
             parts.append(f"R^2 is {r2:.3f}, {r2_bar - r2:.3f} below {r2_bar:.2f}")
         if not rho > rho_bar:
             parts.append(f"Spearman rho is {rho:.3f}, {rho_bar - rho:.3f} below {rho_bar:.2f}")
-        why = _join(parts + [_largest_gaps(vlm)])
+        why = _join(parts + [_largest_gaps(pooled)])
     return Verdict(**common, measured=measured, interval=interval, holds=holds, why=why)
 
 

@@ -17,8 +17,8 @@ __all__ = ["BackboneNote", "backbone_note", "model_family"]
 
 # What each family of model names is, in words, for the note.
 _STAND_INS = (
-    "vlmcal's **offline stand-in VLMs** (a frozen all-MiniLM-L6-v2 text tower with small image towers trained on "
-    "Fashion-MNIST, with CLIP's logit scale of 100)"
+    "vlmcal's **offline stand-in VLMs** (a frozen all-MiniLM-L6-v2 text tower with small image towers pretrained "
+    "the way CLIP is, on captioned scenes built from Fashion-MNIST's train split, with a learned logit scale)"
 )
 _SUPERVISED = "vlmcal's CNN trained with cross-entropy on Fashion-MNIST, standing in for the papers' ImageNet-trained models"
 
@@ -27,7 +27,7 @@ def model_family(name: str) -> str:
     """Which kind of model a backbone name is: ``"stand-in"``, ``"random"``, ``"supervised"`` or ``"pretrained"``.
 
     Example:
-        >>> [model_family(n) for n in ("default-aug", "openclip:vlmcal-tiny:random", "openclip:ViT-B-32:openai")]
+        >>> [model_family(n) for n in ("default-wide", "openclip:vlmcal-tiny:random", "openclip:ViT-B-32:openai")]
         ['stand-in', 'random', 'pretrained']
     """
     if name == "default" or name.startswith("default-"):

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import Dataset
 
-__all__ = ["CORRUPTIONS", "DOMAIN_SHIFTS", "SEVERITIES", "list_shifts", "apply_shift", "ShiftedDataset"]
+__all__ = ["CORRUPTIONS", "DOMAIN_SHIFTS", "SEVERITIES", "SHIFT_FAMILIES", "shift_family", "list_shifts", "apply_shift", "ShiftedDataset"]
 
 SEVERITIES = (1, 2, 3, 4, 5)
 
@@ -263,6 +263,26 @@ def list_shifts(kind: Literal["all", "corruption", "domain"] = "all") -> list[st
     if kind in ("all", "domain"):
         names += list(DOMAIN_SHIFTS)
     return names
+
+
+# The suite's families: ImageNet-C's four categories (Hendrycks & Dietterich, 2019, Fig. 1:
+# noise, blur, weather, digital), each shift under the category ImageNet-C files it in (its
+# "extra" corruptions, speckle noise and gaussian blur, under noise and blur), plus the
+# renditions. The stand-ins' pretraining corpus covers some families and holds out the rest
+# (``vlmcal.data.corpus.COVERED_FAMILIES``).
+SHIFT_FAMILIES: dict[str, tuple[str, ...]] = {
+    "noise": ("gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise"),
+    "blur": ("gaussian_blur", "defocus_blur", "motion_blur", "zoom_blur"),
+    "weather": ("brightness",),
+    "digital": ("contrast", "elastic_transform", "pixelate", "jpeg_compression"),
+    "rendition": ("invert", "edges", "sketch"),
+}
+
+
+def shift_family(name: str) -> str:
+    """The family of a shift: ``shift_family("contrast") == "digital"``."""
+    _check_shift(name, 1)
+    return next(family for family, names in SHIFT_FAMILIES.items() if name in names)
 
 
 def _check_shift(name, severity, arg: str = "name", also: tuple[str, ...] = ()) -> Callable:

@@ -9,17 +9,20 @@ serves the offline stand-ins and CLIP. The pass/fail tests of the claims live in
 - ``settings``: the pages' parameters, checked once (``StudySettings`` and the other pages' settings);
 - ``predictions``: backbone name + data set + condition -> a ``Run`` (cached logits);
 - ``runs``: ``Run``, the calibration/evaluation split, class restriction;
+- ``coverage``: which shifts each model's training data showed ("covered", "held out",
+  "unknown"), and the two sides of a run's shifts that C3 and C5 report apart;
 - ``tables``: TS across shifts (C1-C3), label shift (C4), confidence vs accuracy (C5);
 - ``set_size``: ECE after TS against the calibration-set size (C6);
 - ``intervals``: the bootstrap intervals behind the verdicts.
 """
 
 from vlmcal.study.runs import Run, restrict_to_classes, split_calibration, model_temperatures
-from vlmcal.study.tables import ts_across_shifts, label_shift, confidence_vs_accuracy, confidence_accuracy_points
+from vlmcal.study.tables import ts_across_shifts, label_shift, confidence_vs_accuracy, confidence_accuracy_points, confidence_vs_accuracy_by_side
+from vlmcal.study.coverage import COVERAGE_LABELS, PAPER_LIKE, SIDES, coverage_label, model_coverage, side_rows, shifted_rows, CoveragePanel, coverage_panels, coverage_note
 from vlmcal.study.set_size import calibration_set_size, CalibrationSizePlan, plan_calibration_sizes, smallest_sufficient_n, gap_to_full_set
-from vlmcal.study.intervals import mean_ece_bootstrap, vlm_minus_supervised_ece, ts_ece_ratio, shift_rise_after_ts, bootstrap_label_shift, bootstrap_confidence_vs_accuracy, full_set_ece
+from vlmcal.study.intervals import mean_ece_bootstrap, vlm_minus_supervised_ece, ts_ece_ratio, shift_rise_after_ts, shift_rise_by_side, bootstrap_label_shift, bootstrap_confidence_vs_accuracy, bootstrap_confidence_vs_accuracy_by_side, full_set_ece
 from vlmcal.study.settings import StudySettings, ZeroShotSettings, Calibration101Settings, SetSizeSettings
-from vlmcal.study.predictions import predict, collect_runs, model_inputs, is_supervised, prompt_templates, load_test_data
+from vlmcal.study.predictions import predict, collect_runs, covered_shifts_of, model_inputs, is_supervised, prompt_templates, load_test_data
 
 __all__ = [
     "Run",
@@ -30,6 +33,17 @@ __all__ = [
     "label_shift",
     "confidence_vs_accuracy",
     "confidence_accuracy_points",
+    "confidence_vs_accuracy_by_side",
+    "COVERAGE_LABELS",
+    "PAPER_LIKE",
+    "SIDES",
+    "coverage_label",
+    "model_coverage",
+    "side_rows",
+    "shifted_rows",
+    "CoveragePanel",
+    "coverage_panels",
+    "coverage_note",
     "calibration_set_size",
     "CalibrationSizePlan",
     "plan_calibration_sizes",
@@ -39,8 +53,10 @@ __all__ = [
     "vlm_minus_supervised_ece",
     "ts_ece_ratio",
     "shift_rise_after_ts",
+    "shift_rise_by_side",
     "bootstrap_label_shift",
     "bootstrap_confidence_vs_accuracy",
+    "bootstrap_confidence_vs_accuracy_by_side",
     "full_set_ece",
     "StudySettings",
     "ZeroShotSettings",
@@ -48,6 +64,7 @@ __all__ = [
     "SetSizeSettings",
     "predict",
     "collect_runs",
+    "covered_shifts_of",
     "model_inputs",
     "is_supervised",
     "prompt_templates",

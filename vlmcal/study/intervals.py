@@ -7,6 +7,7 @@ the runs of one interval share the same draws (a paired bootstrap).
 from __future__ import annotations
 
 import warnings
+from collections.abc import Collection
 from typing import Callable, Sequence
 
 import pandas as pd
@@ -14,10 +15,21 @@ import torch
 
 from vlmcal import metrics
 from vlmcal.study.runs import Run, _of_kind, _run_top_labels, _top_labels, restrict_to_classes
+from vlmcal.study.coverage import SIDES, shifted_rows, side_rows
 from vlmcal.study.tables import confidence_vs_accuracy
 
 
-__all__ = ["mean_ece_bootstrap", "vlm_minus_supervised_ece", "ts_ece_ratio", "shift_rise_after_ts", "bootstrap_label_shift", "bootstrap_confidence_vs_accuracy", "full_set_ece"]
+__all__ = [
+    "mean_ece_bootstrap",
+    "vlm_minus_supervised_ece",
+    "ts_ece_ratio",
+    "shift_rise_after_ts",
+    "shift_rise_by_side",
+    "bootstrap_label_shift",
+    "bootstrap_confidence_vs_accuracy",
+    "bootstrap_confidence_vs_accuracy_by_side",
+    "full_set_ece",
+]
 
 
 def mean_ece_bootstrap(
@@ -111,7 +123,13 @@ def ts_ece_ratio(
 
 
 def shift_rise_after_ts(
-    runs: Sequence[Run], temperatures: dict[str, float], evaluation_rows, n_bins: int = 15, n_resamples: int = 200, seed: int = 0
+    runs: Sequence[Run],
+    temperatures: dict[str, float],
+    evaluation_rows,
+    n_bins: int = 15,
+    n_resamples: int = 200,
+    seed: int = 0,
+    coverage: Collection[str] | None = None,
 ) -> metrics.BootstrapResult | None:
     """The VLMs' mean ECE after TS on shifted runs minus that on clean runs, with a paired bootstrap (C3).
 
@@ -122,18 +140,38 @@ def shift_rise_after_ts(
         n_bins: ECE bins.
         n_resamples: bootstrap resamples.
         seed: resampling seed.
+        coverage: count only the shifted runs whose :attr:`Run.coverage` is one of these labels
+            (e.g. ``("held out",)``); None: every shifted run.
 
     Returns:
         A ``BootstrapResult`` in ECE units (positive: calibration worsens under shift), or None
-        when the runs hold no shifted (or no clean) VLM run.
+        when the runs hold no such shifted (or no clean) VLM run.
     """
+    if isinstance(coverage, str):
+        raise ValueError(f"Expected `coverage` to be a collection of coverage labels, e.g. ('held out',), but got the string {coverage!r}")
     vlm = _of_kind(runs, "VLM")
-    shifted = [run for run in vlm if run.shift != "clean"]
+    shifted = [run for run in vlm if run.shift != "clean" and (coverage is None or run.coverage in coverage)]
     clean = [run for run in vlm if run.shift == "clean"]
     if not shifted or not clean:
         return None
     return mean_ece_bootstrap({"shifted": shifted, "clean": clean}, evaluation_rows, lambda m: m["shifted"] - m["clean"],
                               temperatures=temperatures, n_bins=n_bins, n_resamples=n_resamples, seed=seed)
+
+
+def shift_rise_by_side(
+    runs: Sequence[Run], temperatures: dict[str, float], evaluation_rows, n_bins: int = 15, n_resamples: int = 200, seed: int = 0
+) -> dict[str, metrics.BootstrapResult | None]:
+    """:func:`shift_rise_after_ts` on each side of the shifts (``vlmcal.study.coverage.SIDES``), for C3.
+
+    Args:
+        runs, temperatures, evaluation_rows, n_bins, n_resamples, seed: as for :func:`shift_rise_after_ts`.
+
+    Returns:
+        ``{"paper-like": rise or None, "held out": rise or None}``: None where the side has no shifted VLM run.
+    """
+    return {side: shift_rise_after_ts(runs, temperatures, evaluation_rows, n_bins=n_bins, n_resamples=n_resamples,
+                                      seed=seed, coverage=labels)
+            for side, labels in SIDES.items()}
 
 
 def bootstrap_label_shift(
@@ -176,18 +214,25 @@ def bootstrap_label_shift(
     return metrics.bootstrap_weights(share, len(strata), n_resamples, seed=seed, strata=strata, nan_policy="omit")
 
 
-def bootstrap_confidence_vs_accuracy(points: pd.DataFrame, n_resamples: int = 200, seed: int = 0) -> dict[str, metrics.BootstrapResult]:
+def bootstrap_confidence_vs_accuracy(
+    points: pd.DataFrame, n_resamples: int = 200, seed: int = 0, side: str | None = None
+) -> dict[str, metrics.BootstrapResult]:
     """95% bootstraps over the VLM points of R^2 and Spearman's rho of calibrated confidence against accuracy (C5).
 
     Args:
         points: :func:`confidence_accuracy_points` output; only rows of kind ``"VLM"`` count.
         n_resamples: bootstrap resamples (both statistics see the same resamples).
         seed: resampling seed.
+        side: None for every point, or a side of ``vlmcal.study.coverage.SIDES``: the clean
+            points and that side's shifted points (:func:`vlmcal.study.coverage.side_rows`).
 
     Returns:
         ``{"r2": BootstrapResult, "spearman": BootstrapResult}``.
     """
-    vlm = points[points["kind"] == "VLM"].reset_index(drop=True)
+    vlm = points[points["kind"] == "VLM"]
+    vlm = (vlm if side is None else side_rows(vlm, side)).reset_index(drop=True)
+    if len(vlm) < 3:
+        raise ValueError(f"Expected at least 3 VLM points to correlate{'' if side is None else f' on the {side} side'}, but got {len(vlm)}")
 
     def statistic(name: str):
         return lambda pick: confidence_vs_accuracy(vlm.iloc[pick.numpy()])[name]
@@ -195,6 +240,24 @@ def bootstrap_confidence_vs_accuracy(points: pd.DataFrame, n_resamples: int = 20
     with warnings.catch_warnings():  # a resample whose points all share one accuracy has no correlation: NaN
         warnings.simplefilter("ignore", RuntimeWarning)
         return {name: metrics.bootstrap_rows(statistic(name), len(vlm), n_resamples, seed=seed) for name in ("r2", "spearman")}
+
+
+def bootstrap_confidence_vs_accuracy_by_side(
+    points: pd.DataFrame, n_resamples: int = 200, seed: int = 0
+) -> dict[str, dict[str, metrics.BootstrapResult] | None]:
+    """:func:`bootstrap_confidence_vs_accuracy` on each side of the shifts (``vlmcal.study.coverage.SIDES``), for C5.
+
+    Args:
+        points, n_resamples, seed: as for :func:`bootstrap_confidence_vs_accuracy`.
+
+    Returns:
+        ``{"paper-like": intervals or None, "held out": intervals or None}``: None where the side
+        has no shifted VLM point, or fewer than 3 points with the clean ones.
+    """
+    vlm = points[points["kind"] == "VLM"]
+    return {side: bootstrap_confidence_vs_accuracy(points, n_resamples, seed=seed, side=side)
+            if not shifted_rows(vlm, side).empty and len(side_rows(vlm, side)) >= 3 else None
+            for side in SIDES}
 
 
 def full_set_ece(

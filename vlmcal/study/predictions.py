@@ -26,7 +26,7 @@ from torch.utils.data import Dataset
 from vlmcal.data import templates as T
 from vlmcal.study.runs import Run
 
-__all__ = ["predict", "collect_runs", "model_inputs", "is_supervised", "prompt_templates", "load_test_data", "TemplateChoice"]
+__all__ = ["predict", "collect_runs", "covered_shifts_of", "model_inputs", "is_supervised", "prompt_templates", "load_test_data", "TemplateChoice"]
 
 TemplateChoice = Literal["hard", "ensemble", "dataset"]
 
@@ -171,6 +171,21 @@ def _model(model: str, device: str | None, cache_dir: str | None):
     return load_backbone(model, device=device, cache_dir=cache_dir)
 
 
+def covered_shifts_of(model: str, net) -> tuple[str, ...] | None:
+    """The shifts a loaded model's training data shows, read from the object (no weights are loaded).
+
+    Args:
+        model: the model's name.
+        net: the loaded backbone or classifier (``_model(...)``).
+
+    Returns:
+        ``net.covered_shifts`` (None: not known, as for CLIP through open_clip). The supervised
+        baseline, which states none, is trained on clean images only: ``()``.
+    """
+    covered = getattr(net, "covered_shifts", () if is_supervised(model) else None)
+    return None if covered is None else tuple(covered)
+
+
 def model_inputs(net, data, clean=None) -> tuple[Dataset, str]:
     """The data set as ``net`` takes it, and a description of that preprocessing (for cache keys).
 
@@ -235,7 +250,8 @@ def predict(
         progress: show progress bars.
 
     Returns:
-        A :class:`vlmcal.study.Run` with logits [N, C] and labels [N].
+        A :class:`vlmcal.study.Run` with logits [N, C], labels [N] and the model's covered
+        shifts (:func:`covered_shifts_of`).
     """
     from vlmcal.features import classifier_logits, image_features
 
@@ -253,9 +269,10 @@ def predict(
     cache = None if cache_dir is None else str(cache_dir)
     net = _model(model, device, cache)
     inputs, identity["preprocessing"] = model_inputs(net, data, _clean_data(dataset, split))
+    covered = covered_shifts_of(model, net)
     if is_supervised(model):
         out = classifier_logits(net, inputs, identity, cache_dir=cache, progress=progress, num_workers=0 if inputs is data else None)
-        return Run(model, "supervised", shift, severity, out.features, out.labels)
+        return Run(model, "supervised", shift, severity, out.features, out.labels, covered_shifts=covered)
     if class_names is None:
         class_names = T.FASHION_MNIST_CLASSNAMES if dataset.startswith("fashion-mnist") else data.class_names
     template_list = tuple(prompt_templates(templates, dataset))
@@ -264,10 +281,10 @@ def predict(
         # A stand-in reads its 28x28 inputs straight from memory, and its image tower costs less
         # than reading features back from disk: cache the logits (N x C) instead of the features.
         out = classifier_logits(classifier, inputs, identity, cache_dir=cache, progress=progress, num_workers=0)
-        return Run(model, "VLM", shift, severity, out.features, out.labels)
+        return Run(model, "VLM", shift, severity, out.features, out.labels, covered_shifts=covered)
     feats = image_features(net, inputs, identity, cache_dir=cache, progress=progress)  # [N, D], cached: the costly part
     logits = classifier.logits_from_features(feats.features)  # [N, D] x [C, D] -> [N, C]
-    return Run(model, "VLM", shift, severity, logits, feats.labels)
+    return Run(model, "VLM", shift, severity, logits, feats.labels, covered_shifts=covered)
 
 
 def collect_runs(settings, conditions: Sequence[tuple[str, int]] | None = None, progress: bool = True) -> list[Run]:

@@ -18,6 +18,7 @@ import torch
 
 from vlmcal import metrics
 from vlmcal.calibration import stratified_sample
+from vlmcal.study.coverage import coverage_label
 
 
 __all__ = ["Run", "restrict_to_classes", "split_calibration", "model_temperatures"]
@@ -34,6 +35,8 @@ class Run:
         severity: 0 for clean, else the shift's severity.
         logits: [N, C] logits (a VLM's already carry its logit scale).
         labels: [N] integer labels in [0, C).
+        covered_shifts: the shifts its model's training data shows (``Backbone.covered_shifts``;
+            ``()`` for the supervised baseline, trained on clean images); None when not known.
     """
 
     model: str
@@ -42,10 +45,15 @@ class Run:
     severity: int
     logits: torch.Tensor = field(repr=False)
     labels: torch.Tensor = field(repr=False)
+    covered_shifts: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in ("VLM", "supervised"):
             raise ValueError(f"Expected `kind` to be 'VLM' or 'supervised', but got {self.kind!r}")
+        if self.covered_shifts is not None:
+            if isinstance(self.covered_shifts, str) or not all(isinstance(s, str) for s in self.covered_shifts):
+                raise ValueError(f"Expected `covered_shifts` to be a tuple of shift names or None, but got {self.covered_shifts!r}")
+            object.__setattr__(self, "covered_shifts", tuple(self.covered_shifts))
         if self.logits.ndim != 2 or self.labels.shape != self.logits.shape[:1]:
             raise ValueError(
                 f"Expected logits [N, C] and labels [N], but got {tuple(self.logits.shape)} and {tuple(self.labels.shape)}"
@@ -54,6 +62,11 @@ class Run:
     @property
     def condition(self) -> str:
         return "clean" if self.shift == "clean" else f"{self.shift}-{self.severity}"
+
+    @property
+    def coverage(self) -> str:
+        """``"clean"``, ``"covered"``, ``"held out"`` or ``"unknown"`` (:func:`vlmcal.study.coverage_label`)."""
+        return coverage_label(self.shift, self.covered_shifts)
 
     def subset(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(logits, labels) of the given rows."""

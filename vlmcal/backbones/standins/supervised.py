@@ -105,7 +105,8 @@ def train_supervised(name: str, config: SupervisedConfig, progress: bool = True)
     card = ModelCard(
         name=name,
         kind="supervised",
-        data=f"Fashion-MNIST train split ({len(idx):,} images, labels); the test split is never used in training",
+        data=(f"Fashion-MNIST train split ({len(idx):,} images, labels): clean single items only, as an ImageNet model "
+              "trains on ImageNet (no scenes, no styles); the test split is never used in training"),
         architecture=describe_tower(config.tower, config.widths, n_classes),
         n_params=sum(p.numel() for p in tower.parameters()),
         epochs=config.epochs,

@@ -1,13 +1,14 @@
-"""The trained image towers: a small CNN or an MLP on 28x28 grayscale images."""
+"""The trained image towers: a small CNN or an MLP on 28x28 grayscale images, and CLIP's learned scale."""
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import torch
 import torch.nn as nn
 
-__all__ = ["FMNIST_MEAN", "FMNIST_STD", "ImageTower", "describe_tower"]
+__all__ = ["FMNIST_MEAN", "FMNIST_STD", "ImageTower", "ContrastiveImageSide", "describe_tower"]
 
 # Fashion-MNIST train-split pixel mean and std (after scaling to [0, 1]); the image towers
 # normalise their input with them, so every vlmcal image tensor stays in [0, 1].
@@ -47,6 +48,39 @@ class ImageTower(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = (images - FMNIST_MEAN) / FMNIST_STD  # [B, 1, 28, 28]
         return self.net(x)  # [B, out_dim]
+
+
+class ContrastiveImageSide(nn.Module):
+    """What a stand-in VLM trains: its image tower and CLIP's learnable logit scale.
+
+    The scale is kept as its logarithm (``log_logit_scale``), initialised at ``log(init_scale)``
+    and clamped into [0, log(max_scale)] after every optimiser step (``clamp_``), as CLIP does
+    (Radford et al., 2021, Sec. 2.5: initialised at the equivalent of a temperature of 0.07,
+    clipped to keep logits from being scaled by more than 100).
+
+    Args:
+        tower: the image tower.
+        init_scale: the initial scale (1/0.07 for CLIP).
+        max_scale: the clamp (100 for CLIP).
+    """
+
+    def __init__(self, tower: ImageTower, init_scale: float, max_scale: float):
+        super().__init__()
+        self.tower = tower
+        self.max_scale = float(max_scale)
+        self.log_logit_scale = nn.Parameter(torch.tensor(math.log(init_scale)))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.tower(images)  # [B, D] unnormalised features
+
+    def logit_scale(self) -> torch.Tensor:
+        """The scale as a 0-d tensor (differentiable in ``log_logit_scale``)."""
+        return self.log_logit_scale.exp()
+
+    @torch.no_grad()
+    def clamp_(self) -> None:
+        """Keep the scale in [1, max_scale] (CLIP's clamp, applied after each step)."""
+        self.log_logit_scale.clamp_(0.0, math.log(self.max_scale))
 
 
 def describe_tower(kind: str, widths: Sequence[int], out_dim: int) -> str:

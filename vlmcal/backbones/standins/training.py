@@ -1,9 +1,11 @@
-"""Training a stand-in's image tower: CLIP's contrastive loss against frozen caption features.
+"""Training a stand-in's image tower: CLIP's recipe against frozen caption features.
 
-The loop (``fit_tower``: AdamW, linear warm-up then cosine decay, as in CLIP) is shared with the
+CLIP's recipe (Radford et al., 2021): the symmetric contrastive loss over the batch, a learnable
+logit scale initialised at 1/0.07 and clamped at 100, AdamW (no weight decay on gains, biases
+or the scale) with linear warm-up and cosine decay. The loop (``fit_tower``) is shared with the
 supervised baseline, which swaps in cross-entropy. Training is deterministic for a seed on one
 machine and thread count: ``torch.use_deterministic_algorithms`` is on, and every random draw
-(initialisation, data order, caption templates, augmentation) comes from the seed.
+(initialisation, data order, augmentation; the corpus has its own seed) comes from the seed.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ import torch.nn.functional as F
 
 from vlmcal.backbones.standins.card import ModelCard
 from vlmcal.backbones.standins.config import StandInConfig
-from vlmcal.backbones.standins.text import caption_features, load_text_tower
-from vlmcal.backbones.standins.towers import ImageTower, describe_tower
+from vlmcal.backbones.standins.text import TEXT_WIDTH, caption_features
+from vlmcal.backbones.standins.towers import ContrastiveImageSide, ImageTower, describe_tower
 
 __all__ = ["LossFn", "TrainingSettings", "deterministic", "augment_batch", "train_subset", "lr_at", "fit_tower", "clip_loss", "train_default"]
 
@@ -81,23 +83,39 @@ def lr_at(step: int, total: int, warmup: int, lr: float) -> float:
 
 
 def fit_tower(
-    tower: nn.Module, images: torch.Tensor, labels: torch.Tensor, loss_fn: LossFn, config: TrainingSettings, desc: str, progress: bool
+    tower: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    loss_fn: LossFn,
+    config: TrainingSettings,
+    desc: str,
+    progress: bool,
+    after_step: Callable[[], None] | None = None,
 ) -> float:
     """The shared training loop (AdamW, warm-up + cosine); returns the wall-clock seconds.
+
+    Weight decay applies to weight matrices and kernels only, not to gains, biases or a logit
+    scale (parameters of fewer than 2 dimensions), as in CLIP's training code.
 
     Args:
         tower: the module to train (left in eval mode, without gradients).
         images: [N, 1, 28, 28] training images in [0, 1].
-        labels: [N] their labels.
+        labels: [N] their labels (class labels, or caption ids for a VLM).
         loss_fn: the loss of one batch (see ``LossFn``).
         config: the training settings.
         desc: the progress bar's label.
         progress: show a progress bar.
+        after_step: called after every optimiser step (a VLM clamps its logit scale there).
     """
     from tqdm.auto import tqdm
 
     gen = torch.Generator().manual_seed(config.seed)
-    opt = torch.optim.AdamW(tower.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    params = list(tower.parameters())
+    groups = [
+        {"params": [p for p in params if p.ndim >= 2], "weight_decay": config.weight_decay},
+        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+    ]
+    opt = torch.optim.AdamW(groups, lr=config.lr)
     n = len(images)
     steps_per_epoch = max(1, n // config.batch_size)  # drop the last partial batch: contrastive batches need many negatives
     total = steps_per_epoch * config.epochs
@@ -118,6 +136,8 @@ def fit_tower(
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
+                if after_step is not None:
+                    after_step()
                 step += 1
                 bar.update(1)
                 if step % 20 == 0:
@@ -127,63 +147,78 @@ def fit_tower(
     return time.perf_counter() - start
 
 
-def clip_loss(caption_feats: torch.Tensor, scale: float) -> LossFn:
-    """CLIP's symmetric InfoNCE against one caption per image, its template drawn per image.
+def clip_loss(caption_feats: torch.Tensor, scale: Callable[[], torch.Tensor]) -> LossFn:
+    """CLIP's symmetric contrastive loss, with identical captions in a batch counted as positives.
+
+    Each image's target is spread evenly over every caption in the batch identical to its own,
+    and each caption's over the images that carry it. Identical captions have identical
+    (frozen) features, so their logit columns are equal and this is CLIP's loss, with the i-th
+    caption as the i-th image's only match, in value and gradient (``tests/backbones`` checks
+    it); the targets are written out so that the loss says what it means, and stays right if
+    a caption's feature ever depends on more than its text.
 
     Args:
-        caption_feats: [T, C, D] frozen text features of every (template, class) caption.
-        scale: the fixed logit scale.
-    """
-    n_templates = caption_feats.shape[0]
+        caption_feats: [K, D] frozen text features of the corpus's distinct captions.
+        scale: returns the current logit scale (a 0-d tensor, learned).
 
-    def loss_fn(outputs: torch.Tensor, labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    The returned loss takes ``(image outputs [B, D], caption ids [B], generator)``.
+    """
+
+    def loss_fn(outputs: torch.Tensor, caption_ids: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         img = F.normalize(outputs, dim=-1)  # [B, D]
-        t = torch.randint(0, n_templates, (len(labels),), generator=gen)  # [B] a template per image
-        txt = caption_feats[t, labels]  # [B, D] its caption's feature
-        logits = scale * img @ txt.T  # [B,D] @ [D,B] -> [B,B]
-        target = torch.arange(len(labels))
-        return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+        txt = caption_feats[caption_ids]  # [B, D] each image's caption
+        logits = scale() * img @ txt.T  # [B,D] @ [D,B] -> [B,B]
+        same = (caption_ids[:, None] == caption_ids[None, :]).float()  # [B, B] symmetric, ones on the diagonal
+        target = same / same.sum(dim=1, keepdim=True)  # [B, B] rows sum to 1
+        image_to_text = -(target * logits.log_softmax(dim=1)).sum(dim=1).mean()
+        text_to_image = -(target * logits.T.log_softmax(dim=1)).sum(dim=1).mean()
+        return 0.5 * (image_to_text + text_to_image)
 
     return loss_fn
 
 
-def train_default(name: str, config: StandInConfig, device: torch.device | str = "cpu", progress: bool = True) -> tuple[ImageTower, ModelCard]:
-    """Train one stand-in's image tower on the Fashion-MNIST train split and write its card.
+def train_default(
+    name: str, config: StandInConfig, device: torch.device | str = "cpu", progress: bool = True, cache_dir=None
+) -> tuple[ContrastiveImageSide, ModelCard]:
+    """Pretrain one stand-in's image tower and logit scale on its corpus, and write its card.
 
-    No caching here (see ``load_default``), and no evaluation: the test split is not read.
+    The corpus (``vlmcal.data.corpus.make_corpus``) is built from the Fashion-MNIST train split;
+    the test split is not read. No caching of the model here (see ``load_default``); the
+    caption features are cached, since every stand-in of a corpus shares them.
 
     Returns:
-        (the trained image tower, its card of training facts).
+        (the trained image side: tower and learned scale, its card of training facts).
     """
-    from vlmcal.data.datasets import load_fashion_mnist
-    from vlmcal.data.templates import CAPTION_POOL
+    from vlmcal.data.corpus import make_corpus
 
     device = torch.device(device)
-    text = load_text_tower(str(device))
-    train = load_fashion_mnist("train")
-    idx = train_subset(len(train), config.n_train, config.seed)
-    images, labels = train.images_float()[idx], train.labels[idx]  # [N, 1, 28, 28], [N]
-
-    caption_feats = caption_features(tuple(CAPTION_POOL), tuple(train.class_names), str(device))  # [T, C, D]
+    corpus = make_corpus(config.corpus, progress=progress)
+    feats = caption_features(corpus.captions, str(device), cache_dir, progress)  # [K, D]
 
     with deterministic():
         torch.manual_seed(config.seed)
-        tower = ImageTower(config.tower, config.widths, text.width)
-        seconds = fit_tower(tower, images, labels, clip_loss(caption_feats, config.logit_scale), config, f"training {name}", progress)
+        side = ContrastiveImageSide(ImageTower(config.tower, config.widths, TEXT_WIDTH), config.init_logit_scale, config.max_logit_scale)
+        loss = clip_loss(feats, side.logit_scale)
+        seconds = fit_tower(side, corpus.images, corpus.caption_ids, loss, config, f"training {name}", progress, after_step=side.clamp_)
 
+    summary = corpus.summary()
+    learned = float(side.logit_scale().detach())
+    what = "single clean train items captioned by class (the test task itself)" if summary["kind"] == "task" else "captioned scenes of 1-4 train items"
     card = ModelCard(
         name=name,
         kind="vlm stand-in",
-        data=f"Fashion-MNIST train split ({len(idx):,} images, all 10 classes), captions from {len(CAPTION_POOL)} templates; the test split is never used in training",
-        architecture=f"image: {describe_tower(config.tower, config.widths, text.width)}; text: all-MiniLM-L6-v2, frozen (mean pooling, D = {text.width})",
-        n_params=sum(p.numel() for p in tower.parameters()),
+        data=f"{summary['scenes']:,} {what}, {summary['distinct_captions']:,} distinct captions, built from the Fashion-MNIST train split (vlmcal.data.corpus); the test split is never used in training",
+        architecture=f"image: {describe_tower(config.tower, config.widths, TEXT_WIDTH)}; text: all-MiniLM-L6-v2, frozen (mean pooling, D = {TEXT_WIDTH})",
+        n_params=sum(p.numel() for p in side.parameters()),
         epochs=config.epochs,
         batch_size=config.batch_size,
         lr=config.lr,
         augmentation="random 2-px shifts and horizontal flips" if config.augment else "none",
-        logit_scale=f"{config.logit_scale:g}, fixed (CLIP's regime: its learned scale sits at the clamp of 100)",
+        logit_scale=f"{learned:.2f}, learned (initialised at {config.init_logit_scale:.2f}, clamped at {config.max_logit_scale:g}); nothing rescales it at test time",
         seed=config.seed,
         train_seconds=seconds,
         threads=torch.get_num_threads(),
+        learned_logit_scale=learned,
+        corpus=summary,
     )
-    return tower, card
+    return side, card
