@@ -289,40 +289,8 @@ if table.empty:
 table.round(3)
 
 # %%
-groups = list(cards.FAMILY_GROUPS)  # [the default corpus's covered families, its held-out family]
-
-
-def drop(name, group):
-    """Accuracy lost and ECE gained from clean to a group of shifts, from the table."""
-    row = table.loc[name]
-    return row[("clean", "accuracy")] - row[(group, "accuracy")], row[(group, "ECE")] - row[("clean", "ECE")]
-
-
-def change(name, group):
-    lost, gained = drop(name, group)
-    return (f"`{name}` ({table.loc[name, (group, 'coverage')]}) {'loses' if lost >= 0 else 'gains'} {abs(lost):.3f} accuracy "
-            f"and its ECE {'grows' if gained >= 0 else 'falls'} by {abs(gained):.3f}")
-
-
-def versus(group):
-    """`default` against `default-plain` on a group of shifts, each with its coverage label, from the table."""
-    (lost, gained), (plain_lost, plain_gained) = drop("default", group), drop("default-plain", group)
-    a, b = (table.loc[name, (group, "coverage")] for name in ("default", "default-plain"))
-    return (f"On the shifts of {group}, `default` ({a}) loses {'less' if lost < plain_lost else 'no less'} accuracy "
-            f"than `default-plain` ({b}): {lost:.3f} against {plain_lost:.3f}; its ECE changes by {gained:+.3f} "
-            f"against {plain_gained:+.3f}, {'less' if gained < plain_gained else 'no less'}.")
-
-
-compared = [name for name in ("default", "default-plain", "default-task", "supervised") if name in table.index]
-if len(compared) >= 2:
-    lines = [f"From clean to the shifts of {group} (means over {len(cards.FAMILY_GROUPS[group])} shifts): "
-             + "; ".join(change(name, group) for name in compared) + "." for group in groups]
-    if {"default", "default-plain"} <= set(compared):
-        lines += [versus(group) for group in groups]
-    display(Markdown("\n\n".join(lines)))
-elif not table.empty:
-    display(Markdown("Fewer than two of `default`, `default-plain`, `default-task` and `supervised` are in the table: "
-                     "no comparison to state."))
+if not table.empty:
+    display(Markdown(cards.family_comparison(table)))
 
 # %% [markdown]
 # ## Summary

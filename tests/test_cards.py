@@ -280,3 +280,33 @@ def test_markdown_rounds_like_the_book():
     lines = cards.CardResults("m", 10, (row,), 1.5).to_markdown().splitlines()
     assert lines[4] == "| invert (severity 5) | covered | - | 0.500 | 0.123 |"
     assert lines[-1] == "- 1 covered shift: mean accuracy 0.500, mean ECE 0.123"
+
+
+def _family_frame(rows: dict[str, tuple[float, float, float, float, float, float]]):
+    """A table shaped as family_table's: per model (clean acc, clean ECE, group 1 acc, ECE, group 2 acc, ECE)."""
+    import pandas as pd
+
+    groups = list(cards.FAMILY_GROUPS)
+    columns = pd.MultiIndex.from_tuples([("pretraining", "learned logit scale"), ("clean", "accuracy"), ("clean", "ECE")]
+                                        + [(g, w) for g in groups for w in ("coverage", "accuracy", "ECE")])
+    records = []
+    for name, (ca, ce, a1, e1, a2, e2) in rows.items():
+        label = "held out" if name != "default" else "covered"
+        records.append([20.0, ca, ce, label, a1, e1, "held out", a2, e2])
+    return pd.DataFrame(records, index=pd.Index(list(rows), name="model"), columns=columns)
+
+
+def test_family_comparison_reads_the_table_it_is_given():
+    first, second = list(cards.FAMILY_GROUPS)
+    table = _family_frame({"default": (0.70, 0.04, 0.60, 0.10, 0.65, 0.07), "default-plain": (0.72, 0.04, 0.30, 0.40, 0.50, 0.17)})
+    text = cards.family_comparison(table)
+    assert f"From clean to the shifts of {first} (means over {len(cards.FAMILY_GROUPS[first])} shifts): " in text
+    assert "`default` (covered) loses 0.100 accuracy and its ECE grows by 0.060" in text
+    assert "`default-plain` (held out) loses 0.420 accuracy and its ECE grows by 0.360" in text
+    assert f"On the shifts of {first}, `default` (covered) loses less accuracy than `default-plain` (held out): 0.100 against 0.420" in text
+    assert f"On the shifts of {second}, `default` (held out) loses less accuracy" in text
+    # The other way round, the words follow the numbers.
+    swapped = _family_frame({"default": (0.70, 0.04, 0.20, 0.50, 0.65, 0.07), "default-plain": (0.72, 0.04, 0.60, 0.10, 0.50, 0.17)})
+    assert f"On the shifts of {first}, `default` (covered) loses no less accuracy than `default-plain`" in cards.family_comparison(swapped)
+    assert "gains 0.050 accuracy" in cards.family_comparison(_family_frame({"default": (0.70, 0.04, 0.75, 0.03, 0.6, 0.1), "supervised": (0.8, 0.03, 0.3, 0.4, 0.5, 0.2)}))
+    assert "no comparison to state" in cards.family_comparison(_family_frame({"default-wide": (0.7, 0.04, 0.6, 0.1, 0.6, 0.1)}))

@@ -60,6 +60,7 @@ __all__ = [
     "load_family",
     "FAMILY_GROUPS",
     "family_table",
+    "family_comparison",
 ]
 
 # The shifts each card reports: (name, severity), at least one per family of SHIFT_FAMILIES and
@@ -412,3 +413,46 @@ def family_table(
         + [(group, what) for group in FAMILY_GROUPS for what in ("coverage", "accuracy", "ECE")]
     )
     return pd.DataFrame(records, index=pd.Index(names, name="model"), columns=columns)
+
+
+def family_comparison(table: "pd.DataFrame") -> str:
+    """Sentences that read :func:`family_table` for a page: what each model loses from clean to each group of shifts.
+
+    For each group of ``FAMILY_GROUPS``, one sentence on ``default``, ``default-plain``,
+    ``default-task`` and ``supervised`` (those in the table): the accuracy lost and the ECE
+    gained from clean to the group's mean; then, when both ``default`` and ``default-plain``
+    are there (same scenes, styled or never), one sentence per group comparing the two. Every
+    number and every "less" / "no less" is computed from the table.
+
+    Args:
+        table: :func:`family_table` output.
+
+    Returns:
+        Markdown paragraphs, or a sentence saying why there is nothing to compare.
+    """
+    compared = [name for name in ("default", "default-plain", "default-task", "supervised") if name in table.index]
+    if len(compared) < 2:
+        return ("The family table holds fewer than two of `default`, `default-plain`, `default-task` and `supervised`: "
+                "no comparison to state.")
+
+    def drop(name: str, group: str) -> tuple[float, float]:
+        row = table.loc[name]
+        return row[("clean", "accuracy")] - row[(group, "accuracy")], row[(group, "ECE")] - row[("clean", "ECE")]
+
+    def change(name: str, group: str) -> str:
+        lost, gained = drop(name, group)
+        return (f"`{name}` ({table.loc[name, (group, 'coverage')]}) {'loses' if lost >= 0 else 'gains'} {abs(lost):.3f} accuracy "
+                f"and its ECE {'grows' if gained >= 0 else 'falls'} by {abs(gained):.3f}")
+
+    lines = [f"From clean to the shifts of {group} (means over {len(shifts)} shifts): "
+             + "; ".join(change(name, group) for name in compared) + "." for group, shifts in FAMILY_GROUPS.items()]
+    if {"default", "default-plain"} <= set(compared):
+        for group in FAMILY_GROUPS:
+            (lost, gained), (plain_lost, plain_gained) = drop("default", group), drop("default-plain", group)
+            a, b = (table.loc[name, (group, "coverage")] for name in ("default", "default-plain"))
+            lines.append(
+                f"On the shifts of {group}, `default` ({a}) loses {'less' if lost < plain_lost else 'no less'} accuracy "
+                f"than `default-plain` ({b}): {lost:.3f} against {plain_lost:.3f}; its ECE changes by {gained:+.3f} "
+                f"against {plain_gained:+.3f}, {'less' if gained < plain_gained else 'no less'}."
+            )
+    return "\n\n".join(lines)
