@@ -18,6 +18,7 @@ EVALUATION_LAYER = (
     "vlmcal.calibration",
     "vlmcal.data.shifts",
     "vlmcal.prompting.zeroshot",
+    "vlmcal.adaptation",
     "vlmcal.study",
     "vlmcal.study.predictions",
     "vlmcal.cards",

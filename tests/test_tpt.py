@@ -1,0 +1,143 @@
+"""Test-time prompt tuning (``vlmcal.adaptation.tpt``): the batched engine against the
+one-image-at-a-time reference on both backbone kinds, the loss pieces by hand, and the
+gradient reaching only the context."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from vlmcal.adaptation import TPTSettings, augmented_views, confident_views, marginal_entropy, tpt_batched, tpt_reference
+from vlmcal.backbones import standins
+from vlmcal.backbones.openclip import load_openclip
+from vlmcal.data.corpus import CorpusConfig
+from vlmcal.data.templates import FASHION_MNIST_CLASSNAMES
+
+TINY = standins.StandInConfig(widths=(4, 8, 8), epochs=1, batch_size=64, warmup_steps=2, corpus=CorpusConfig(n_scenes=384))
+FEW_VIEWS = TPTSettings(n_views=16, selection=0.25)  # 4 of 16 views kept: the paper's rule at a test's size
+
+
+@pytest.fixture(scope="module")
+def standin(tmp_path_factory):
+    return standins.load_default("tiny", device="cpu", cache_dir=tmp_path_factory.mktemp("cache"), progress=False, config=TINY)
+
+
+@pytest.fixture(scope="module")
+def openclip_tiny():
+    return load_openclip("openclip:vlmcal-tiny:random", device="cpu")
+
+
+def _images(backbone, n: int) -> torch.Tensor:
+    torch.manual_seed(1)
+    if backbone.name.startswith("openclip:"):
+        height, width = backbone.image_size
+        return torch.randn(n, 3, height, width)
+    from vlmcal.data.datasets import load_fashion_mnist
+
+    return load_fashion_mnist("test").images_float()[:n]
+
+
+def _class_names(backbone) -> list[str]:
+    return FASHION_MNIST_CLASSNAMES[:5] if backbone.name.startswith("openclip:") else FASHION_MNIST_CLASSNAMES
+
+
+@pytest.mark.parametrize("which", ["standin", "openclip_tiny"])
+@pytest.mark.parametrize("settings", [FEW_VIEWS, TPTSettings(n_views=16, selection=0.25, steps=2, ctpt_lambda=20.0, lr=5e-2)],
+                         ids=["tpt-1-step", "ctpt-2-steps"])
+def test_batched_gives_the_reference_predictions_and_confidences(which, settings, request):
+    backbone = request.getfixturevalue(which)
+    images, names = _images(backbone, 5), _class_names(backbone)
+    batched = tpt_batched(backbone, images, names, settings)
+    reference = tpt_reference(backbone, images, names, settings)
+    torch.testing.assert_close(batched.logits, reference.logits, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(batched.initial_logits, reference.initial_logits, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(batched.dispersion, reference.dispersion, atol=1e-5, rtol=1e-5)
+    assert torch.equal(batched.logits.argmax(1), reference.logits.argmax(1))
+    torch.testing.assert_close(batched.logits.softmax(1).amax(1), reference.logits.softmax(1).amax(1), atol=1e-5, rtol=0)
+    # Tuning moved the prompt: the logits are not the initial prompt's.
+    assert (batched.logits - batched.initial_logits).abs().max() > 1e-4
+
+
+def test_an_image_gets_the_same_result_in_any_batch(standin):
+    images, names = _images(standin, 6), FASHION_MNIST_CLASSNAMES
+    full = tpt_batched(standin, images, names, FEW_VIEWS)
+    part = tpt_batched(standin, images[3:5], names, FEW_VIEWS, indices=[3, 4])
+    torch.testing.assert_close(part.logits, full.logits[3:5], atol=1e-4, rtol=1e-4)
+
+
+def test_the_initial_logits_are_zero_shot_with_the_hard_prompt(standin):
+    from vlmcal.prompting.zeroshot import zero_shot_logits
+
+    images, names = _images(standin, 4), FASHION_MNIST_CLASSNAMES
+    result = tpt_batched(standin, images, names, FEW_VIEWS)
+    text = standin.encode_text([f"a photo of a {n}." for n in names])  # [C, D]
+    expected = zero_shot_logits(standin.encode_images(images), text, standin.logit_scale)
+    torch.testing.assert_close(result.initial_logits, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_only_the_context_is_tuned(standin):
+    before_image = {k: v.clone() for k, v in standin.image_tower.state_dict().items()}
+    before_text = {k: v.clone() for k, v in standin.text_tower.bert.state_dict().items()}
+    tpt_batched(standin, _images(standin, 3), FASHION_MNIST_CLASSNAMES, TPTSettings(n_views=8, selection=0.25, lr=0.5, steps=2))
+    for k, v in standin.image_tower.state_dict().items():
+        assert torch.equal(v, before_image[k]), k
+    for k, v in standin.text_tower.bert.state_dict().items():
+        assert torch.equal(v, before_text[k]), k
+    params = list(standin.image_tower.parameters()) + list(standin.text_tower.bert.parameters())
+    assert all(p.grad is None for p in params)
+
+
+def test_marginal_entropy_by_hand():
+    logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 1.0, 0.0]])  # [V=2, C=3]
+    p = logits.softmax(dim=1).mean(dim=0)  # the mean probability
+    expected = -sum(float(q) * math.log(float(q)) for q in p)
+    assert float(marginal_entropy(logits)) == pytest.approx(expected, rel=1e-6)
+    batch = torch.stack([logits, logits.flip(1)])  # [B=2, V, C]
+    torch.testing.assert_close(marginal_entropy(batch), torch.tensor([expected, expected]))
+
+
+def test_confident_views_are_the_lowest_entropy_ones():
+    logits = torch.tensor([[0.0, 0.0], [5.0, 0.0], [1.0, 0.0], [0.0, 9.0]])  # entropies: high, low, mid, lowest
+    assert sorted(confident_views(logits, 2).tolist()) == [1, 3]
+    assert confident_views(logits, 1).tolist() == [3]
+
+
+def test_views_start_with_the_image_and_are_fixed_by_seed_and_index():
+    images = torch.rand(3, 1, 28, 28)
+    views = augmented_views(images, 8, seed=0)
+    assert views.shape == (3, 8, 1, 28, 28) and torch.equal(views[:, 0], images)
+    assert torch.equal(views, augmented_views(images, 8, seed=0))
+    assert not torch.equal(views, augmented_views(images, 8, seed=1))
+    torch.testing.assert_close(augmented_views(images[2:], 8, seed=0, indices=[2]), views[2:])
+    assert not torch.equal(views[:, 1], views[:, 2])  # the crops differ
+    state = torch.get_rng_state()
+    augmented_views(images, 4, seed=5)
+    assert torch.equal(state, torch.get_rng_state())  # the global generator is left as it was
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"n_views": 0}, "Expected `n_views` to be an integer >= 1, but got 0"),
+        ({"steps": 1.5}, "Expected `steps` to be an integer >= 1, but got 1.5"),
+        ({"n_views": 8, "selection": 0.1}, r"keeping at least one of the 8 views, but got 0.1"),
+        ({"lr": 0.0}, "Expected `lr` > 0, but got 0.0"),
+        ({"ctpt_lambda": -1.0}, r"Expected `ctpt_lambda` >= 0 \(0: TPT\), but got -1.0"),
+    ],
+)
+def test_bad_settings_are_explained(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        TPTSettings(**kwargs)
+
+
+def test_bad_input_is_explained(standin):
+    with pytest.raises(ValueError, match=r"non-empty \[B, C, H, W\] tensor of backbone inputs, but got \(1, 28, 28\)"):
+        tpt_batched(standin, torch.rand(1, 28, 28), FASHION_MNIST_CLASSNAMES)
+    with pytest.raises(ValueError, match="finite `images`"):
+        tpt_batched(standin, torch.full((1, 1, 28, 28), float("nan")), FASHION_MNIST_CLASSNAMES)
+    with pytest.raises(ValueError, match="at least two class names"):
+        tpt_batched(standin, torch.rand(1, 1, 28, 28), ["coat"])
+    with pytest.raises(ValueError, match="has 4 tokens but `n_ctx` is 3"):
+        tpt_batched(standin, torch.rand(1, 1, 28, 28), FASHION_MNIST_CLASSNAMES, TPTSettings(n_views=8, selection=0.25, n_ctx=3))

@@ -1,0 +1,309 @@
+"""Test-time prompt tuning: TPT and C-TPT, batched, with a one-image-at-a-time reference.
+
+TPT (Shu et al., NeurIPS 2022) tunes a prompt's context on each test image alone, without a
+label: the image and 63 augmented views of it are classified with the current prompt, the
+``int(64 * 0.1) = 6`` views with the lowest entropy are kept (the original may be among them),
+and the loss is the entropy of their mean probability. After the step(s), the image is
+classified on its original view only, and the prompt and optimiser are reset for the next
+image. C-TPT (Yoon et al., ICLR 2024) subtracts ``lambda * ATFD`` of the prompt's class text
+features from that loss (``vlmcal.prompting.dispersion``), so that the tuned prompt keeps its
+class features spread out.
+
+Two engines give the same results (``tests/test_tpt.py`` checks predictions and confidences
+to floating-point tolerance on a stand-in and on a random-weight open_clip model):
+
+- :func:`tpt_reference`: the reference code's structure (azshue/TPT), one image at a time,
+  each with a fresh :class:`~vlmcal.prompting.prompt_learner.PromptLearner` and a fresh AdamW.
+- :func:`tpt_batched`: B images at once. Each image has its own context (a [B, M, W]
+  parameter) and the per-image losses are summed, so each image's gradient is its own; AdamW
+  is elementwise, so one optimiser over the stacked contexts makes every image's update the
+  one it would make alone. Each image's views are encoded once (the image tower is frozen).
+
+The views (:func:`augmented_views`) are made from the backbone's input tensors: view 0 is the
+image as preprocessed (the backbone's resize and centre crop), and every other view a random
+resized crop (torchvision's ``RandomResizedCrop`` parameters, scale 0.08-1, back to the input
+size) with a random horizontal flip, as the reference does for ImageNet-style sets. Cropping,
+resizing and flipping commute with a per-channel normalisation, so working on normalised
+inputs gives the views the reference makes from raw images. Every draw for image ``i`` comes
+from a generator seeded by ``(seed, i)``: a view does not depend on the batch it is in.
+(The reference adds AugMix for its fine-grained sets; that option is not built yet.)
+
+On CUDA the text tower runs under float16 autocast, as the reference's does; this path cannot
+be run on the project's machines (no GPU), so only the CPU path is tested.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from vlmcal.backbones.base import Backbone
+from vlmcal.prompting.dispersion import text_feature_dispersion
+from vlmcal.prompting.prompt_learner import PromptLearner, PromptSettings
+
+__all__ = ["PHASES", "TPTSettings", "TPTResult", "augmented_views", "confident_views", "marginal_entropy", "tpt_batched", "tpt_reference"]
+
+
+@dataclass(frozen=True)
+class TPTSettings:
+    """TPT's settings, each defaulting to the paper's (C-TPT's ``ctpt_lambda`` to 0: plain TPT).
+
+    Attributes:
+        n_views: views per image, the original included (64).
+        selection: the fraction of views kept, by lowest entropy (0.1: ``int(64 * 0.1) = 6``).
+        steps: optimiser steps per image (1).
+        lr: AdamW's learning rate (5e-3).
+        n_ctx, init_phrase: the learnable context: 4 tokens from "a photo of a".
+        ctpt_lambda: C-TPT's weight on ATFD in ``L_TPT - lambda * ATFD`` (paper: 50 for
+            fine-grained sets, 20 for natural shifts); 0 gives TPT.
+        seed: fixes the augmented views.
+    """
+
+    n_views: int = 64
+    selection: float = 0.1
+    steps: int = 1
+    lr: float = 5e-3
+    n_ctx: int = 4
+    init_phrase: str = "a photo of a"
+    ctpt_lambda: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("n_views", "steps", "n_ctx"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"Expected `{name}` to be an integer >= 1, but got {value!r}")
+        if not (0.0 < self.selection <= 1.0) or int(self.n_views * self.selection) < 1:
+            raise ValueError(
+                f"Expected `selection` in (0, 1] keeping at least one of the {self.n_views} views, but got {self.selection!r}"
+            )
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"Expected `lr` > 0, but got {self.lr!r}")
+        if not (math.isfinite(self.ctpt_lambda) and self.ctpt_lambda >= 0):
+            raise ValueError(f"Expected `ctpt_lambda` >= 0 (0: TPT), but got {self.ctpt_lambda!r}")
+
+    @property
+    def n_kept(self) -> int:
+        """How many views the loss keeps: ``int(n_views * selection)``."""
+        return int(self.n_views * self.selection)
+
+
+@dataclass(frozen=True)
+class TPTResult:
+    """What test-time tuning gives for B images.
+
+    Attributes:
+        logits: [B, C] logits of each image's original view with its tuned prompt.
+        initial_logits: [B, C] the same with the initial prompt (zero-shot with ``init_phrase``).
+        dispersion: [B] ATFD of each image's tuned class text features.
+    """
+
+    logits: torch.Tensor
+    initial_logits: torch.Tensor
+    dispersion: torch.Tensor
+
+
+def _view_generator(seed: int, index: int) -> int:
+    return int.from_bytes(hashlib.sha256(f"tpt/{seed}/{index}".encode()).digest()[:8], "little") % 2**63
+
+
+def augmented_views(images: torch.Tensor, n_views: int, seed: int = 0, indices: Sequence[int] | None = None) -> torch.Tensor:
+    """Each image and ``n_views - 1`` random resized crops with flips of it.
+
+    Args:
+        images: [B, C, H, W] backbone input tensors (already preprocessed).
+        n_views: views per image, the original first.
+        seed: with each image's index, fixes its views.
+        indices: [B] the images' indices in their data set (default ``0..B-1``).
+
+    Returns:
+        [B, V, C, H, W]; ``[:, 0]`` is ``images``.
+    """
+    from torchvision.transforms import RandomResizedCrop
+    from torchvision.transforms.v2.functional import resized_crop
+
+    if images.ndim != 4:
+        raise ValueError(f"Expected `images` of shape [B, C, H, W], but got {tuple(images.shape)}")
+    b, _, h, w = images.shape
+    indices = list(range(b)) if indices is None else [int(i) for i in indices]
+    out = images.unsqueeze(1).repeat(1, n_views, 1, 1, 1)  # [B, V, C, H, W]
+    for k, (image, index) in enumerate(zip(images, indices)):
+        with torch.random.fork_rng(devices=[]):  # torchvision draws from the global generator; seed it per image, restore after
+            torch.manual_seed(_view_generator(seed, index))
+            for v in range(1, n_views):
+                top, left, ch, cw = RandomResizedCrop.get_params(image, scale=[0.08, 1.0], ratio=[3 / 4, 4 / 3])
+                view = resized_crop(image, top, left, ch, cw, [h, w], antialias=True)  # [C, H, W]
+                out[k, v] = view.flip(-1) if torch.rand(()) < 0.5 else view
+    return out
+
+
+def marginal_entropy(logits: torch.Tensor) -> torch.Tensor:
+    """Entropy of the mean probability over views: [..., V, C] logits -> [...] (TPT's loss)."""
+    log_probs = logits.log_softmax(dim=-1)  # [..., V, C]
+    log_mean = torch.logsumexp(log_probs, dim=-2) - math.log(logits.shape[-2])  # [..., C] log of the mean probability
+    return -(log_mean.exp() * log_mean).sum(dim=-1)
+
+
+def confident_views(logits: torch.Tensor, n_kept: int) -> torch.Tensor:
+    """The ``n_kept`` views of lowest entropy: [..., V, C] logits -> [..., n_kept] view indices."""
+    log_probs = logits.log_softmax(dim=-1)
+    entropy = -(log_probs.exp() * log_probs).sum(dim=-1)  # [..., V]
+    return entropy.topk(n_kept, dim=-1, largest=False).indices
+
+
+@contextlib.contextmanager
+def _phase(timings: dict[str, float] | None, name: str):
+    """Add the wall-clock seconds of the block to ``timings[name]`` (nothing when ``timings`` is None)."""
+    if timings is None:
+        yield
+        return
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
+
+
+PHASES = ("augmentation", "image encoding", "text forward", "text backward", "optimiser step")
+
+
+def _autocast(device: torch.device):
+    return torch.autocast(device_type="cuda", dtype=torch.float16, enabled=device.type == "cuda")
+
+
+def _check(backbone: Backbone, images: torch.Tensor, class_names: Sequence[str]) -> None:
+    if not isinstance(backbone, Backbone):
+        raise ValueError(f"Expected a vlmcal Backbone (vlmcal.backbones.load_backbone), but got {backbone!r:.100}")
+    if not isinstance(images, torch.Tensor) or images.ndim != 4 or len(images) == 0:
+        got = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise ValueError(f"Expected `images` as a non-empty [B, C, H, W] tensor of backbone inputs, but got {got}")
+    if not torch.isfinite(images).all():
+        raise ValueError("Expected finite `images`, but got NaN or inf values")
+    if isinstance(class_names, str) or len(class_names) < 2:
+        raise ValueError(f"Expected at least two class names, but got {class_names!r:.100}")
+
+
+def tpt_batched(
+    backbone: Backbone,
+    images: torch.Tensor,
+    class_names: Sequence[str],
+    settings: TPTSettings = TPTSettings(),
+    indices: Sequence[int] | None = None,
+    timings: dict[str, float] | None = None,
+) -> TPTResult:
+    """TPT (or C-TPT, with ``settings.ctpt_lambda > 0``) on B images at once.
+
+    Args:
+        backbone: any backbone with the context hook (the stand-ins, open_clip models).
+        images: [B, C, H, W] backbone inputs.
+        class_names: the K class names.
+        settings: :class:`TPTSettings`.
+        indices: [B] the images' indices in their data set (fixes their views; default ``0..B-1``).
+        timings: if given, seconds spent in each of ``PHASES`` are added to it (for the benchmark).
+
+    Returns:
+        A :class:`TPTResult`.
+    """
+    _check(backbone, images, class_names)
+    device, names, b, k = backbone.device, list(class_names), len(images), len(class_names)
+    with _phase(timings, "augmentation"):
+        views = augmented_views(images, settings.n_views, settings.seed, indices)  # [B, V, C, H, W]
+    with torch.no_grad(), _phase(timings, "image encoding"):
+        feats = backbone.encode_images(views.flatten(0, 1).to(device)).float().view(b, settings.n_views, -1)  # [B, V, D]
+    init = backbone.embed_phrase(settings.init_phrase).detach().float()  # [M, W]
+    if init.shape[0] != settings.n_ctx:
+        raise ValueError(f"`init_phrase` {settings.init_phrase!r} has {init.shape[0]} tokens but `n_ctx` is {settings.n_ctx}")
+    ctx = torch.nn.Parameter(init.unsqueeze(0).repeat(b, 1, 1).to(device))  # [B, M, W]: one context per image
+    opt = torch.optim.AdamW([ctx], lr=settings.lr)
+
+    def text_features() -> torch.Tensor:
+        with _autocast(device):
+            txt = backbone.encode_text_with_context(ctx.repeat_interleave(k, dim=0), names * b)  # [B*K, M, W] -> [B*K, D]
+        return txt.float().view(b, k, -1)  # [B, K, D]
+
+    def logits_of(txt: torch.Tensor, image_feats: torch.Tensor) -> torch.Tensor:
+        return backbone.logit_scale * torch.einsum("bvd,bkd->bvk", image_feats, txt)  # [B,V,D] x [B,K,D] -> [B,V,K]
+
+    kept = None
+    for _ in range(settings.steps):
+        with _phase(timings, "text forward"):
+            txt = text_features()  # [B, K, D]
+            logits = logits_of(txt, feats)  # [B, V, K]
+            if kept is None:  # chosen at the first step and kept, as the reference does
+                kept = confident_views(logits.detach(), settings.n_kept)  # [B, n_kept]
+                initial_logits = logits[:, 0].detach()  # [B, K]: the first step's prompt is the initial one
+            chosen = logits.gather(1, kept[..., None].expand(-1, -1, k))  # [B, n_kept, K]
+            loss = marginal_entropy(chosen)  # [B]
+            if settings.ctpt_lambda:
+                loss = loss - settings.ctpt_lambda * torch.stack([text_feature_dispersion(t) for t in txt])  # [B]
+        with _phase(timings, "text backward"):
+            opt.zero_grad(set_to_none=True)
+            loss.sum().backward()  # each image's loss reaches only its own context
+        with _phase(timings, "optimiser step"):
+            opt.step()
+    with torch.no_grad(), _phase(timings, "text forward"):
+        txt = text_features()
+        logits = logits_of(txt, feats[:, :1])[:, 0]  # [B, K] on the original view
+        dispersion = torch.stack([text_feature_dispersion(t) for t in txt])
+    return TPTResult(logits=logits.cpu(), initial_logits=initial_logits.cpu(), dispersion=dispersion.cpu())
+
+
+def tpt_reference(
+    backbone: Backbone,
+    images: torch.Tensor,
+    class_names: Sequence[str],
+    settings: TPTSettings = TPTSettings(),
+    indices: Sequence[int] | None = None,
+    timings: dict[str, float] | None = None,
+) -> TPTResult:
+    """The same as :func:`tpt_batched`, one image at a time, as the reference code runs it.
+
+    Each image gets a new :class:`~vlmcal.prompting.prompt_learner.PromptLearner` (its context
+    reset to ``init_phrase``) and a new AdamW; its views are encoded and classified with the
+    current prompt, the confident views chosen at the first step, and after the steps the
+    original view is classified. Kept as the ground truth that the batched engine is tested
+    against, and for the benchmark.
+    """
+    _check(backbone, images, class_names)
+    device, names = backbone.device, list(class_names)
+    indices = list(range(len(images))) if indices is None else [int(i) for i in indices]
+    prompt = PromptSettings(n_ctx=settings.n_ctx, init_phrase=settings.init_phrase)
+    logits_out, initial_out, dispersion_out = [], [], []
+    for image, index in zip(images, indices):
+        with _phase(timings, "augmentation"):
+            views = augmented_views(image[None], settings.n_views, settings.seed, [index])[0]  # [V, C, H, W]
+        with torch.no_grad(), _phase(timings, "image encoding"):
+            feats = backbone.encode_images(views.to(device)).float()  # [V, D]
+        learner = PromptLearner(backbone, names, prompt)
+        opt = torch.optim.AdamW(learner.parameters(), lr=settings.lr)
+        kept = None
+        for _ in range(settings.steps):
+            with _phase(timings, "text forward"):
+                with _autocast(device):
+                    txt = learner().float()  # [K, D]
+                logits = backbone.logit_scale * feats @ txt.T  # [V, D] @ [D, K] -> [V, K]
+                if kept is None:
+                    kept = confident_views(logits.detach(), settings.n_kept)  # [n_kept]
+                    initial_out.append(logits[0].detach())  # [K]: the original view with the initial prompt
+                loss = marginal_entropy(logits[kept])
+                if settings.ctpt_lambda:
+                    loss = loss - settings.ctpt_lambda * text_feature_dispersion(txt)
+            with _phase(timings, "text backward"):
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+            with _phase(timings, "optimiser step"):
+                opt.step()
+        with torch.no_grad(), _autocast(device), _phase(timings, "text forward"):
+            txt = learner().float()
+            logits_out.append(backbone.logit_scale * feats[0] @ txt.T)  # [K]
+            dispersion_out.append(text_feature_dispersion(txt))
+    return TPTResult(
+        logits=torch.stack(logits_out).cpu(), initial_logits=torch.stack(initial_out).cpu(), dispersion=torch.stack(dispersion_out).cpu()
+    )
