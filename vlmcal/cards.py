@@ -45,6 +45,7 @@ from vlmcal.data.corpus import COVERED_FAMILIES, HELD_OUT_FAMILIES, covered_shif
 from vlmcal.data.shifts import apply_shift
 from vlmcal.data.templates import CLIP_TEMPLATES, HARD_PROMPT
 from vlmcal.prompting.zeroshot import class_text_features, zero_shot_logits
+from vlmcal.study.coverage import coverage_label
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -107,14 +108,9 @@ def coverage(model: Backbone | Classifier, shift: str) -> str:
         >>> coverage(load_backbone("default"), "gaussian_noise"), coverage(load_backbone("default"), "contrast")
         ('covered', 'held out')
     """
-    if shift == "clean":
-        return "clean"
     if isinstance(model, Classifier):
-        return "not in training"
-    covered = getattr(model, "covered_shifts", None)
-    if covered is None:
-        return "unknown"
-    return "covered" if shift in covered else "held out"
+        return "clean" if shift == "clean" else "not in training"
+    return coverage_label(shift, getattr(model, "covered_shifts", None))
 
 
 def _shifts_phrase(k: int, label: str) -> str:

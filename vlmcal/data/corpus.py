@@ -84,7 +84,7 @@ STYLE_WORDS: dict[str, str] = {
 }  # fmt: skip
 
 _NUMBERS = {2: "two", 3: "three", 4: "four"}
-_PLURALS = {"dress": "dresses", "trouser": "trousers"}
+_PLURALS = {"dress": "dresses"}  # every other name takes an "s"
 _SPOTS = {  # (first, second) item's place, for two items side by side or one above the other
     "horizontal": ("on the left", "on the right"),
     "vertical": ("at the top", "at the bottom"),
@@ -329,9 +329,12 @@ def make_corpus(config: CorpusConfig = CorpusConfig(), progress: bool = False) -
             shifts = SHIFT_FAMILIES[families[int(family_u[i] * len(families))]]
             styles[i] = shifts[int(shift_u[i] * len(shifts))]
             severities[i] = severity[i]
-        groups = Counter((s, int(v)) for s, v in zip(styles, severities.tolist()) if s)
+        groups: dict[tuple[str, int], list[int]] = {}  # (style, severity) -> its scenes, in order
+        for i, (style, level) in enumerate(zip(styles, severities.tolist())):
+            if style:
+                groups.setdefault((style, level), []).append(i)
         for style, level in tqdm(sorted(groups), desc="styling scenes", disable=not progress, unit="style"):
-            at = torch.tensor([i for i in range(n) if styles[i] == style and severities[i] == level])
+            at = torch.tensor(groups[(style, level)])
             canvas[at] = apply_shift(canvas[at], style, level, seed=config.seed, indices=at)
 
     texts = []
