@@ -1,5 +1,6 @@
 # vlmcal: two commands build everything from a fresh clone.
-#   make test   set up .venv, system data and notebooks, then run pytest
+#   make test   set up .venv, system data and notebooks, then run pytest (every test)
+#   make test-fast   the same set-up, then the tests that train no model and run no notebook
 #   make book   the same set-up, execute every notebook with papermill, then `jb build -W book/`
 # Both are idempotent: a second run redoes only what changed.
 
@@ -29,9 +30,10 @@ NB_IPYNB := $(NB_SOURCES:.py=.ipynb)
 NB_BOOK := $(patsubst notebooks/%.py,book/notebooks/%.ipynb,$(NB_SOURCES))
 LIB_FILES := $(shell find vlmcal -type f \( -name '*.py' -o -name '*.csv' -o -name '*.json' \) 2>/dev/null)
 
-.PHONY: setup test book notebooks system-data bytecode clean help
+.PHONY: setup test test-fast book notebooks system-data bytecode clean help
 help:
 	@echo "make test   - set up, then run the test suite"
+	@echo "make test-fast - set up, then the fast tests (pytest -m 'not slow')"
 	@echo "make book   - set up, execute every notebook, build the site in book/_build/html"
 
 setup: $(INSTALLED) system-data $(MATHJAX) $(NB_IPYNB) bytecode
@@ -76,10 +78,13 @@ SUMMARY := book/notebooks/claims_summary.ipynb
 $(SUMMARY): $(filter-out $(SUMMARY),$(NB_BOOK))
 
 book/notebooks/%.ipynb: notebooks/%.ipynb $(LIB_FILES) | $(INSTALLED) system-data
-	$(PY) -m vlmcal.bookrun $< $@
+	$(PY) -m vlmcal.book.run $< $@
 
 test: setup
 	$(BIN)/pytest
+
+test-fast: setup
+	$(BIN)/pytest -m "not slow"
 
 book: notebooks
 	@echo "== jb build -W book/"

@@ -1,6 +1,6 @@
 """Wall time of the empirical-study pages with warm caches, as ``make book`` runs them.
 
-Each page runs through ``python -m vlmcal.bookrun`` (a new process and a new kernel per page,
+Each page runs through ``python -m vlmcal.book.run`` (a new process and a new kernel per page,
 exactly what the Makefile does) into a temporary directory, so the built book is left alone
 and no verdict is recorded. The caches (trained stand-ins, logits) must be warm: run
 ``make book`` once first. The four pages run in sequence, ``--repeats`` times; the median
@@ -62,11 +62,11 @@ def main() -> None:
         times: dict[str, list[float]] = {p: [] for p in PAGES}
         totals, kernel, torch_import = [], [], []
         for round_ in range(args.repeats):
-            kernel.append(_seconds([python, "-m", "vlmcal.bookrun", str(empty), str(tmp / "empty-out.ipynb")], env))
+            kernel.append(_seconds([python, "-m", "vlmcal.book.run", str(empty), str(tmp / "empty-out.ipynb")], env))
             torch_import.append(_seconds([python, "-c", "import torch"], env))
             for page in PAGES:
                 times[page].append(
-                    _seconds([python, "-m", "vlmcal.bookrun", f"notebooks/{page}.ipynb", str(tmp / f"{page}.ipynb")], env)
+                    _seconds([python, "-m", "vlmcal.book.run", f"notebooks/{page}.ipynb", str(tmp / f"{page}.ipynb")], env)
                 )
             totals.append(sum(times[p][-1] for p in PAGES))
             print(f"round {round_ + 1}/{args.repeats}: four pages in {totals[-1]:.1f} s", flush=True)

@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from vlmcal.backbones import load_backbone
 from vlmcal.backbones.base import default_device
-from vlmcal.features import default_num_workers, image_features
+from vlmcal.pipeline.features import default_num_workers, image_features
 
 
 class RandomImages(Dataset):

@@ -26,7 +26,7 @@ MODEL_BUDGET_SECONDS = 180.0
 
 
 def main() -> None:
-    from vlmcal.backbones.standins import list_default_variants, load_default, load_supervised
+    from vlmcal.standins import list_default_variants, load_default, load_supervised
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=[*list_default_variants(), "supervised"], help="models to train (default: the family and the baseline)")

@@ -56,10 +56,13 @@ import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
 
-from vlmcal import claims, theory
-from vlmcal.plotting import plot_dispersion_mechanism, plot_max_softmax_curves
+from vlmcal.papers import dor
+from vlmcal.papers.common.figures import plot_dispersion_mechanism, plot_max_softmax_curves
+from vlmcal.papers.common.params import check_injected_parameters
 
-settings = theory.PropositionSettings(
+check_injected_parameters(page="c11_max_softmax_vs_logit_spread")  # plain papermill only warns about an unknown -p name
+
+settings = dor.theory.PropositionSettings(
     sigmas=sigmas, n_classes=n_classes, mus=mus, n_draws=n_draws, seed=seed, spreads=spreads, logit_scale=logit_scale
 )
 
@@ -71,7 +74,7 @@ settings = theory.PropositionSettings(
 # than the lines. The dotted lines mark $1/K$, the value at $\sigma = 0$.
 
 # %%
-curve = theory.max_softmax_curve(settings.sigmas, settings.n_classes, settings.mus, settings.n_draws, settings.seed)
+curve = dor.theory.max_softmax_curve(settings.sigmas, settings.n_classes, settings.mus, settings.n_draws, settings.seed)
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
 plot_max_softmax_curves(curve, ax=axes[0])
 axes[0].set_xscale("symlog", linthresh=0.25)
@@ -99,11 +102,11 @@ by_mu.unstack("n_classes")["mean"].round(4)
 # expectation reduces to a one-dimensional integral,
 # $m_2(\sigma) = 2\int_0^\infty \operatorname{sigmoid}(x)\, \varphi(x; 0, \sqrt2\sigma)\,dx$,
 # which quadrature computes to 12 digits; the Monte Carlo estimates should sit within a few
-# standard errors of it (the tolerance is a row of `vlmcal/data/paper_values.csv`). A check
+# standard errors of it (the tolerance is a row of `vlmcal/papers/common/paper_values.csv`). A check
 # whose case is not in the grid ($\sigma = 0$ or $K = 2$) is reported as not checked.
 
 # %%
-checks = claims.dor.estimator_checks(curve)
+checks = dor.claims.estimator_checks(curve)
 print(checks.describe())
 checks.quadrature[["mu", "sigma", "mean", "stderr", "quadrature", "error_in_stderrs", "agrees"]].round(5)
 
@@ -111,10 +114,10 @@ checks.quadrature[["mu", "sigma", "mean", "stderr", "quadrature", "error_in_stde
 # ## 3. Is the increase strict on the grid?
 # For each $(K, \mu)$ and each step $\sigma_i \to \sigma_{i+1}$ we compute the increase and
 # its standard error, and call the step *resolved* when the increase minus z standard errors
-# is still above zero (z is the row `c11_threshold_step_z` of `vlmcal/data/paper_values.csv`).
+# is still above zero (z is the row `c11_threshold_step_z` of `vlmcal/papers/common/paper_values.csv`).
 
 # %%
-steps = claims.dor.step_tests(curve)
+steps = dor.claims.step_tests(curve)
 summary = steps.groupby("n_classes").agg(
     steps=("resolved", "size"), resolved=("resolved", "sum"), smallest_increase=("increase", "min")
 )
@@ -141,19 +144,19 @@ fig.tight_layout()
 # the images having changed.
 
 # %%
-mechanism = theory.dispersion_mechanism(settings.spreads, logit_scale=settings.logit_scale, seed=settings.seed)
+mechanism = dor.theory.dispersion_mechanism(settings.spreads, logit_scale=settings.logit_scale, seed=settings.seed)
 plot_dispersion_mechanism(mechanism)
 plt.tight_layout()
 mechanism.round(4)
 
 # %% [markdown]
 # ## 5. Verdict
-# The verdict is decided by `vlmcal.claims.dor.c11_max_softmax_increases` from the steps of
+# The verdict is decided by `vlmcal.papers.dor.claims.c11_max_softmax_increases` from the steps of
 # Section 3, the checks of Section 2 and the mechanism of Section 4: every step must be
 # resolved as an increase, and no check that could be made may fail.
 
 # %%
-verdict = claims.dor.c11_max_softmax_increases(steps, checks, mechanism)
+verdict = dor.claims.c11_max_softmax_increases(steps, checks, mechanism)
 verdict.record()
 verdict
 

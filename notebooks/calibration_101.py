@@ -59,10 +59,13 @@ import pandas as pd
 
 from vlmcal import metrics
 from vlmcal.calibration import TemperatureScaling
-from vlmcal.plotting import plot_reliability_diagram
-from vlmcal import study
-from vlmcal.study import Calibration101Settings
-from vlmcal.study import predict
+from vlmcal.papers.common.figures import plot_reliability_diagram
+from vlmcal.papers import es
+from vlmcal.papers.es import Calibration101Settings
+from vlmcal.papers.es import predict
+from vlmcal.papers.common.params import check_injected_parameters
+
+check_injected_parameters(page="calibration_101")  # plain papermill only warns about an unknown -p name
 
 settings = Calibration101Settings(
     n_bins=n_bins, n_resamples=n_resamples, seed=seed, temperature_grid=temperature_grid, backbone=backbone,
@@ -292,8 +295,8 @@ print(f"NLL {ts.nll_before_:.3f} -> {ts.nll_after_:.3f}; mean confidence - accur
 # measured on the other.
 
 # %%
-run = predict(backbone, "fashion-mnist", templates=templates, device=device or None, cache_dir=cache_dir or None)
-calibration_rows, evaluation_rows = study.split_calibration(run.labels, seed=seed)
+run = predict(backbone, "fashion-mnist", templates=templates, device=settings.device, cache_dir=settings.cache_dir)
+calibration_rows, evaluation_rows = es.split_calibration(run.labels, seed=seed)
 cal_logits, cal_labels = run.subset(calibration_rows)
 ev_logits, ev_labels = run.subset(evaluation_rows)
 print(f"backbone {backbone}: {len(cal_labels)} calibration and {len(ev_labels)} evaluation predictions, "

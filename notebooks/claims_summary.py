@@ -42,7 +42,10 @@ import os
 
 from IPython.display import Markdown, display
 
-from vlmcal.verdict import VERDICT_DIR_ENV, read_verdicts, summary_table, verdict_details, verdict_tally
+from vlmcal.papers.common.verdict import VERDICT_DIR_ENV, read_verdicts, summary_table, verdict_details, verdict_tally
+from vlmcal.papers.common.params import check_injected_parameters
+
+check_injected_parameters(page="claims_summary")  # plain papermill only warns about an unknown -p name
 
 directory = verdict_dir or os.environ.get(VERDICT_DIR_ENV, "")
 if not directory or not os.path.isdir(directory):

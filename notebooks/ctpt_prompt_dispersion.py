@@ -69,15 +69,19 @@ import pandas as pd
 import matplotlib.pyplot as plt
 from IPython.display import Markdown
 
-from vlmcal import claims, study
+from vlmcal.papers import ctpt
 from vlmcal.data.templates import CLIP_TEMPLATES
+from vlmcal.pipeline.predictions import load_test_data
+from vlmcal.papers.common.params import check_injected_parameters
 
-settings = study.TPTPageSettings(
+check_injected_parameters(page="ctpt_prompt_dispersion")  # plain papermill only warns about an unknown -p name
+
+settings = ctpt.TPTPageSettings(
     backbone=backbone, dataset=dataset, shifts=shifts, severity=severity, n_images=n_images, n_calibration=n_calibration,
     window=window, n_prompts=n_prompts, n_bins=n_bins, n_resamples=n_resamples, batch_size=batch_size, device=device,
     cache_dir=cache_dir,
 )
-claims.backbone_note(settings, scope=f"the full clean test set and {len(settings.shifts)} shifts at severity {severity} "
+ctpt.backbone_note(settings, scope=f"the full clean test set and {len(settings.shifts)} shifts at severity {severity} "
                                      f"(zero-shot); {n_images or 'all'} clean images per TPT run")
 
 # %% [markdown]
@@ -86,9 +90,9 @@ claims.backbone_note(settings, scope=f"the full clean test set and {len(settings
 # prompt: its ATFD against its ECE (20 bins, as in C-TPT), coloured by its accuracy.
 
 # %%
-run_args = dict(dataset=settings.dataset, n_bins=settings.n_bins, device=settings.device or None, cache_dir=settings.cache_dir or None)
-clean = study.sweep_condition(settings.backbone, **run_args)
-near = study.near_top(clean, settings.window)
+run_args = dict(dataset=settings.dataset, n_bins=settings.n_bins, device=settings.device, cache_dir=settings.cache_dir)
+clean = ctpt.sweep_condition(settings.backbone, **run_args)
+near = ctpt.near_top(clean, settings.window)
 fig, ax = plt.subplots(figsize=(6.4, 4.2))
 points = ax.scatter(clean["atfd"], clean["ece"], c=clean["accuracy"], cmap="viridis", s=22)
 ax.scatter(near["atfd"], near["ece"], facecolors="none", edgecolors="crimson", s=70, lw=1.1,
@@ -104,8 +108,8 @@ clean.sort_values("accuracy", ascending=False).head(10).round(4)
 # and over all prompts; the intervals resample prompts (95% percentile bootstrap).
 
 # %%
-correlations = {"within the window": study.dispersion_correlation(near, n_resamples=settings.n_resamples, seed=settings.seed),
-                "all prompts": study.dispersion_correlation(clean, n_resamples=settings.n_resamples, seed=settings.seed)}
+correlations = {"within the window": ctpt.dispersion_correlation(near, n_resamples=settings.n_resamples, seed=settings.seed),
+                "all prompts": ctpt.dispersion_correlation(clean, n_resamples=settings.n_resamples, seed=settings.seed)}
 pd.DataFrame([{"prompts": name, "n": c.n, "Pearson": str(c.pearson), "Spearman": str(c.spearman)} for name, c in correlations.items()])
 
 # %% [markdown]
@@ -117,24 +121,24 @@ pd.DataFrame([{"prompts": name, "n": c.n, "Pearson": str(c.pearson), "Spearman":
 # class name become the context), on the same clean images as the C-TPT tables page.
 
 # %%
-shifted = [study.sweep_condition(settings.backbone, shift=s, severity=v, **run_args) for s, v in settings.conditions[1:]]
-zero_shot = pd.concat([study.near_top(p, settings.window) for p in [clean, *shifted]]).assign(stage="zero-shot")
-rows, _ = study.split_rows(study.load_test_data(settings.dataset).labels, settings.n_images, settings.n_calibration, settings.seed)
-candidates = [t for t in near.sort_values("accuracy", ascending=False)["template"] if study.template_prefix(t)][: settings.n_prompts]
-after_tpt = study.tpt_template_points(settings, candidates, rows).assign(stage="after TPT", condition="clean")
+shifted = [ctpt.sweep_condition(settings.backbone, shift=s, severity=v, **run_args) for s, v in settings.conditions[1:]]
+zero_shot = pd.concat([ctpt.near_top(p, settings.window) for p in [clean, *shifted]]).assign(stage="zero-shot")
+rows, _ = ctpt.split_rows(load_test_data(settings.dataset).labels, settings.n_images, settings.n_calibration, settings.seed)
+candidates = [t for t in near.sort_values("accuracy", ascending=False)["template"] if ctpt.template_prefix(t)][: settings.n_prompts]
+after_tpt = ctpt.tpt_template_points(settings, candidates, rows).assign(stage="after TPT", condition="clean")
 regime_points = pd.concat([zero_shot, after_tpt], ignore_index=True)
-regimes = study.correlation_by_regime(regime_points, n_resamples=settings.n_resamples, seed=settings.seed)
+regimes = ctpt.correlation_by_regime(regime_points, n_resamples=settings.n_resamples, seed=settings.seed)
 regimes.round(3)
 
 # %% [markdown]
 # The zero-shot points set by set (each set's own near-top prompts):
 
 # %%
-study.correlation_by_regime(zero_shot, by=("condition", "regime"), n_resamples=settings.n_resamples, seed=settings.seed).round(3)
+ctpt.correlation_by_regime(zero_shot, by=("condition", "regime"), n_resamples=settings.n_resamples, seed=settings.seed).round(3)
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.9), sharey=True)
-for ax, regime in zip(axes, study.REGIMES):
+for ax, regime in zip(axes, ctpt.REGIMES):
     for stage, marker in (("zero-shot", "o"), ("after TPT", "^")):
         chosen = regime_points[(regime_points["regime"] == regime) & (regime_points["stage"] == stage)]
         ax.scatter(chosen["atfd"], chosen["ece"], marker=marker, s=28, alpha=0.8, label=f"{stage} ({len(chosen)})")
@@ -142,15 +146,15 @@ for ax, regime in zip(axes, study.REGIMES):
     ax.legend(fontsize=8, frameon=False)
 axes[0].set_ylabel(f"ECE ({settings.n_bins} bins)")
 fig.tight_layout()
-Markdown(claims.ctpt.regime_sentence(regimes))
+Markdown(ctpt.claims.regime_sentence(regimes))
 
 # %% [markdown]
 # ## 4. Verdict
-# Decided by `vlmcal.claims.ctpt` from the correlation over the prompts within the window on
+# Decided by `vlmcal.papers.ctpt.claims` from the correlation over the prompts within the window on
 # the clean test set; the regimes are a second result.
 
 # %%
-c8 = claims.ctpt.c8_dispersion_correlates_negatively(
+c8 = ctpt.claims.c8_dispersion_correlates_negatively(
     pearson=correlations["within the window"].pearson, spearman=correlations["within the window"].spearman,
     n_prompts=correlations["within the window"].n, backbone=f"`{settings.backbone}`", regimes=regimes, window=settings.window,
 )

@@ -75,15 +75,19 @@ import pandas as pd
 import matplotlib.pyplot as plt
 from IPython.display import Markdown
 
-from vlmcal import claims, metrics, study
-from vlmcal.plotting import plot_reliability_diagram
+from vlmcal import metrics
+from vlmcal.papers import ctpt
+from vlmcal.papers.common.figures import plot_reliability_diagram
+from vlmcal.papers.common.params import check_injected_parameters
 
-settings = study.TPTPageSettings(
+check_injected_parameters(page="ctpt_tables")  # plain papermill only warns about an unknown -p name
+
+settings = ctpt.TPTPageSettings(
     backbone=backbone, dataset=dataset, shifts=shifts, severity=severity, n_images=n_images, n_calibration=n_calibration,
     ensemble=ensemble, lambda_clean=lambda_clean, lambda_shifted=lambda_shifted, lambdas=lambdas, augmix=augmix,
     n_bins=n_bins, n_resamples=n_resamples, batch_size=batch_size, device=device, cache_dir=cache_dir,
 )
-claims.backbone_note(settings, scope=f"{n_images or 'all'} test images per set: clean and {len(settings.shifts)} shifts at severity {severity}")
+ctpt.backbone_note(settings, scope=f"{n_images or 'all'} test images per set: clean and {len(settings.shifts)} shifts at severity {severity}")
 
 # %% [markdown]
 # ## 1. TPT and C-TPT on every set
@@ -100,9 +104,9 @@ claims.backbone_note(settings, scope=f"{n_images or 'all'} test images per set: 
 # ImageNet plays for the paper's Fig. 4.
 
 # %%
-grid = study.tpt_grid(settings)
+grid = ctpt.tpt_grid(settings)
 outcomes = grid.outcomes()
-table = study.method_table(outcomes, n_bins=settings.n_bins)
+table = ctpt.method_table(outcomes, n_bins=settings.n_bins)
 Markdown(
     f"Evaluation images per set: {len(grid.evaluation_rows)}; calibration images: {len(grid.calibration_rows)}. "
     + "; ".join(f"TPT + TS temperature ({init}): {t:.3f}" for init, t in grid.temperatures.items())
@@ -116,22 +120,22 @@ Markdown(
 
 # %%
 sides = {"clean (as Table 1)": grid.sets("clean"), "shifted, mean (as Table 2)": grid.sets("shifted")}
-study.paper_layout(table, sides)
+ctpt.paper_layout(table, sides)
 
 # %%
-claims.ctpt.paper_tables()
+ctpt.claims.paper_tables()
 
 # %% [markdown]
 # Per set, with the mean confidence and its gap to accuracy (positive: over-confident):
 
 # %%
 per_set = table.pivot_table(index=["set", "init"], columns="method", values=["accuracy", "ece", "gap"], sort=False)
-per_set.reindex(columns=study.METHODS, level=1).round(3)
+per_set.reindex(columns=ctpt.METHODS, level=1).round(3)
 
 # %%
 fig, axes = plt.subplots(1, len(grid.phrases), figsize=(5.5 * len(grid.phrases), 3.4), squeeze=False)
 for ax, init in zip(axes[0], grid.phrases):
-    view = table[table["init"] == init].pivot(index="set", columns="method", values="ece").reindex(columns=study.METHODS)
+    view = table[table["init"] == init].pivot(index="set", columns="method", values="ece").reindex(columns=ctpt.METHODS)
     view.reindex(grid.sets()).plot.bar(ax=ax, rot=20, width=0.8)
     ax.set(title=f"ECE per set, {init} initialisation", ylabel=f"ECE ({settings.n_bins} bins)", xlabel="")
     ax.legend(fontsize=7, frameon=False)
@@ -155,7 +159,7 @@ fig.tight_layout()
 # clean set at each λ (λ = 0 is TPT); the dotted lines are zero-shot.
 
 # %%
-sweep = study.lambda_sweep(settings, grid)
+sweep = ctpt.lambda_sweep(settings, grid)
 zero_shot = table.query("set == 'clean' and init == 'hard' and method == 'zero-shot'").iloc[0]
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.3))
 for ax, column in zip(axes, ("ece", "accuracy", "atfd")):
@@ -169,21 +173,21 @@ sweep.round(4)
 
 # %% [markdown]
 # ## 4. Verdicts
-# Each verdict is decided by one function of `vlmcal.claims.ctpt` from paired bootstrap
+# Each verdict is decided by one function of `vlmcal.papers.ctpt.claims` from paired bootstrap
 # intervals over the evaluation images (the same draw of images for every method and set).
-# The thresholds are rows of `vlmcal/data/paper_values.csv`; a claim is left untested where
+# The thresholds are rows of `vlmcal/papers/common/paper_values.csv`; a claim is left untested where
 # the interval is too wide to decide it.
 
 # %%
 boot = dict(n_bins=settings.n_bins, n_resamples=settings.n_resamples, seed=settings.seed)
 shifted = grid.sets("shifted")
 
-c7 = claims.ctpt.c7_tpt_worsens_calibration(
-    ece_rise=study.tpt_bootstrap(outcomes, study.method_contrast("ece", "TPT", "zero-shot"), **boot),
-    accuracy_gain=study.tpt_bootstrap(outcomes, study.method_contrast("accuracy", "TPT", "zero-shot"), **boot),
-    overconfidence=study.tpt_bootstrap(outcomes, lambda m: m[("clean", "hard", "TPT")]["confidence"] - m[("clean", "hard", "TPT")]["accuracy"], **boot),
+c7 = ctpt.claims.c7_tpt_worsens_calibration(
+    ece_rise=ctpt.tpt_bootstrap(outcomes, ctpt.method_contrast("ece", "TPT", "zero-shot"), **boot),
+    accuracy_gain=ctpt.tpt_bootstrap(outcomes, ctpt.method_contrast("accuracy", "TPT", "zero-shot"), **boot),
+    overconfidence=ctpt.tpt_bootstrap(outcomes, lambda m: m[("clean", "hard", "TPT")]["confidence"] - m[("clean", "hard", "TPT")]["accuracy"], **boot),
     backbone=f"`{settings.backbone}`",
-    shifted_ece_rise=study.tpt_bootstrap(outcomes, study.method_contrast("ece", "TPT", "zero-shot", shifted), **boot) if shifted else None,
+    shifted_ece_rise=ctpt.tpt_bootstrap(outcomes, ctpt.method_contrast("ece", "TPT", "zero-shot", shifted), **boot) if shifted else None,
 )
 c7.record()
 c7
@@ -192,11 +196,11 @@ c7
 others = pd.DataFrame([
     {"init": init, "side": side, **dict(zip(("ratio", "lower", "upper"), (r.estimate, r.lower, r.upper)))}
     for init in grid.phrases for side, sets in (("clean", ["clean"]), ("shifted", shifted)) if sets and (init, side) != ("hard", "clean")
-    for r in [study.tpt_bootstrap(outcomes, study.method_contrast("ece", "C-TPT", "TPT", sets, init, ratio=True), **boot)]
+    for r in [ctpt.tpt_bootstrap(outcomes, ctpt.method_contrast("ece", "C-TPT", "TPT", sets, init, ratio=True), **boot)]
 ])
-c9 = claims.ctpt.c9_ctpt_halves_ece(
-    ece_ratio=study.tpt_bootstrap(outcomes, study.method_contrast("ece", "C-TPT", "TPT", ratio=True), **boot),
-    accuracy_change=study.tpt_bootstrap(outcomes, study.method_contrast("accuracy", "C-TPT", "TPT"), **boot),
+c9 = ctpt.claims.c9_ctpt_halves_ece(
+    ece_ratio=ctpt.tpt_bootstrap(outcomes, ctpt.method_contrast("ece", "C-TPT", "TPT", ratio=True), **boot),
+    accuracy_change=ctpt.tpt_bootstrap(outcomes, ctpt.method_contrast("accuracy", "C-TPT", "TPT"), **boot),
     backbone=f"`{settings.backbone}`",
     others=others,
 )
@@ -205,8 +209,8 @@ c9
 
 # %%
 calibrated = "hard" in grid.temperatures
-c10 = claims.ctpt.c10_ctpt_beats_tpt_ts(
-    ece_difference=study.tpt_bootstrap(outcomes, study.method_contrast("ece", "C-TPT", "TPT + TS", grid.sets()), **boot) if calibrated else None,
+c10 = ctpt.claims.c10_ctpt_beats_tpt_ts(
+    ece_difference=ctpt.tpt_bootstrap(outcomes, ctpt.method_contrast("ece", "C-TPT", "TPT + TS", grid.sets()), **boot) if calibrated else None,
     temperature=grid.temperatures.get("hard"),
     fitted_on=f"TPT's logits of {len(grid.calibration_rows)} other labelled clean test images",
     backbone=f"`{settings.backbone}`",

@@ -72,16 +72,20 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown
 
-from vlmcal import claims, metrics, study
+from vlmcal import metrics
+from vlmcal.papers import dor
 from vlmcal.adaptation import PROMPT_LEARNING_METHODS as METHODS, method_settings
-from vlmcal.plotting import plot_reliability_diagram
+from vlmcal.papers.common.figures import plot_reliability_diagram
+from vlmcal.papers.common.params import check_injected_parameters
 
-settings = study.DORPageSettings(
+check_injected_parameters(page="dor_base_to_new")  # plain papermill only warns about an unknown -p name
+
+settings = dor.DORPageSettings(
     backbone=backbone, dataset=dataset, shots=shots, epochs=epochs, batch_size=batch_size, seeds=seeds, pool_size=pool_size,
     n_test=n_test, weights=weights, n_bins=n_bins, n_resamples=n_resamples, device=device, cache_dir=cache_dir,
 )
-b2n = study.base_to_new
-claims.backbone_note(settings, scope=f"{shots} shots per base class, {len(settings.seeds)} seeds")
+b2n = dor.base_to_new
+dor.backbone_note(settings, scope=f"{shots} shots per base class, {len(settings.seeds)} seeds")
 
 # %% [markdown]
 # ## 1. The protocol and the outlier pool
@@ -141,7 +145,7 @@ shown
 # across the secondary summaries found; the zero-shot and KgCoOp rows are **unverified**.
 
 # %%
-claims.dor.c12_paper_table()
+dor.claims.c12_paper_table()
 
 # %%
 seconds = {m: pd.Series([r.seconds_per_epoch for r in runs.runs if r.method == m]).mean() for m in METHODS if m != "zero-shot"}
@@ -212,8 +216,8 @@ fig.tight_layout()
 # pulls the whole prompt back to zero-shot; DOR's term holds only the outliers.
 
 # %%
-sweep = b2n.weight_sweep(first, settings.weights, pool=pool, n_bins=settings.n_bins, device=settings.device or None,
-                         cache_dir=settings.cache_dir or None, epochs=settings.epochs, batch_size=settings.batch_size)
+sweep = b2n.weight_sweep(first, settings.weights, pool=pool, n_bins=settings.n_bins, device=settings.device,
+                         cache_dir=settings.cache_dir, epochs=settings.epochs, batch_size=settings.batch_size)
 fig, axes = plt.subplots(1, 3, figsize=(14, 3.3))
 for method, group in sweep.groupby("method", sort=False):
     group = group.sort_values("weight")
@@ -228,7 +232,7 @@ sweep[["method", "weight", "base_accuracy", "new_accuracy", "hm", "base_ece", "n
 
 # %% [markdown]
 # ## 5. Verdict
-# C12 is decided by `vlmcal.claims.dor.c12_prompt_tuning_trade` from five figures, each the
+# C12 is decided by `vlmcal.papers.dor.claims.c12_prompt_tuning_trade` from five figures, each the
 # mean over seeds: CoOp's gap on new classes (claimed above 0), the feature divergence of its
 # new-class text features minus zero-shot's (above 0), KgCoOp's gap on base classes (below 0),
 # and DOR's change of CoOp's new-class ECE and of KgCoOp's base-class ECE (below 0). A part
@@ -236,11 +240,11 @@ sweep[["method", "weight", "base_accuracy", "new_accuracy", "hm", "base_ece", "n
 # seed on the same images) and every seed's own value agree on the side of 0.
 
 # %%
-figures = b2n.contrast_figures(runs.runs, claims.dor.c12_contrasts(), n_bins=settings.n_bins, n_resamples=settings.n_resamples)
-claims.dor.c12_part_tests(figures).drop(columns=["holds", "why"])
+figures = b2n.contrast_figures(runs.runs, dor.claims.c12_contrasts(), n_bins=settings.n_bins, n_resamples=settings.n_resamples)
+dor.claims.c12_part_tests(figures).drop(columns=["holds", "why"])
 
 # %%
-c12 = claims.dor.c12_prompt_tuning_trade(figures, backbone=f"`{settings.backbone}`")
+c12 = dor.claims.c12_prompt_tuning_trade(figures, backbone=f"`{settings.backbone}`")
 c12.record()
 c12
 

@@ -53,18 +53,21 @@ import pandas as pd
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from vlmcal import claims, study
-from vlmcal.study import SetSizeSettings
-from vlmcal.plotting import plot_calibration_set_size
-from vlmcal.study import collect_runs
+from vlmcal.papers import es
+from vlmcal.papers.es import SetSizeSettings
+from vlmcal.papers.common.figures import plot_calibration_set_size
+from vlmcal.papers.es import collect_runs
+from vlmcal.papers.common.params import check_injected_parameters
 
-settings = study.StudySettings(
+check_injected_parameters(page="es_calibration_set_size")  # plain papermill only warns about an unknown -p name
+
+settings = es.StudySettings(
     backbones=backbones, supervised=supervised, dataset=dataset, seeds=seeds, n_bins=n_bins, device=device,
     cache_dir=cache_dir, templates=templates, max_samples=max_samples, n_resamples=n_resamples,
 )
 size_settings = SetSizeSettings(sizes=sizes, n_draws=n_draws)
 sizes, n_draws = size_settings.sizes, size_settings.n_draws  # the checked values, lists parsed
-claims.backbone_note(settings, scope="clean test set")
+es.backbone_note(settings, scope="clean test set")
 
 # %% [markdown]
 # ## 1. Zero-shot logits on the clean test set
@@ -81,12 +84,12 @@ print(f"{len(labels)} test images, {runs[0].logits.shape[1]} classes")
 # the calibration pool cannot be drawn; such sizes are listed here and in the verdict.
 
 # %%
-plan = study.plan_calibration_sizes(sizes, pool=len(study.split_calibration(labels, seed=settings.seeds[0])[0]))
+plan = es.plan_calibration_sizes(sizes, pool=len(es.split_calibration(labels, seed=settings.seeds[0])[0]))
 display(Markdown(plan.describe()))
 tables = []
 for seed in settings.seeds:
-    calibration_rows, evaluation_rows = study.split_calibration(labels, seed=seed)
-    tables.append(study.calibration_set_size(runs, plan.kept, calibration_rows, evaluation_rows,
+    calibration_rows, evaluation_rows = es.split_calibration(labels, seed=seed)
+    tables.append(es.calibration_set_size(runs, plan.kept, calibration_rows, evaluation_rows,
                                                  n_draws=n_draws, seed=seed, n_bins=settings.n_bins).assign(seed=seed))
 table = pd.concat(tables, ignore_index=True)
 fig, ax = plt.subplots(figsize=(7, 4))
@@ -100,25 +103,25 @@ table.pivot_table(index="n", columns="model", values="ece_after", aggfunc="mean"
 # ## 3. The smallest sufficient calibration set
 # Per model and seed, the smallest n whose mean ECE after TS is within C6's tolerance of the
 # full calibration set's: an absolute ECE difference, read from the plateau of the curve as
-# ES do (row `c6_threshold_plateau_ece` of `vlmcal/data/paper_values.csv`). An empty cell
+# ES do (row `c6_threshold_plateau_ece` of `vlmcal/papers/common/paper_values.csv`). An empty cell
 # (NaN) means that no smaller size came that close.
 
 # %%
-sufficient = claims.es.sufficient_sizes(table)
+sufficient = es.claims.sufficient_sizes(table)
 sufficient.pivot(index="model", columns="seed", values="smallest_n")
 
 # %% [markdown]
 # ## 4. Verdict
-# The verdict is decided by `vlmcal.claims.es.c6_few_samples_suffice` from the draws above,
+# The verdict is decided by `vlmcal.papers.es.claims.c6_few_samples_suffice` from the draws above,
 # over VLMs and seeds. The tolerance is only testable when it exceeds the noise of the
 # full-set ECE it is measured against: the 95% bootstrap half-width of that ECE on the
 # evaluation half (first seed), computed here per VLM.
 
 # %%
 seed0 = settings.seeds[0]
-calibration_rows, evaluation_rows = study.split_calibration(labels, seed=seed0)
-full_set = study.full_set_ece(runs, table[table["seed"] == seed0], evaluation_rows, settings.n_bins, settings.n_resamples)
-c6 = claims.es.c6_few_samples_suffice(table, full_set, plan, runs[0].logits.shape[1], settings.describe_models(),
+calibration_rows, evaluation_rows = es.split_calibration(labels, seed=seed0)
+full_set = es.full_set_ece(runs, table[table["seed"] == seed0], evaluation_rows, settings.n_bins, settings.n_resamples)
+c6 = es.claims.c6_few_samples_suffice(table, full_set, plan, runs[0].logits.shape[1], settings.describe_models(),
                                       n_resamples=settings.n_resamples)
 c6.record()
 c6

@@ -53,18 +53,21 @@ n_resamples = 200  # bootstrap resamples behind each verdict's interval
 import matplotlib.pyplot as plt
 from IPython.display import Markdown
 
-from vlmcal import claims, study
+from vlmcal.papers import es
 from vlmcal.calibration import TemperatureScaling
 from vlmcal.data.datasets import base_new_split
-from vlmcal.plotting import plot_confidence_vs_accuracy
-from vlmcal.study import collect_runs
+from vlmcal.papers.common.figures import plot_confidence_vs_accuracy
+from vlmcal.papers.es import collect_runs
+from vlmcal.papers.common.params import check_injected_parameters
 
-settings = study.StudySettings(
+check_injected_parameters(page="es_confidence_vs_accuracy")  # plain papermill only warns about an unknown -p name
+
+settings = es.StudySettings(
     backbones=backbones, supervised=supervised, dataset=dataset, seeds=seeds, n_bins=n_bins, device=device,
     cache_dir=cache_dir, shifts=shifts, severities=severities, templates=templates, max_samples=max_samples,
     n_resamples=n_resamples,
 )
-claims.backbone_note(settings, scope=f"{len(settings.conditions)} conditions")
+es.backbone_note(settings, scope=f"{len(settings.conditions)} conditions")
 
 # %% [markdown]
 # ## 1. Logits on every condition
@@ -79,22 +82,22 @@ base, new = base_new_split([str(k) for k in range(runs[0].logits.shape[1])])
 # Each shifted condition is labelled, per model, **covered** (the model's training data shows
 # this shift), **held out** (its training data is known and does not) or **unknown** (what its
 # training data shows is not known, as for CLIP's); the note below is computed from
-# `vlmcal.data.corpus` and from each model's own record of what it was trained on. ES's shifts
+# `vlmcal.standins.corpus` and from each model's own record of what it was trained on. ES's shifts
 # (ImageNet's and DomainNet's natural shifts and renditions) are of the kind web-scale
 # pretraining data holds, so the paper's setting resembles the **covered** side: C5 is decided
 # on the clean and covered points, and the held-out points are reported beside them.
 
 # %%
-Markdown(study.coverage_note(runs))
+Markdown(es.coverage_note(runs))
 
 # %% [markdown]
 # ## 2–3. Accuracy and mean confidence per condition and label set
 
 # %%
 seed0 = settings.seeds[0]
-calibration_rows, evaluation_rows = study.split_calibration(labels, seed=seed0)
+calibration_rows, evaluation_rows = es.split_calibration(labels, seed=seed0)
 temperatures = {r.model: TemperatureScaling().fit(*r.subset(calibration_rows)).temperature_ for r in runs if r.shift == "clean"}
-points = study.confidence_accuracy_points(runs, temperatures, evaluation_rows, {"all": base + new, "base": base, "new": new})
+points = es.confidence_accuracy_points(runs, temperatures, evaluation_rows, {"all": base + new, "base": base, "new": new})
 (points.groupby(["kind", "model", "coverage", "labels"], sort=False)[["accuracy", "confidence_before", "confidence_after"]]
  .mean().unstack("labels").round(3))
 
@@ -107,7 +110,7 @@ points = study.confidence_accuracy_points(runs, temperatures, evaluation_rows, {
 # supervised baseline saw no shift in training, so its shifted points are all held out.
 
 # %%
-panels = study.coverage_panels(points)
+panels = es.coverage_panels(points)
 fig, axes = plt.subplots(len(panels), 2, figsize=(10, 4.6 * len(panels)), squeeze=False)
 for row, panel in zip(axes, panels):
     plot_confidence_vs_accuracy(panel.rows, confidence="confidence_before", ax=row[0])
@@ -120,17 +123,17 @@ fig.tight_layout()
 # R² and Spearman's ρ per model and side (the clean points with that side's shifted points):
 
 # %%
-study.confidence_vs_accuracy_by_side(points).round(3)
+es.confidence_vs_accuracy_by_side(points).round(3)
 
 # %% [markdown]
 # ## 5. Verdict
-# The verdict is decided by `vlmcal.claims.es.c5_confidence_tracks_accuracy` from the VLMs'
+# The verdict is decided by `vlmcal.papers.es.claims.c5_confidence_tracks_accuracy` from the VLMs'
 # clean and covered points after TS, pooled, against the paper's own bars for R² and
-# Spearman's ρ (rows of `vlmcal/data/paper_values.csv`); the held-out points, with the clean
+# Spearman's ρ (rows of `vlmcal/papers/common/paper_values.csv`); the held-out points, with the clean
 # ones, are a second result in its measured figures. The intervals are 95% bootstraps over the points.
 
 # %%
-c5 = claims.es.c5_confidence_tracks_accuracy(points, study.bootstrap_confidence_vs_accuracy_by_side(points, settings.n_resamples),
+c5 = es.claims.c5_confidence_tracks_accuracy(points, es.bootstrap_confidence_vs_accuracy_by_side(points, settings.n_resamples),
                                              settings.describe_models())
 c5.record()
 c5

@@ -52,16 +52,19 @@ import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
 
-from vlmcal import claims, study
+from vlmcal.papers import es
 from vlmcal.data.datasets import base_new_split
-from vlmcal.plotting import plot_label_shift
-from vlmcal.study import collect_runs
+from vlmcal.papers.common.figures import plot_label_shift
+from vlmcal.papers.es import collect_runs
+from vlmcal.papers.common.params import check_injected_parameters
 
-settings = study.StudySettings(
+check_injected_parameters(page="es_label_shift")  # plain papermill only warns about an unknown -p name
+
+settings = es.StudySettings(
     backbones=backbones, supervised=supervised, dataset=dataset, seeds=seeds, n_bins=n_bins, device=device,
     cache_dir=cache_dir, templates=templates, max_samples=max_samples, n_resamples=n_resamples,
 )
-claims.backbone_note(settings, scope="clean test set")
+es.backbone_note(settings, scope="clean test set")
 
 # %% [markdown]
 # ## 1. Zero-shot logits on the clean test set
@@ -85,9 +88,9 @@ print(f"base classes {base}, new classes {new}; {len(labels)} test images")
 # %%
 tables = []
 for seed in settings.seeds:
-    calibration_rows, evaluation_rows = study.split_calibration(labels, seed=seed)
-    forward = study.label_shift(runs, base, {"new": new, "all": base + new}, calibration_rows, evaluation_rows, settings.n_bins)
-    reverse = study.label_shift(runs, new, {"base": base}, calibration_rows, evaluation_rows, settings.n_bins)
+    calibration_rows, evaluation_rows = es.split_calibration(labels, seed=seed)
+    forward = es.label_shift(runs, base, {"new": new, "all": base + new}, calibration_rows, evaluation_rows, settings.n_bins)
+    reverse = es.label_shift(runs, new, {"base": base}, calibration_rows, evaluation_rows, settings.n_bins)
     tables.append(pd.concat([forward.assign(source="base"), reverse.assign(source="new")]).assign(seed=seed))
 table = pd.concat(tables, ignore_index=True)
 shown = table.groupby(["kind", "model", "source", "target"], sort=False)[
@@ -101,23 +104,23 @@ plt.tight_layout()
 
 # %% [markdown]
 # ## 3. Verdict
-# The verdict is decided by `vlmcal.claims.es.c4_ts_transfers_across_labels` from the table
+# The verdict is decided by `vlmcal.papers.es.claims.c4_ts_transfers_across_labels` from the table
 # above (every VLM, transfer and seed); its threshold, and how it reads the paper, is a row of
-# `vlmcal/data/paper_values.csv`. The intervals are 95% bootstraps over the evaluation images
+# `vlmcal/papers/common/paper_values.csv`. The intervals are 95% bootstraps over the evaluation images
 # of the first seed, one per label set the temperature was fitted on.
 
 # %%
 seed0 = settings.seeds[0]
-calibration_rows, evaluation_rows = study.split_calibration(labels, seed=seed0)
+calibration_rows, evaluation_rows = es.split_calibration(labels, seed=seed0)
 vlm_runs = [r for r in runs if r.kind == "VLM"]
 t0 = table[(table["seed"] == seed0) & (table["kind"] == "VLM")]
 recovered_intervals = {
-    "fitted on base": study.bootstrap_label_shift(vlm_runs, t0[t0["source"] == "base"], {"new": new, "all": base + new},
+    "fitted on base": es.bootstrap_label_shift(vlm_runs, t0[t0["source"] == "base"], {"new": new, "all": base + new},
                                                       evaluation_rows, settings.n_bins, settings.n_resamples),
-    "fitted on new": study.bootstrap_label_shift(vlm_runs, t0[t0["source"] == "new"], {"base": base},
+    "fitted on new": es.bootstrap_label_shift(vlm_runs, t0[t0["source"] == "new"], {"base": base},
                                                      evaluation_rows, settings.n_bins, settings.n_resamples),
 }
-c4 = claims.es.c4_ts_transfers_across_labels(table, recovered_intervals, settings.describe_models())
+c4 = es.claims.c4_ts_transfers_across_labels(table, recovered_intervals, settings.describe_models())
 c4.record()
 c4
 

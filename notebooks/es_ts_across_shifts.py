@@ -63,16 +63,19 @@ import pandas as pd
 import matplotlib.pyplot as plt
 from IPython.display import Markdown
 
-from vlmcal import claims, study
-from vlmcal.plotting import plot_ece_before_after, plot_ece_by_severity
-from vlmcal.study import collect_runs
+from vlmcal.papers import es
+from vlmcal.papers.common.figures import plot_ece_before_after, plot_ece_by_severity
+from vlmcal.papers.es import collect_runs
+from vlmcal.papers.common.params import check_injected_parameters
 
-settings = study.StudySettings(
+check_injected_parameters(page="es_ts_across_shifts")  # plain papermill only warns about an unknown -p name
+
+settings = es.StudySettings(
     backbones=backbones, supervised=supervised, dataset=dataset, seeds=seeds, n_bins=n_bins, device=device,
     cache_dir=cache_dir, shifts=shifts, severities=severities, templates=templates, max_samples=max_samples,
     n_resamples=n_resamples,
 )
-claims.backbone_note(settings, scope=f"{len(settings.conditions)} conditions (clean + {len(settings.shifts)} shifts x "
+es.backbone_note(settings, scope=f"{len(settings.conditions)} conditions (clean + {len(settings.shifts)} shifts x "
                                      f"{len(settings.severities)} severities)")
 
 # %% [markdown]
@@ -91,13 +94,13 @@ print(f"{len(runs)} runs; {len(labels)} test images per run")
 # shift for that model. Each shifted condition is therefore labelled, per model, **covered**
 # (its training data shows this shift), **held out** (its training data is known and does
 # not) or **unknown** (what its training data shows is not known, as for CLIP's). The note
-# below is computed from `vlmcal.data.corpus` and from each model's own record of what it was
+# below is computed from `vlmcal.standins.corpus` and from each model's own record of what it was
 # trained on. ES's shifts (ImageNet's and DomainNet's natural shifts and renditions) are of the
 # kind web-scale pretraining data holds, so the paper's setting resembles the **covered** side:
 # C3 is decided there, and the held-out side is reported beside it.
 
 # %%
-Markdown(study.coverage_note(runs))
+Markdown(es.coverage_note(runs))
 
 # %% [markdown]
 # ## 2. One temperature per model, fitted on clean data
@@ -108,8 +111,8 @@ Markdown(study.coverage_note(runs))
 # %%
 tables = []
 for seed in settings.seeds:
-    calibration_rows, evaluation_rows = study.split_calibration(labels, seed=seed)
-    tables.append(study.ts_across_shifts(runs, calibration_rows, evaluation_rows, n_bins=settings.n_bins).assign(seed=seed))
+    calibration_rows, evaluation_rows = es.split_calibration(labels, seed=seed)
+    tables.append(es.ts_across_shifts(runs, calibration_rows, evaluation_rows, n_bins=settings.n_bins).assign(seed=seed))
 table = pd.concat(tables, ignore_index=True)
 table.groupby(["kind", "model"], sort=False)["temperature"].agg(["mean", "std"]).round(3)
 
@@ -124,7 +127,7 @@ table.groupby(["kind", "model"], sort=False)["temperature"].agg(["mean", "std"])
 # out. The supervised baseline saw no shift in training, so its shifted bars are all held out.
 
 # %%
-panels = study.coverage_panels(table)
+panels = es.coverage_panels(table)
 fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 3.8), sharey=True, squeeze=False)
 for ax, panel in zip(axes[0], panels):
     plot_ece_before_after(panel.rows, ax=ax)
@@ -168,33 +171,33 @@ by_shift.round(3)
 
 # %% [markdown]
 # ## 4. Verdicts
-# Each verdict is decided by one function of `vlmcal.claims.es` from the tables above and a
+# Each verdict is decided by one function of `vlmcal.papers.es.claims` from the tables above and a
 # 95% percentile bootstrap over the evaluation images (first seed); the thresholds, and how
-# each reads the paper, are rows of `vlmcal/data/paper_values.csv`. A threshold compared with
+# each reads the paper, are rows of `vlmcal/papers/common/paper_values.csv`. A threshold compared with
 # a noisy estimate decides only when the interval allows it; otherwise the verdict says the
 # claim is not testable at this sample size, with both numbers.
 
 # %%
 seed0 = settings.seeds[0]
-calibration_rows, evaluation_rows = study.split_calibration(labels, seed=seed0)
+calibration_rows, evaluation_rows = es.split_calibration(labels, seed=seed0)
 t0 = table[table["seed"] == seed0]
-temperatures = study.model_temperatures(t0)
+temperatures = es.model_temperatures(t0)
 intervals = dict(n_bins=settings.n_bins, n_resamples=settings.n_resamples)
 
 # %%
-c1 = claims.es.c1_vlms_not_better_calibrated(t0, study.vlm_minus_supervised_ece(runs, evaluation_rows, **intervals),
+c1 = es.claims.c1_vlms_not_better_calibrated(t0, es.vlm_minus_supervised_ece(runs, evaluation_rows, **intervals),
                                              settings.describe_models())
 c1.record()
 c1
 
 # %%
-c2 = claims.es.c2_ts_improves_markedly(t0, study.ts_ece_ratio(runs, temperatures, evaluation_rows, **intervals),
+c2 = es.claims.c2_ts_improves_markedly(t0, es.ts_ece_ratio(runs, temperatures, evaluation_rows, **intervals),
                                        settings.describe_models())
 c2.record()
 c2
 
 # %%
-c3 = claims.es.c3_ts_stable_under_shift(t0, study.shift_rise_by_side(runs, temperatures, evaluation_rows, **intervals),
+c3 = es.claims.c3_ts_stable_under_shift(t0, es.shift_rise_by_side(runs, temperatures, evaluation_rows, **intervals),
                                         settings.describe_models())
 c3.record()
 c3
@@ -205,7 +208,7 @@ c3
 # corruption and severity, on the shifts each model's training data covered and on those it
 # held out. C3 is decided on the covered side, which the paper's shifts resemble; the held-out
 # side is reported in its measured figures and does not decide. Each verdict above is computed from the tables by
-# `vlmcal.claims.es`, for whichever models the run was given (see the Backbone box); where a
+# `vlmcal.papers.es.claims`, for whichever models the run was given (see the Backbone box); where a
 # claim does not hold or cannot be tested, the note under its verdict names the condition
 # that decided it and the figures measured here.
 #

@@ -68,18 +68,22 @@ import torch
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from vlmcal import cards, metrics
+from vlmcal import metrics
+from vlmcal.standins import cards
 from vlmcal.backbones import load_backbone
-from vlmcal.params import as_list, as_number
-from vlmcal.plotting import (
+from vlmcal.papers.common.params import as_list, as_number
+from vlmcal.papers.common.figures import (
     plot_confusion_matrix, plot_corpus_samples, plot_reliability_diagram, plot_text_similarity, plot_top_predictions,
 )
-from vlmcal.study import load_test_data, model_inputs, predict, prompt_templates
-from vlmcal.study import ZeroShotSettings
-from vlmcal.data.corpus import CorpusConfig, make_corpus
+from vlmcal.papers.es import load_test_data, model_inputs, predict, prompt_templates
+from vlmcal.papers.es import ZeroShotSettings
+from vlmcal.standins.corpus import CorpusConfig, make_corpus
 from vlmcal.data.templates import FASHION_MNIST_CLASSNAMES
 from vlmcal.prompting.zeroshot import class_text_features, zero_shot_logits
-from vlmcal.features import image_features
+from vlmcal.pipeline.features import image_features
+from vlmcal.papers.common.params import check_injected_parameters
+
+check_injected_parameters(page="zero_shot")  # plain papermill only warns about an unknown -p name
 
 settings = ZeroShotSettings(
     backbone=backbone, dataset=dataset, template=template, templates=templates, shifts=shifts, severity=severity,
@@ -89,7 +93,7 @@ shifts, severity, n_bins, n_examples, max_samples = (  # the checked values, lis
     settings.shifts, settings.severity, settings.n_bins, settings.n_examples, settings.max_samples)
 n_scenes = as_number(n_scenes, "n_scenes", int, minimum=1)
 family = as_list(family, "family", str)
-model = load_backbone(backbone, device=device or None, cache_dir=cache_dir or None)
+model = load_backbone(backbone, device=settings.device, cache_dir=settings.cache_dir)
 data = load_test_data(dataset, max_samples=max_samples or None)
 class_names = FASHION_MNIST_CLASSNAMES if dataset.startswith("fashion-mnist") else list(data.class_names)
 display(Markdown(f"**Backbone on this page:** `{model.name}`; data: `{dataset}` test split, {len(data)} images, {len(class_names)} classes."))
@@ -97,18 +101,18 @@ display(Markdown(f"**Backbone on this page:** `{model.name}`; data: `{dataset}` 
 # %% [markdown]
 # ## 1. The backbone
 # The card records how the backbone was made, and what it scores on the test split as
-# measured by `vlmcal.cards` (training never uses the test split). For a stand-in, each shift
+# measured by `vlmcal.standins.cards` (training never uses the test split). For a stand-in, each shift
 # of the table is marked *covered* when its pretraining corpus rendered some scenes in that
 # shift, and *held out* when it never did; the lines below the table average each kind.
 
 # %%
-display(Markdown(cards.card_markdown(model, cache_dir=cache_dir or None)))  # how it was trained, then what it scores
+display(Markdown(cards.card_markdown(model, cache_dir=settings.cache_dir)))  # how it was trained, then what it scores
 
 # %% [markdown]
 # ## 2. What the backbone was pretrained on
 # CLIP learns from web captions of pictures of every kind, and is then tested zero-shot on a
 # narrower task. vlmcal's stand-ins are pretrained the same way, on a corpus that
-# `vlmcal.data.corpus` builds from the Fashion-MNIST training split: scenes of one to four
+# `vlmcal.standins.corpus` builds from the Fashion-MNIST training split: scenes of one to four
 # items on a 28x28 canvas, each with an alt-text-like caption naming its items, and a share
 # of the scenes rendered in a style (a shift of the book's suite) from the shift families
 # the corpus covers. The families it holds out are never shown in pretraining. Below, the
@@ -142,7 +146,7 @@ else:
 # %% [markdown]
 # The test task is narrower than the corpus. The test images are single items of the
 # Fashion-MNIST test split, one per image and unstyled (until Section 6 applies a shift), fed
-# to the backbone through its own preprocessing (`vlmcal.study.model_inputs`: a stand-in
+# to the backbone through its own preprocessing (`vlmcal.pipeline.predictions.model_inputs`: a stand-in
 # takes the 28x28 tensors as they are; an open_clip model gets each image as a PIL image
 # through its `preprocess`). The classes are named by evaluation prompts: evaluation
 # templates (the hard prompt, CLIP's 80, or the data set's own) filled with a class name,
@@ -180,7 +184,7 @@ prompts
 with torch.no_grad():
     text = class_text_features(model, class_names, [template])  # [C, D]
 inputs, preprocessing = model_inputs(model, data)  # the test images as this backbone takes them
-feats = image_features(model, inputs, {**data.identity, "preprocessing": preprocessing}, cache_dir=cache_dir or None)
+feats = image_features(model, inputs, {**data.identity, "preprocessing": preprocessing}, cache_dir=settings.cache_dir)
 print(f"text features {tuple(text.shape)}, image features {tuple(feats.features.shape)}; "
       f"norms {float(text.norm(dim=1).mean()):.3f} and {float(feats.features.norm(dim=1).mean()):.3f}")
 fig, ax = plt.subplots(figsize=(5.2, 4.2))
@@ -216,7 +220,7 @@ pd.DataFrame({"true": [class_names[i] for i in feats.labels[:8]], "decision": [c
 # %%
 conditions = [("clean", 0)] + [(s, severity) for s in shifts]
 runs = {s: predict(backbone, dataset, s, v, templates=templates, class_names=class_names, max_samples=max_samples or None,
-                   device=device or None, cache_dir=cache_dir or None) for s, v in conditions}
+                   device=settings.device, cache_dir=settings.cache_dir) for s, v in conditions}
 overall = pd.DataFrame([
     {"condition": s if s == "clean" else f"{s} (severity {severity})",
      "coverage": cards.coverage(model, s),
@@ -282,8 +286,8 @@ plt.tight_layout()
 # computed from it.
 
 # %%
-family_models = cards.load_family(family, device=device or None, cache_dir=cache_dir or None)
-table = cards.family_table(family_models, cache_dir=cache_dir or None)
+family_models = cards.load_family(family, device=settings.device, cache_dir=settings.cache_dir)
+table = cards.family_table(family_models, cache_dir=settings.cache_dir)
 if table.empty:
     display(Markdown("The `family` parameter names no models: no table."))
 table.round(3)

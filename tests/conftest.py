@@ -12,8 +12,8 @@ import pytest  # noqa: E402
 @pytest.fixture(scope="session")
 def standin(tmp_path_factory):
     """A tiny stand-in (4-8-8 CNN, one epoch on 384 scenes), trained once per test session."""
-    from vlmcal.backbones import standins
-    from vlmcal.data.corpus import CorpusConfig
+    from vlmcal import standins
+    from vlmcal.standins.corpus import CorpusConfig
 
     config = standins.StandInConfig(widths=(4, 8, 8), epochs=1, batch_size=64, warmup_steps=2, corpus=CorpusConfig(n_scenes=384))
     return standins.load_default("tiny", device="cpu", cache_dir=tmp_path_factory.mktemp("standin-cache"), progress=False, config=config)

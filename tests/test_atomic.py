@@ -9,10 +9,10 @@ import threading
 import pytest
 import torch
 
-from vlmcal import verdict as verdict_module
-from vlmcal.atomic import atomic_path, atomic_write
-from vlmcal.cache import atomic_torch_save
-from vlmcal.verdict import Verdict
+from vlmcal.papers.common import verdict as verdict_module
+from vlmcal.pipeline.atomic import atomic_path, atomic_write
+from vlmcal.pipeline.cache import atomic_torch_save
+from vlmcal.papers.common.verdict import Verdict
 
 
 class WriterFailed(RuntimeError):
@@ -166,7 +166,7 @@ def test_download_that_fails_its_checksum_leaves_no_file(tmp_path, monkeypatch):
 
 
 def test_atomic_directory_appears_whole_or_not_at_all(tmp_path):
-    from vlmcal.atomic import atomic_directory
+    from vlmcal.pipeline.atomic import atomic_directory
 
     target = tmp_path / "copy"
     with pytest.raises(RuntimeError):

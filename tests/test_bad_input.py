@@ -1,14 +1,15 @@
 """Bad input, case by case: every case gets a clear error or is accepted on purpose.
 
 ``CASES`` is the matrix: over the public functions of ``vlmcal.metrics``, ``vlmcal.calibration``,
-the backbones, ``vlmcal.data.datasets``, ``vlmcal.study.predictions`` (and the zero-shot and shift helpers
+the backbones, ``vlmcal.data.datasets``, ``vlmcal.pipeline.predictions`` (and the zero-shot and shift helpers
 they use), each kind of bad input (NaN/inf, wrong shapes, out-of-range and negative labels, empty
 inputs, mismatched lengths, unknown names, missing weights or data). A case either expects an
 exception of one type whose message matches a regex naming the argument and what was received,
 or is accepted on purpose, with a check of its result and the reason.
 
-The README's "Bad input" section is rendered from ``CASES`` (``python tests/test_bad_input.py``
-prints it) and :func:`test_readme_section_matches_the_matrix` checks that the README says the same.
+The book's page "Bad input" (``book/bad_input.md``) shows tables rendered from ``CASES``
+(``python tests/test_bad_input.py`` prints them) and :func:`test_book_page_matches_the_matrix`
+checks that the page says the same.
 """
 
 from __future__ import annotations
@@ -33,14 +34,14 @@ import torch
 from vlmcal import calibration as cal
 from vlmcal.data import datasets as ds
 from vlmcal import metrics as m
-from vlmcal.study import predictions as pred
+from vlmcal.pipeline import predictions as pred
 from vlmcal.data import shifts
 from vlmcal.prompting import zeroshot
 from vlmcal.backbones import load_backbone
 from vlmcal.backbones.openclip import WeightsNotFoundError
 
 TINY = "openclip:vlmcal-tiny:random"
-README = Path(__file__).resolve().parents[1] / "README.md"
+PAGE = Path(__file__).resolve().parents[1] / "book" / "bad_input.md"
 
 # Small valid inputs, broken one way per case.
 P = np.array([[0.9, 0.1], [0.3, 0.7], [0.5, 0.5], [0.2, 0.8]])  # [4, 2] probabilities
@@ -110,7 +111,7 @@ class Case:
     """One bad input: the call, and either the error it must raise or why it is accepted.
 
     Attributes:
-        area: the module it belongs to (a row of the README table).
+        area: the module it belongs to (a row of the book page's table).
         what: the bad input, in a few words (the test id).
         call: runs the case.
         error: the exception type expected, or None when the input is accepted on purpose.
@@ -431,11 +432,11 @@ def test_matrix_is_well_formed():
             assert c.match and c.check is None and not c.why, f"{c.id}: an error case needs a regex"
 
 
-# ----------------------------------------------------------------------------- the README's table
+# ----------------------------------------------------------------------------- the book page's tables
 
 
 def render_section() -> str:
-    """The body of the README's "Bad input" section, from ``CASES``."""
+    """The tables of the book's page "Bad input" (its section "The cases"), from ``CASES``."""
     lines = [
         "| Area | Cases tried | Clear errors | Accepted on purpose |",
         "|---|---:|---:|---:|",
@@ -450,16 +451,17 @@ def render_section() -> str:
     return "\n".join(lines)
 
 
-def readme_section(text: str) -> str:
-    found = re.search(r"^## Bad input\n(.*?)(?=^## )", text, flags=re.DOTALL | re.MULTILINE)
-    assert found, "README.md has no '## Bad input' section followed by another '## ' section"
+def page_section(text: str) -> str:
+    """The body of the page's section "The cases", up to the next section or the end."""
+    found = re.search(r"^## The cases\n(.*?)(?=^## |\Z)", text, flags=re.DOTALL | re.MULTILINE)
+    assert found, "book/bad_input.md has no '## The cases' section"
     return found.group(1)
 
 
-def test_readme_section_matches_the_matrix():
-    section = readme_section(README.read_text())
+def test_book_page_matches_the_matrix():
+    section = page_section(PAGE.read_text())
     missing = [line for line in render_section().splitlines() if line.strip() and line not in section.splitlines()]
-    assert not missing, "README.md's 'Bad input' section is out of date; paste `python tests/test_bad_input.py`. Lines missing:\n" + "\n".join(missing)
+    assert not missing, "book/bad_input.md is out of date; paste `python tests/test_bad_input.py`. Lines missing:\n" + "\n".join(missing)
     # and nothing in it claims cases the matrix does not hold
     rows = [line for line in section.splitlines() if line.startswith("| ")]
     assert len(rows) == len([line for line in render_section().splitlines() if line.startswith("| ")])

@@ -1,4 +1,4 @@
-"""The base-to-new protocol on a named model (``vlmcal.study.base_to_new``): the shots and test
+"""The base-to-new protocol on a named model (``vlmcal.papers.dor.base_to_new``): the shots and test
 features against the backbone's own encoder, the cached runs against a direct training run, and
 the tables and contrasts against vlmcal's metrics computed one run at a time."""
 
@@ -16,8 +16,8 @@ from vlmcal import metrics
 from vlmcal.adaptation.prompt_learning import PromptTuner, method_settings
 from vlmcal.data.datasets import load_fashion_mnist
 from vlmcal.prompting.zeroshot import ZeroShotClassifier
-from vlmcal.study import base_to_new as b2n
-from vlmcal.study.predictions import _model
+from vlmcal.papers.dor import base_to_new as b2n
+from vlmcal.pipeline.predictions import load_model
 
 TINY = "openclip:vlmcal-tiny:random"
 OUTLIERS = ["hat", "scarf", "glove", "jacket", "sock", "belt", "vest", "skirt"]
@@ -35,7 +35,7 @@ def data(cache):
 
 @pytest.fixture(scope="module")
 def pool(cache):
-    net = _model(TINY, None, str(cache))
+    net = load_model(TINY, None, str(cache))
     with torch.no_grad():
         feats = F.normalize(net.encode_text([f"a photo of a {w}." for w in OUTLIERS]).float(), dim=-1)
     return SimpleNamespace(names=OUTLIERS, text_features=feats,
@@ -75,7 +75,7 @@ def test_data_follows_the_protocol_and_matches_the_encoder(data, cache):
         assert part.labels.min() >= 0 and part.labels.max() < 5 and len(part.labels) == 30  # 60 stratified: 6 per class
     # The shots' features are the backbone's own features of the drawn training images, as PIL
     # images through its own preprocessing (the path a reader's CLIP takes).
-    net = _model(TINY, None, str(cache))
+    net = load_model(TINY, None, str(cache))
     train = load_fashion_mnist("train")
     rows = b2n.few_shot_rows(train.labels, range(5), 2, 1)
     pil = [Image.fromarray((train[int(i)][0][0] * 255).round().to(torch.uint8).numpy(), mode="L") for i in rows]
@@ -90,7 +90,7 @@ def test_data_follows_the_protocol_and_matches_the_encoder(data, cache):
 def test_zero_shot_run_is_the_zero_shot_classifier(data, cache):
     d = data[1]
     run = b2n.zero_shot_run(d, cache_dir=cache)
-    net = _model(TINY, None, str(cache))
+    net = load_model(TINY, None, str(cache))
     for split in b2n.SPLITS:
         part = d.splits[split]
         classifier = ZeroShotClassifier(net, part.class_names, "a photo of a {}.")
@@ -101,7 +101,7 @@ def test_zero_shot_run_is_the_zero_shot_classifier(data, cache):
 def test_a_cached_run_is_the_direct_run_and_is_read_back(data, pool, cache, monkeypatch):
     d = data[2]
     run = b2n.train_method(d, "KgCoOp + DOR", pool=pool, cache_dir=cache, progress=False, epochs=2, batch_size=4)
-    net = _model(TINY, None, str(cache))
+    net = load_model(TINY, None, str(cache))
     direct = PromptTuner(net, method_settings("KgCoOp + DOR", epochs=2, batch_size=4, seed=2), pool).fit(
         d.train_features, d.train_labels, d.base_names, progress=False)
     for split in b2n.SPLITS:

@@ -31,7 +31,7 @@ def book(tmp_path):
 
 
 def _run(*args):
-    return subprocess.run([sys.executable, "-m", "vlmcal.bookrun", *map(str, args)], capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "vlmcal.book.run", *map(str, args)], capture_output=True, text=True, timeout=300)
 
 
 def test_failing_notebook_fails_loudly_and_leaves_no_site(book, tmp_path):
@@ -63,7 +63,7 @@ def test_successful_notebook_is_written_with_parameters(book, tmp_path):
 
 
 def test_missing_notebook_is_a_clear_error(tmp_path):
-    from vlmcal.bookrun import execute_notebook
+    from vlmcal.book.run import execute_notebook
 
     with pytest.raises(FileNotFoundError, match="make setup"):
         execute_notebook(tmp_path / "nope.ipynb", tmp_path / "out.ipynb")

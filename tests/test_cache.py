@@ -19,10 +19,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
-from vlmcal.backbones.standins.card import ModelCard
-from vlmcal.backbones.standins.checkpoints import checkpoint_path, load_or_train
-from vlmcal.cache import ENTRY_FORMAT, CacheEntryWarning, atomic_torch_save, load_entry, save_entry
-from vlmcal.features import classifier_logits, image_features
+from vlmcal.standins.card import ModelCard
+from vlmcal.standins.checkpoints import checkpoint_path, load_or_train
+from vlmcal.pipeline.cache import ENTRY_FORMAT, CacheEntryWarning, atomic_torch_save, load_entry, save_entry
+from vlmcal.pipeline.features import classifier_logits, image_features
 
 
 class Linear:

@@ -1,4 +1,4 @@
-"""The measured half of a stand-in's model card (``vlmcal.cards``): tiny models trained in
+"""The measured half of a stand-in's model card (``vlmcal.standins.cards``): tiny models trained in
 seconds, measured on a few hundred test images, checked against independent recomputations."""
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import pytest
 import torch
 from scipy.optimize import minimize_scalar
 
-from vlmcal import cards
-from vlmcal.backbones.standins import StandInConfig, load_default
-from vlmcal.backbones.standins.supervised import SupervisedConfig, load_supervised
+from vlmcal.standins import cards
+from vlmcal.standins import StandInConfig, load_default
+from vlmcal.standins.supervised import SupervisedConfig, load_supervised
 from vlmcal.backbones.base import Backbone
-from vlmcal.data import corpus
-from vlmcal.data.corpus import CorpusConfig
+from vlmcal.standins import corpus
+from vlmcal.standins.corpus import CorpusConfig
 from vlmcal.data.datasets import load_fashion_mnist
 from vlmcal.data.shifts import SHIFT_FAMILIES, shift_family
 from vlmcal.data.templates import CLIP_TEMPLATES

@@ -1,4 +1,4 @@
-"""The stand-ins' pretraining corpus (``vlmcal.data.corpus``): deterministic, built from the train
+"""The stand-ins' pretraining corpus (``vlmcal.standins.corpus``): deterministic, built from the train
 split only, never showing a held-out shift family, and captioned in forms no evaluation prompt shares."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from dataclasses import replace
 import pytest
 import torch
 
-from vlmcal.data import corpus as corpus_module
-from vlmcal.data.corpus import (
+from vlmcal.standins import corpus as corpus_module
+from vlmcal.standins.corpus import (
     COVERED_FAMILIES,
     HELD_OUT_FAMILIES,
     SCENE_CAPTION_FORMS,

@@ -5,8 +5,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from vlmcal.data.corpus import CorpusConfig, make_corpus
-from vlmcal.plotting import plot_corpus_samples
+from vlmcal.standins.corpus import CorpusConfig, make_corpus
+from vlmcal.papers.common.figures import plot_corpus_samples
 
 
 @pytest.fixture(autouse=True)

@@ -177,7 +177,7 @@ def test_the_study_modules_import_no_heavy_packages():
     """A page of the study imports these; open_clip, torchvision, sentence-transformers, scipy and
     seaborn cost seconds per kernel and load only when a page needs them."""
     code = (
-        "import sys, vlmcal.study, vlmcal.study.predictions, vlmcal.claims, vlmcal.plotting, vlmcal.data.templates, vlmcal.verdict, vlmcal.paper_values; "
+        "import sys, vlmcal.papers.es, vlmcal.pipeline.predictions, vlmcal.papers.ctpt, vlmcal.papers.dor, vlmcal.papers.common.figures, vlmcal.data.templates, vlmcal.papers.common.verdict, vlmcal.papers.common.paper_values; "
         "print([m for m in ('open_clip', 'torchvision', 'sentence_transformers', 'transformers', 'scipy', 'seaborn') if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -1,4 +1,4 @@
-"""Sharding over processes (``vlmcal.distributed``): ``torchrun --nproc_per_node 2`` on CPU (gloo)
+"""Sharding over processes (``vlmcal.pipeline.sharding``): ``torchrun --nproc_per_node 2`` on CPU (gloo)
 gives the single-process results, and a run with a killed rank resumes by computing only the
 missing shard."""
 
@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from vlmcal.backbones import standins
-from vlmcal.distributed import Launch, launch, run_sharded, shards_of
+from vlmcal import standins
+from vlmcal.pipeline.sharding import Launch, launch, run_sharded, shards_of
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 JOB = ROOT / "tests" / "jobs" / "sharded_job.py"
-COMPUTED = re.compile(r"vlmcal\.distributed: rank (\d) computed shard (\d) of (\d)")
+COMPUTED = re.compile(r"vlmcal\.pipeline\.sharding: rank (\d) computed shard (\d) of (\d)")
 
 
 def _env() -> dict[str, str]:
@@ -125,16 +125,16 @@ def test_shards_and_the_launch(monkeypatch, tmp_path):
 def test_the_command_line_precomputes_what_the_page_then_reads(tmp_path, monkeypatch):
     parameters = {"backbone": "openclip:vlmcal-tiny:random", "n_images": "6", "n_calibration": "0", "shifts": "[]", "ensemble": "[]",
                   "batch_size": "2", "device": "cpu"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "vlmcal.distributed",
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "vlmcal.book.precompute",
                "ctpt_tables"] + [arg for name, value in parameters.items() for arg in ("-p", name, value)]
     done = subprocess.run(command, env={**_env(), "VLMCAL_CACHE_DIR": str(tmp_path)}, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "2 TPT and C-TPT runs of openclip:vlmcal-tiny:random on 6 images per set on 2 processes" in done.stdout
     assert len(COMPUTED.findall(done.stderr)) == 6  # 2 runs (TPT, C-TPT) x 3 shards of one batch of 2 images
 
-    from vlmcal import study
-    from vlmcal.distributed import page_defaults
-    from vlmcal.study import tpt_runs
+    from vlmcal.papers import ctpt
+    from vlmcal.book.precompute import page_defaults
+    from vlmcal.papers.ctpt import tpt_runs
 
     def no_tuning(*args, **kwargs):
         raise AssertionError("tuned again instead of reading the cache")
@@ -144,11 +144,11 @@ def test_the_command_line_precomputes_what_the_page_then_reads(tmp_path, monkeyp
               "ensemble": [], "batch_size": 2, "device": "cpu", "cache_dir": str(tmp_path)}
     from dataclasses import fields
 
-    settings = study.TPTPageSettings(**{f.name: values[f.name] for f in fields(study.TPTPageSettings) if f.name in values})
-    grid = study.tpt_grid(settings, progress=False)
+    settings = ctpt.TPTPageSettings(**{f.name: values[f.name] for f in fields(ctpt.TPTPageSettings) if f.name in values})
+    grid = ctpt.tpt_grid(settings, progress=False)
     assert len(grid.evaluation_rows) == 6 and set(grid.runs) == {("clean", "hard")}
     with pytest.raises(ValueError, match="no parameter"):
-        from vlmcal.distributed import precompute
+        from vlmcal.book.precompute import precompute
 
         precompute("ctpt_tables", {"n_imagez": 3})
     with pytest.raises(ValueError, match="one of"):

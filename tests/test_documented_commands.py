@@ -1,6 +1,7 @@
-"""Every shell command that README.md and the book's "Re-running a page" show a reader, run as typed.
+"""Every shell command that README.md, CONTRIBUTING.md and the book's pages show a reader, run as typed.
 
-The commands are read from the files' ```bash blocks at collection time, so the tests follow
+The commands are read from the files' ```bash blocks at collection time (every ``book/*.md``
+page is read, so a command added to a new page needs a plan too), so the tests follow
 the documentation: a new command without a plan below fails, and a changed one is run as it
 now reads. Each command gets one plan:
 
@@ -30,7 +31,7 @@ from PIL import Image
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCUMENTS = ("README.md", "book/rerun.md")
+DOCUMENTS = ("README.md", "CONTRIBUTING.md", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "book").glob("*.md")))
 TINY = "openclip:vlmcal-tiny:random"
 
 
@@ -66,7 +67,8 @@ PLANS = {
     "source .venv/bin/activate": Plan("as_typed"),
     f"papermill {C11} out.ipynb -p n_draws 50000 -p n_classes '[2, 10, 1000]'": Plan(
         "as_typed", writes="out.ipynb", expect=r"n_classes\s+2\s+10\s+1000\s"),
-    f"python -m vlmcal.bookrun {C11} book/{C11} -p seed 1": Plan("as_typed", writes=f"book/{C11}", expect=r"seed = 1"),
+    f"python -m vlmcal.book.run {C11} book/{C11} -p seed 1": Plan("as_typed", writes=f"book/{C11}", expect=r"seed = 1"),
+    f".venv/bin/python -m vlmcal.book.run {C11} book/{C11} -p seed 1": Plan("as_typed", writes=f"book/{C11}", expect=r"seed = 1"),
     "jb build -W book/": Plan("as_typed", writes="book/_build/html/index.html"),
     "papermill notebooks/zero_shot.ipynb out.ipynb -p backbone openclip:ViT-B-16:openai -p device cuda": Plan(
         "needs_clip", refusal=NO_WEIGHTS, writes="out.ipynb", expect=re.escape(TINY),
@@ -76,7 +78,7 @@ PLANS = {
         "needs_clip", refusal=NO_WEIGHTS, writes="out.ipynb", expect=re.escape(TINY),
         substitutions={"openclip:ViT-B-16:openai": TINY, "device cuda": "device cpu", "epochs 200": "epochs 2"},
         extra="-p shots 2 -p seeds '[1, 2]' -p pool_size 50 -p n_test 60 -p weights '[1.0]' -p n_resamples 50"),
-    "torchrun --standalone --nproc_per_node 8 -m vlmcal.distributed ctpt_tables -p backbone openclip:ViT-B-16:openai "
+    "torchrun --standalone --nproc_per_node 8 -m vlmcal.book.precompute ctpt_tables -p backbone openclip:ViT-B-16:openai "
     "-p n_images 0 -p device cuda": Plan(
         "needs_clip", refusal=NO_WEIGHTS,
         substitutions={"nproc_per_node 8": "nproc_per_node 2", "openclip:ViT-B-16:openai": TINY, "n_images 0": "n_images 8",
@@ -108,8 +110,8 @@ def sandbox(tmp_path_factory):
     for item in (ROOT / "book").iterdir():
         if item.name in ("_config.yml", "_toc.yml"):
             (book / item.name).symlink_to(os.readlink(item))  # relative links, as in the clone
-        elif item.name in ("_vendor", "_ext"):  # MathJax; the footer's build-info extension
-            (book / item.name).symlink_to(item)
+        elif item.is_dir() and item.name.startswith("_") and item.name not in ("_build", "_failed"):
+            (book / item.name).symlink_to(item)  # MathJax, the Sphinx extensions, templates
         elif item.suffix == ".md":
             (book / item.name).write_text(item.read_text())
     for source in sorted((ROOT / "notebooks").glob("*.ipynb")):
@@ -143,7 +145,7 @@ def _outputs(path: Path) -> str:
 def test_every_documented_command_has_a_plan():
     missing = [f"{doc}: {command}" for doc, command in CASES if command not in PLANS]
     assert not missing, "documented commands that no test runs (add each to PLANS):\n" + "\n".join(missing)
-    assert len(CASES) >= 8, f"expected the README's and rerun.md's commands, found only {CASES}"
+    assert len(CASES) >= 8, f"expected the commands of README.md and the book's pages, found only {CASES}"
 
 
 @pytest.mark.parametrize("doc, command", CASES, ids=[f"{d}:{c[:60]}" for d, c in CASES])

@@ -17,9 +17,9 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import Dataset, TensorDataset
 
-import vlmcal.cache
+import vlmcal.pipeline.cache
 from vlmcal.backbones.openclip import load_openclip
-from vlmcal.features import classifier_logits, image_features
+from vlmcal.pipeline.features import classifier_logits, image_features
 from vlmcal.prompting.zeroshot import ZeroShotClassifier, zero_shot_logits
 
 IDENTITY = {"dataset": "toy", "split": "test", "shift": None, "severity": None}
@@ -91,7 +91,7 @@ def test_second_call_reads_the_cache(tiny, tmp_path, monkeypatch):
 
 
 def test_cache_dir_from_environment(tiny, tmp_path, monkeypatch):
-    monkeypatch.setenv(vlmcal.cache.CACHE_ENV, str(tmp_path / "env-cache"))
+    monkeypatch.setenv(vlmcal.pipeline.cache.CACHE_ENV, str(tmp_path / "env-cache"))
     out = image_features(tiny, GreyImages(3), IDENTITY, num_workers=0, progress=False)
     assert out.path.is_relative_to(tmp_path / "env-cache")
 
@@ -137,10 +137,10 @@ def test_exception_mid_write_leaves_nothing(tiny, tmp_path, monkeypatch):
         fh.flush()
         raise KeyboardInterrupt  # as if the user pressed Ctrl-C while the file was written
 
-    monkeypatch.setattr(vlmcal.cache.torch, "save", half_then_interrupt)
+    monkeypatch.setattr(vlmcal.pipeline.cache.torch, "save", half_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
         image_features(tiny, data, IDENTITY, num_workers=0, cache_dir=tmp_path, progress=False)
-    monkeypatch.setattr(vlmcal.cache.torch, "save", real_save)
+    monkeypatch.setattr(vlmcal.pipeline.cache.torch, "save", real_save)
     assert list((tmp_path / "features").iterdir()) == []  # neither a final file nor a temporary one
 
     again = image_features(tiny, data, IDENTITY, num_workers=0, cache_dir=tmp_path, progress=False)
@@ -171,15 +171,15 @@ identity = {"dataset": "linear", "split": "test"}
 
 _CHILD_CRASH = """
 import os, sys
-import vlmcal.cache
-from vlmcal.features import image_features
+import vlmcal.pipeline.cache
+from vlmcal.pipeline.features import image_features
 
 def save_half_then_die(obj, fh, *args, **kwargs):
     fh.write(b"PK\\x03\\x04 partial")
     fh.flush()
     os._exit(9)
 
-vlmcal.cache.torch.save = save_half_then_die
+vlmcal.pipeline.cache.torch.save = save_half_then_die
 image_features(backbone, data, identity, num_workers=0, cache_dir=sys.argv[1], progress=False)
 """
 
@@ -210,7 +210,7 @@ def test_corrupt_cache_file_is_recomputed(tiny, tmp_path):
     data = GreyImages(4)
     first = image_features(tiny, data, IDENTITY, num_workers=0, cache_dir=tmp_path, progress=False)
     first.path.write_bytes(b"not a torch file")
-    with pytest.warns(vlmcal.cache.CacheEntryWarning, match=f"Cache entry {re.escape(str(first.path))} cannot be read"):
+    with pytest.warns(vlmcal.pipeline.cache.CacheEntryWarning, match=f"Cache entry {re.escape(str(first.path))} cannot be read"):
         again = image_features(tiny, data, IDENTITY, num_workers=0, cache_dir=tmp_path, progress=False)
     assert not again.from_cache and torch.equal(again.features, first.features)
     assert image_features(tiny, data, IDENTITY, num_workers=0, cache_dir=tmp_path, progress=False).from_cache
@@ -223,7 +223,7 @@ def test_tampered_features_are_never_returned(tiny, tmp_path):
     raw, blob = first.features.numpy().tobytes(), first.path.read_bytes()
     at = blob.find(raw)
     first.path.write_bytes(blob[:at] + (first.features[0, :1] + 12).numpy().tobytes() + blob[at + 4 :])
-    with pytest.warns(vlmcal.cache.CacheEntryWarning, match=f"{re.escape(str(first.path))} fails its sha256 check"):
+    with pytest.warns(vlmcal.pipeline.cache.CacheEntryWarning, match=f"{re.escape(str(first.path))} fails its sha256 check"):
         again = image_features(tiny, data, IDENTITY, num_workers=0, cache_dir=tmp_path, progress=False)
     assert not again.from_cache and torch.equal(again.features, first.features)
 

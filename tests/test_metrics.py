@@ -525,7 +525,7 @@ def test_reliability_diagram_colours_over_and_under_confident_bins():
     matplotlib.use("Agg")
     from matplotlib.colors import to_hex
 
-    from vlmcal.plotting import OVER_CONFIDENT, UNDER_CONFIDENT, plot_reliability_diagram
+    from vlmcal.papers.common.figures import OVER_CONFIDENT, UNDER_CONFIDENT, plot_reliability_diagram
 
     p1, y = _seminar("model 1")
     data = M.reliability_data(p1, y, n_bins=10)  # bins 5 (0.6, wrong): over; 7 (0.78, all right) and 9: under

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vlmcal.bookrun import NotebookFailed, execute_notebook
+from vlmcal.book.run import NotebookFailed, execute_notebook
 
 pytestmark = pytest.mark.slow
 
@@ -146,7 +146,7 @@ def test_c11_notebook_says_what_its_grid_could_not_check(tmp_path, verdicts):
 
 
 def test_summary_collects_recorded_verdicts(tmp_path, verdicts):
-    from vlmcal.verdict import Verdict
+    from vlmcal.papers.common.verdict import Verdict
 
     Verdict("C11", "s", "paper", "here", "ci", True, "none").record(verdicts)
     _run("claims_summary", tmp_path, verdict_dir=str(verdicts))

@@ -205,10 +205,10 @@ def test_bad_names(name, error, match):
 def test_load_backbone_dispatch(tiny, monkeypatch):
     assert isinstance(load_backbone(TINY, device="cpu"), OpenClipBackbone)
     calls = []
-    fake = types.ModuleType("vlmcal.backbones.standins")
-    fake.load_default = lambda name, device=None, cache_dir=None, **kw: calls.append((name, device, cache_dir)) or tiny
-    fake.list_default_variants = lambda: ["default", "default-small"]
-    monkeypatch.setitem(sys.modules, "vlmcal.backbones.standins", fake)
+    import vlmcal.standins
+
+    monkeypatch.setattr(vlmcal.standins, "load_default", lambda name, device=None, cache_dir=None, **kw: calls.append((name, device, cache_dir)) or tiny)
+    monkeypatch.setattr(vlmcal.standins, "list_default_variants", lambda: ["default", "default-small"])
     assert load_backbone("default-small", device="cpu", cache_dir="/c") is tiny
     assert calls == [("default-small", "cpu", "/c")]
     assert list_backbones()[:4] == ["default", "default-small", TINY, "openclip:vlmcal-tiny-customtext:random"]

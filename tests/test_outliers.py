@@ -17,8 +17,8 @@ pytest.importorskip("nltk")
 from fakes import HashTextBackbone  # noqa: E402
 
 from vlmcal.data.templates import FASHION_MNIST_CLASSNAMES, FASHION_MNIST_ORIGINAL_CLASSNAMES  # noqa: E402
-from vlmcal.prompting import outliers  # noqa: E402
-from vlmcal.prompting.outliers import (  # noqa: E402
+from vlmcal.adaptation import outliers  # noqa: E402
+from vlmcal.adaptation.outliers import (  # noqa: E402
     LEXNAMES, OutlierPool, OutlierPoolSettings, excluded_words, outlier_pool, wordnet_nouns, wordnet_root,
 )
 

@@ -5,8 +5,8 @@ import json
 import pandas as pd
 import pytest
 
-from vlmcal.paper_values import paper_value, paper_values
-from vlmcal.verdict import Verdict, load_verdicts
+from vlmcal.papers.common.paper_values import paper_value, paper_values
+from vlmcal.papers.common.verdict import Verdict, load_verdicts
 
 
 def test_every_row_names_its_source_and_claims_exist():

@@ -1,4 +1,4 @@
-"""vlmcal.plotting: the seaborn-drawn figures show the numbers they are given.
+"""vlmcal.papers.common.figures: the seaborn-drawn figures show the numbers they are given.
 
 Each figure is drawn on small synthetic data with the Agg backend, and what it shows is read
 back from the artists and compared with the same numbers computed here independently
@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from matplotlib.colors import to_rgb
 
-from vlmcal import plotting
+from vlmcal.papers.common import figures as plotting
 
 NAMES = ["cat", "dog", "ship"]
 
@@ -91,7 +91,7 @@ def _points() -> pd.DataFrame:
 
 
 def test_importing_plotting_imports_neither_seaborn_nor_scipy():
-    code = "import sys, vlmcal.plotting; print([m for m in ('seaborn', 'scipy') if m in sys.modules])"
+    code = "import sys, vlmcal.papers.common.figures; print([m for m in ('seaborn', 'scipy') if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
 
@@ -248,7 +248,7 @@ def test_ece_by_severity_without_seeds_draws_the_means_and_no_band():
 def _corpus(n: int = 7):
     """A small Corpus built by hand: known images, captions, styles and severities."""
     torch = pytest.importorskip("torch")
-    from vlmcal.data.corpus import Corpus, CorpusConfig
+    from vlmcal.standins.corpus import Corpus, CorpusConfig
 
     images = torch.linspace(0, 1, n)[:, None, None, None].expand(n, 1, 28, 28).clone()  # [n, 1, 28, 28], scene i all one grey
     captions = tuple(f"caption number {i}, a fairly long one that has to wrap over several lines" for i in range(n - 1)) + ("a bag",)

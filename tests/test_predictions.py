@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from PIL import Image
 
-from vlmcal.study import predictions
+from vlmcal.pipeline import predictions
 from vlmcal.data.shifts import ShiftedDataset
 
 TINY = "openclip:vlmcal-tiny:random"

@@ -15,8 +15,8 @@ import torch
 from fakes import HashTextBackbone
 from vlmcal import metrics
 from vlmcal.data.templates import HARD_PROMPT
-from vlmcal.study import predictions
-from vlmcal.study.prompt_sweep import (
+from vlmcal.pipeline import predictions
+from vlmcal.papers.ctpt.prompt_sweep import (
     REGIMES,
     correlation_by_regime,
     dispersion_correlation,

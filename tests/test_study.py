@@ -8,9 +8,10 @@ import pytest
 import torch
 from scipy import stats
 
-from vlmcal import metrics, study
+from vlmcal import metrics
+from vlmcal.papers import es as study
 from vlmcal.calibration import TemperatureScaling
-from vlmcal.params import list_parameter
+from vlmcal.papers.common.params import list_parameter
 
 
 def _logits(n=600, c=4, scale=3.0, seed=0):
@@ -355,7 +356,7 @@ def test_intervals_by_side_estimate_what_the_tables_show():
 
 
 def test_coverage_note_names_the_corpus_families_and_each_model():
-    from vlmcal.data.corpus import COVERED_FAMILIES, HELD_OUT_FAMILIES
+    from vlmcal.standins.corpus import COVERED_FAMILIES, HELD_OUT_FAMILIES
 
     note = study.coverage_note(_coverage_runs())
     for family in COVERED_FAMILIES + HELD_OUT_FAMILIES:

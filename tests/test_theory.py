@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from vlmcal import theory
+from vlmcal.papers.dor import theory
 
 
 @pytest.mark.parametrize("k", [2, 3, 10, 100, 1000])

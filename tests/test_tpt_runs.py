@@ -1,4 +1,4 @@
-"""TPT on a named model and condition (``vlmcal.study.tpt_runs``): the rows, the cache, the
+"""TPT on a named model and condition (``vlmcal.papers.ctpt.tpt_runs``): the rows, the cache, the
 methods' table and the paired bootstrap, checked against direct computations."""
 
 from __future__ import annotations
@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vlmcal import metrics, study
+from vlmcal import metrics
+from vlmcal.papers import ctpt
 from vlmcal.adaptation import TPTSettings, tpt_batched
 from vlmcal.data.templates import FASHION_MNIST_CLASSNAMES
 
@@ -22,21 +23,21 @@ def cache(tmp_path, monkeypatch):
 
 def test_split_rows_are_disjoint_stratified_and_seeded():
     labels = torch.arange(10).repeat(30)  # 300 images, 30 per class
-    evaluation, calibration = study.split_rows(labels, 50, 40, seed=0)
+    evaluation, calibration = ctpt.split_rows(labels, 50, 40, seed=0)
     assert len(evaluation) == 50 and len(calibration) == 40
     assert not torch.isin(evaluation, calibration).any()
     assert torch.bincount(labels[evaluation], minlength=10).tolist() == [5] * 10  # stratified
     assert torch.bincount(labels[calibration], minlength=10).tolist() == [4] * 10
-    again = study.split_rows(labels, 50, 40, seed=0)
+    again = ctpt.split_rows(labels, 50, 40, seed=0)
     assert torch.equal(again[0], evaluation) and torch.equal(again[1], calibration)
-    everything, none = study.split_rows(labels, 0, 0)
+    everything, none = ctpt.split_rows(labels, 0, 0)
     assert len(everything) == 300 and len(none) == 0
-    rest, held = study.split_rows(labels, 0, 40)
+    rest, held = ctpt.split_rows(labels, 0, 40)
     assert len(rest) == 260 and not torch.isin(rest, held).any()
     with pytest.raises(ValueError, match="Asked for 200 evaluation and 200 calibration images, but the split holds 300"):
-        study.split_rows(labels, 200, 200)
+        ctpt.split_rows(labels, 200, 200)
     with pytest.raises(ValueError, match="Expected `n_images` to be an integer >= 0, but got -1"):
-        study.split_rows(labels, -1)
+        ctpt.split_rows(labels, -1)
 
 
 @pytest.mark.parametrize(
@@ -44,20 +45,20 @@ def test_split_rows_are_disjoint_stratified_and_seeded():
     [("a photo of a {}.", "a photo of a"), ("itap of a {}.", "itap of a"), ("a {} in a video game.", None), ("{}.", None), ("a {} and a {}.", None)],
 )
 def test_template_prefix_is_the_context_before_a_final_class_name(template, phrase):
-    assert study.template_prefix(template) == phrase
+    assert ctpt.template_prefix(template) == phrase
 
 
 def test_predict_tpt_is_the_engine_on_those_rows_and_is_cached(cache, monkeypatch):
-    from vlmcal.study.predictions import _model, load_test_data
+    from vlmcal.pipeline.predictions import load_model, load_test_data
 
     rows = torch.tensor([3, 17, 40])
-    run = study.predict_tpt(TINY, rows=rows, settings=FEW, batch_size=2, progress=False)
+    run = ctpt.predict_tpt(TINY, rows=rows, settings=FEW, batch_size=2, progress=False)
     assert run.logits.shape == (3, 10) and run.condition == "clean"
     data = load_test_data("fashion-mnist")
     assert torch.equal(run.labels, data.labels[rows])
     # The same as the engine on the model's own preprocessing of those images, each seeded by its index.
-    net = _model(TINY, None, None)
-    from vlmcal.study.predictions import _AsPIL
+    net = load_model(TINY, None, None)
+    from vlmcal.pipeline.predictions import _AsPIL
 
     images = torch.stack([net.preprocess(_AsPIL(data)[int(i)][0]) for i in rows])
     direct = tpt_batched(net, images, FASHION_MNIST_CLASSNAMES, FEW, indices=rows.tolist())
@@ -68,55 +69,55 @@ def test_predict_tpt_is_the_engine_on_those_rows_and_is_cached(cache, monkeypatc
     def no_compute(*args, **kwargs):
         raise AssertionError("a cached run was recomputed")
 
-    monkeypatch.setattr("vlmcal.study.tpt_runs.tpt_batched", no_compute)
-    again = study.predict_tpt(TINY, rows=rows, settings=FEW, batch_size=3, progress=False)
+    monkeypatch.setattr("vlmcal.papers.ctpt.tpt_runs.tpt_batched", no_compute)
+    again = ctpt.predict_tpt(TINY, rows=rows, settings=FEW, batch_size=3, progress=False)
     assert torch.equal(again.logits, run.logits)
     with pytest.raises(AssertionError, match="recomputed"):  # other settings are another entry
-        study.predict_tpt(TINY, rows=rows, settings=TPTSettings(n_views=8, selection=0.25, ctpt_lambda=5.0), progress=False)
+        ctpt.predict_tpt(TINY, rows=rows, settings=TPTSettings(n_views=8, selection=0.25, ctpt_lambda=5.0), progress=False)
 
 
 def test_predict_tpt_explains_bad_input(cache):
     with pytest.raises(ValueError, match="needs a vision-language backbone; 'supervised' has no text tower"):
-        study.predict_tpt("supervised", rows=[0])
+        ctpt.predict_tpt("supervised", rows=[0])
     with pytest.raises(ValueError, match=r"non-empty indices in \[0, 10000\), but got 1 rows"):
-        study.predict_tpt(TINY, rows=[10000], settings=FEW)
+        ctpt.predict_tpt(TINY, rows=[10000], settings=FEW)
     with pytest.raises(ValueError, match="Expected `batch_size` to be an integer >= 1, but got 0"):
-        study.predict_tpt(TINY, rows=[0], settings=FEW, batch_size=0)
+        ctpt.predict_tpt(TINY, rows=[0], settings=FEW, batch_size=0)
     with pytest.raises(ValueError, match="Expected `settings` to be a vlmcal.adaptation.TPTSettings"):
-        study.predict_tpt(TINY, rows=[0], settings={"n_views": 8})
+        ctpt.predict_tpt(TINY, rows=[0], settings={"n_views": 8})
 
 
 def _run(logits, initial, labels, rows=None):
     n = len(labels)
     rows = torch.arange(n) if rows is None else rows
-    return study.TPTRun("m", "clean", 0, TPTSettings(), rows, labels, logits, initial, torch.zeros(n))
+    return ctpt.TPTRun("m", "clean", 0, TPTSettings(), rows, labels, logits, initial, torch.zeros(n))
 
 
 def test_outcomes_table_and_paired_bootstrap_by_hand():
     gen = torch.Generator().manual_seed(0)
     labels = torch.randint(0, 4, (60,), generator=gen)
-    tpt, zero, ctpt = (torch.randn(60, 4, generator=gen) * s for s in (3.0, 1.0, 1.5))
-    runs = {("clean", "hard"): {"TPT": _run(tpt, zero, labels), "C-TPT": _run(ctpt, zero, labels)}}
-    outcomes = study.tpt_outcomes(runs, {"hard": 2.0})
-    assert set(outcomes) == {("clean", "hard", m) for m in study.METHODS}
-    table = study.method_table(outcomes, n_bins=20).set_index("method")
-    for method, logits in (("zero-shot", zero), ("TPT", tpt), ("C-TPT", ctpt), ("TPT + TS", tpt / 2.0)):
+    tpt, zero, ctpt_logits = (torch.randn(60, 4, generator=gen) * s for s in (3.0, 1.0, 1.5))
+    runs = {("clean", "hard"): {"TPT": _run(tpt, zero, labels), "C-TPT": _run(ctpt_logits, zero, labels)}}
+    outcomes = ctpt.tpt_outcomes(runs, {"hard": 2.0})
+    assert set(outcomes) == {("clean", "hard", m) for m in ctpt.METHODS}
+    table = ctpt.method_table(outcomes, n_bins=20).set_index("method")
+    for method, logits in (("zero-shot", zero), ("TPT", tpt), ("C-TPT", ctpt_logits), ("TPT + TS", tpt / 2.0)):
         probs = logits.softmax(1)
         assert table.loc[method, "ece"] == pytest.approx(metrics.ece(probs, labels, n_bins=20), abs=1e-9)
         assert table.loc[method, "accuracy"] == pytest.approx(metrics.accuracy(probs, labels))
         assert table.loc[method, "gap"] == pytest.approx(metrics.mean_confidence(probs, labels) - metrics.accuracy(probs, labels), abs=1e-6)
-    rise = study.tpt_bootstrap(outcomes, lambda m: m[("clean", "hard", "TPT")]["ece"] - m[("clean", "hard", "zero-shot")]["ece"],
+    rise = ctpt.tpt_bootstrap(outcomes, lambda m: m[("clean", "hard", "TPT")]["ece"] - m[("clean", "hard", "zero-shot")]["ece"],
                                n_resamples=200)
     assert rise.estimate == pytest.approx(table.loc["TPT", "ece"] - table.loc["zero-shot", "ece"], abs=1e-9)
     assert rise.lower <= rise.estimate <= rise.upper
-    contrast = study.tpt_bootstrap(outcomes, study.method_contrast("ece", "TPT", "zero-shot"), n_resamples=200)
+    contrast = ctpt.tpt_bootstrap(outcomes, ctpt.method_contrast("ece", "TPT", "zero-shot"), n_resamples=200)
     assert (contrast.estimate, contrast.lower, contrast.upper) == (rise.estimate, rise.lower, rise.upper)
-    share = study.tpt_bootstrap(outcomes, study.method_contrast("ece", "C-TPT", "TPT", ratio=True), n_resamples=20)
+    share = ctpt.tpt_bootstrap(outcomes, ctpt.method_contrast("ece", "C-TPT", "TPT", ratio=True), n_resamples=20)
     assert share.estimate == pytest.approx(table.loc["C-TPT", "ece"] / table.loc["TPT", "ece"], rel=1e-9)
-    same = study.tpt_bootstrap(outcomes, lambda m: m[("clean", "hard", "TPT")]["accuracy"] - m[("clean", "hard", "TPT + TS")]["accuracy"],
+    same = ctpt.tpt_bootstrap(outcomes, lambda m: m[("clean", "hard", "TPT")]["accuracy"] - m[("clean", "hard", "TPT + TS")]["accuracy"],
                                n_resamples=50)
     assert (same.estimate, same.lower, same.upper) == (0.0, 0.0, 0.0)  # TS never changes a prediction
-    layout = study.paper_layout(study.method_table(outcomes), {"clean": ["clean"]})
+    layout = ctpt.paper_layout(ctpt.method_table(outcomes), {"clean": ["clean"]})
     row = table.loc["TPT"]
     assert layout.loc[("clean", "hard"), "TPT"] == f"{100 * row['accuracy']:.1f} / {100 * row['ece']:.2f}"
 
@@ -126,7 +127,7 @@ def test_outcomes_refuse_runs_on_different_images():
     z = torch.zeros(4, 3)
     runs = {("clean", "hard"): {"TPT": _run(z, z, labels), "C-TPT": _run(z, z, labels, rows=torch.tensor([0, 1, 2, 5]))}}
     with pytest.raises(ValueError, match="on the same image rows"):
-        study.tpt_outcomes(runs)
+        ctpt.tpt_outcomes(runs)
 
 
 @pytest.mark.parametrize(
@@ -144,11 +145,11 @@ def test_outcomes_refuse_runs_on_different_images():
 def test_page_settings_explain_bad_parameters(kwargs, message):
     base = dict(backbone="default", dataset="fashion-mnist", shifts=["gaussian_noise"], severity=3, n_images=8)
     with pytest.raises(ValueError, match=message):
-        study.TPTPageSettings(**{**base, **kwargs})
+        ctpt.TPTPageSettings(**{**base, **kwargs})
 
 
 def test_page_settings_read_papermill_text():
-    s = study.TPTPageSettings(backbone="default", dataset="fashion-mnist", shifts="['sketch']", severity="2", n_images="16",
+    s = ctpt.TPTPageSettings(backbone="default", dataset="fashion-mnist", shifts="['sketch']", severity="2", n_images="16",
                               ensemble="['a photo of a', 'a photo of the']", lambdas="[0, 20]", augmix="true")
     assert (s.shifts, s.severity, s.n_images, s.ensemble, s.lambdas, s.augmix) == (
         ("sketch",), 2, 16, ("a photo of a", "a photo of the"), (0.0, 20.0), True)

@@ -7,7 +7,7 @@ import re
 import pytest
 from markdown_it import MarkdownIt
 
-from vlmcal.verdict import (
+from vlmcal.papers.common.verdict import (
     SHORT_CHARS, Verdict, claim_anchor, load_verdicts, read_verdicts, summary_table, verdict_details, verdict_tally,
 )
 
@@ -49,7 +49,7 @@ def test_table_has_one_row_per_claim_with_paper_and_verdict(verdicts):
     assert len(rows) == 3
     cells = [[c.strip() for c in re.split(r"(?<!\\)\|", row)[1:-1]] for row in rows]
     assert all(len(row) == 5 for row in cells), "a pipe in a text must not add a column"
-    assert [row[1] for row in cells] == ["ES", "ES", "DOR"]  # from vlmcal.paper_values
+    assert [row[1] for row in cells] == ["ES", "ES", "DOR"]  # from vlmcal.papers.common.paper_values
     assert [row[2].replace("&nbsp;", " ") for row in cells] == ["– not tested", "✗ does not hold", "✓ holds"]
 
 

@@ -24,10 +24,10 @@ BUILDS = re.compile(r"(^|[\s;&|(])(make|pytest|jb|papermill|pip3?|python3?|\S*/b
 
 
 def readme_commands() -> list[str]:
-    """The `make ...` commands of README.md's first ```bash block ("Two commands")."""
-    block = re.search(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
-    assert block, "README.md has no ```bash block"
-    commands = [re.sub(r"\s+#.*$", "", line).strip() for line in block.group(1).splitlines()]
+    """The `make ...` commands that README.md's ```bash blocks show (its "Two commands"), in order."""
+    blocks = re.findall(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+    assert blocks, "README.md has no ```bash block"
+    commands = [re.sub(r"\s+#.*$", "", line).strip() for block in blocks for line in block.splitlines()]
     return [" ".join(c.split()) for c in commands if c.startswith("make ")]
 
 

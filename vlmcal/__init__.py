@@ -1,28 +1,65 @@
 """vlmcal: calibration of vision-language models, reproduced claim by claim.
 
-The layers, from data to verdicts (each imports only those above it; the model layer never
-imports the evaluation layer, ``tests/backbones/test_layering.py`` checks it):
+The library, for your own work (everything below is importable as ``vlmcal.<name>``):
 
-- ``vlmcal.data``: data sets, distribution shifts, prompt templates and class names.
-- ``vlmcal.backbones``: models by name (``load_backbone``): open_clip models and the offline
-  stand-ins (``backbones.standins``), behind one ``Backbone`` interface.
-- ``vlmcal.prompting``: class text features and zero-shot logits, learnable prompt context,
-  text-feature dispersion.
-- ``vlmcal.features``, ``vlmcal.cache``: cached feature and logit extraction, atomic writes
-  with digests.
-- ``vlmcal.metrics``: calibration metrics on one binning core, smooth ECE, bootstrap.
-- ``vlmcal.calibration``: temperature, vector and histogram calibrators, stratified sampling.
-- ``vlmcal.cards``: a stand-in's model card, measured from outside the model code.
-- ``vlmcal.study``: the ES study: page settings, predictions, runs, tables and intervals.
-- ``vlmcal.theory``: Proposition 3.1 of the DOR paper (confidence grows with logit spread).
-- ``vlmcal.paper_values``: the papers' figures, thresholds and claim statements, from one data file.
-- ``vlmcal.claims``: each claim's test, deciding its verdict and its reason from a page's results.
-- ``vlmcal.verdict``: the computed verdict every notebook ends with.
-- ``vlmcal.plotting``: figures (compute first, draw second; every function takes ``ax=None``).
-- ``vlmcal.params``, ``vlmcal.bookrun``: notebook parameters as readers type them; the book's runner.
+- measure calibration: :func:`ece` and its relatives (``mce``, ``adaptive_ece``,
+  ``classwise_ece``, ``smooth_ece``, ``nll``, ``brier_score``), :func:`reliability_data`,
+  :func:`bootstrap_ci` (``vlmcal.metrics``);
+- calibrate: :class:`TemperatureScaling`, :class:`VectorScaling`, :class:`HistogramBinning`
+  (``vlmcal.calibration``);
+- classify zero-shot and adapt the prompt: :func:`load_backbone` (``vlmcal.backbones``),
+  :class:`ZeroShotClassifier` (``vlmcal.prompting``), :func:`tpt` with :class:`TPTSettings`
+  (TPT and C-TPT), :class:`PromptTuner` with :func:`method_settings` (CoOp, KgCoOp, DOR)
+  (``vlmcal.adaptation``); cached, sharded features and logits by model name in
+  ``vlmcal.pipeline`` (:func:`predict`).
 
-Test-time prompt tuning (TPT, C-TPT) and prompt learning (CoOp, KgCoOp, DOR) will live in
-``vlmcal.adaptation``.
+The data sets, shifts and prompt templates are in ``vlmcal.data``. The book's own code sits
+apart, above the library, which never imports it: the offline CLIP stand-ins
+(``vlmcal.standins``), one package per paper (``vlmcal.papers``) and the runner
+(``vlmcal.book``).
+
+Example:
+    >>> import torch, vlmcal
+    >>> logits = torch.tensor([[4.0, 0.0], [0.0, 1.0], [2.0, 2.5]])
+    >>> labels = torch.tensor([0, 1, 0])
+    >>> round(float(vlmcal.ece(logits, labels, inputs="logits", n_bins=10)), 4)
+    0.3031
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 __version__ = "0.1.0"
+
+# Public name -> the module that defines it. Loaded on first use (PEP 562), so that
+# ``import vlmcal`` stays cheap and a page that only reads cached logits never imports torch's
+# heavier companions (open_clip, torchvision, sentence-transformers).
+_EXPORTS = {
+    **dict.fromkeys(
+        ["ece", "mce", "adaptive_ece", "classwise_ece", "smooth_ece", "nll", "brier_score", "accuracy",
+         "reliability_data", "bootstrap_ci", "probs_from_logits"],
+        "vlmcal.metrics",
+    ),
+    **dict.fromkeys(["TemperatureScaling", "VectorScaling", "HistogramBinning", "fit_temperatures"], "vlmcal.calibration"),
+    **dict.fromkeys(["load_backbone", "list_backbones", "Backbone"], "vlmcal.backbones"),
+    **dict.fromkeys(["ZeroShotClassifier", "class_text_features", "zero_shot_logits"], "vlmcal.prompting.zeroshot"),
+    **dict.fromkeys(["tpt", "TPTSettings", "TPTResult", "PromptTuner", "method_settings"], "vlmcal.adaptation"),
+    "predict": "vlmcal.pipeline.predictions",
+    "image_features": "vlmcal.pipeline.features",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'vlmcal' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value  # the next look-up is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -1,4 +1,4 @@
-"""The default stand-in VLMs (``vlmcal.backbones.standins``), on a tiny config trained in seconds
+"""The default stand-in VLMs (``vlmcal.standins``), on a tiny config trained in seconds
 (the real family is never trained here). Their measured figures: ``tests/test_cards.py``."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vlmcal.backbones import standins
+from vlmcal import standins
 from vlmcal.backbones.base import Backbone
-from vlmcal.backbones.standins import training
-from vlmcal.backbones.standins.towers import ContrastiveImageSide, ImageTower
-from vlmcal.data.corpus import CorpusConfig
+from vlmcal.standins import training
+from vlmcal.standins.towers import ContrastiveImageSide, ImageTower
+from vlmcal.standins.corpus import CorpusConfig
 from vlmcal.data.templates import FASHION_MNIST_CLASSNAMES
 
 # 384 scenes, one epoch: trains in a few seconds.
@@ -140,7 +140,7 @@ def test_card_holds_the_training_facts(tiny):
     md = card.to_markdown()
     assert md.startswith("### Model card: `tiny` (vlm stand-in)") and "all-MiniLM-L6-v2" in md
     assert "held out (never shown): digital" in md and "distinct captions" in md
-    assert "accuracy" not in md  # what it scores is measured by vlmcal.cards, outside the model layer
+    assert "accuracy" not in md  # what it scores is measured by vlmcal.standins.cards, outside the model layer
 
 
 def test_second_load_comes_from_the_cache(tiny, cache, monkeypatch):
@@ -162,7 +162,7 @@ def test_a_damaged_cache_entry_is_reported_and_retrained(tiny, cache, monkeypatc
     """Training stands in for itself here: it is deterministic (test below), so a retrain gives ``tiny`` again."""
     import copy
 
-    from vlmcal.cache import CacheEntryWarning
+    from vlmcal.pipeline.cache import CacheEntryWarning
 
     (path,) = (cache / "backbones").glob("tiny-*.pt")
     if damage == "garbage":

@@ -1,4 +1,4 @@
-"""The supervised (cross-entropy) baseline (``vlmcal.backbones.standins.supervised``), on a tiny
+"""The supervised (cross-entropy) baseline (``vlmcal.standins.supervised``), on a tiny
 config trained in seconds. Its measured figures: ``tests/test_cards.py``."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from vlmcal.backbones.base import Classifier
-from vlmcal.backbones.standins import supervised
+from vlmcal.standins import supervised
 from vlmcal.data.datasets import load_fashion_mnist
 
 TINY = supervised.SupervisedConfig(widths=(8, 16, 16), epochs=2, batch_size=64, warmup_steps=5, n_train=1536)

@@ -12,10 +12,10 @@ import math
 import pandas as pd
 import pytest
 
-from vlmcal.claims import ctpt
-from vlmcal.claims._common import threshold
+from vlmcal.papers.ctpt import claims as ctpt
+from vlmcal.papers.common.rules import threshold
 from vlmcal.metrics import BootstrapResult
-from vlmcal.paper_values import paper_value
+from vlmcal.papers.common.paper_values import paper_value
 
 BACKBONE = "`openclip:some-model:weights`"
 NAN = float("nan")

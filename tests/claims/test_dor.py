@@ -9,8 +9,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from vlmcal import theory
-from vlmcal.claims import dor
+from vlmcal.papers.dor import theory
+from vlmcal.papers.dor import claims as dor
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vlmcal import study
-from vlmcal.claims import es
-from vlmcal.claims._common import compare_with_bar, threshold
+from vlmcal.papers import es as study
+from vlmcal.papers.es import claims as es
+from vlmcal.papers.common.rules import compare_with_bar, threshold
 from vlmcal.metrics import BootstrapResult
 
 BACKBONE = "`openclip:some-model:weights`"
@@ -51,7 +51,7 @@ def test_compare_with_bar(interval, expected, decided_by):
 
 
 def test_thresholds_come_from_the_data_file_with_their_reading():
-    from vlmcal.paper_values import paper_value
+    from vlmcal.papers.common.paper_values import paper_value
 
     for value_id in ("c1_threshold_similar_ece", "c2_threshold_ece_ratio", "c3_threshold_ts_helps_share",
                      "c3_threshold_stable_rise", "c4_threshold_recovery_share", "c6_threshold_plateau_ece"):

@@ -16,14 +16,14 @@ from pathlib import Path
 import torch
 
 from vlmcal.adaptation import TPTSettings
-from vlmcal.backbones import standins
+from vlmcal import standins
 from vlmcal.backbones.openclip import load_openclip
-from vlmcal.data.corpus import CorpusConfig
+from vlmcal.standins.corpus import CorpusConfig
 from vlmcal.data.datasets import load_fashion_mnist
-from vlmcal.distributed import launch
-from vlmcal.features import image_features
-from vlmcal.study.predictions import _AsPIL, _Rows
-from vlmcal.study.tpt_runs import predict_tpt
+from vlmcal.pipeline.sharding import launch
+from vlmcal.pipeline.features import image_features
+from vlmcal.pipeline.predictions import _AsPIL, RowSubset
+from vlmcal.papers.ctpt.tpt_runs import predict_tpt
 
 TINY = "openclip:vlmcal-tiny:random"
 STANDIN = standins.StandInConfig(widths=(4, 8, 8), epochs=1, batch_size=64, warmup_steps=2, corpus=CorpusConfig(n_scenes=384))
@@ -32,7 +32,7 @@ N_IMAGES, BATCH, SHARD_BATCHES = 48, 8, 2  # 3 shards of 16 images
 
 def main(out: Path, cache: Path) -> None:
     here = launch()
-    data = _Rows(load_fashion_mnist("test"), torch.arange(N_IMAGES))
+    data = RowSubset(load_fashion_mnist("test"), torch.arange(N_IMAGES))
     identity = {"dataset": "fashion-mnist", "split": "test", "rows": "first 48"}
     die = os.environ.get("VLMCAL_TEST_DIE_RANK")
     if die is not None and int(die) == here.rank:

@@ -1,10 +1,16 @@
 """Adapting a frozen backbone's prompts: test-time prompt tuning (``tpt``: TPT and C-TPT) and
-prompt learning on labelled shots (``prompt_learning``: CoOp, KgCoOp, and either with DOR).
-All of them tune the one learnable context of ``vlmcal.prompting.prompt_learner``.
+prompt learning on labelled shots (``prompt_learning``: CoOp, KgCoOp, and either with DOR,
+whose outlier pool of WordNet nouns is ``outliers``). All of them tune the one learnable
+context of ``vlmcal.prompting.prompt_learner``.
+
+:func:`tpt` is the batched engine, :func:`tpt_batched`, under the name a user looks for;
+:func:`tpt_reference` is the one-image-at-a-time reference it is tested against.
 """
 
 from vlmcal.adaptation.prompt_learning import (
     METHODS as PROMPT_LEARNING_METHODS,
+)
+from vlmcal.adaptation.prompt_learning import (
     PromptTuner,
     PromptTuningSettings,
     TrackedSplit,
@@ -23,11 +29,12 @@ from vlmcal.adaptation.tpt import (
     input_normalization,
     marginal_entropy,
     tpt_batched,
+    tpt_batched as tpt,
     tpt_reference,
 )
 
 __all__ = [
-    "PHASES", "TPTSettings", "TPTResult", "augmented_views", "confident_views", "marginal_entropy", "tpt_batched", "tpt_reference",
+    "PHASES", "TPTSettings", "TPTResult", "augmented_views", "confident_views", "marginal_entropy", "tpt", "tpt_batched", "tpt_reference",
     "ensemble_features", "initial_contexts", "input_normalization", "PROMPT_LEARNING_METHODS", "PromptTuner", "PromptTuningSettings",
     "TrackedSplit", "anchor_loss", "learning_rate", "method_settings",
 ]

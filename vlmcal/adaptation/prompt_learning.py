@@ -10,7 +10,7 @@ All three tune the one learnable context of :class:`~vlmcal.prompting.prompt_lea
   (``template``); w = 8, context initialised from "a photo of a".
 - **DOR** (Wang, Li & Wei, ICML 2025) adds ``lambda * (1 - mean_o cos(t_o, t0_o))`` to either,
   over *outlier* labels ``o`` instead of the base classes: WordNet nouns near the base classes
-  (:mod:`vlmcal.prompting.outliers`), as many per step as there are base classes, redrawn at
+  (:mod:`vlmcal.adaptation.outliers`), as many per step as there are base classes, redrawn at
   every step. ``t_o`` runs the outlier name through the learned context, ``t0_o`` is the frozen
   feature of ``template.format(o)``. The base classes' own text features are left free.
 
@@ -18,7 +18,7 @@ With the context initialised from the template's phrase ("a photo of a" before
 "a photo of a {}."), both regularisers are exactly zero at the start.
 
 The image tower is frozen, so training reads cached image features ([N, D], L2-normalised; see
-``vlmcal.features.image_features``); no image is encoded again during training. Each step
+``vlmcal.pipeline.features.image_features``); no image is encoded again during training. Each step
 runs the text tower on the C base prompts (and the outlier prompts) only.
 
 Schedule, as CoOp's configuration has it: SGD (momentum 0.9, weight decay 5e-4) at lr 0.002,
@@ -36,20 +36,18 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import pandas as pd
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from vlmcal.adaptation.outliers import OutlierPool
 from vlmcal.backbones.base import Backbone
 from vlmcal.prompting.dispersion import feature_divergence
 from vlmcal.prompting.prompt_learner import PromptLearner, PromptSettings
 from vlmcal.prompting.zeroshot import class_text_features, zero_shot_logits
-
-if TYPE_CHECKING:
-    from vlmcal.prompting.outliers import OutlierPool
 
 __all__ = [
     "BASE_METHODS", "METHODS", "PromptTuningSettings", "method_settings", "anchor_loss", "learning_rate", "TrackedSplit",
@@ -219,11 +217,11 @@ class PromptTuner:
     Args:
         backbone: the frozen backbone (any :class:`~vlmcal.backbones.base.Backbone`).
         settings: the method and its schedule.
-        outliers: DOR's outlier pool (:func:`vlmcal.prompting.outliers.outlier_pool`); required
+        outliers: DOR's outlier pool (:func:`vlmcal.adaptation.outliers.outlier_pool`); required
             when ``settings.dor_weight > 0``.
 
-    Attributes (after :meth:`fit`):
-        learner_: the trained :class:`PromptLearner` over the base classes.
+    Attributes:
+        learner_: the trained :class:`PromptLearner` over the base classes (set by :meth:`fit`, as are the others).
         history_: one row per epoch (epoch 0 = before training): loss, cross-entropy,
             regulariser, learning rate, seconds, and for each tracked split ``<split>_fd``,
             ``<split>_accuracy`` and ``<split>_confidence``.
@@ -240,7 +238,7 @@ class PromptTuner:
             raise TypeError(f"Expected `settings` to be a PromptTuningSettings, but got {type(settings).__name__}")
         if settings.dor_weight > 0 and outliers is None:
             raise ValueError(f"{settings.name} needs outlier labels: pass outliers=outlier_pool(backbone, base_class_names) "
-                             "(vlmcal.prompting.outliers), or set dor_weight=0")
+                             "(vlmcal.adaptation.outliers), or set dor_weight=0")
         self.backbone, self.settings, self.outliers = backbone, settings, outliers
 
     def _step_loss(self, learner: PromptLearner, feats: torch.Tensor, labels: torch.Tensor, frozen: torch.Tensor | None,

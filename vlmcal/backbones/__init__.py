@@ -1,9 +1,13 @@
-"""Backbones by name: one loader for every family.
+"""Backbones by name: one loader for every family, and a registry that families plug into.
 
-- ``default``, ``default-<variant>``: vlmcal's offline stand-in backbones (``vlmcal.backbones.standins``).
 - ``openclip:<arch>:<pretrained>``: an open_clip model (``vlmcal.backbones.openclip``), e.g.
   ``openclip:ViT-B-16:openai``, ``openclip:ViT-B-16:/path/to/checkpoint.pt``, or
   ``openclip:vlmcal-tiny:random`` (random weights, for tests and dry runs).
+- Any family registered with :func:`register_family`. Installed packages register theirs
+  through the ``vlmcal.backbones`` entry-point group, read on the first name no registered
+  family accepts: this is how the book's offline stand-ins (``default``, ``default-<variant>``
+  and the ``supervised`` baseline, from ``vlmcal.standins``) are found without the library
+  importing them.
 
 Example:
     >>> backbone = load_backbone("openclip:vlmcal-tiny:random", device="cpu")
@@ -14,17 +18,91 @@ Example:
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Callable
 
 import torch
 
 from vlmcal.backbones.base import Backbone, Classifier, default_device
 
-__all__ = ["load_backbone", "list_backbones", "Backbone", "Classifier", "default_device"]
+__all__ = ["load_backbone", "load_model", "list_backbones", "register_family", "Family", "Backbone", "Classifier", "default_device"]
 
-_ACCEPTED = (
-    "`default` or `default-<variant>` (vlmcal's offline stand-ins), or "
-    "`openclip:<arch>:<pretrained tag | checkpoint path | random>` (e.g. `openclip:ViT-B-16:openai`)"
-)
+ENTRY_POINT_GROUP = "vlmcal.backbones"
+_OPENCLIP = "`openclip:<arch>:<pretrained tag | checkpoint path | random>` (e.g. `openclip:ViT-B-16:openai`)"
+
+
+@dataclass(frozen=True)
+class Family:
+    """A family of models loadable by name.
+
+    Attributes:
+        name: the family's name, for messages.
+        accepts: whether a model name belongs to the family.
+        load: ``load(name, device=..., cache_dir=..., **kwargs)`` -> a ``Backbone`` or ``Classifier``.
+        names: the names that load here, for :func:`list_backbones`.
+        spelling: how its names are written, for the message about an unknown name.
+    """
+
+    name: str
+    accepts: Callable[[str], bool]
+    load: Callable[..., Backbone | Classifier]
+    names: Callable[[], list[str]]
+    spelling: str
+
+
+_FAMILIES: dict[str, Family] = {}
+_entry_points_read = False
+
+
+def register_family(family: Family) -> Family:
+    """Add (or replace) a family of named models; returns it."""
+    _FAMILIES[family.name] = family
+    return family
+
+
+def _families() -> list[Family]:
+    """The registered families, after reading the entry points once."""
+    global _entry_points_read
+    if not _entry_points_read:
+        _entry_points_read = True
+        for point in entry_points(group=ENTRY_POINT_GROUP):
+            point.load()()  # each entry point is a function that registers its families
+    return list(_FAMILIES.values())
+
+
+def _accepted() -> str:
+    return "; ".join([*(f.spelling for f in _families()), _OPENCLIP])
+
+
+def load_model(
+    name: str,
+    device: str | torch.device | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    **kwargs,
+) -> Backbone | Classifier:
+    """Load a model by name: a VLM backbone, or a classifier such as a supervised baseline.
+
+    Args:
+        name: ``openclip:<arch>:<pretrained>``, or a name of a registered family.
+        device: where it runs; default CUDA when present, else CPU.
+        cache_dir: vlmcal's cache directory (default ``$VLMCAL_CACHE_DIR`` or ``~/.cache/vlmcal``).
+        **kwargs: passed to the family's loader (for open_clip: ``weights_dir``, ``quick_gelu``,
+            ``text_batch_size``; see :func:`vlmcal.backbones.openclip.load_openclip`).
+
+    Raises:
+        ValueError: for a name no family accepts (the message lists what is accepted).
+    """
+    if not isinstance(name, str):
+        raise ValueError(f"Expected a backbone name (a string: {_accepted()}), but got {name!r}")
+    if name.startswith("openclip:"):
+        from vlmcal.backbones.openclip import load_openclip  # open_clip and torchvision load only for open_clip models
+
+        return load_openclip(name, device=device, cache_dir=cache_dir, **kwargs)
+    for family in _families():
+        if family.accepts(name):
+            return family.load(name, device=device, cache_dir=cache_dir, **kwargs)
+    raise ValueError(f"Unknown backbone {name!r}. Accepted: {_accepted()}; see vlmcal.backbones.list_backbones()")
 
 
 def load_backbone(
@@ -33,32 +111,18 @@ def load_backbone(
     cache_dir: str | os.PathLike | None = None,
     **kwargs,
 ) -> Backbone:
-    """Load a backbone by name.
-
-    Args:
-        name: ``default``, ``default-<variant>`` or ``openclip:<arch>:<pretrained>``.
-        device: where it runs; default CUDA when present, else CPU.
-        cache_dir: vlmcal's cache directory (default ``$VLMCAL_CACHE_DIR`` or ``~/.cache/vlmcal``).
-        **kwargs: passed to the family's loader (for open_clip: ``weights_dir``, ``quick_gelu``,
-            ``text_batch_size``; see :func:`vlmcal.backbones.openclip.load_openclip`).
+    """Load a VLM backbone by name (see :func:`load_model` for the arguments).
 
     Returns:
         The frozen backbone.
 
     Raises:
-        ValueError: for a name no family accepts (the message lists what is accepted).
+        ValueError: for a name no family accepts, or one that names a classifier, not a VLM.
     """
-    if not isinstance(name, str):
-        raise ValueError(f"Expected a backbone name (a string: {_ACCEPTED}), but got {name!r}")
-    if name.startswith("openclip:"):
-        from vlmcal.backbones.openclip import load_openclip
-
-        return load_openclip(name, device=device, cache_dir=cache_dir, **kwargs)
-    if name == "default" or name.startswith("default-"):
-        from vlmcal.backbones.standins import load_default
-
-        return load_default(name, device=device, cache_dir=cache_dir, **kwargs)
-    raise ValueError(f"Unknown backbone {name!r}. Accepted: {_ACCEPTED}; see vlmcal.backbones.list_backbones()")
+    model = load_model(name, device=device, cache_dir=cache_dir, **kwargs)
+    if not isinstance(model, Backbone):
+        raise ValueError(f"{name!r} is a classifier, not a vision-language backbone: load it with vlmcal.backbones.load_model")
+    return model
 
 
 def list_backbones(include_downloadable: bool = False) -> list[str]:
@@ -69,18 +133,11 @@ def list_backbones(include_downloadable: bool = False) -> list[str]:
             whether or not its weights are here.
 
     Returns:
-        The default stand-ins, the random-weight test models, and the open_clip pairs whose
-        weights are in the local caches (all pairs with ``include_downloadable``).
+        The registered families' names, the random-weight test models, and the open_clip pairs
+        whose weights are in the local caches (all pairs with ``include_downloadable``).
     """
-    names: list[str] = []
-    try:
-        from vlmcal.backbones.standins import list_default_variants
-
-        names += list_default_variants()
-    except ModuleNotFoundError as err:  # the stand-in family is optional here; other import errors are bugs
-        if err.name != "vlmcal.backbones.standins":
-            raise
-    from vlmcal.backbones.openclip import TEST_CONFIGS, RANDOM_TAG, _find_cached_weights
+    names = [n for family in _families() for n in family.names()]
+    from vlmcal.backbones.openclip import RANDOM_TAG, TEST_CONFIGS, _find_cached_weights
 
     names += [f"openclip:{arch}:{RANDOM_TAG}" for arch in TEST_CONFIGS]
     import open_clip

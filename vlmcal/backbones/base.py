@@ -31,7 +31,7 @@ def default_device(device: str | torch.device | None = None) -> torch.device:
     if device is None or device == "":
         if not torch.cuda.is_available():
             return torch.device("cpu")
-        # Under torchrun each process on a machine takes its own GPU (LOCAL_RANK; vlmcal.distributed).
+        # Under torchrun each process on a machine takes its own GPU (LOCAL_RANK; vlmcal.pipeline.sharding).
         return torch.device("cuda", int(os.environ["LOCAL_RANK"])) if "LOCAL_RANK" in os.environ else torch.device("cuda")
     try:
         chosen = torch.device(device)

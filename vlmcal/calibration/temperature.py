@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from vlmcal.calibration._common import _LogitsToLogits, _fitted_input, _like
+from vlmcal.calibration._common import _fitted_input, _like, _LogitsToLogits
 from vlmcal.metrics import toplabel
 from vlmcal.metrics._validation import _as_tensor, _check_pair
 from vlmcal.metrics.toplabel import _row_blocks

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from vlmcal.calibration._common import _LogitsToLogits, _fitted_input, _like
+from vlmcal.calibration._common import _fitted_input, _like, _LogitsToLogits
 from vlmcal.metrics._validation import _check_pair
 
 

@@ -3,7 +3,7 @@
 Every loader returns a ``torch.utils.data.Dataset`` of ``(image, label)`` pairs that also
 carries ``class_names`` (index = label), ``labels`` ([N] int64) and ``identity`` (a small dict
 of JSON-able values that names the data exactly, for use as a cache key with
-``vlmcal.cache.content_key``).
+``vlmcal.pipeline.cache.content_key``).
 
 Fashion-MNIST (Xiao, Rasul & Vollgraf, 2017) is read from the ``data_dir`` argument when one
 is given, and from nowhere else: a folder without the four ``*-ubyte.gz`` files is an error,
@@ -48,9 +48,9 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from vlmcal.atomic import atomic_path
-from vlmcal.cache import cache_dir
 from vlmcal.data.templates import FASHION_MNIST_CLASSNAMES
+from vlmcal.pipeline.atomic import atomic_path
+from vlmcal.pipeline.cache import cache_dir
 
 __all__ = [
     "DATA_ENV",

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import Dataset
 
-__all__ = ["CORRUPTIONS", "DOMAIN_SHIFTS", "SEVERITIES", "SHIFT_FAMILIES", "shift_family", "list_shifts", "apply_shift", "ShiftedDataset"]
+__all__ = ["CORRUPTIONS", "DOMAIN_SHIFTS", "SEVERITIES", "SHIFT_FAMILIES", "shift_family", "list_shifts", "check_shift", "apply_shift", "ShiftedDataset"]
 
 SEVERITIES = (1, 2, 3, 4, 5)
 
@@ -269,7 +269,7 @@ def list_shifts(kind: Literal["all", "corruption", "domain"] = "all") -> list[st
 # noise, blur, weather, digital), each shift under the category ImageNet-C files it in (its
 # "extra" corruptions, speckle noise and gaussian blur, under noise and blur), plus the
 # renditions. The stand-ins' pretraining corpus covers some families and holds out the rest
-# (``vlmcal.data.corpus.COVERED_FAMILIES``).
+# (``vlmcal.standins.corpus.COVERED_FAMILIES``).
 SHIFT_FAMILIES: dict[str, tuple[str, ...]] = {
     "noise": ("gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise"),
     "blur": ("gaussian_blur", "defocus_blur", "motion_blur", "zoom_blur"),
@@ -281,11 +281,11 @@ SHIFT_FAMILIES: dict[str, tuple[str, ...]] = {
 
 def shift_family(name: str) -> str:
     """The family of a shift: ``shift_family("contrast") == "digital"``."""
-    _check_shift(name, 1)
+    check_shift(name, 1)
     return next(family for family, names in SHIFT_FAMILIES.items() if name in names)
 
 
-def _check_shift(name, severity, arg: str = "name", also: tuple[str, ...] = ()) -> Callable:
+def check_shift(name, severity, arg: str = "name", also: tuple[str, ...] = ()) -> Callable:
     """The shift's function, after checking that ``name`` is a shift and ``severity`` one of 1..5.
 
     ``arg`` is what the caller calls ``name`` and ``also`` what else it accepts there (such as
@@ -325,7 +325,7 @@ def apply_shift(
         >>> tuple(y.shape), bool(y.min() >= 0 and y.max() <= 1)
         ((4, 1, 28, 28), True)
     """
-    fn = _check_shift(name, severity)
+    fn = check_shift(name, severity)
     if not isinstance(images, torch.Tensor) or images.ndim != 4 or not images.is_floating_point():
         got = f"{images.dtype} {tuple(images.shape)}" if isinstance(images, torch.Tensor) else type(images).__name__
         raise ValueError(f"Expected `images` as a [N, C, H, W] float tensor in [0, 1], but got {got}")
@@ -362,7 +362,7 @@ class ShiftedDataset(Dataset):
     def __init__(self, dataset: Any, name: str, severity: int = 3, seed: int = 0, chunk: int = 4096):
         if not hasattr(dataset, "images_float"):
             raise TypeError(f"Expected a data set with images in memory (`images_float()`), but got {type(dataset).__name__}")
-        _check_shift(name, severity)
+        check_shift(name, severity)
         self._clean, self.name, self.severity, self.seed, self.chunk = dataset, name, severity, seed, chunk
         self._images: torch.Tensor | None = None
         self.labels = dataset.labels
@@ -387,7 +387,7 @@ class ShiftedDataset(Dataset):
         return self.images
 
     def prepare(self) -> None:
-        """Compute the shifted images now (``vlmcal.features`` calls it before starting workers)."""
+        """Compute the shifted images now (``vlmcal.pipeline.features`` calls it before starting workers)."""
         self.images
 
     def __len__(self) -> int:

@@ -44,6 +44,7 @@ from vlmcal.metrics import binning, bootstrap, scores, smooth, toplabel
 from vlmcal.metrics._validation import Convention, Inputs
 from vlmcal.metrics.binning import ReliabilityData, bin_index, bin_statistics
 from vlmcal.metrics.bootstrap import BootstrapResult, bootstrap_ci, bootstrap_rows, bootstrap_weights, multiplicities
+from vlmcal.metrics.paired import outcome_figures, paired_bootstrap
 from vlmcal.metrics.scores import (
     accuracy,
     adaptive_ece,
@@ -91,4 +92,6 @@ __all__ = [
     "bootstrap_rows",
     "bootstrap_weights",
     "multiplicities",
+    "outcome_figures",
+    "paired_bootstrap",
 ]

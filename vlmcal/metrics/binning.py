@@ -159,12 +159,12 @@ class ReliabilityData:
 
     @property
     def ece(self) -> float:
-        """sum_b (n_b / N) |conf_b - acc_b|."""
+        """``sum_b (n_b / N) |conf_b - acc_b|``."""
         return float(np.abs(self.confidence_sum - self.correct_sum).sum() / self.n)
 
     @property
     def mce(self) -> float:
-        """max over non-empty bins of |conf_b - acc_b|."""
+        """max over non-empty bins of ``|conf_b - acc_b|``."""
         return float(np.nanmax(np.abs(self.gap)))
 
     def to_frame(self):

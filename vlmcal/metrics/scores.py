@@ -48,7 +48,7 @@ def reliability_data(
         inputs: ``"probs"`` or ``"logits"``.
 
     Returns:
-        A :class:`ReliabilityData` (draw it with ``vlmcal.plotting.plot_reliability_diagram``).
+        A :class:`ReliabilityData` (draw it with ``vlmcal.papers.common.figures.plot_reliability_diagram``).
     """
     conf, ok = top_label(scores, labels, inputs)
     return bin_statistics(conf, ok, n_bins=n_bins, convention=convention)
@@ -134,7 +134,7 @@ def ece_weighted(confidences, correct, weights, n_bins: int = 15, convention: Co
 
 
 def mce(probs, labels, n_bins: int = 15, convention: Convention = "right", inputs: Inputs = "probs") -> float:
-    """Maximum calibration error: the largest |acc_b - conf_b| over non-empty equal-width bins.
+    """Maximum calibration error: the largest ``|acc_b - conf_b|`` over non-empty equal-width bins.
 
     Args: as :func:`ece`.
 

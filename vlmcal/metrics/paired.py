@@ -1,0 +1,65 @@
+"""Figures of runs that hold the same images, and their paired bootstrap over images.
+
+Used where methods are compared on one set of test images (TPT against C-TPT, CoOp against
+CoOp + DOR): one draw of images resamples every run, so the intervals of differences are
+paired.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Hashable, Mapping
+
+import torch
+
+from vlmcal.metrics.bootstrap import BootstrapResult, bootstrap_weights
+from vlmcal.metrics.scores import ece_weighted
+
+__all__ = ["outcome_figures", "paired_bootstrap"]
+
+
+def outcome_figures(confidence: torch.Tensor, correct: torch.Tensor, n_bins: int) -> dict[str, float]:
+    """Accuracy, ECE (``n_bins`` equal-width bins), mean confidence and the gap (confidence minus accuracy) of [N] top-label outcomes."""
+    accuracy, mean_confidence = float(correct.double().mean()), float(confidence.double().mean())
+    ece = float(ece_weighted(confidence[None], correct[None], torch.ones(1, len(correct)), n_bins=n_bins)[0, 0])
+    return {"accuracy": accuracy, "ece": ece, "confidence": mean_confidence, "gap": mean_confidence - accuracy}
+
+
+def paired_bootstrap(
+    outcomes: Mapping[Hashable, tuple[torch.Tensor, torch.Tensor]],
+    figure: Callable[[Mapping[Hashable, Mapping[str, torch.Tensor]]], torch.Tensor],
+    n_bins: int = 15,
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> BootstrapResult:
+    """A paired bootstrap over images of any figure of several runs' accuracies, ECEs and confidences.
+
+    Every run holds the same N images in the same order, so one draw of images resamples them
+    all (all resamples at once, through :func:`vlmcal.metrics.ece_weighted`).
+
+    Args:
+        outcomes: run key -> ``(confidence [N], correct [N])``.
+        figure: maps ``{key: {"ece": [S], "accuracy": [S], "confidence": [S]}}`` to the [S]
+            figures; elementwise arithmetic does it (e.g. a mean over runs of a difference).
+        n_bins: ECE bins.
+        n_resamples: bootstrap resamples.
+        seed: resampling seed.
+
+    Returns:
+        A :class:`~vlmcal.metrics.BootstrapResult`.
+    """
+    keys = list(outcomes)
+    sizes = {len(outcomes[k][0]) for k in keys}
+    if len(sizes) != 1:
+        raise ValueError(f"Expected every run to hold the same images, but got runs of {sorted(sizes)} images")
+    confidence = torch.stack([outcomes[k][0] for k in keys]).double()  # [R, N]
+    correct = torch.stack([outcomes[k][1] for k in keys])  # [R, N]
+
+    def statistic(weights: torch.Tensor) -> torch.Tensor:  # [S, N] -> [S]
+        total = weights.sum(dim=1, keepdim=True)  # [S, 1]
+        ece = ece_weighted(confidence, correct, weights, n_bins=n_bins)  # [S, R]
+        accuracy = weights @ correct.double().T / total  # [S, N] @ [N, R] -> [S, R]
+        mean_conf = weights @ confidence.T / total  # [S, N] @ [N, R] -> [S, R]
+        per_key = {k: {"ece": ece[:, r], "accuracy": accuracy[:, r], "confidence": mean_conf[:, r]} for r, k in enumerate(keys)}
+        return figure(per_key)
+
+    return bootstrap_weights(statistic, confidence.shape[1], n_resamples=n_resamples, seed=seed)

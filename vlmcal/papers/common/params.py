@@ -1,0 +1,203 @@
+"""Reading a notebook's parameters as a reader types them, and checking them once.
+
+A value reaches a notebook's ``parameters`` cell in one of three forms:
+
+- as written in the cell (the defaults), or given with papermill's ``-y``/``-f``: already a
+  list, a number, a string;
+- with papermill's ``-p NAME VALUE``: papermill turns ``True``/``False``/``None`` and numbers
+  into Python values, and leaves everything else, lists included, as a *string*:
+  ``-p n_classes '[2, 1000]'`` arrives as the text ``"[2, 1000]"``;
+- with ``python -m vlmcal.book.run ... -p NAME VALUE``: parsed as YAML before it is injected.
+
+The functions here accept all three: a list, dict or bool parameter that arrives as a string
+is read as YAML, then checked against the kind the notebook expects, and an error names the
+parameter, what it received and what it accepts.
+
+A misspelt name is refused in every form: the book's runner and the torchrun command line
+check the names before anything runs (:func:`refuse_unknown_parameters`), and a page run by
+plain papermill checks the cell papermill injected (:func:`check_injected_parameters`), which
+papermill itself only warns about.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import math
+import numbers
+from typing import Any, Mapping, Sequence
+
+__all__ = [
+    "as_list", "as_bool", "as_number", "list_parameter", "yaml_text", "UnknownParameter", "refuse_unknown_parameters",
+    "check_injected_parameters",
+]
+
+INJECTED_HEADER = "# Parameters"  # the first line of the cell papermill injects after the parameters cell
+
+
+class UnknownParameter(ValueError):
+    """A parameter that the notebook's ``parameters`` cell does not define."""
+
+
+def refuse_unknown_parameters(page: str, known: Sequence[str], parameters: Mapping[str, Any] | Sequence[str]) -> None:
+    """Raise :class:`UnknownParameter` for the first name in ``parameters`` that is not in ``known``.
+
+    Args:
+        page: the page's name, for the message.
+        known: the names its ``parameters`` cell defines.
+        parameters: the names given (or a mapping of names to values).
+    """
+    known = list(known)
+    for name in parameters:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+            hint = f"did you mean `{close[0]}`? " if close else ""
+            raise UnknownParameter(f"{page} has no parameter `{name}`: {hint}Its parameters are: {', '.join(known) or '(none)'}.")
+
+
+def _assigned_names(source: str) -> list[str]:
+    """The names a cell of plain assignments assigns, in order."""
+    names = []
+    for node in ast.parse(source).body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        names += [t.id for t in targets if isinstance(t, ast.Name)]
+    return names
+
+
+def check_injected_parameters(history: Sequence[str] | None = None, page: str = "This page") -> None:
+    """Refuse a parameter that papermill injected but the page's ``parameters`` cell does not define.
+
+    Plain papermill only warns about such a name ("Passed unknown parameter") and runs the page
+    with its defaults. A page calls this right after its parameters: IPython keeps the source of
+    every executed cell (``In``), so the cell papermill injected (it starts with ``# Parameters``)
+    and the parameters cell just before it can be read back. Outside IPython, or when nothing
+    was injected, this does nothing.
+
+    Args:
+        history: the executed cells' sources, oldest first (default: the running kernel's ``In``).
+        page: the page's name, for the message.
+
+    Raises:
+        UnknownParameter: names the unknown parameter, the closest defined one, and all of them.
+    """
+    if history is None:
+        try:
+            from IPython import get_ipython  # present wherever a notebook runs; the library does not need it
+        except ImportError:
+            return
+        shell = get_ipython()
+        history = [] if shell is None else list(shell.user_ns.get("In", []))
+    for i, source in enumerate(history):
+        if i > 0 and source.startswith(INJECTED_HEADER + "\n"):
+            refuse_unknown_parameters(page, _assigned_names(history[i - 1]), _assigned_names(source))
+
+
+def yaml_text(text: str) -> Any:
+    """``text`` read as YAML, or ``text`` itself when it is not valid YAML.
+
+    Example:
+        >>> yaml_text("[2, 1000]"), yaml_text("fashion-mnist"), yaml_text("a: [")
+        ([2, 1000], 'fashion-mnist', 'a: [')
+    """
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def as_list(value: Any, name: str, kind: type) -> tuple:
+    """A list parameter as a tuple of ``kind``; one value is read as a list of one.
+
+    Args:
+        value: what the parameters cell holds: a list, one value, or the YAML text of a list
+            (``'[2, 1000]'``, ``'["openclip:ViT-B-32:openai"]'``) as papermill's ``-p`` passes it.
+        name: the parameter's name, for the error message.
+        kind: the element type (``int``, ``float``, ``str``). ``int`` refuses fractions
+            (``2.5``) and bools rather than rounding them.
+
+    Raises:
+        ValueError: an element cannot be read as ``kind``; the message names the parameter.
+
+    Example:
+        >>> as_list("[2, 1000]", "n_classes", int), as_list(3, "seeds", int), as_list("default", "backbones", str)
+        ((2, 1000), (3,), ('default',))
+    """
+    received = value
+    if isinstance(value, str):
+        parsed = yaml_text(value)
+        if isinstance(parsed, list):  # a string that is not a YAML list is one value
+            value = parsed
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        value = [value]
+
+    def convert(v: Any):
+        if kind is int and (isinstance(v, bool) or (isinstance(v, float) and not v.is_integer())):
+            raise ValueError
+        if kind is str and not isinstance(v, (str, int, float)):
+            raise ValueError  # e.g. YAML's {a: 1} inside a list of names
+        return kind(v)
+
+    try:
+        return tuple(convert(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"Expected parameter `{name}` to be a list of {kind.__name__}s (e.g. -p {name} '[...]'), but got {received!r}"
+        ) from None
+
+
+def as_bool(value: Any, name: str) -> bool:
+    """A bool parameter; the strings ``true``/``false``/``yes``/``no`` are read as YAML reads them.
+
+    Example:
+        >>> as_bool("false", "verbose"), as_bool(True, "verbose")
+        (False, True)
+    """
+    parsed = yaml_text(value) if isinstance(value, str) else value
+    if not isinstance(parsed, bool):
+        raise ValueError(f"Expected parameter `{name}` to be true or false, but got {value!r}")
+    return parsed
+
+
+def as_number(value: Any, name: str, kind: type = float, minimum: float | None = None,
+              maximum: float | None = None) -> int | float:
+    """A finite int or float parameter, from a number or the text of one; optionally in ``[minimum, maximum]``.
+
+    Example:
+        >>> as_number("0.5", "alpha"), as_number(3, "n_bins", int, minimum=1), as_number("2", "severity", int, 1, 5)
+        (0.5, 3, 2)
+    """
+    parsed = yaml_text(value) if isinstance(value, str) else value
+    ok = isinstance(parsed, numbers.Real) and not isinstance(parsed, bool)  # numpy's numbers too
+    if ok and kind is int:
+        ok = float(parsed).is_integer()  # False for NaN and infinities
+    if ok:
+        parsed = kind(parsed)
+        ok = math.isfinite(parsed) and (minimum is None or parsed >= minimum) and (maximum is None or parsed <= maximum)
+    if not ok:
+        wanted = "an integer" if kind is int else "a number"
+        if minimum is not None:
+            wanted += f" in {minimum:g}..{maximum:g}" if maximum is not None else f" >= {minimum:g}"
+        elif maximum is not None:
+            wanted += f" <= {maximum:g}"
+        raise ValueError(f"Expected parameter `{name}` to be {wanted}, but got {value!r}")
+    return parsed
+
+
+def list_parameter(settings: Any, name: str, kind: type) -> tuple:
+    """Set ``settings.<name>`` (a frozen dataclass field) to :func:`as_list` of it and return it.
+
+    Example:
+        >>> from dataclasses import dataclass
+        >>> @dataclass(frozen=True)
+        ... class S:
+        ...     seeds: tuple
+        ...     def __post_init__(self):
+        ...         list_parameter(self, "seeds", int)
+        >>> S(seeds=3).seeds, S(seeds=[1, "2"]).seeds, S(seeds="[0, 1]").seeds
+        ((3,), (1, 2), (0, 1))
+    """
+    out = as_list(getattr(settings, name), name, kind)
+    object.__setattr__(settings, name, out)
+    return out

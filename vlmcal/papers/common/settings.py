@@ -1,0 +1,148 @@
+"""What every page's settings share: each parameter declared once, on its field, and checked once.
+
+A page's settings are a frozen dataclass that subclasses :class:`PageSettings`. A field's
+annotation says its type; :func:`spec` adds its default and what it accepts; one
+``__post_init__`` reads every field, as papermill's ``-p`` passes it too (a list as the text
+``'[...]'``, see :mod:`vlmcal.papers.common.params`), checks it, and keeps the checked value:
+
+    >>> from dataclasses import dataclass
+    >>> @dataclass(frozen=True)
+    ... class Example(PageSettings):
+    ...     backbones: tuple[str, ...] = spec(nonempty=True)  # at least one name
+    ...     n_bins: int = spec(15, minimum=1)  # ECE bins
+    ...     templates: str = spec("ensemble", choices=("ensemble", "hard"))
+    ...     device: str | None = ""  # "" (or None): automatic
+    >>> Example(backbones="[default, default-wide]", n_bins="20")
+    Example(backbones=('default', 'default-wide'), n_bins=20, templates='ensemble', device=None)
+
+How each annotation is read (an error names the parameter, what it got, and what it accepts):
+
+- ``int``, ``float``: a finite number, or its text, in ``[minimum, maximum]`` (:func:`~vlmcal.papers.common.params.as_number`);
+- ``bool``: true or false, or their text (:func:`~vlmcal.papers.common.params.as_bool`);
+- ``str``: a non-empty string; one of ``choices`` when they are given;
+- ``tuple[X, ...]``: a list, its YAML text, or one value (:func:`~vlmcal.papers.common.params.as_list`),
+  each element read as ``X``; ``nonempty``: at least one element;
+- ``X | None``: ``""`` and None become None (so a page passes ``settings.device`` as it is); anything else is read as ``X``;
+- ``spec(read=f)``: ``f(value, name)``, for a form no annotation says (integers mixed with ``"all"``).
+
+Rules that a declaration cannot say (over several fields, or over a whole list) are the
+settings class's :meth:`PageSettings.check_rules`, which runs after every field is read.
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Callable
+from dataclasses import MISSING, field, fields
+from typing import Any, NamedTuple
+
+from vlmcal.data.shifts import SEVERITIES, list_shifts
+from vlmcal.papers.common.params import as_bool, as_list, as_number
+
+__all__ = ["PageSettings", "Check", "spec", "OneBackbone", "known_shifts", "SEVERITY_RANGE"]
+
+SEVERITY_RANGE = {"minimum": min(SEVERITIES), "maximum": max(SEVERITIES)}  # a shift's severity: spec(**SEVERITY_RANGE)
+
+
+class Check(NamedTuple):
+    """What a field accepts beyond its annotation's type; :func:`spec` declares it."""
+
+    minimum: float | None = None  # a number's bounds, inclusive (each number's, in a list)
+    maximum: float | None = None
+    choices: tuple | None = None  # the values a text field accepts
+    nonempty: bool = False  # a list needs at least one element
+    read: Callable[[Any, str], Any] | None = None  # (value, name) -> checked value, instead of the annotation's reading
+
+
+def spec(default: Any = MISSING, **check: Any) -> Any:
+    """A settings field: its default (none: the field is required) and its :class:`Check`.
+
+    Example:
+        ``n_bins: int = spec(15, minimum=1)``; ``seeds: tuple[int, ...] = spec((1, 2, 3), nonempty=True)``.
+    """
+    return field(default=default, metadata={"check": Check(**check)})
+
+
+def _read_one(value: Any, name: str, kind: type, check: Check, optional: bool = False) -> Any:
+    """One value, or one element of a list, read as ``kind``: a bool, a number, or a non-empty string."""
+    if kind is bool:
+        return as_bool(value, name)
+    if kind in (int, float):
+        return as_number(value, name, kind, check.minimum, check.maximum)
+    if kind is not str:
+        raise TypeError(f"A settings field of type {kind} needs spec(read=...) to be read (field `{name}`)")
+    if check.choices is not None and value not in check.choices:
+        raise ValueError(f"Expected parameter `{name}` to be one of {', '.join(map(repr, check.choices))}, but got {value!r}")
+    if not isinstance(value, str) or not value:
+        wanted = 'a string ("" for none)' if optional else "a non-empty string"
+        raise ValueError(f"Expected parameter `{name}` to be {wanted}, but got {value!r}")
+    return value
+
+
+def _read(value: Any, name: str, kind: Any, check: Check) -> Any:
+    """The field ``name``'s ``value``, read as its annotation ``kind`` and ``check`` say."""
+    if check.read is not None:
+        return check.read(value, name)
+    optional = type(None) in typing.get_args(kind)  # X | None
+    if optional:
+        if value is None or (isinstance(value, str) and not value):
+            return None
+        (kind,) = [a for a in typing.get_args(kind) if a is not type(None)]
+    if typing.get_origin(kind) is tuple and typing.get_args(kind)[1:] == (Ellipsis,):  # tuple[X, ...]
+        element = typing.get_args(kind)[0]
+        items = as_list(value, name, element)
+        if check.nonempty and not items:
+            raise ValueError(f"Expected parameter `{name}` to be a non-empty list, but got {value!r}")
+        return tuple(_read_one(item, name, element, check) for item in items)
+    return _read_one(value, name, kind, check, optional)
+
+
+class PageSettings:
+    """The base of a page's settings (a frozen dataclass): every field read and checked once, as declared."""
+
+    def __post_init__(self) -> None:
+        kinds = typing.get_type_hints(type(self))
+        for f in fields(self):
+            self._set(**{f.name: _read(getattr(self, f.name), f.name, kinds[f.name], f.metadata.get("check", Check()))})
+        self.check_rules()
+
+    def check_rules(self) -> None:
+        """Check what no field's declaration says; a settings class with such rules overrides this."""
+
+    def _set(self, **values: Any) -> None:
+        """Keep checked values on the frozen instance (while it is being checked)."""
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+
+def known_shifts(names: tuple[str, ...], allow_all: bool = False) -> tuple[str, ...]:
+    """The ``shifts`` parameter's ``names``, each a shift of :mod:`vlmcal.data.shifts`; ``("all",)``: every shift, where allowed."""
+    if allow_all and names == ("all",):
+        return tuple(list_shifts())
+    unknown = sorted(set(names) - set(list_shifts()))
+    if unknown:
+        also = " (or ['all'])" if allow_all else ""
+        raise ValueError(f"Unknown shifts {unknown} in parameter `shifts`; known: {list_shifts()}{also}")
+    return names
+
+
+class OneBackbone(PageSettings):
+    """The settings of a page that runs one VLM, ``backbone``: what the Backbone box reads
+    (``vlmcal.papers.common.page_note.backbone_note``), and the rule that it is a VLM."""
+
+    backbone: str
+    supervised = None
+
+    @property
+    def backbones(self) -> tuple[str, ...]:
+        return (self.backbone,)
+
+    @property
+    def models(self) -> list[str]:
+        return [self.backbone]
+
+    def refuse_supervised(self, method: str) -> None:
+        """Refuse a ``backbone`` that is no vision-language model: ``method`` tunes a prompt."""
+        if self.backbone == "supervised" or self.backbone.startswith("supervised-"):
+            raise ValueError(f"Expected parameter `backbone` to name a vision-language backbone ({method} tunes a prompt), "
+                             f"but got {self.backbone!r}")

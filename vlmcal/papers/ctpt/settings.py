@@ -1,0 +1,67 @@
+"""Settings of the two C-TPT pages (C7-C10), checked once from the page's parameters cell."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vlmcal.papers.common.settings import SEVERITY_RANGE, OneBackbone, known_shifts, spec
+
+__all__ = ["TPTPageSettings"]
+
+
+@dataclass(frozen=True)
+class TPTPageSettings(OneBackbone):
+    """Parameters of the two C-TPT pages (C7–C10), checked once; see their parameters cells.
+
+    Attributes:
+        backbone: the VLM backbone tuned at test time (a stand-in or ``openclip:<arch>:<pretrained>``).
+        dataset: a data-set spec.
+        shifts: the shifted sets (names from ``vlmcal.data.shifts``), each at ``severity``.
+        severity: 1..5.
+        n_images: evaluation images per set, a stratified subset (0: every image not used for calibration).
+        n_calibration: labelled clean test images, disjoint from the evaluation images, on which
+            TPT + TS's temperature is fitted.
+        ensemble: the phrases of the ensemble initialisation (each as many tokens as the hard prompt's context).
+        lambda_clean, lambda_shifted: C-TPT's lambda on the clean set (the paper's fine-grained
+            sets: 50) and on the shifted sets (its natural shifts: 20).
+        lambdas: the lambda sweep on the clean set.
+        augmix: AugMix on the augmented views (the reference's setting for fine-grained sets).
+        n_bins: ECE bins (C-TPT: 20).
+        n_resamples: bootstrap resamples behind the verdicts' intervals.
+        batch_size: images tuned at once.
+        seed: seed of the image subsets.
+        window: the accuracy window below the best prompt (C8; the paper: 3 points, 0.03).
+        n_prompts: how many of the prompts within the window TPT starts from (C8).
+        device, cache_dir: as on every page; "" is read as None (pick the device; the default cache).
+    """
+
+    backbone: str
+    dataset: str
+    shifts: tuple[str, ...]
+    severity: int = spec(**SEVERITY_RANGE)
+    n_images: int = spec(minimum=0)
+    n_calibration: int = spec(0, minimum=0)
+    ensemble: tuple[str, ...] = ()
+    lambda_clean: float = spec(50.0, minimum=0)
+    lambda_shifted: float = spec(20.0, minimum=0)
+    lambdas: tuple[float, ...] = spec((), minimum=0)
+    augmix: bool = False
+    n_bins: int = spec(20, minimum=1)
+    n_resamples: int = spec(1000, minimum=10)
+    batch_size: int = spec(16, minimum=1)
+    seed: int = 0
+    window: float = spec(0.03, minimum=0)
+    n_prompts: int = spec(6, minimum=0)
+    device: str | None = ""
+    cache_dir: str | None = ""
+
+    def check_rules(self) -> None:
+        self.refuse_supervised("TPT")
+        known_shifts(self.shifts)
+        if self.window > 1:
+            raise ValueError(f"Expected parameter `window` to be a fraction of accuracy in [0, 1] (3 points: 0.03), but got {self.window!r}")
+
+    @property
+    def conditions(self) -> list[tuple[str, int]]:
+        """``("clean", 0)`` then each shift at the severity."""
+        return [("clean", 0)] + [(s, self.severity) for s in self.shifts]

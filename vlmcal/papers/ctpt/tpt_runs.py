@@ -1,0 +1,443 @@
+"""Test-time prompt tuning on a named model and condition, cached, and the figures of the C-TPT pages (C7, C9, C10).
+
+:func:`predict_tpt` is to TPT what :func:`vlmcal.pipeline.predictions.predict` is to zero-shot
+classification: a model name, a data set and a condition in, a :class:`TPTRun` out (the
+tuned logits, the initial prompt's logits and each image's ATFD), computed once with the
+batched engine (:func:`vlmcal.adaptation.tpt_batched`) and cached. The same image rows serve
+every condition (each shifted set is a shifted copy of the same images), so every method on
+every set can be resampled with one draw of images: :func:`tpt_bootstrap` is a paired
+bootstrap over them.
+
+The methods compared (C-TPT's Tables 1 and 2 and its Fig. 4):
+
+- ``zero-shot``: the initial prompt's logits (the TPT run's ``initial_logits``);
+- ``TPT``: the tuned logits;
+- ``C-TPT``: the tuned logits of a run with ``ctpt_lambda > 0``;
+- ``TPT + TS``: TPT's logits divided by one temperature fitted with
+  :class:`vlmcal.calibration.TemperatureScaling` on TPT's logits of other labelled images
+  (:func:`fit_tpt_temperature`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from vlmcal import metrics
+from vlmcal.adaptation.tpt import TPTSettings, tpt_batched
+from vlmcal.calibration import TemperatureScaling, stratified_sample
+from vlmcal.data.templates import HARD_PROMPT
+from vlmcal.metrics.paired import outcome_figures, paired_bootstrap
+from vlmcal.papers.ctpt.prompt_sweep import regime_of
+from vlmcal.pipeline.cache import cache_dir as resolve_cache_dir
+from vlmcal.pipeline.cache import content_key, load_entry, save_entry
+from vlmcal.pipeline.predictions import clean_data, is_supervised, load_model, load_test_data, model_inputs, prompt_class_names
+from vlmcal.pipeline.runs import condition_name
+from vlmcal.pipeline.sharding import compute_rows, launch
+
+__all__ = [
+    "TPTGrid", "tpt_grid", "tpt_template_points", "method_contrast", "paper_layout", "lambda_sweep", "template_prefix", "TPTRun", "METHODS", "split_rows", "predict_tpt", "fit_tpt_temperature", "tpt_outcomes", "method_table", "tpt_bootstrap",
+]
+
+METHODS = ("zero-shot", "TPT", "C-TPT", "TPT + TS")
+TPT_CACHE_VERSION = 1  # bump when the engine's results change
+
+
+@dataclass(frozen=True)
+class TPTRun:
+    """Test-time tuning of one model on one condition.
+
+    Attributes:
+        model: the backbone's name.
+        shift, severity: the condition (``"clean"``, 0 for the clean test set).
+        settings: the :class:`~vlmcal.adaptation.TPTSettings` used.
+        rows: [N] the images' indices in the split.
+        labels: [N] their labels.
+        logits: [N, C] after tuning, on each image's original view.
+        initial_logits: [N, C] with the initial prompt (zero-shot).
+        dispersion: [N] ATFD of each image's tuned class text features.
+    """
+
+    model: str
+    shift: str
+    severity: int
+    settings: TPTSettings
+    rows: torch.Tensor = field(repr=False)
+    labels: torch.Tensor = field(repr=False)
+    logits: torch.Tensor = field(repr=False)
+    initial_logits: torch.Tensor = field(repr=False)
+    dispersion: torch.Tensor = field(repr=False)
+
+    @property
+    def condition(self) -> str:
+        return condition_name(self.shift, self.severity)
+
+
+def split_rows(labels, n_images: int, n_calibration: int = 0, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Disjoint stratified rows: ``n_images`` to evaluate on and ``n_calibration`` to fit a temperature on.
+
+    Args:
+        labels: [N] the split's labels.
+        n_images: evaluation images (0: every image not used for calibration).
+        n_calibration: calibration images (0: none).
+        seed: seed of both draws.
+
+    Returns:
+        ``(evaluation_rows, calibration_rows)``, each sorted.
+    """
+
+    labels = torch.as_tensor(labels)
+    for name, value in (("n_images", n_images), ("n_calibration", n_calibration)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise ValueError(f"Expected `{name}` to be an integer >= 0, but got {value!r}")
+    if n_images + n_calibration > len(labels):
+        raise ValueError(f"Asked for {n_images} evaluation and {n_calibration} calibration images, but the split holds {len(labels)}")
+    everything = torch.arange(len(labels))
+    calibration = (
+        torch.as_tensor(stratified_sample(labels, int(n_calibration), seed=seed), dtype=torch.long).sort().values
+        if n_calibration else torch.empty(0, dtype=torch.long)
+    )
+    rest = everything[~torch.isin(everything, calibration)]
+    if n_images == 0 or n_images == len(rest):
+        return rest, calibration
+    picked = torch.as_tensor(stratified_sample(labels[rest], int(n_images), seed=seed + 1), dtype=torch.long)
+    return rest[picked].sort().values, calibration
+
+
+def _inputs_of(net, data, clean) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A function from row indices to the backbone's [B, C, H, W] input tensors of those rows."""
+
+    inputs, _ = model_inputs(net, data, clean)
+    if inputs is data:
+        images = data.images_float()  # [N, C, H, W] in memory: the stand-ins take them as they are
+        return lambda rows: images[rows]
+    return lambda rows: torch.stack([net.preprocess(inputs[int(i)][0]) for i in rows])  # PIL -> the model's own preprocessing
+
+
+def predict_tpt(
+    model: str,
+    dataset: str = "fashion-mnist",
+    shift: str = "clean",
+    severity: int = 0,
+    *,
+    settings: TPTSettings = TPTSettings(),
+    rows: Sequence[int] | torch.Tensor,
+    class_names: Sequence[str] | None = None,
+    split: str = "test",
+    shift_seed: int = 0,
+    batch_size: int = 16,
+    device: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+    shard_batches: int = 1,
+) -> TPTRun:
+    """TPT (or C-TPT) of ``model`` on the given rows of one condition, computed once and cached.
+
+    Args:
+        model: a backbone name (a stand-in or ``openclip:<arch>:<pretrained>``).
+        dataset: a data-set spec.
+        shift, severity: ``"clean"`` or a shift from ``vlmcal.data.shifts`` at severity 1..5.
+        settings: the TPT settings (``ctpt_lambda > 0``: C-TPT).
+        rows: the images' indices in the split (:func:`split_rows`); each image's views are
+            seeded by its index, so an image is tuned the same way in any batch and condition.
+        class_names: the names prompts use (default as :func:`vlmcal.pipeline.predictions.predict`).
+        split: ``"test"`` or ``"train"``.
+        shift_seed: the seed of the shift's random draws.
+        batch_size: images tuned at once (each with its own context; results do not depend on it).
+        device: ``"cpu"``, ``"cuda"`` or None for automatic.
+        cache_dir: vlmcal's cache directory.
+        progress: show a progress bar.
+        shard_batches: under ``torchrun`` (:mod:`vlmcal.pipeline.sharding`), batches per shard;
+            each rank tunes its shards and the predictions are gathered in row order.
+            Ignored in a single process.
+
+    Returns:
+        A :class:`TPTRun`.
+    """
+
+    if is_supervised(model):
+        raise ValueError(f"TPT tunes a prompt, so it needs a vision-language backbone; {model!r} has no text tower")
+    if not isinstance(settings, TPTSettings):
+        raise ValueError(f"Expected `settings` to be a vlmcal.adaptation.TPTSettings, but got {settings!r:.100}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"Expected `batch_size` to be an integer >= 1, but got {batch_size!r}")
+    data = load_test_data(dataset, shift, severity, split, shift_seed)
+    rows = torch.as_tensor(rows, dtype=torch.long).reshape(-1)
+    if len(rows) == 0 or int(rows.min()) < 0 or int(rows.max()) >= len(data):
+        raise ValueError(f"Expected `rows` to be non-empty indices in [0, {len(data)}), but got {len(rows)} rows")
+    severity = 0 if shift == "clean" else int(severity)
+    if class_names is None:
+        class_names = prompt_class_names(dataset, data)
+    net = load_model(model, device, None if cache_dir is None else str(cache_dir))
+    identity = {
+        "kind": "tpt", "version": TPT_CACHE_VERSION, "model": getattr(net, "cache_identity", net.name),
+        "data": dict(data.identity), "split": split, "class_names": list(class_names),
+        "rows": hashlib.sha256(rows.numpy().tobytes()).hexdigest(), "settings": asdict(settings),
+    }
+    path = resolve_cache_dir(cache_dir) / "tpt" / f"{model.replace(':', '_').replace('/', '_')}-{content_key(**identity)}.pt"
+    fields = ("labels", "logits", "initial_logits", "dispersion")
+    payload = load_entry(path, identity)
+    if payload is None:
+        images_of = _inputs_of(net, data, clean_data(dataset, split))
+        labels = torch.as_tensor(data.labels)[rows]
+        desc = f"{'C-TPT' if settings.ctpt_lambda else 'TPT'} {model} {condition_name(shift, severity)}"
+
+        def compute(positions: range) -> dict[str, torch.Tensor]:
+            """The tuned outputs of ``rows[positions]``, in batches of ``batch_size`` from the first."""
+            parts = []
+            for start in tqdm(range(positions.start, positions.stop, batch_size), desc=desc, unit="batch", disable=not progress,
+                              leave=False):
+                batch = rows[start : min(start + batch_size, positions.stop)]
+                parts.append(tpt_batched(net, images_of(batch), list(class_names), settings, indices=batch.tolist()))
+            return {"labels": labels[positions.start : positions.stop], "logits": torch.cat([p.logits for p in parts]),
+                    "initial_logits": torch.cat([p.initial_logits for p in parts]), "dispersion": torch.cat([p.dispersion for p in parts])}
+
+        # Under torchrun each rank tunes its shards of images, each shard cached on its own.
+        payload = compute_rows(compute, len(rows), identity, path.parent / "shards", batch_size * shard_batches)
+        if launch().rank == 0:
+            save_entry(path, payload, identity)
+    return TPTRun(model, shift, severity, settings, rows, **{k: payload[k] for k in fields})
+
+
+def fit_tpt_temperature(run: TPTRun) -> float:
+    """One temperature fitted by vlmcal's temperature scaling on a (calibration) run's tuned logits."""
+
+    return float(TemperatureScaling().fit(run.logits, run.labels).temperature_)
+
+
+def tpt_outcomes(
+    runs: Mapping[tuple[str, str], Mapping[str, TPTRun]], temperature: float | Mapping[str, float] | None = None
+) -> dict[tuple[str, str, str], tuple[torch.Tensor, torch.Tensor]]:
+    """Each method's (confidence [N], correct [N]) per (set, init).
+
+    Args:
+        runs: ``{(set, init): {"TPT": run, "C-TPT": run}}``; every run must hold the same rows.
+            ``zero-shot`` comes from the TPT run's initial logits.
+        temperature: TPT + TS's temperature, one for all or one per init (None: no ``TPT + TS``).
+
+    Returns:
+        ``{(set, init, method): (confidence, correct)}``.
+    """
+    out, reference_rows = {}, None
+    for (set_name, init), pair in runs.items():
+        if "TPT" not in pair:
+            raise ValueError(f"Expected a 'TPT' run for ({set_name!r}, {init!r}); got {sorted(pair)}")
+        tpt = pair["TPT"]
+        logits = {"zero-shot": tpt.initial_logits, "TPT": tpt.logits}
+        t = temperature.get(init) if isinstance(temperature, Mapping) else temperature
+        if t is not None:
+            logits["TPT + TS"] = tpt.logits / t
+        for name, run in pair.items():
+            if reference_rows is None:
+                reference_rows = run.rows
+            if not torch.equal(run.rows, reference_rows):
+                raise ValueError(f"Expected every run on the same image rows (a paired comparison), but {name} on {set_name!r} differs")
+            if name != "TPT":
+                logits[name] = run.logits
+        for method, z in logits.items():
+            probs = z.softmax(dim=1)  # [N, C]
+            confidence, prediction = probs.max(dim=1)
+            out[(set_name, init, method)] = (confidence, prediction == tpt.labels)
+    return out
+
+
+def method_table(outcomes: Mapping[tuple[str, str, str], tuple[torch.Tensor, torch.Tensor]], n_bins: int = 20) -> pd.DataFrame:
+    """Accuracy, ECE (C-TPT's 20 bins), mean confidence and its gap to accuracy per (set, init, method)."""
+    return pd.DataFrame([{"set": set_name, "init": init, "method": method, "n": len(correct), **outcome_figures(confidence, correct, n_bins)}
+                         for (set_name, init, method), (confidence, correct) in outcomes.items()])
+
+
+def tpt_bootstrap(
+    outcomes: Mapping[tuple[str, str, str], tuple[torch.Tensor, torch.Tensor]],
+    figure: Callable[[Mapping[tuple[str, str, str], Mapping[str, torch.Tensor]]], torch.Tensor],
+    n_bins: int = 20,
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> metrics.BootstrapResult:
+    """:func:`vlmcal.metrics.paired_bootstrap` over the (set, init, method) outcomes of
+    :func:`tpt_outcomes`: every set holds the same images, so one draw resamples them all.
+
+    Example:
+        >>> ece_rise = tpt_bootstrap(outcomes, method_contrast("ece", "TPT", "zero-shot"))  # doctest: +SKIP
+    """
+    return paired_bootstrap(outcomes, figure, n_bins=n_bins, n_resamples=n_resamples, seed=seed)
+
+
+def template_prefix(template: str) -> str | None:
+    """The context phrase of a template whose class name comes last (``"a photo of a {}."`` -> ``"a photo of a"``).
+
+    TPT's context stands before the class name, so only such templates can start it; any
+    other template (``"a {} in a video game."``) gives None.
+    """
+    if template.count("{}") != 1:
+        return None
+    before, after = template.split("{}")
+    return before.strip() or None if after.strip() in ("", ".") else None
+
+
+@dataclass(frozen=True)
+class TPTGrid:
+    """The C-TPT tables' runs: TPT and C-TPT per (set, init), and TPT + TS's temperatures.
+
+    Attributes:
+        runs: ``{(set, init): {"TPT": run, "C-TPT": run}}``; sets are ``"clean"`` and
+            ``"<shift>-<severity>"``, inits ``"hard"`` and (with an ensemble) ``"ensemble"``.
+        temperatures: init -> the temperature fitted on TPT's logits of the calibration images.
+        phrases: init -> its initial phrase(s).
+        lambdas: set -> C-TPT's lambda there.
+        evaluation_rows, calibration_rows: the images' indices in the test split.
+    """
+
+    runs: dict
+    temperatures: dict
+    phrases: dict
+    lambdas: dict
+    evaluation_rows: torch.Tensor = field(repr=False)
+    calibration_rows: torch.Tensor = field(repr=False)
+
+    def outcomes(self) -> dict:
+        """:func:`tpt_outcomes` of every run, with each init's temperature."""
+        return tpt_outcomes(self.runs, self.temperatures)
+
+    def sets(self, side: str | None = None) -> list[str]:
+        """The set names: all, or the ``"clean"`` or ``"shifted"`` side."""
+        names = list(dict.fromkeys(s for s, _ in self.runs))
+        return names if side is None else [s for s in names if (s == "clean") == (side == "clean")]
+
+
+def _page_run(settings, shift: str, severity: int, tpt: TPTSettings, rows) -> TPTRun:
+    """One run of a page's grid; the page shows one progress bar over its runs, not one per run."""
+    return predict_tpt(
+        settings.backbone, settings.dataset, shift, severity, settings=tpt, rows=rows, batch_size=settings.batch_size,
+        device=settings.device, cache_dir=settings.cache_dir, progress=False,
+    )
+
+
+def tpt_grid(settings, progress: bool = True) -> TPTGrid:
+    """Every run of the C-TPT tables for a :class:`vlmcal.papers.ctpt.TPTPageSettings` (cached).
+
+    For each init (the hard prompt, and the ensemble if the settings name one) and each set
+    (clean, then each shift at the severity): TPT, and C-TPT with the set's lambda. TPT + TS's
+    temperature is fitted per init on TPT's logits of the clean calibration images, which are
+    disjoint from the evaluation images.
+    """
+
+    labels = load_test_data(settings.dataset).labels
+    evaluation, calibration = split_rows(labels, settings.n_images, settings.n_calibration, settings.seed)
+    phrases = {"hard": (template_prefix(HARD_PROMPT),)}
+    if settings.ensemble:
+        phrases["ensemble"] = tuple(settings.ensemble)
+    runs, temperatures, lambdas = {}, {}, {}
+    plan = [(init, shift, severity) for init in phrases for shift, severity in settings.conditions]
+    for init, shift, severity in tqdm(plan, desc="TPT and C-TPT", unit="run", disable=not progress):
+        name = condition_name(shift, severity)
+        lambdas[name] = settings.lambda_clean if shift == "clean" else settings.lambda_shifted
+        base = TPTSettings(init_phrase=phrases[init], augmix=settings.augmix)
+        runs[(name, init)] = {
+            "TPT": _page_run(settings, shift, severity, base, evaluation),
+            "C-TPT": _page_run(settings, shift, severity, TPTSettings(**{**asdict(base), "ctpt_lambda": lambdas[name]}), evaluation),
+        }
+    if len(calibration):
+        for init in tqdm(phrases, desc="TPT on the calibration images", unit="run", disable=not progress):
+            base = TPTSettings(init_phrase=phrases[init], augmix=settings.augmix)
+            temperatures[init] = fit_tpt_temperature(_page_run(settings, "clean", 0, base, calibration))
+    return TPTGrid(runs, temperatures, phrases, lambdas, evaluation, calibration)
+
+
+def lambda_sweep(settings, grid: TPTGrid, init: str = "hard", progress: bool = True) -> pd.DataFrame:
+    """Accuracy, ECE and mean ATFD of C-TPT on the clean evaluation images at each of ``settings.lambdas``.
+
+    Lambda 0 is TPT; a lambda the tables already ran is read from the cache.
+    """
+    rows = []
+    for lam in tqdm(settings.lambdas, desc="lambda sweep", unit="lambda", disable=not progress):
+        tpt = TPTSettings(init_phrase=grid.phrases[init], augmix=settings.augmix, ctpt_lambda=float(lam))
+        run = _page_run(settings, "clean", 0, tpt, grid.evaluation_rows)
+        rows.append({"lambda": float(lam), **_summary(run, settings.n_bins)})
+    return pd.DataFrame(rows)
+
+
+def _summary(run: TPTRun, n_bins: int) -> dict:
+    """Accuracy, ECE, mean confidence and mean ATFD of a run's tuned logits."""
+    table = method_table(tpt_outcomes({("", ""): {"TPT": run}}), n_bins=n_bins).set_index("method").loc["TPT"]
+    return {"accuracy": table["accuracy"], "ece": table["ece"], "confidence": table["confidence"], "atfd": float(run.dispersion.mean())}
+
+
+def method_contrast(
+    metric: str, a: str, b: str, sets: Sequence[str] = ("clean",), init: str = "hard", ratio: bool = False
+) -> Callable[[Mapping[tuple[str, str, str], Mapping[str, torch.Tensor]]], torch.Tensor]:
+    """A figure for :func:`tpt_bootstrap`: method ``a``'s mean ``metric`` over ``sets`` minus (or over) method ``b``'s.
+
+    Args:
+        metric: ``"ece"``, ``"accuracy"`` or ``"confidence"``.
+        a, b: methods (:data:`METHODS`).
+        sets: the sets to average over.
+        init: the initialisation.
+        ratio: divide instead of subtract.
+
+    Example:
+        >>> ece_rise = tpt_bootstrap(outcomes, method_contrast("ece", "TPT", "zero-shot"))  # doctest: +SKIP
+    """
+    sets = list(sets)
+
+    def figure(per_key):
+        mean_a = sum(per_key[(s, init, a)][metric] for s in sets) / len(sets)
+        mean_b = sum(per_key[(s, init, b)][metric] for s in sets) / len(sets)
+        return mean_a / mean_b if ratio else mean_a - mean_b
+
+    return figure
+
+
+def paper_layout(table: pd.DataFrame, sides: Mapping[str, Sequence[str]]) -> pd.DataFrame:
+    """The methods' table as C-TPT lays out its Tables 1 and 2: "Acc / ECE" in percent, means over each side's sets.
+
+    Args:
+        table: :func:`method_table`.
+        sides: side name -> its sets (e.g. ``{"clean (Table 1)": ["clean"], "shifted (Table 2)": [...]}``).
+
+    Returns:
+        One row per (side, init), one column per method.
+    """
+    out = []
+    for side, sets in sides.items():
+        chosen = table[table["set"].isin(list(sets))]
+        means = chosen.groupby(["init", "method"], sort=False)[["accuracy", "ece"]].mean()
+        for init in chosen["init"].unique():
+            row = {"sets": side, "init": init}
+            for method in [m for m in METHODS if (init, m) in means.index]:
+                acc, ece = means.loc[(init, method)]
+                row[method] = f"{100 * acc:.1f} / {100 * ece:.2f}"
+            out.append(row)
+    return pd.DataFrame(out).set_index(["sets", "init"])
+
+
+def tpt_template_points(settings, templates: Sequence[str], rows, progress: bool = True) -> pd.DataFrame:
+    """One calibration point per template after TPT from it, on the clean images ``rows``.
+
+    Each template whose class name comes last (:func:`template_prefix`) starts TPT as a hard
+    prompt: its context is the template's words before the class name (as many tokens as they
+    make). Per template: accuracy, ECE, mean confidence, its gap to accuracy, the regime, and
+    the mean ATFD of the tuned prompts (each image's own), as the columns of
+    :func:`vlmcal.papers.ctpt.template_points`; templates without such a context are skipped.
+    """
+
+    net = load_model(settings.backbone, settings.device, settings.cache_dir)
+    out = []
+    for template in tqdm(templates, desc="TPT per template", unit="template", disable=not progress):
+        phrase = template_prefix(template)
+        if phrase is None:
+            continue
+        tpt = TPTSettings(init_phrase=phrase, n_ctx=int(net.embed_phrase(phrase).shape[0]), augmix=settings.augmix)
+        run = _page_run(settings, "clean", 0, tpt, rows)
+        summary = _summary(run, settings.n_bins)
+        gap = summary["confidence"] - summary["accuracy"]
+        out.append({"template": template, "accuracy": summary["accuracy"], "ece": summary["ece"], "confidence": summary["confidence"],
+                    "gap": gap, "regime": regime_of(gap), "atfd": summary["atfd"]})
+    return pd.DataFrame(out)

@@ -1,0 +1,373 @@
+"""Proposition 3.1 of the DOR paper (Wang, Li & Wei, ICML 2025), checked numerically.
+
+The proposition: if the K logits of a classifier are i.i.d. N(mu, sigma^2), the expected
+maximum softmax probability
+
+    m_K(sigma) = E[ max_k softmax(z)_k ],   z_k ~ N(mu, sigma^2) i.i.d.,
+
+does not depend on mu (softmax is shift-invariant) and increases strictly with sigma, from
+1/K at sigma = 0 towards 1 as sigma grows. Wider logit spread therefore means higher
+confidence, whatever the accuracy: the mechanism the paper uses to explain why prompt
+tuning that spreads the class text features makes a VLM over-confident.
+
+This module estimates m_K by Monte Carlo (with standard errors), computes it for K = 2
+by quadrature of a one-dimensional integral, and simulates the paper's mechanism with
+unit-norm text features of growing dispersion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from vlmcal.papers.common.settings import PageSettings, spec
+from vlmcal.prompting.dispersion import text_feature_dispersion
+
+__all__ = [
+    "MaxSoftmaxEstimate",
+    "expected_max_softmax",
+    "expected_max_softmax_two_classes",
+    "max_softmax_curve",
+    "dispersion_mechanism",
+    "PropositionSettings",
+    "monotonicity_tests",
+    "sigma_zero_exact",
+    "quadrature_comparison",
+    "all_agree",
+    "mechanism_increasing",
+]
+
+
+@dataclass(frozen=True)
+class MaxSoftmaxEstimate:
+    """A Monte Carlo estimate of E[max softmax] for one (K, mu, sigma).
+
+    Attributes:
+        n_classes: K.
+        mu: the logits' common mean.
+        sigma: the logits' standard deviation.
+        mean: the estimate of E[max softmax].
+        stderr: its standard error (sample std / sqrt(n_draws)).
+        n_draws: how many logit vectors were drawn.
+    """
+
+    n_classes: int
+    mu: float
+    sigma: float
+    mean: float
+    stderr: float
+    n_draws: int
+
+    def interval(self, z: float = 1.96) -> tuple[float, float]:
+        """Normal-approximation interval ``mean -/+ z * stderr`` (z = 1.96: 95%)."""
+        return self.mean - z * self.stderr, self.mean + z * self.stderr
+
+
+def _check(n_classes: int, sigma: float, n_draws: int) -> None:
+    if not isinstance(n_classes, (int, np.integer)) or n_classes < 1:
+        raise ValueError(f"Expected `n_classes` to be an integer >= 1, but got {n_classes!r}")
+    if not np.isfinite(sigma) or sigma < 0:
+        raise ValueError(f"Expected `sigma` to be a finite number >= 0, but got {sigma!r}")
+    if not isinstance(n_draws, (int, np.integer)) or n_draws < 2:
+        raise ValueError(f"Expected `n_draws` to be an integer >= 2, but got {n_draws!r}")
+
+
+def expected_max_softmax(
+    sigma: float,
+    n_classes: int,
+    mu: float = 0.0,
+    n_draws: int = 20_000,
+    seed: int = 0,
+    chunk_elements: int = 4_000_000,
+) -> MaxSoftmaxEstimate:
+    """Estimate E[max_k softmax(z)_k] for z_k ~ N(mu, sigma^2) i.i.d., by Monte Carlo.
+
+    The logits are drawn in chunks of at most ``chunk_elements`` numbers, so K = 1000 with
+    many draws stays small in memory. The same ``seed`` gives the same standard-normal
+    draws for every (mu, sigma), so estimates at two values of mu are equal up to
+    floating-point rounding, which is the shift invariance of softmax.
+
+    Args:
+        sigma: standard deviation of every logit, >= 0.
+        n_classes: K, the number of logits.
+        mu: common mean of the logits.
+        n_draws: number of logit vectors.
+        seed: seed of the draws.
+        chunk_elements: largest number of logits held at once.
+
+    Returns:
+        A :class:`MaxSoftmaxEstimate`.
+
+    Example:
+        >>> est = expected_max_softmax(0.0, n_classes=10)
+        >>> est.mean
+        0.1
+    """
+    _check(n_classes, sigma, n_draws)
+    rng = np.random.default_rng(seed)
+    rows = max(1, chunk_elements // n_classes)
+    # Accumulate deviations from 1/K: at sigma = 0 every draw is exactly 1/K, so the
+    # estimate is exactly 1/K too (summing n copies of 1/K would not round back to it).
+    baseline = 1.0 / n_classes
+    total, total_sq, done = 0.0, 0.0, 0
+    while done < n_draws:
+        n = min(rows, n_draws - done)
+        logits = mu + sigma * rng.standard_normal((n, n_classes))  # [n, K]
+        shifted = logits - logits.max(axis=1, keepdims=True)  # [n, K], max entry 0
+        max_prob = 1.0 / np.exp(shifted).sum(axis=1)  # [n]: exp(0) / sum_k exp(z_k - z_max)
+        deviation = max_prob - baseline  # [n]
+        total += deviation.sum()
+        total_sq += np.square(deviation).sum()
+        done += n
+    mean_dev = total / n_draws
+    var = max(total_sq / n_draws - mean_dev**2, 0.0) * n_draws / (n_draws - 1)
+    mean = baseline + mean_dev
+    return MaxSoftmaxEstimate(int(n_classes), float(mu), float(sigma), float(mean), float(np.sqrt(var / n_draws)), int(n_draws))
+
+
+def expected_max_softmax_two_classes(sigma: float) -> float:
+    """E[max softmax] for K = 2, by quadrature.
+
+    With two logits, max softmax = ``sigmoid(|z_1 - z_2|)`` and z_1 - z_2 ~ N(0, 2 sigma^2), so
+
+        m_2(sigma) = 2 * integral_0^inf sigmoid(x) * phi(x; 0, sqrt(2) sigma) dx,
+
+    with phi the normal density. At sigma = 0 it is exactly 1/2.
+
+    Args:
+        sigma: standard deviation of each logit, >= 0.
+
+    Returns:
+        The expectation, a float in [1/2, 1).
+    """
+    _check(2, sigma, 2)
+    if sigma == 0:
+        return 0.5
+    from scipy import integrate, special  # here, not at the top: every claim page imports this module, few need scipy
+
+    s = np.sqrt(2.0) * sigma
+
+    def integrand(x: float) -> float:
+        return 2.0 * special.expit(x) * np.exp(-0.5 * (x / s) ** 2) / (s * np.sqrt(2.0 * np.pi))
+
+    value, _ = integrate.quad(integrand, 0.0, np.inf, epsabs=1e-13, epsrel=1e-12)
+    return float(value)
+
+
+def max_softmax_curve(
+    sigmas: np.ndarray | list[float],
+    n_classes: list[int] | tuple[int, ...],
+    mus: list[float] | tuple[float, ...] = (0.0,),
+    n_draws: int = 20_000,
+    seed: int = 0,
+):
+    """E[max softmax] over a grid of (K, mu, sigma), one independent seed per grid point.
+
+    Independent draws per point make the monotonicity check in the notebook a real test:
+    neighbouring estimates share no random numbers, so noise could reverse their order.
+
+    Args:
+        sigmas: grid of standard deviations.
+        n_classes: values of K.
+        mus: values of the common mean.
+        n_draws: draws per grid point.
+        seed: base seed; each grid point derives its own from it.
+
+    Returns:
+        A pandas DataFrame with columns n_classes, mu, sigma, mean, stderr, lower, upper, n_draws.
+    """
+    import pandas as pd
+
+    seeds = np.random.SeedSequence(seed)
+    grid = [(int(k), float(m), float(s)) for k in n_classes for m in mus for s in sigmas]
+    children = seeds.spawn(len(grid))
+    rows = []
+    for (k, m, s), child in zip(grid, children):
+        est = expected_max_softmax(s, k, mu=m, n_draws=n_draws, seed=int(child.generate_state(1)[0]))
+        lo, hi = est.interval()
+        rows.append({**est.__dict__, "lower": lo, "upper": hi})
+    return pd.DataFrame(rows)
+
+
+def dispersion_mechanism(
+    spreads: np.ndarray | list[float],
+    n_classes: int = 10,
+    dim: int = 384,
+    logit_scale: float = 100.0,
+    n_images: int = 2_000,
+    seed: int = 0,
+):
+    """The paper's mechanism, simulated: more dispersed text features -> wider logits -> higher confidence.
+
+    Class text features are ``normalize(shared + spread * noise_c)``: one shared direction
+    plus class-specific Gaussian noise, so ``spread`` moves them apart on the unit sphere.
+    The image features are fixed unit vectors (the same for every spread). For each spread
+    the function reports the text-feature dispersion (ATFD: mean Euclidean distance of the
+    class features to their centroid), the standard deviation of each image's logits across
+    classes, and the mean max-softmax confidence.
+
+    These are synthetic features, not a model's: they isolate the geometry.
+
+    Args:
+        spreads: class-noise scales, >= 0.
+        n_classes: C, the number of classes.
+        dim: D, the feature dimension (384: the default backbone's text width).
+        logit_scale: the multiplier of the cosine similarities (CLIP: 100).
+        n_images: N, how many fixed image features to average over.
+        seed: seed of the shared direction, the class noise and the image features.
+
+    Returns:
+        A pandas DataFrame with columns spread, atfd, logit_std, confidence.
+    """
+    import pandas as pd
+
+    gen = torch.Generator().manual_seed(seed)
+    shared = torch.nn.functional.normalize(torch.randn(dim, generator=gen), dim=0)  # [D]
+    noise = torch.randn(n_classes, dim, generator=gen) / np.sqrt(dim)  # [C, D], rows of norm ~1
+    # Image features: the shared direction plus noise, like images that resemble every class a little.
+    images = torch.nn.functional.normalize(shared + torch.randn(n_images, dim, generator=gen) / np.sqrt(dim), dim=1)  # [N, D]
+    rows = []
+    for spread in spreads:
+        text = torch.nn.functional.normalize(shared + float(spread) * noise, dim=1)  # [C, D]
+        logits = logit_scale * images @ text.T  # [N, D] @ [D, C] -> [N, C]
+        probs = logits.softmax(dim=1)  # [N, C]
+        rows.append(
+            {
+                "spread": float(spread),
+                "atfd": float(text_feature_dispersion(text)),
+                "logit_std": float(logits.std(dim=1).mean()),
+                "confidence": float(probs.max(dim=1).values.mean()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class PropositionSettings(PageSettings):
+    """Settings of the Proposition 3.1 notebook, validated once from its parameters cell.
+
+    Attributes:
+        sigmas: grid of logit standard deviations; sorted, >= 0, at least two values.
+        n_classes: values of K to simulate (each >= 2: with one class the max softmax is 1).
+        mus: common means of the logits; the estimate must not depend on them.
+        n_draws: Monte Carlo draws per grid point (the standard error falls as 1/sqrt).
+        seed: base seed; every grid point derives its own independent stream.
+        spreads: text-feature noise scales for the mechanism section.
+        logit_scale: cosine-similarity multiplier for the mechanism (CLIP's is 100).
+    """
+
+    sigmas: tuple[float, ...] = spec(minimum=0)
+    n_classes: tuple[int, ...] = spec(nonempty=True, minimum=2)
+    mus: tuple[float, ...] = spec(nonempty=True)
+    n_draws: int = spec(minimum=100)
+    seed: int
+    spreads: tuple[float, ...] = spec(nonempty=True, minimum=0)
+    logit_scale: float
+
+    def check_rules(self) -> None:
+        if len(self.sigmas) < 2 or list(self.sigmas) != sorted(set(self.sigmas)):
+            raise ValueError(f"Expected parameter `sigmas` to be at least two distinct increasing values >= 0, but got {list(self.sigmas)}")
+        if self.logit_scale <= 0:
+            raise ValueError(f"Expected parameter `logit_scale` to be a positive number, but got {self.logit_scale!r}")
+
+
+def monotonicity_tests(curve, z: float = 1.96):
+    """Test, for every (K, mu), that each step up the sigma grid raises E[max softmax].
+
+    Estimates at neighbouring sigmas are independent, so the difference ``d`` of two has
+    standard error ``sqrt(se_1^2 + se_2^2)``. A step passes when its lower confidence bound
+    ``d - z * se_d`` is above 0: the increase is resolved, not just a positive difference.
+
+    Args:
+        curve: the output of :func:`max_softmax_curve`.
+        z: the normal quantile of the one-sided bound (1.96: 97.5%).
+
+    Returns:
+        A DataFrame with one row per step: n_classes, mu, sigma_from, sigma_to, increase,
+        stderr, lower_bound, resolved.
+    """
+    import pandas as pd
+
+    rows = []
+    for (k, mu), group in curve.sort_values("sigma").groupby(["n_classes", "mu"]):
+        g = group.reset_index(drop=True)
+        for i in range(len(g) - 1):
+            d = g.loc[i + 1, "mean"] - g.loc[i, "mean"]
+            se = float(np.hypot(g.loc[i + 1, "stderr"], g.loc[i, "stderr"]))
+            rows.append(
+                {
+                    "n_classes": k,
+                    "mu": mu,
+                    "sigma_from": g.loc[i, "sigma"],
+                    "sigma_to": g.loc[i + 1, "sigma"],
+                    "increase": d,
+                    "stderr": se,
+                    "lower_bound": d - z * se,
+                    "resolved": bool(d - z * se > 0),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------- checks of the estimator
+# Each returns None when the grid holds nothing to check, so that "no comparison" never reads as agreement.
+
+
+def sigma_zero_exact(curve) -> bool | None:
+    """Whether every estimate at sigma = 0 equals 1/K exactly; None when sigma = 0 is not in the grid.
+
+    Args:
+        curve: the output of :func:`max_softmax_curve`.
+    """
+    at_zero = curve[curve["sigma"] == 0.0]
+    if at_zero.empty:
+        return None
+    return bool(np.all(at_zero["mean"].to_numpy() == 1.0 / at_zero["n_classes"].to_numpy()))
+
+
+def quadrature_comparison(curve, max_stderrs: float):
+    """The K = 2 estimates beside their quadrature values, and whether each agrees.
+
+    An estimate agrees when it lies within ``max_stderrs`` standard errors of the quadrature;
+    one with a zero standard error (sigma = 0, where every draw is exactly 1/2) must equal it.
+
+    Args:
+        curve: the output of :func:`max_softmax_curve`.
+        max_stderrs: the largest distance, in standard errors, that counts as agreement.
+
+    Returns:
+        The K = 2 rows of ``curve`` (possibly none) with columns quadrature, error_in_stderrs
+        (NaN where the standard error is 0) and agrees.
+    """
+    two = curve[curve["n_classes"] == 2].copy()
+    two["quadrature"] = [expected_max_softmax_two_classes(s) for s in two["sigma"]]
+    stderr = two["stderr"].where(two["stderr"] > 0)  # NaN where the estimate has no spread
+    two["error_in_stderrs"] = (two["mean"] - two["quadrature"]) / stderr
+    within = two["error_in_stderrs"].abs() < max_stderrs
+    exact = two["mean"] == two["quadrature"]
+    two["agrees"] = within.where(stderr.notna(), exact).astype(bool)
+    return two
+
+
+def all_agree(comparison) -> bool | None:
+    """Whether every row of :func:`quadrature_comparison` agrees; None when it has no rows (K = 2 not in the grid)."""
+    if comparison.empty:
+        return None
+    return bool(comparison["agrees"].all())
+
+
+def mechanism_increasing(mechanism) -> bool | None:
+    """Whether ATFD, logit spread and confidence all rise with every step of the spread.
+
+    Args:
+        mechanism: the output of :func:`dispersion_mechanism`.
+
+    Returns:
+        True or False; None when fewer than two spreads were simulated (no step to compare).
+    """
+    ordered = mechanism.sort_values("spread")
+    if len(ordered) < 2:
+        return None
+    return bool(np.all(np.diff(ordered[["atfd", "logit_std", "confidence"]].to_numpy(), axis=0) > 0))

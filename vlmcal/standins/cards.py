@@ -1,0 +1,455 @@
+"""What a stand-in scores: the measured half of its model card, computed from outside the model.
+
+A stand-in's ``ModelCard`` (``vlmcal.standins``) records how it was trained. This
+module, in the evaluation layer, measures what it scores on the Fashion-MNIST test split,
+which training never reads: accuracy and top-label ECE (15 bins) on the clean images and under
+each of ``CARD_SHIFTS``; for a VLM, zero-shot with two prompts pretraining never saw (the hard
+prompt and CLIP's 80-template ensemble); and the temperature minimising clean test NLL. The
+model layer never imports this module: the dependency runs one way, from here to the models.
+
+Coverage. ``CARD_SHIFTS`` holds shifts of every family of ``vlmcal.data.shifts.SHIFT_FAMILIES``,
+so that a card can say how a model does on the shifts its pretraining corpus *covered* (showed
+in some scenes) and on those it *held out* (never showed). Each row carries a ``coverage``
+label (:func:`coverage`), and the markdown ends with the means per label. The supervised
+baseline trains on clean single items, so for it every shift is "not in training".
+:func:`family_table` sets models side by side, one row each, to compare models whose corpora
+differ only in what they cover.
+
+Each table is cached (``vlmcal.pipeline.cache.save_entry``, under ``cards/``) with an identity made of
+the model's ``cache_identity``, the coverage of each shift, the test images and what is
+measured, so a page shows it at the cost of a file read after the first time.
+
+Example:
+    >>> model = load_backbone("default")
+    >>> display(Markdown(card_markdown(model)))   # how it was trained, then what it scores
+    >>> measure_card(model).rows[0]               # {'shift': 'clean', 'severity': 0, 'coverage': 'clean', 'prompt': 'hard prompt', ...}
+    >>> family_table(load_family(["default", "default-plain", "supervised"]))  # one row per model
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+import torch
+
+from vlmcal import metrics
+from vlmcal.backbones.base import Backbone, Classifier
+from vlmcal.calibration import TemperatureScaling
+from vlmcal.data import datasets  # looked up at call time: the tests watch which split is read
+from vlmcal.data.shifts import apply_shift
+from vlmcal.data.templates import CLIP_TEMPLATES, HARD_PROMPT
+from vlmcal.pipeline.cache import cache_dir as resolve_cache_dir
+from vlmcal.pipeline.cache import content_key, load_entry, save_entry
+from vlmcal.pipeline.runs import coverage_label
+from vlmcal.prompting.zeroshot import class_text_features, zero_shot_logits
+from vlmcal.standins import SUPERVISED_VARIANTS, VARIANTS, load_default, load_supervised
+from vlmcal.standins.corpus import COVERED_FAMILIES, HELD_OUT_FAMILIES, covered_shifts, held_out_shifts
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "CARD_SHIFTS",
+    "CARD_PROMPTS",
+    "COVERAGE_LABELS",
+    "CardResults",
+    "coverage",
+    "measure_card",
+    "card_markdown",
+    "load_family",
+    "FAMILY_GROUPS",
+    "family_table",
+    "family_comparison",
+]
+
+# The shifts each card reports: (name, severity), at least one per family of SHIFT_FAMILIES and
+# few in all (each costs a pass over the test images). Severity 3 is the suite's middle; the
+# domain shifts at 5 are the pure renderings. The default corpus covers the first five
+# (families noise, blur, weather, rendition) and holds out the last four (family digital).
+CARD_SHIFTS: tuple[tuple[str, int], ...] = (
+    ("gaussian_noise", 3),
+    ("gaussian_blur", 3),
+    ("brightness", 3),
+    ("invert", 5),
+    ("sketch", 5),
+    ("contrast", 3),
+    ("pixelate", 3),
+    ("jpeg_compression", 3),
+    ("elastic_transform", 3),
+)
+
+# A VLM's card prompts: none of them is a pretraining caption (``vlmcal.data.templates.CAPTION_POOL``).
+CARD_PROMPTS: dict[str, tuple[str, ...]] = {"hard prompt": (HARD_PROMPT,), "80-template ensemble": tuple(CLIP_TEMPLATES)}
+
+# What a row's ``coverage`` says about its test data, in the order the summaries list them.
+COVERAGE_LABELS: tuple[str, ...] = ("clean", "covered", "held out", "not in training", "unknown")
+
+N_BINS = 15  # as ES
+SHIFT_SEED = 0  # the shifts' random draws
+RESULTS_VERSION = 2  # bump when what `measure_card` computes changes; cached tables are then recomputed (2: coverage, 9 shifts)
+
+
+def coverage(model: Backbone | Classifier, shift: str) -> str:
+    """What a model's training showed of a shift: one of ``COVERAGE_LABELS``.
+
+    Args:
+        model: a backbone (its ``covered_shifts`` is read) or a classifier.
+        shift: "clean" or a shift name of ``vlmcal.data.shifts``.
+
+    Returns:
+        "clean" for the clean test data; for a classifier (the supervised baseline, trained on
+        clean items only) "not in training"; for a backbone whose ``covered_shifts`` is None
+        (not pretrained by vlmcal) "unknown"; otherwise "covered" when the shift is among its
+        ``covered_shifts`` and "held out" when not.
+
+    Example:
+        >>> coverage(load_backbone("default"), "gaussian_noise"), coverage(load_backbone("default"), "contrast")
+        ('covered', 'held out')
+    """
+    if isinstance(model, Classifier):
+        return "clean" if shift == "clean" else "not in training"
+    return coverage_label(shift, getattr(model, "covered_shifts", None))
+
+
+def _shifts_phrase(k: int, label: str) -> str:
+    """``"5 covered shifts"``, ``"1 held-out shift"``, ``"9 shifts not in training"``."""
+    noun = "shift" if k == 1 else "shifts"
+    if label in ("covered", "held out"):
+        return f"{k} {label.replace(' ', '-')} {noun}"
+    return f"{k} {noun} " + ("not in training" if label == "not in training" else "of unknown coverage")
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else math.nan
+
+
+@dataclass(frozen=True)
+class CardResults:
+    """What a model scores on the first ``n_test`` images of the Fashion-MNIST test split.
+
+    Attributes:
+        model: the model's name.
+        n_test: how many test images were used.
+        rows: one dict per (data set, prompt): ``shift`` ("clean" or a name from ``CARD_SHIFTS``),
+            ``severity`` (0 when clean), ``coverage`` (:func:`coverage`: "clean", "covered",
+            "held out", "not in training" or "unknown"), ``prompt`` (a key of ``CARD_PROMPTS``;
+            "-" for a classifier), ``accuracy`` and ``ece`` (15 bins).
+        best_temperature: the temperature minimising clean test NLL with the first prompt (a
+            diagnostic fitted on the test split itself: > 1 means over-confident, < 1 under-confident).
+    """
+
+    model: str
+    n_test: int
+    rows: tuple[dict[str, Any], ...]
+    best_temperature: float
+
+    def coverage_means(self) -> list[dict[str, Any]]:
+        """Mean accuracy and ECE per (prompt, coverage label), over the rows with that label.
+
+        Returns:
+            One dict per prompt and label present, prompts in row order and labels in the order
+            of ``COVERAGE_LABELS``: ``prompt``, ``coverage``, ``n_shifts`` (rows averaged; 1 for
+            "clean"), ``accuracy`` and ``ece`` (unweighted means over those rows).
+        """
+        prompts = list(dict.fromkeys(r["prompt"] for r in self.rows))
+        out = []
+        for prompt in prompts:
+            for label in COVERAGE_LABELS:
+                picked = [r for r in self.rows if r["prompt"] == prompt and r["coverage"] == label]
+                if picked:
+                    out.append({
+                        "prompt": prompt, "coverage": label, "n_shifts": len(picked),
+                        "accuracy": _mean([r["accuracy"] for r in picked]), "ece": _mean([r["ece"] for r in picked]),
+                    })
+        return out
+
+    def summary_lines(self) -> list[str]:
+        """One markdown list item per prompt: clean, then mean accuracy and ECE per coverage label."""
+        lines = []
+        for prompt in dict.fromkeys(r["prompt"] for r in self.rows):
+            parts = []
+            for m in (m for m in self.coverage_means() if m["prompt"] == prompt):
+                if m["coverage"] == "clean":
+                    parts.append(f"clean accuracy {m['accuracy']:.3f}, ECE {m['ece']:.3f}")
+                else:
+                    parts.append(f"{_shifts_phrase(m['n_shifts'], m['coverage'])}: mean accuracy {m['accuracy']:.3f}, mean ECE {m['ece']:.3f}")
+            lines.append(("- " if prompt == "-" else f"- {prompt}: ") + "; ".join(parts))
+        return lines
+
+    def to_markdown(self) -> str:
+        """A sentence on what was measured, the table, then the means per coverage label and prompt."""
+        lines = [
+            f"Measured by `vlmcal.standins.cards` on the first {self.n_test:,} Fashion-MNIST test images (never used in training); "
+            f"temperature minimising clean test NLL: {self.best_temperature:.2f}. Coverage says whether the model's "
+            "training data showed each shift (its corpus covered it, or held it out).",
+            "",
+            f"| test data | coverage | prompt | accuracy | ECE ({N_BINS} bins) |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for r in self.rows:
+            where = "clean" if r["shift"] == "clean" else f"{r['shift']} (severity {r['severity']})"
+            lines.append(f"| {where} | {r['coverage']} | {r['prompt']} | {r['accuracy']:.3f} | {r['ece']:.3f} |")
+        lines += ["", "Means by coverage (unweighted over shifts):", "", *self.summary_lines()]
+        return "\n".join(lines)
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
+
+def _check_model(model) -> None:
+    if not isinstance(model, (Backbone, Classifier)) or tuple(getattr(model, "input_shape", ())) != (1, 28, 28) or not hasattr(
+        model, "cache_identity"
+    ):
+        raise ValueError(
+            "Expected one of vlmcal's stand-ins (a backbone or classifier that takes [1, 28, 28] Fashion-MNIST images "
+            f"and has a `cache_identity`), but got {model!r:.200}"
+        )
+
+
+def _check_n(n) -> int | None:
+    if n is None:
+        return None
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"Expected `n` to be a positive integer (the first n test images) or None (all), but got {n!r}")
+    return n
+
+
+def _scorer(model: Backbone | Classifier, class_names: list[str]) -> Callable[[torch.Tensor], dict[str, torch.Tensor]]:
+    """``images [N, 1, 28, 28] -> {prompt key: [N, C] logits}`` for a VLM (zero-shot) or a classifier."""
+    if isinstance(model, Classifier):
+        if list(model.class_names) != class_names:
+            raise ValueError(f"Expected a classifier of the test split's classes {class_names}, but got {model.class_names}")
+        return lambda x: {"-": model.logits(x)}  # [N, C]
+    text = {key: class_text_features(model, class_names, list(templates)) for key, templates in CARD_PROMPTS.items()}  # each [C, D]
+
+    def score(x: torch.Tensor) -> dict[str, torch.Tensor]:
+        feats = model.encode_images(x)  # [N, D], once for every prompt
+        return {key: zero_shot_logits(feats, t, model.logit_scale) for key, t in text.items()}  # each [N,D] @ [D,C] -> [N,C]
+
+    return score
+
+
+@torch.no_grad()
+def _measure(
+    model: Backbone | Classifier, images: torch.Tensor, labels: torch.Tensor, class_names: list[str], coverages: dict[str, str]
+) -> dict[str, Any]:
+    """The card's rows and best temperature, as plain data (the cached payload); ``coverages`` maps each shift to its label."""
+    score = _scorer(model, class_names)
+    rows, best_t = [], math.nan
+    for shift, severity in (("clean", 0), *CARD_SHIFTS):
+        x = images if shift == "clean" else apply_shift(images, shift, severity, seed=SHIFT_SEED)  # [N, 1, 28, 28]
+        for i, (key, logits) in enumerate(score(x).items()):
+            logits = logits.float().cpu()  # [N, C]
+            probs = logits.softmax(dim=-1)
+            acc, ece = metrics.accuracy(probs, labels), metrics.ece(probs, labels, n_bins=N_BINS)
+            rows.append({"shift": shift, "severity": severity, "coverage": coverages[shift], "prompt": key,
+                         "accuracy": float(acc), "ece": float(ece)})
+            if shift == "clean" and i == 0:
+                best_t = float(TemperatureScaling().fit(logits, labels).temperature_)
+    return {"rows": rows, "best_temperature": best_t}
+
+
+def measure_card(
+    model: Backbone | Classifier, n: int | None = None, cache_dir: str | os.PathLike | None = None
+) -> CardResults:
+    """What a stand-in scores on the test split: read from the cache, or measured and cached.
+
+    Args:
+        model: a stand-in VLM (``vlmcal.standins.load_default``) or the supervised
+            baseline (``load_supervised``).
+        n: use the first n test images (None: all 10,000).
+        cache_dir: vlmcal's cache directory (default: ``vlmcal.pipeline.cache.cache_dir()``).
+
+    Returns:
+        A :class:`CardResults`: clean and ``CARD_SHIFTS`` rows, per prompt for a VLM, each with
+        its :func:`coverage` label.
+
+    Raises:
+        ValueError: ``model`` is not a stand-in (an open_clip model has a card of its own), or ``n`` is not positive.
+    """
+
+    _check_model(model)
+    n = _check_n(n)
+    test = datasets.load_fashion_mnist("test")
+    images, labels = test.images_float()[:n], test.labels[:n]  # [N, 1, 28, 28], [N]
+    coverages = {shift: coverage(model, shift) for shift, _ in (("clean", 0), *CARD_SHIFTS)}
+    identity = {
+        "results": RESULTS_VERSION, "model": model.cache_identity, "data": test.identity, "n": len(labels),
+        "shifts": CARD_SHIFTS, "coverage": coverages, "shift_seed": SHIFT_SEED, "n_bins": N_BINS,
+        "prompts": None if isinstance(model, Classifier) else CARD_PROMPTS,
+    }
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", model.name)
+    path = resolve_cache_dir(cache_dir) / "cards" / f"{name}-{content_key(**identity)}.pt"
+    payload = load_entry(path, identity)
+    if payload is None:
+        payload = _measure(model, images, labels, list(test.class_names), coverages)
+        save_entry(path, payload, identity)
+    return CardResults(model=model.name, n_test=len(labels), rows=tuple(payload["rows"]), best_temperature=payload["best_temperature"])
+
+
+def card_markdown(model: Backbone | Classifier, n: int | None = None, cache_dir: str | os.PathLike | None = None) -> str:
+    """A model's card for a page: how it was trained (its ``card``), then what it scores (:func:`measure_card`).
+
+    A model without a vlmcal card (an open_clip model) gets a sentence pointing to its own card.
+    """
+    card = getattr(model, "card", None)
+    if card is None:
+        if model.name.startswith("openclip:"):
+            return f"`{model.name}` is an open_clip model: see its own model card."
+        return f"`{model.name}` has no vlmcal model card (vlmcal writes one for each stand-in it trains)."
+    return card.to_markdown() + "\n\n" + measure_card(model, n, cache_dir).to_markdown()
+
+
+# ----------------------------------------------------------------------------- the family, side by side
+
+
+def load_family(
+    names: Sequence[str], device: str | torch.device | None = None, cache_dir: str | os.PathLike | None = None
+) -> list[Backbone | Classifier]:
+    """Stand-ins and supervised baselines by name, every name checked before any is loaded (or trained).
+
+    Args:
+        names: names from ``vlmcal.standins.list_default_variants()`` and
+            ``SUPERVISED_VARIANTS`` (``"supervised"``).
+        device: where they run (default: CUDA when present, else CPU).
+        cache_dir: vlmcal's cache directory (default: ``vlmcal.pipeline.cache.cache_dir()``).
+
+    Returns:
+        The loaded models, in the order of ``names``.
+
+    Raises:
+        ValueError: a name is neither a stand-in VLM nor a supervised baseline (open_clip
+            models have no card here).
+    """
+
+    if isinstance(names, str):
+        raise ValueError(f"Expected a list of model names, but got one string {names!r}; wrap it in a list")
+    unknown = [name for name in names if name not in VARIANTS and name not in SUPERVISED_VARIANTS]
+    if unknown:
+        raise ValueError(
+            f"Unknown models {unknown} for the family table: expected stand-ins ({', '.join(VARIANTS)}) "
+            f"or supervised baselines ({', '.join(SUPERVISED_VARIANTS)}); open_clip models have no vlmcal card"
+        )
+    return [
+        load_supervised(name, device=device, cache_dir=cache_dir) if name in SUPERVISED_VARIANTS
+        else load_default(name, device=device, cache_dir=cache_dir)
+        for name in names
+    ]
+
+
+# The two groups of card shifts that the family table compares: the families the default corpus
+# covers and the family every corpus holds out (``vlmcal.standins.corpus``).
+FAMILY_GROUPS: dict[str, tuple[str, ...]] = {
+    ", ".join(COVERED_FAMILIES): tuple(s for s, _ in CARD_SHIFTS if s in covered_shifts()),
+    ", ".join(HELD_OUT_FAMILIES): tuple(s for s, _ in CARD_SHIFTS if s in held_out_shifts()),
+}
+
+
+def _group_label(labels: list[str]) -> str:
+    """One coverage label for a group of rows: the label when all agree, else the counts of each."""
+    counts = Counter(labels)
+    if len(counts) == 1:
+        return labels[0]
+    return "mixed: " + ", ".join(f"{counts[label]} {label}" for label in COVERAGE_LABELS if label in counts)
+
+
+def family_table(
+    models: Sequence[Backbone | Classifier], n: int | None = None, cache_dir: str | os.PathLike | None = None
+) -> "pd.DataFrame":
+    """One row per model: learned logit scale, then clean and shifted accuracy and ECE from its card.
+
+    The shifted columns take ``CARD_SHIFTS`` in two groups, the same for every model so that
+    models can be compared on the same shifts: the families the default corpus covers
+    (noise, blur, weather, rendition) and the family it holds out (digital). Each group's
+    ``coverage`` column says what the model's own training showed of it (:func:`coverage`),
+    so a model whose corpus was never styled reads "held out" under both.
+
+    Args:
+        models: stand-ins and supervised baselines (:func:`load_family`).
+        n: measure on the first n test images (None: all 10,000, as the cards).
+        cache_dir: vlmcal's cache directory (default: ``vlmcal.pipeline.cache.cache_dir()``).
+
+    Returns:
+        A DataFrame indexed by model name, with two-level columns: ("pretraining", "learned
+        logit scale") (NaN for a classifier), ("clean", "accuracy" / "ECE"), and for each group
+        of ``FAMILY_GROUPS`` (group, "coverage" / "accuracy" / "ECE"), the means over the
+        group's shifts (unweighted). A VLM's figures are its hard prompt's.
+
+    Raises:
+        ValueError: a model is not a stand-in (see :func:`measure_card`), or two share a name.
+    """
+    import pandas as pd
+
+    names = [getattr(m, "name", repr(m)) for m in models]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"Expected each model once in the family table, but got {repeated} more than once")
+    records = []
+    for model in models:
+        results = measure_card(model, n, cache_dir)
+        prompt = results.rows[0]["prompt"]  # the first prompt: the hard prompt, or "-" for a classifier
+        rows = {r["shift"]: r for r in results.rows if r["prompt"] == prompt}
+        record = {
+            ("pretraining", "learned logit scale"): math.nan if isinstance(model, Classifier) else float(model.logit_scale),
+            ("clean", "accuracy"): rows["clean"]["accuracy"],
+            ("clean", "ECE"): rows["clean"]["ece"],
+        }
+        for group, shifts in FAMILY_GROUPS.items():
+            picked = [rows[s] for s in shifts]
+            record[(group, "coverage")] = _group_label([r["coverage"] for r in picked])
+            record[(group, "accuracy")] = _mean([r["accuracy"] for r in picked])
+            record[(group, "ECE")] = _mean([r["ece"] for r in picked])
+        records.append(record)
+    columns = pd.MultiIndex.from_tuples(
+        [("pretraining", "learned logit scale"), ("clean", "accuracy"), ("clean", "ECE")]
+        + [(group, what) for group in FAMILY_GROUPS for what in ("coverage", "accuracy", "ECE")]
+    )
+    return pd.DataFrame(records, index=pd.Index(names, name="model"), columns=columns)
+
+
+def family_comparison(table: "pd.DataFrame") -> str:
+    """Sentences that read :func:`family_table` for a page: what each model loses from clean to each group of shifts.
+
+    For each group of ``FAMILY_GROUPS``, one sentence on ``default``, ``default-plain``,
+    ``default-task`` and ``supervised`` (those in the table): the accuracy lost and the ECE
+    gained from clean to the group's mean; then, when both ``default`` and ``default-plain``
+    are there (same scenes, styled or never), one sentence per group comparing the two. Every
+    number and every "less" / "no less" is computed from the table.
+
+    Args:
+        table: :func:`family_table` output.
+
+    Returns:
+        Markdown paragraphs, or a sentence saying why there is nothing to compare.
+    """
+    compared = [name for name in ("default", "default-plain", "default-task", "supervised") if name in table.index]
+    if len(compared) < 2:
+        return ("The family table holds fewer than two of `default`, `default-plain`, `default-task` and `supervised`: "
+                "no comparison to state.")
+
+    def drop(name: str, group: str) -> tuple[float, float]:
+        row = table.loc[name]
+        return row[("clean", "accuracy")] - row[(group, "accuracy")], row[(group, "ECE")] - row[("clean", "ECE")]
+
+    def change(name: str, group: str) -> str:
+        lost, gained = drop(name, group)
+        return (f"`{name}` ({table.loc[name, (group, 'coverage')]}) {'loses' if lost >= 0 else 'gains'} {abs(lost):.3f} accuracy "
+                f"and its ECE {'grows' if gained >= 0 else 'falls'} by {abs(gained):.3f}")
+
+    lines = [f"From clean to the shifts of {group} (means over {len(shifts)} shifts): "
+             + "; ".join(change(name, group) for name in compared) + "." for group, shifts in FAMILY_GROUPS.items()]
+    if {"default", "default-plain"} <= set(compared):
+        for group in FAMILY_GROUPS:
+            (lost, gained), (plain_lost, plain_gained) = drop("default", group), drop("default-plain", group)
+            a, b = (table.loc[name, (group, "coverage")] for name in ("default", "default-plain"))
+            lines.append(
+                f"On the shifts of {group}, `default` ({a}) loses {'less' if lost < plain_lost else 'no less'} accuracy "
+                f"than `default-plain` ({b}): {lost:.3f} against {plain_lost:.3f}; its ECE changes by {gained:+.3f} "
+                f"against {plain_gained:+.3f}, {'less' if gained < plain_gained else 'no less'}."
+            )
+    return "\n\n".join(lines)

