@@ -272,8 +272,8 @@ def main(argv: list[str] | None = None) -> int:
             check_parameters(args.source, params)
             seconds = execute_notebook(args.source, args.dest, params)
     except Interrupted as stop:
-        print(f"\n!! notebook INTERRUPTED by {stop.args[0]}: {args.source} did not finish; its kernel is stopped and "
-              f"{args.dest} is left as it was (run the command again)", file=sys.stderr, flush=True)
+        print(f"\n!! notebook INTERRUPTED by {stop.args[0]}: {args.source} did not finish (any kernel it started is "
+              f"stopped; {args.dest} is left as it was). Run the command again.", file=sys.stderr, flush=True)
         return 128 + stop.signum
     except NotebookFailed as err:
         print(f"\n!! notebook FAILED: {err}", file=sys.stderr, flush=True)
