@@ -86,10 +86,16 @@ test: setup
 test-fast: setup
 	$(BIN)/pytest -m "not slow"
 
+# A jb build killed midway may leave Sphinx's caches half-written: the marker, there only while jb
+# build runs (or after it was killed by a signal), makes the next build start them afresh.
+UNFINISHED := book/_build/.jb-build-unfinished
 book: notebooks
 	@echo "== jb build -W book/"
 	rm -rf book/_build/html
-	$(BIN)/jb build -W -n --keep-going book/ || { rm -rf book/_build/html; echo "book build FAILED: no site was left behind"; exit 1; }
+	if [ -e $(UNFINISHED) ]; then rm -rf book/_build/.doctrees book/_build/jupyter_execute; fi
+	mkdir -p book/_build && touch $(UNFINISHED)
+	$(BIN)/jb build -W -n --keep-going book/ || { s=$$?; [ $$s -gt 128 ] || rm -f $(UNFINISHED); rm -rf book/_build/html; echo "book build FAILED: no site was left behind"; exit 1; }
+	rm -f $(UNFINISHED)
 	@echo "== site: book/_build/html/index.html"
 
 clean:

@@ -181,3 +181,143 @@ def test_atomic_directory_appears_whole_or_not_at_all(tmp_path):
     assert (target / "a.txt").read_text() == "second" and sorted(p.name for p in tmp_path.iterdir()) == ["copy"]
     with atomic_directory(target) as tmp:
         assert tmp is None  # already there: nothing to build
+
+
+# ----------------------------------------------------------------------------- what killed writers leave behind
+
+_WRITER = """
+import os, sys, time
+from pathlib import Path
+from vlmcal.pipeline.atomic import atomic_directory, atomic_path, atomic_write
+kind, target, ready = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+if kind == "file":
+    with atomic_write(target) as fh:
+        fh.write("half")
+        fh.flush()
+        ready.write_text("writing")
+        time.sleep(600)
+elif kind == "partial":
+    with atomic_path(target, suffix=".partial.ipynb", temp_dir=target.parent / "partial") as tmp:
+        ready.write_text("writing")
+        time.sleep(600)
+else:
+    with atomic_directory(target) as tmp:
+        (tmp / "a.txt").write_text("half")
+        ready.write_text("writing")
+        time.sleep(600)
+"""
+
+
+def _temporaries(directory):
+    from vlmcal.pipeline.atomic import TEMPORARY_NAME
+
+    return sorted(p for p in directory.rglob("*") if TEMPORARY_NAME.fullmatch(p.name))
+
+
+@pytest.mark.parametrize("kind", ["file", "partial", "directory"])
+def test_sweep_keeps_a_live_writers_temporary_and_removes_a_killed_ones(tmp_path, kind):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from vlmcal.pipeline.atomic import sweep
+
+    target, ready = tmp_path / "out" / "target.txt", tmp_path / "ready"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")])}
+    writer = subprocess.Popen([sys.executable, "-c", _WRITER, kind, str(target), str(ready)], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists():
+            assert writer.poll() is None, f"the writer ended early: {writer.stderr.read()}"
+            assert time.monotonic() < deadline, "the writer did not start writing in 60 s"
+            time.sleep(0.02)
+        (temporary,) = _temporaries(tmp_path)
+        assert sweep(tmp_path, recursive=True) == [] and temporary.exists(), "a live writer's temporary was removed"
+    finally:
+        writer.send_signal(signal.SIGKILL)  # no clean-up can run
+        writer.wait(timeout=30)
+    assert temporary.exists()  # what SIGKILL leaves: the temporary, unlocked now
+    assert sweep(tmp_path, recursive=True) == [temporary]
+    assert _temporaries(tmp_path) == [] and not target.exists()
+
+
+def test_sweep_touches_only_vlmcal_temporary_names(tmp_path):
+    from vlmcal.pipeline.atomic import sweep
+
+    abandoned = tmp_path / ".entry.pt.0123456789abcdef.tmp"
+    abandoned.write_bytes(b"half an entry")
+    abandoned_dir = tmp_path / ".wordnet.0123456789abcdef.tmp"
+    (abandoned_dir / "sub").mkdir(parents=True)
+    (abandoned_dir / "sub" / "data.noun").write_text("half a copy")
+    abandoned_partial = tmp_path / ".page.ipynb.fedcba9876543210.partial.ipynb"
+    abandoned_partial.touch()
+    others = [
+        "entry.pt", "notes.tmp", ".hidden", ".entry.pt.0123.tmp", ".entry.pt.0123456789abcdef.bak",
+        ".entry.pt.0123456789ABCDEF.tmp", "entry.pt.0123456789abcdef.tmp",
+    ]
+    for name in others:
+        (tmp_path / name).write_text("not a temporary of vlmcal's")
+    (tmp_path / ".link.0123456789abcdef.tmp").symlink_to(tmp_path / "entry.pt")  # a link is never ours
+    removed = sweep(tmp_path)
+    assert sorted(removed) == sorted([abandoned, abandoned_dir, abandoned_partial])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(others + [".link.0123456789abcdef.tmp"])
+    assert (tmp_path / "entry.pt").read_text() == "not a temporary of vlmcal's"
+
+
+def test_sweep_respects_a_lock_held_in_another_open_file(tmp_path):
+    import fcntl
+    import os
+
+    from vlmcal.pipeline.atomic import sweep
+
+    held = tmp_path / ".entry.pt.0123456789abcdef.tmp"
+    held.touch()
+    fd = os.open(held, os.O_RDONLY)  # flock is per open file: this is what another writer holds
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        assert sweep(tmp_path) == [] and held.exists()
+    finally:
+        os.close(fd)
+    assert sweep(tmp_path) == [held] and not held.exists()
+
+
+def test_writer_whose_new_temporary_is_swept_before_it_locks_takes_another(target, monkeypatch):
+    """The window between creating a temporary and locking it: a sweeper that takes the lock
+    first removes the file; the writer sees that and starts over under another name."""
+    from vlmcal.pipeline import atomic
+
+    real_lock, swept = atomic._lock, []
+
+    def lock_after_a_sweep(fd, blocking=True):
+        if blocking and not swept:
+            swept.extend(atomic.sweep(target.parent))  # another process's sweep, just before our lock
+        return real_lock(fd, blocking)
+
+    monkeypatch.setattr(atomic, "_lock", lock_after_a_sweep)
+    with atomic_write(target) as fh:
+        fh.write("new content")
+    assert len(swept) == 1 and swept[0].name.startswith(".file.txt.") and not swept[0].exists()
+    assert target.read_text() == "new content"
+    assert _only(target) == ["file.txt"]
+
+
+def test_a_writer_first_sweeps_its_directory_once_per_process(tmp_path):
+    from vlmcal.pipeline.atomic import sweep_once
+
+    leftover = tmp_path / ".v.json.0123456789abcdef.tmp"
+    leftover.write_text("{")
+    with atomic_write(tmp_path / "v.json") as fh:
+        fh.write("{}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.json"]
+    leftover.write_text("{")  # left after this process swept here: the next process removes it
+    assert sweep_once(tmp_path) == [] and leftover.exists()
+
+
+def test_temporary_suffix_must_be_one_the_sweep_recognises(target):
+    with pytest.raises(ValueError, match=r"'\.bak'"):
+        with atomic_path(target, suffix=".bak"):
+            pass
+    assert _only(target) == ["file.txt"]

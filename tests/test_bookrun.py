@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import time
 
 import nbformat
 import pytest
@@ -86,3 +88,108 @@ def test_yaml_lists_reach_the_notebook_as_lists(book, tmp_path):
     assert result.returncode == 0, result.stderr
     outputs = "".join(o.get("text", "") for c in nbformat.read(dest, as_version=4).cells for o in c.get("outputs", []))
     assert "sum 1002" in outputs
+
+
+# ----------------------------------------------------------------------------- interruptions
+
+def _start(*args, ignored=()):
+    """The runner in its own session, with SIGINT and SIGHUP at their defaults as in a terminal's
+    foreground job (or ignored, as ``nohup`` leaves SIGHUP)."""
+
+    def dispositions():
+        for signum in (signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN if signum in ignored else signal.SIG_DFL)
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "vlmcal.book.run", *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, start_new_session=True, preexec_fn=dispositions,
+    )
+
+
+def _wait_for(path, process, timeout=120):
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if process.poll() is not None:
+            raise AssertionError(f"the runner ended (status {process.returncode}) before {path.name} appeared:\n{process.stderr.read()}")
+        assert time.monotonic() < deadline, f"{path.name} did not appear in {timeout} s"
+        time.sleep(0.05)
+
+
+def _running(processes):
+    import psutil
+
+    alive = []
+    for process in processes:
+        try:
+            if process.status() != psutil.STATUS_ZOMBIE:
+                alive.append(process)
+        except psutil.NoSuchProcess:
+            pass
+    return alive
+
+
+def _slow_notebook(tmp_path):
+    marker = tmp_path / "cell-running"
+    src = _notebook(tmp_path / "slow.ipynb", f"import pathlib, time\npathlib.Path({str(marker)!r}).write_text('x')\ntime.sleep(600)")
+    return src, marker
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=lambda s: signal.Signals(s).name)
+def test_signal_stops_the_kernel_removes_the_partial_and_says_what_stopped(book, tmp_path, signum):
+    import psutil
+
+    src, marker = _slow_notebook(tmp_path)
+    dest = book / "notebooks" / "slow.ipynb"
+    dest.parent.mkdir()
+    dest.write_text("{}")  # an older complete copy
+    runner = _start(src, dest)
+    try:
+        _wait_for(marker, runner)
+        kernels = psutil.Process(runner.pid).children(recursive=True)
+        assert kernels, "papermill's kernel was not found"
+        (partial,) = (book / "_build" / "partial").iterdir()  # written where the book build never reads
+        assert partial.name.startswith(".slow.ipynb.") and partial.name.endswith(".partial.ipynb")
+        assert sorted(p.name for p in dest.parent.iterdir()) == ["slow.ipynb"]
+        runner.send_signal(signum)
+        _, err = runner.communicate(timeout=60)
+    finally:
+        runner.kill()
+    assert runner.returncode == 128 + signum
+    (line,) = [line for line in err.splitlines() if "INTERRUPTED" in line]
+    assert f"by {signal.Signals(signum).name}" in line and str(src) in line
+    assert _running(kernels) == [], "the kernel outlived the runner"
+    assert not partial.exists() and dest.read_text() == "{}"
+    assert not [p for p in book.rglob("*") if "partial.ipynb" in p.name]
+
+
+def test_a_signal_ignored_at_start_stays_ignored(book, tmp_path):
+    src, marker = _slow_notebook(tmp_path)
+    runner = _start(src, book / "notebooks" / "slow.ipynb", ignored=(signal.SIGHUP,))  # as under nohup
+    try:
+        _wait_for(marker, runner)
+        runner.send_signal(signal.SIGHUP)
+        time.sleep(1.5)
+        assert runner.poll() is None, "SIGHUP stopped a run started with SIGHUP ignored"
+        runner.send_signal(signal.SIGTERM)
+        runner.communicate(timeout=60)
+    finally:
+        runner.kill()
+    assert runner.returncode == 128 + signal.SIGTERM
+
+
+def test_a_run_removes_what_killed_runs_left_in_the_book(book, tmp_path):
+    src = _notebook(tmp_path / "ok.ipynb", "print('value', x)")
+    dest = book / "notebooks" / "ok.ipynb"
+    leftovers = [
+        book / "notebooks" / ".ok.ipynb.0123456789abcdef.partial.ipynb",  # where an older runner wrote
+        book / "_build" / "partial" / ".ok.ipynb.fedcba9876543210.partial.ipynb",
+        book / "_failed" / ".other.ipynb.00112233aabbccdd.partial.ipynb",
+        book / "_verdicts" / ".C11.json.8899aabbccddeeff.tmp",
+    ]
+    for path in leftovers:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()  # 0 bytes, as a killed run leaves them
+    result = _run(src, dest)
+    assert result.returncode == 0, result.stderr
+    assert [p for p in leftovers if p.exists()] == []
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["ok.ipynb"]

@@ -211,3 +211,32 @@ def test_a_missing_file_is_no_warning(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert load_entry(tmp_path / "absent.pt", {"name": "absent"}) is None
+
+
+def test_using_the_cache_removes_what_killed_writers_left_once_per_process(tmp_path):
+    import fcntl
+    import os
+
+    from vlmcal.pipeline.cache import cache_dir
+
+    root = tmp_path / "cache"
+    entry = save_entry(root / "features" / "f.pt", {"x": torch.arange(3)}, {"name": "f"})
+    killed_file = root / "features" / ".g.pt.0123456789abcdef.tmp"  # a save_entry killed mid-write
+    killed_file.write_bytes(b"half")
+    killed_dir = root / "wordnet-3.0" / ".abc.0123456789abcdef.tmp"  # an atomic_directory killed mid-copy
+    killed_dir.mkdir(parents=True)
+    (killed_dir / "data.noun").write_text("half")
+    live = root / "backbones" / ".h.pt.fedcba9876543210.tmp"  # a writer still at work
+    live.parent.mkdir()
+    live.write_bytes(b"in progress")
+    fd = os.open(live, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        assert cache_dir(root) == root
+        assert not killed_file.exists() and not killed_dir.exists()
+        assert live.read_bytes() == b"in progress", "a live writer's temporary file was removed"
+    finally:
+        os.close(fd)
+    assert torch.equal(load_entry(entry, {"name": "f"})["x"], torch.arange(3))
+    cache_dir(root)
+    assert live.exists()  # swept once per process: the next process that uses the cache removes it

@@ -8,11 +8,22 @@ Values given with ``-p`` are read as YAML (``-p seeds '[0, 1]'`` is a list). A p
 that the notebook's ``parameters`` cell does not define stops the run before it starts
 (exit status 2), naming the closest defined parameter: plain papermill only warns.
 
-The executed notebook is written to a temporary file beside the destination and renamed
-into place only when every cell ran (:func:`vlmcal.pipeline.atomic.atomic_path`). When a cell raises,
-the partial notebook is moved to ``<book>/_failed/``, the failing cell and its traceback are
-printed, any previously built site (``<book>/_build/html``) is removed so that no stale site
-looks complete, and the command exits with status 1.
+The executed notebook is written to a temporary file in ``<book>/_build/partial/``, where the
+book build never reads (and under a name, ``.<name>.<hex>.partial.ipynb``, that the book's
+``exclude_patterns`` exclude), and renamed into place only when every cell ran
+(:func:`vlmcal.pipeline.atomic.atomic_path`). When a cell raises, the partial notebook is moved to
+``<book>/_failed/``, the failing cell and its traceback are printed, any previously built site
+(``<book>/_build/html``) is removed so that no stale site looks complete, and the command
+exits with status 1.
+
+SIGTERM, SIGHUP and SIGINT (a CI cancellation, ``timeout``, a closed terminal, Ctrl-C) stop
+the run cleanly: the kernel is stopped (its whole process group), the partial notebook is
+removed, one line names the notebook and the signal, and the command exits with status
+128 + the signal's number. A signal that was ignored when the runner started (``nohup``
+ignores SIGHUP) stays ignored. What a run killed outright (SIGKILL) leaves behind is removed
+when the next run starts: it sweeps the destination's folder, ``_build/partial``, ``_failed``
+and ``_verdicts`` by :mod:`vlmcal.pipeline.atomic`'s rule (a temporary is removed only if no live
+process holds its lock).
 """
 
 from __future__ import annotations
@@ -21,20 +32,100 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from vlmcal.papers.common.params import UnknownParameter, refuse_unknown_parameters, yaml_text
 from vlmcal.papers.common.verdict import VERDICT_DIR_ENV
-from vlmcal.pipeline.atomic import atomic_path
+from vlmcal.pipeline.atomic import atomic_path, sweep_once
 
-__all__ = ["NotebookFailed", "UnknownParameter", "check_parameters", "execute_notebook", "main"]
+__all__ = ["Interrupted", "NotebookFailed", "UnknownParameter", "check_parameters", "execute_notebook", "main"]
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+_KERNEL_STOP_SECONDS = 3.0  # after SIGTERM, how long the kernel gets before SIGKILL
 
 
 class NotebookFailed(RuntimeError):
     """A notebook raised while papermill executed it."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """The runner received one of :data:`STOP_SIGNALS`; the kernel is already stopped.
+
+    Attributes:
+        signum: the signal's number.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _stop_kernels() -> None:
+    """Stop this process's children (papermill's kernel) and their process groups (whatever
+    the kernel started): SIGTERM, then SIGKILL for what is still running after
+    ``_KERNEL_STOP_SECONDS``. Returns when they have ended."""
+    import psutil
+
+    children = psutil.Process().children()
+
+    def signal_all(signum: int) -> None:
+        for child in children:
+            try:
+                group = os.getpgid(child.pid)
+                if group == child.pid and group != os.getpgrp():  # jupyter_client starts kernels in their own session
+                    os.killpg(group, signum)
+                else:
+                    os.kill(child.pid, signum)
+            except OSError:
+                pass  # already gone
+
+    def running() -> bool:
+        for child in children:
+            try:
+                if child.status() != psutil.STATUS_ZOMBIE:  # a zombie has ended: jupyter_client reaps it
+                    return True
+            except psutil.Error:
+                pass  # gone
+        return False
+
+    signal_all(signal.SIGTERM)
+    deadline = time.monotonic() + _KERNEL_STOP_SECONDS
+    while running() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if running():
+        signal_all(signal.SIGKILL)
+        while running() and time.monotonic() < deadline + _KERNEL_STOP_SECONDS:
+            time.sleep(0.05)
+
+
+@contextmanager
+def _stop_on(signals: tuple[int, ...] = STOP_SIGNALS) -> Iterator[None]:
+    """Within the block, the first of ``signals`` stops the kernel and raises :class:`Interrupted`
+    (later ones are ignored while the run cleans up). A signal that is ignored on entry stays
+    ignored. Main thread only."""
+    received: list[int] = []
+
+    def stop(signum: int, frame: Any) -> None:
+        if received:
+            return
+        received.append(signum)
+        _stop_kernels()
+        raise Interrupted(signum)
+
+    previous = {}
+    for signum in signals:
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            previous[signum] = signal.signal(signum, stop)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _book_root(dest: Path) -> Path | None:
@@ -43,6 +134,22 @@ def _book_root(dest: Path) -> Path | None:
         if (parent / "_config.yml").exists():
             return parent
     return None
+
+
+def _partial_dir(dest: Path, book: Path | None) -> Path:
+    """Where the notebook is written while it runs: ``<book>/_build/partial/``, which the
+    book build never reads (``_build`` is excluded); beside ``dest`` outside a book."""
+    return dest.parent if book is None else book / "_build" / "partial"
+
+
+def _sweep_leftovers(dest: Path, book: Path | None) -> None:
+    """Remove the temporaries that killed runs left in the book's folders (never a live run's:
+    :func:`vlmcal.pipeline.atomic.sweep`)."""
+    folders = [dest.parent, _partial_dir(dest, book)]
+    if book is not None:
+        folders += [book / "_failed", book / "_verdicts"]
+    for folder in folders:
+        sweep_once(folder)
 
 
 def _keep_failed(partial: Path, dest: Path, book: Path | None) -> Path:
@@ -86,10 +193,12 @@ def execute_notebook(
         raise FileNotFoundError(f"notebook {source} does not exist (run `make setup` to create the .ipynb files)")
     start = time.perf_counter()
     book = _book_root(dest)
+    _sweep_leftovers(dest, book)
     if book is not None:  # verdicts go where the summary page collects them
 
         os.environ.setdefault(VERDICT_DIR_ENV, str(book / "_verdicts"))
-    with atomic_path(dest, suffix=".partial.ipynb") as tmp:  # papermill wants the .ipynb ending
+    # papermill wants the .ipynb ending; the book build never reads _build/partial
+    with atomic_path(dest, suffix=".partial.ipynb", temp_dir=_partial_dir(dest, book)) as tmp:
         try:
             pm.execute_notebook(
                 str(source),
@@ -136,10 +245,15 @@ def main(argv: list[str] | None = None) -> int:
     params = {name: yaml_text(value) for name, value in args.parameter}  # as papermill's -y reads values
     print(f"== notebook {args.source} -> {args.dest}", flush=True)
     try:
-        if not Path(args.source).exists():
-            raise FileNotFoundError(f"notebook {args.source} does not exist (run `make setup` to create the .ipynb files)")
-        check_parameters(args.source, params)
-        seconds = execute_notebook(args.source, args.dest, params)
+        with _stop_on(STOP_SIGNALS):
+            if not Path(args.source).exists():
+                raise FileNotFoundError(f"notebook {args.source} does not exist (run `make setup` to create the .ipynb files)")
+            check_parameters(args.source, params)
+            seconds = execute_notebook(args.source, args.dest, params)
+    except Interrupted as stop:
+        print(f"\n!! notebook INTERRUPTED by {stop.args[0]}: {args.source} did not finish (any kernel it started is "
+              f"stopped; {args.dest} is left as it was). Run the command again.", file=sys.stderr, flush=True)
+        return 128 + stop.signum
     except NotebookFailed as err:
         print(f"\n!! notebook FAILED: {err}", file=sys.stderr, flush=True)
         return 1

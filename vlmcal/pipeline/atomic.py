@@ -10,10 +10,32 @@ A directory that is built once and never changed (a copied data set) is made the
 :func:`atomic_directory`: built under a temporary name beside the target, fsynced, and renamed
 into place; of two builders, the first rename wins and the other's copy is discarded.
 
-Temporary names are ``.<target name>.<random>.tmp`` (hidden, so that a glob such as
-``*.json`` never picks up a file being written), created with ``O_EXCL`` so that two writers
-of the same target, in threads or processes, never share one. It imports nothing heavy, so
-that ``vlmcal.book.run`` stays quick to start.
+Temporary names are ``.<target name>.<16 hex digits>.tmp`` (hidden, so that a glob such as
+``*.json`` never picks up a file being written; the book runner's notebooks end in
+``.partial.ipynb`` instead), created with ``O_EXCL`` so that two writers of the same target,
+in threads or processes, never share one. It imports nothing heavy, so that
+``vlmcal.book.run`` stays quick to start.
+
+What a killed writer leaves behind (SIGKILL, a power cut: no clean-up can run) is removed by
+the next writer. The rule, on POSIX systems:
+
+- A writer holds an exclusive advisory lock (``fcntl.flock``) on its temporary file or
+  directory for the temporary's whole life, from just after creating it until after the
+  rename or the removal. The operating system drops the lock when the last descriptor of it
+  closes, so when the writer's process ends, however it ends.
+- :func:`sweep` removes an entry only if its name is a vlmcal temporary name
+  (:data:`TEMPORARY_NAME`: nothing else is ever touched) and it can take that lock at once
+  (non-blocking). A live writer's temporary is therefore never removed; a dead writer's is.
+- The window between creating a temporary and locking it is closed without a grace period:
+  after taking its lock, the writer checks that its path still names the file it locked, and
+  if a sweeper removed it in between, it starts over under another name. So a temporary is
+  swept however young it is, e.g. when a run restarts at once after a kill.
+- Each process sweeps a directory once, before its first write there (:func:`sweep_once`,
+  one ``scandir``); :mod:`vlmcal.pipeline.cache` sweeps the whole cache once per process and the book
+  runner sweeps the book's folders when it starts.
+
+Where locks are not available (no ``fcntl``, or a file system that refuses ``flock``),
+temporaries are not locked and never swept: a live writer's file is never at risk.
 
 Example:
     >>> import tempfile, pathlib
@@ -27,30 +49,148 @@ Example:
 from __future__ import annotations
 
 import os
+import re
 import secrets
+import stat
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
 
-__all__ = ["atomic_path", "atomic_write", "atomic_directory"]
+try:
+    import fcntl
+except ImportError:  # not POSIX: temporaries are neither locked nor swept
+    fcntl = None
+
+__all__ = ["atomic_path", "atomic_write", "atomic_directory", "sweep", "sweep_once", "TEMPORARY_NAME"]
 
 _NAME_ATTEMPTS = 100  # O_EXCL collisions of 64 random bits: never in practice; the bound only stops a loop on a broken file system
+_SUFFIX = re.compile(r"\.tmp|\.partial\.[A-Za-z0-9]+")
+TEMPORARY_NAME = re.compile(rf"\..+\.[0-9a-f]{{16}}(?:{_SUFFIX.pattern})")
+"""The names this module gives temporaries (``fullmatch``); :func:`sweep` removes nothing else."""
+_swept: set[str] = set()  # directories this process has swept (absolute paths)
+_swept_trees: set[str] = set()  # ... and trees it has swept whole
 
 
-def _create_temporary(path: Path, suffix: str) -> Path:
-    """A new empty file beside ``path``, with a name no other writer has (created with O_EXCL).
+def _lock(fd: int, blocking: bool = True) -> bool:
+    """Take an exclusive ``flock`` on ``fd``; False if it is held elsewhere (non-blocking) or
+    locks are not available here."""
+    if fcntl is None:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except OSError:
+        return False
+    return True
 
-    Unlike ``tempfile.mkstemp`` (mode 0600), the file gets the umask's default permissions,
+
+def _names(fd: int, path: Path) -> bool:
+    """Whether ``path`` (not followed if a link) is the file or directory open as ``fd``."""
+    try:
+        there = os.lstat(path)
+    except OSError:
+        return False
+    here = os.fstat(fd)
+    return (there.st_dev, there.st_ino) == (here.st_dev, here.st_ino)
+
+
+def _create_temporary(path: Path, suffix: str, directory: Path, is_dir: bool = False) -> tuple[Path, int]:
+    """A new empty temporary for ``path`` in ``directory``, with a name no other writer has
+    (created with O_EXCL, or ``mkdir``), and a descriptor holding its lock (see the module's
+    rule); the caller closes the descriptor when the temporary is gone or renamed.
+
+    Unlike ``tempfile.mkstemp`` (mode 0600), a file gets the umask's default permissions,
     which the target then keeps.
     """
     for _ in range(_NAME_ATTEMPTS):
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}{suffix}")
+        tmp = directory / f".{path.name}.{secrets.token_hex(8)}{suffix}"
         try:
-            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            if is_dir:
+                tmp.mkdir()
+                try:
+                    fd = os.open(tmp, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+                except FileNotFoundError:
+                    continue  # a sweeper removed it between mkdir and open
+            else:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:
             continue
-        return tmp
+        if not _lock(fd) or _names(fd, tmp):  # unlocked (no locks here): no sweeper removes it either
+            return tmp, fd
+        os.close(fd)  # a sweeper removed it between its creation and our lock: take another name
     raise FileExistsError(f"Could not create a temporary file beside {path}: {_NAME_ATTEMPTS} random names were all taken")
+
+
+def _remove_if_abandoned(path: Path) -> bool:
+    """Remove the temporary ``path`` if no process holds its lock; True if it was removed."""
+    if fcntl is None:
+        return False
+    try:  # O_NOFOLLOW: a link is not ours; O_NONBLOCK: a FIFO must not hang the sweep
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        if not _lock(fd, blocking=False) or not _names(fd, path):
+            return False  # a live writer's, or already renamed or removed
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            import shutil
+
+            shutil.rmtree(path)
+        elif stat.S_ISREG(mode):
+            path.unlink()
+        else:
+            return False
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def sweep(directory: str | os.PathLike, recursive: bool = False) -> list[Path]:
+    """Remove the temporaries in ``directory`` that no live process owns (killed writers' leftovers).
+
+    Only entries whose name is a vlmcal temporary name (:data:`TEMPORARY_NAME`) are looked at,
+    and one is removed only if its lock can be taken at once: see the module's rule. A missing
+    or unreadable directory is left alone.
+
+    Args:
+        directory: where to look.
+        recursive: also look in its subdirectories (links are not followed).
+
+    Returns:
+        The paths removed.
+    """
+    removed: list[Path] = []
+    try:
+        with os.scandir(directory) as it:
+            entries = list(it)
+    except OSError:
+        return removed
+    _swept.add(os.path.abspath(directory))
+    for entry in entries:
+        if TEMPORARY_NAME.fullmatch(entry.name):
+            if _remove_if_abandoned(Path(entry.path)):
+                removed.append(Path(entry.path))
+        elif recursive and entry.is_dir(follow_symlinks=False):
+            removed += sweep(entry.path, recursive=True)
+    return removed
+
+
+def sweep_once(directory: str | os.PathLike, recursive: bool = False) -> list[Path]:
+    """:func:`sweep`, unless this process has swept ``directory`` (or, with ``recursive``, its
+    whole tree) before; then nothing.
+
+    Returns:
+        The paths removed.
+    """
+    key = os.path.abspath(directory)
+    if key in (_swept_trees if recursive else _swept):
+        return []
+    removed = sweep(key, recursive)
+    if recursive:
+        _swept_trees.add(key)
+    return removed
 
 
 def _fsync(path: Path) -> None:
@@ -62,26 +202,37 @@ def _fsync(path: Path) -> None:
 
 
 @contextmanager
-def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, suffix: str = ".tmp", temp_dir: str | os.PathLike | None = None) -> Iterator[Path]:
     """A temporary path to write to, moved over ``path`` only when the block succeeds.
 
     For writers that open the file themselves (papermill, a download checked before it is
     kept). On leaving the block normally, the temporary file is fsynced and renamed over
     ``path``; on any exception (``KeyboardInterrupt`` too) it is removed and ``path`` is left
     as it was. A writer may also move the temporary file away itself before raising (the book
-    runner keeps a failed notebook that way).
+    runner keeps a failed notebook that way). The temporary is locked while it exists, and
+    the directory it is made in is swept first (once per process): see the module's rule.
 
     Args:
         path: the target file; its directory is created if missing.
-        suffix: the temporary name's ending, for writers that choose a format by extension
-            (papermill wants ``.ipynb``).
+        suffix: the temporary name's ending: ``.tmp``, or ``.partial.<ext>`` for writers that
+            choose a format by extension (papermill wants ``.ipynb``).
+        temp_dir: where to make the temporary (created if missing); default ``path``'s
+            directory. It must be on ``path``'s file system, for the rename.
 
     Yields:
-        The temporary path, an existing empty file in ``path``'s directory.
+        The temporary path, an existing empty file.
+
+    Raises:
+        ValueError: ``suffix`` is not one that :func:`sweep` recognises.
     """
+    if not _SUFFIX.fullmatch(suffix):
+        raise ValueError(f"Expected argument `suffix` to be '.tmp' or '.partial.<ext>' (a name the sweep recognises), but got {suffix!r}")
     path = Path(path)
+    where = path.parent if temp_dir is None else Path(temp_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _create_temporary(path, suffix)
+    where.mkdir(parents=True, exist_ok=True)
+    sweep_once(where)
+    tmp, fd = _create_temporary(path, suffix, where)
     try:
         yield tmp
         _fsync(tmp)
@@ -89,6 +240,8 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    finally:
+        os.close(fd)  # releases the lock, once the temporary is renamed or removed
 
 
 @contextmanager
@@ -125,7 +278,8 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path | None]:
     None and nothing is written. Otherwise it gets an empty temporary directory beside
     ``path``; on leaving the block normally, its files are fsynced and it is renamed to
     ``path``. If another process renamed its own copy there first, this copy is removed and
-    theirs is kept. On an exception the temporary directory is removed.
+    theirs is kept. On an exception the temporary directory is removed. Like a temporary
+    file, it is locked while it exists (see the module's rule).
 
     Yields:
         The temporary directory to fill, or None when ``path`` exists.
@@ -137,8 +291,8 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path | None]:
         yield None
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-    tmp.mkdir()
+    sweep_once(path.parent)
+    tmp, fd = _create_temporary(path, ".tmp", path.parent, is_dir=True)
     try:
         yield tmp
         for child in tmp.iterdir():  # on disk before the rename makes them visible
@@ -150,3 +304,4 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path | None]:
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)  # gone after a successful rename; else a discarded copy
+        os.close(fd)  # releases the lock

@@ -2,7 +2,9 @@
 how it writes and reads there.
 
 Writes are atomic (temporary file, fsync, rename: :mod:`vlmcal.pipeline.atomic`), so a run killed
-mid-write never leaves a file that a later run reads as valid. Every entry carries a sha256 digest of its content and
+mid-write never leaves a file that a later run reads as valid, and the temporary files such a
+run leaves are removed by the next process that uses the cache (:func:`cache_dir` sweeps the
+cache once per process, by :mod:`vlmcal.pipeline.atomic`'s rule: never a live writer's). Every entry carries a sha256 digest of its content and
 the identity of the computation it holds (:func:`save_entry`); :func:`load_entry` returns an
 entry only if it reads, passes its digest and matches the identity asked for. Anything else
 (a truncated or foreign file, bytes changed on disk, another computation's entry copied over
@@ -23,7 +25,7 @@ from typing import Any, Callable, Mapping
 
 import torch
 
-from vlmcal.pipeline.atomic import atomic_write
+from vlmcal.pipeline.atomic import atomic_write, sweep_once
 
 __all__ = [
     "cache_dir", "content_key", "atomic_torch_save", "save_entry", "load_entry", "CacheEntryWarning",
@@ -40,9 +42,11 @@ class CacheEntryWarning(UserWarning):
 
 
 def cache_dir(path: str | os.PathLike | None = None) -> Path:
-    """The cache directory (created if missing)."""
+    """The cache directory (created if missing; on first use in a process, cleared of the
+    temporary files that killed writers left: :func:`vlmcal.pipeline.atomic.sweep_once`)."""
     chosen = Path(path or os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "vlmcal").expanduser()
     chosen.mkdir(parents=True, exist_ok=True)
+    sweep_once(chosen, recursive=True)
     return chosen
 
 
