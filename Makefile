@@ -99,4 +99,4 @@ book: notebooks
 	@echo "== site: book/_build/html/index.html"
 
 clean:
-	rm -rf book/_build book/notebooks book/_failed book/_verdicts notebooks/*.ipynb
+	rm -rf book/_build book/notebooks book/_failed book/_verdicts book/api notebooks/*.ipynb

@@ -25,3 +25,24 @@ def openclip_tiny():
     from vlmcal.backbones.openclip import load_openclip
 
     return load_openclip("openclip:vlmcal-tiny:random", device="cpu")
+
+
+# Fixtures that train a model, by the file that defines them ("*" for this file's). A test that uses
+# one trains (or reads what its module trained), so it is marked slow: `make test-fast` skips it.
+TRAINING_FIXTURES = {
+    ("*", "standin"),
+    ("test_standins.py", "tiny"),
+    ("test_supervised.py", "clf"),
+    ("test_cards.py", "vlm"),
+    ("test_cards.py", "clf"),
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = item.path.name
+        used = set(getattr(item, "fixturenames", ()))
+        # A parameter that names a fixture the test looks up itself (request.getfixturevalue).
+        used |= {v for v in getattr(getattr(item, "callspec", None), "params", {}).values() if isinstance(v, str)}
+        if any(where in ("*", module) and name in used for where, name in TRAINING_FIXTURES):
+            item.add_marker(pytest.mark.slow)

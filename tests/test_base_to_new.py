@@ -19,6 +19,8 @@ from vlmcal.prompting.zeroshot import ZeroShotClassifier
 from vlmcal.papers.dor import base_to_new as b2n
 from vlmcal.pipeline.predictions import load_model
 
+pytestmark = pytest.mark.slow  # every test here trains prompts (or reads runs trained in its module)
+
 TINY = "openclip:vlmcal-tiny:random"
 OUTLIERS = ["hat", "scarf", "glove", "jacket", "sock", "belt", "vest", "skirt"]
 

@@ -240,3 +240,25 @@ def test_using_the_cache_removes_what_killed_writers_left_once_per_process(tmp_p
     assert torch.equal(load_entry(entry, {"name": "f"})["x"], torch.arange(3))
     cache_dir(root)
     assert live.exists()  # swept once per process: the next process that uses the cache removes it
+
+
+def test_cached_computes_once_then_reads_and_names_files_safely(tmp_path):
+    from vlmcal.pipeline.cache import cached, entry_path, file_name
+
+    assert file_name("openclip:ViT-B-16:/data/ckpt v2.pt") == "openclip_ViT-B-16_data_ckpt_v2.pt"
+    assert len(file_name("x" * 100)) == 60
+    identity = {"what": "a test", "n": 3}
+    path = entry_path("memo", "openclip:tiny", identity, tmp_path)
+    assert path.parent == tmp_path / "memo" and path.name.startswith("openclip_tiny-") and path.suffix == ".pt"
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"x": torch.arange(3)}
+
+    assert not cached(tmp_path / "not-saved.pt", identity, compute, save=False)["x"].equal(torch.zeros(3))
+    assert not (tmp_path / "not-saved.pt").exists() and len(calls) == 1
+    first, second = cached(path, identity, compute), cached(path, identity, compute)
+    assert torch.equal(first["x"], second["x"]) and len(calls) == 2 and path.is_file()
+    with pytest.warns(CacheEntryWarning, match="another computation"):  # the file at `path` holds another identity's entry
+        assert cached(path, {**identity, "n": 4}, compute)["x"].tolist() == [0, 1, 2] and len(calls) == 3

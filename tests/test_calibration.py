@@ -38,6 +38,7 @@ def _nll(z, y, t):
 # ----------------------------------------------------------------------------- temperature scaling
 
 
+@pytest.mark.slow  # 12 fits on 20,000 samples each: seconds
 @settings(max_examples=6, deadline=None)
 @given(st.floats(0.3, 5.0), st.integers(0, 1000))
 def test_recovers_the_temperature(t_star, seed):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from PIL import Image
 
@@ -42,6 +43,7 @@ def test_model_inputs_routes_by_declared_input_shape():
     assert isinstance(wrapped[0][0], Image.Image) and desc.startswith("PIL")
 
 
+@pytest.mark.slow  # an elastic transform of the test split, twice
 def test_second_prediction_reads_the_cache_without_computing_the_shift(tmp_path):
     first = predictions.predict(TINY, "fashion-mnist", "elastic_transform", 3, max_samples=20, cache_dir=tmp_path, progress=False)
     predictions._shifted_data.cache_clear()

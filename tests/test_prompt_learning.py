@@ -23,6 +23,8 @@ from vlmcal.prompting.dispersion import feature_divergence
 from vlmcal.prompting.prompt_learner import PromptLearner, PromptSettings
 from vlmcal.prompting.zeroshot import class_text_features
 
+pytestmark = pytest.mark.slow  # every test here trains prompts (or reads runs trained in its module)
+
 BASE = ["t-shirt", "trouser", "pullover"]
 NEW = ["sandal", "sneaker"]
 OUTLIERS = ["hat", "scarf", "glove", "jacket", "sock", "belt", "vest", "skirt"]

@@ -6,12 +6,15 @@ git ignores and ``make clean`` removes). Each function and class is documented o
 module that defines it (``vlmcal.metrics.scores.ece``), though the packages re-export it
 (``vlmcal.metrics.ece``, ``vlmcal.ece``). What the stock extensions do not do here:
 
-1. Keep the generated pages in the build. ``only_build_toc_files: true`` (``_config.yml``) makes
-   sphinx-external-toc exclude every source file that ``_toc.yml`` does not list, and it makes
-   that list at ``config-inited``, before autosummary writes its pages (``builder-inited``): pages
-   left by an earlier build would be excluded, and the next build would fail. The pages under
-   ``api/`` are taken out of the exclusions again; they enter the book through the toctrees of
-   the autosummary tables that list them.
+1. Write the generated pages afresh on every build. autosummary writes a page for each object
+   it finds, but never removes the page of an object that is gone, and such a page would fail
+   the build (it is in no toctree, and its object does not import). It would also be excluded:
+   ``only_build_toc_files: true`` (``_config.yml``) makes sphinx-external-toc exclude, at
+   ``config-inited``, every source file that ``_toc.yml`` does not list, and autosummary's
+   pages enter the book through the toctrees of the tables that list them. So the pages left
+   in ``api/`` by an earlier build are deleted before sphinx-external-toc looks, and autosummary
+   writes them again at ``builder-inited``; a page written again unchanged gets its old
+   modification time back, so that Sphinx reads it again only if its module changed.
 2. Resolve a cross-reference to a re-exported name. Docstrings name objects as a user imports
    them (``:func:`ece``` in ``vlmcal.metrics``, ``:class:`vlmcal.pipeline.runs.Run```); when
    Sphinx finds no object of that name, the name is looked up the way Python would (import the
@@ -40,12 +43,13 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
+import os
 import re
 import types
+from pathlib import Path
 from typing import Any
 
 from sphinx.ext import autosummary
-from sphinx.util.matching import Matcher
 
 #: Where autosummary writes the generated pages, relative to the book's folder (the
 #: ``:toctree:`` option of the tables in book/api.md and book/api_book.md).
@@ -53,12 +57,26 @@ GENERATED_DIR = "api"
 PACKAGE = "vlmcal"
 
 
-# --- 1. the generated pages are built ---------------------------------------------------------
+# --- 1. the generated pages are written afresh ----------------------------------------------------
 
-def keep_generated_pages(app, config) -> None:
-    """On ``config-inited``, after sphinx-external-toc: don't exclude the generated pages."""
-    generated = Matcher([f"{GENERATED_DIR}/*"])
-    config.exclude_patterns = [p for p in config.exclude_patterns if not generated(p)]
+_previous: dict[Path, tuple[bytes, int]] = {}  # page -> (content, modification time), per build
+
+
+def remove_generated_pages(app, config) -> None:
+    """On ``config-inited``, before sphinx-external-toc: delete the pages of an earlier build."""
+    folder = Path(app.srcdir) / GENERATED_DIR
+    _previous.clear()
+    for page in sorted(folder.glob("*.rst")) if folder.is_dir() else ():
+        _previous[page] = (page.read_bytes(), page.stat().st_mtime_ns)
+        page.unlink()
+
+
+def keep_unchanged_pages_times(app) -> None:
+    """On ``builder-inited``, after autosummary: a page written again unchanged keeps its old time."""
+    for page, (content, mtime) in _previous.items():
+        if page.is_file() and page.read_bytes() == content:
+            os.utime(page, ns=(mtime, mtime))
+    _previous.clear()
 
 
 # --- 2. references to re-exported names ---------------------------------------------------------
@@ -66,7 +84,7 @@ def keep_generated_pages(app, config) -> None:
 def _module_or_none(name: str) -> types.ModuleType | None:
     try:
         return importlib.import_module(name)
-    except Exception:  # not a module, or not one that imports: the caller tries something else
+    except ImportError:  # not a module: the caller tries something else
         return None
 
 
@@ -205,9 +223,9 @@ def unindex_self_documented_attributes(app, what, name, obj, options, lines) -> 
         return
     for i in reversed(range(len(lines))):
         match = _ATTRIBUTE.match(lines[i])
-        if match and (member := inspect.getattr_static(obj, match.group(2), None)) is not None:
-            if isinstance(member, property) and member.__doc__:
-                lines.insert(i + 1, f"{match.group(1)}   :no-index:")
+        member = inspect.getattr_static(obj, match.group(2), None) if match else None
+        if isinstance(member, property) and member.__doc__:
+            lines.insert(i + 1, f"{match.group(1)}   :no-index:")
 
 
 def setup(app):
@@ -215,8 +233,9 @@ def setup(app):
     app.setup_extension("sphinx.ext.napoleon")
     if not hasattr(autosummary._import_by_name, "__wrapped__"):
         autosummary._import_by_name = _prefer_modules(autosummary._import_by_name)
-    # sphinx-external-toc makes its exclusions at priority 900; this runs after it.
-    app.connect("config-inited", keep_generated_pages, priority=950)
+    # sphinx-external-toc makes its exclusions at priority 900; this runs before it.
+    app.connect("config-inited", remove_generated_pages, priority=800)
+    app.connect("builder-inited", keep_unchanged_pages_times, priority=600)  # autosummary's: 500
     app.connect("missing-reference", resolve_reexport)
     # Napoleon turns Google style into reST at the default priority (500); these run after it.
     app.connect("autodoc-process-docstring", rejoin_property_first_line, priority=600)

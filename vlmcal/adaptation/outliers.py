@@ -39,10 +39,11 @@ from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
 from vlmcal.pipeline.atomic import atomic_directory
 from vlmcal.pipeline.cache import cache_dir as _cache_dir
-from vlmcal.pipeline.cache import content_key, load_entry, save_entry
+from vlmcal.pipeline.cache import cached, content_key, entry_path
 from vlmcal.prompting.zeroshot import class_text_features
 
 __all__ = [
@@ -527,32 +528,27 @@ def _candidate_features(backbone, words: list[str], settings: OutlierPoolSetting
         "words": hashlib.sha256("\n".join(words).encode()).hexdigest(),
         "n_words": len(words),
     }
-    path = _cache_dir(cache_dir) / "outliers" / f"candidates-{content_key(**identity)}.pt"
 
     def fits(payload) -> str | None:
         if not isinstance(payload, torch.Tensor) or payload.ndim != 2 or payload.shape[0] != len(words):
             return f"holds {getattr(payload, 'shape', type(payload).__name__)}, not [{len(words)}, D] features"
         return None if torch.isfinite(payload).all() else "holds non-finite features"
 
-    cached = load_entry(path, identity, fits)
-    if cached is not None:
-        return cached
+    def encode() -> torch.Tensor:
+        prompts = [settings.template.format(w) for w in words]
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # similar lengths per batch: less padding
+        chunks = []
+        with torch.no_grad():
+            for start in tqdm(range(0, len(order), settings.batch_size), desc="encoding outlier candidates",
+                              unit="batch", disable=not progress):
+                batch = [prompts[i] for i in order[start:start + settings.batch_size]]
+                chunks.append(F.normalize(backbone.encode_text(batch).detach().float().cpu(), dim=-1))  # [B, D]
+        encoded = torch.cat(chunks)  # [N, D], in length order
+        features = torch.empty_like(encoded)
+        features[torch.tensor(order, dtype=torch.long)] = encoded  # back to the order of `words`
+        return features
 
-    from tqdm.auto import tqdm
-
-    prompts = [settings.template.format(w) for w in words]
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # similar lengths per batch: less padding
-    chunks = []
-    with torch.no_grad():
-        for start in tqdm(range(0, len(order), settings.batch_size), desc="encoding outlier candidates",
-                          unit="batch", disable=not progress):
-            batch = [prompts[i] for i in order[start:start + settings.batch_size]]
-            chunks.append(F.normalize(backbone.encode_text(batch).detach().float().cpu(), dim=-1))  # [B, D]
-    encoded = torch.cat(chunks)  # [N, D], in length order
-    features = torch.empty_like(encoded)
-    features[torch.tensor(order, dtype=torch.long)] = encoded  # back to the order of `words`
-    save_entry(path, features, identity)
-    return features
+    return cached(entry_path("outliers", "candidates", identity, cache_dir), identity, encode, fits)
 
 
 def outlier_pool(

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -28,7 +29,7 @@ import torch
 from vlmcal.pipeline.atomic import atomic_write, sweep_once
 
 __all__ = [
-    "cache_dir", "content_key", "atomic_torch_save", "save_entry", "load_entry", "CacheEntryWarning",
+    "cache_dir", "content_key", "file_name", "entry_path", "cached", "atomic_torch_save", "save_entry", "load_entry", "CacheEntryWarning",
     "CACHE_ENV", "ENTRY_FORMAT",
 ]
 
@@ -174,3 +175,33 @@ def load_entry(
     warnings.warn(f"Cache entry {path} {problem}; removing it and recomputing it.", CacheEntryWarning, stacklevel=2)
     path.unlink(missing_ok=True)
     return None
+
+
+def file_name(text: str, limit: int = 60) -> str:
+    """``text`` as a piece of a file name: runs of anything but letters, digits, ``_``, ``.`` and
+    ``-`` become one ``_`` (``openclip:ViT-B-16:openai`` -> ``openclip_ViT-B-16_openai``), cut at ``limit``."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)[:limit]
+
+
+def entry_path(folder: str, name: str, identity: Mapping[str, Any], cache_dir_: str | os.PathLike | None = None) -> Path:
+    """Where the entry of ``identity`` lives: ``<cache>/<folder>/<name>-<content key>.pt`` (``name`` made safe)."""
+    return cache_dir(cache_dir_) / folder / f"{file_name(name)}-{content_key(**identity)}.pt"
+
+
+def cached(
+    path: str | os.PathLike,
+    identity: Mapping[str, Any],
+    compute: Callable[[], Any],
+    check: Callable[[Any], str | None] | None = None,
+    save: bool = True,
+) -> Any:
+    """The payload of the entry at ``path`` if a valid one is there (:func:`load_entry`), else
+    ``compute()``, saved atomically with its digest (:func:`save_entry`) unless ``save`` is False
+    (e.g. on a rank of a torchrun launch that is not the one to write it)."""
+    payload = load_entry(path, identity, check)
+    if payload is None:
+        payload = compute()
+        if save:
+            save_entry(path, payload, identity)
+    return payload
+

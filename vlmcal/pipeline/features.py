@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 from vlmcal.backbones.base import Backbone, Classifier
 from vlmcal.pipeline.cache import cache_dir as resolve_cache_dir
-from vlmcal.pipeline.cache import content_key, load_entry, save_entry
+from vlmcal.pipeline.cache import content_key, entry_path, load_entry, save_entry
 from vlmcal.pipeline.sharding import compute_rows, launch
 
 __all__ = ["FeatureSet", "image_features", "classifier_logits", "describe_transform", "default_num_workers"]
@@ -156,8 +156,7 @@ def _run_cached(
     parts["preprocessing"] = _preprocessing_description(dataset, transform, parts)
     entry_identity = {"kind": kind, "model": model_identity, "n_items": n, "format": CACHE_FORMAT, **parts}
     key = content_key(**entry_identity)
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{parts['dataset']}-{parts['split']}")[:60]
-    path = resolve_cache_dir(cache_dir_) / _SUBDIR / f"{kind}-{slug}-{key}.pt"
+    path = entry_path(_SUBDIR, f"{kind}-{parts['dataset']}-{parts['split']}", entry_identity, cache_dir_)
 
     if use_cache:
         blob = load_entry(path, entry_identity, lambda payload: _shape_problem(payload, n))

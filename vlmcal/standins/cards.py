@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Sequence
@@ -43,8 +42,7 @@ from vlmcal.calibration import TemperatureScaling
 from vlmcal.data import datasets  # looked up at call time: the tests watch which split is read
 from vlmcal.data.shifts import apply_shift
 from vlmcal.data.templates import CLIP_TEMPLATES, HARD_PROMPT
-from vlmcal.pipeline.cache import cache_dir as resolve_cache_dir
-from vlmcal.pipeline.cache import content_key, load_entry, save_entry
+from vlmcal.pipeline.cache import cached, entry_path
 from vlmcal.pipeline.runs import coverage_label
 from vlmcal.prompting.zeroshot import class_text_features, zero_shot_logits
 from vlmcal.standins import SUPERVISED_VARIANTS, VARIANTS, load_default, load_supervised
@@ -283,12 +281,8 @@ def measure_card(
         "shifts": CARD_SHIFTS, "coverage": coverages, "shift_seed": SHIFT_SEED, "n_bins": N_BINS,
         "prompts": None if isinstance(model, Classifier) else CARD_PROMPTS,
     }
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", model.name)
-    path = resolve_cache_dir(cache_dir) / "cards" / f"{name}-{content_key(**identity)}.pt"
-    payload = load_entry(path, identity)
-    if payload is None:
-        payload = _measure(model, images, labels, list(test.class_names), coverages)
-        save_entry(path, payload, identity)
+    payload = cached(entry_path("cards", model.name, identity, cache_dir), identity,
+                     lambda: _measure(model, images, labels, list(test.class_names), coverages))
     return CardResults(model=model.name, n_test=len(labels), rows=tuple(payload["rows"]), best_temperature=payload["best_temperature"])
 
 

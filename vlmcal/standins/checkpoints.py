@@ -13,8 +13,7 @@ from typing import Any, Callable
 
 import torch.nn as nn
 
-from vlmcal.pipeline.cache import cache_dir as _cache_dir
-from vlmcal.pipeline.cache import content_key, load_entry, save_entry
+from vlmcal.pipeline.cache import entry_path, load_entry, save_entry
 from vlmcal.standins.card import ModelCard
 
 __all__ = ["checkpoint_path", "load_or_train"]
@@ -22,7 +21,7 @@ __all__ = ["checkpoint_path", "load_or_train"]
 
 def checkpoint_path(identity: dict[str, Any], cache_dir: str | Path | None) -> Path:
     """The cache file of a trained tower: ``backbones/<name>-<content key of identity>.pt``."""
-    return _cache_dir(cache_dir) / "backbones" / f"{identity['name']}-{content_key(**identity)}.pt"
+    return entry_path("backbones", identity["name"], identity, cache_dir)
 
 
 def load_or_train(

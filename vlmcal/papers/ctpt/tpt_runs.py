@@ -36,8 +36,7 @@ from vlmcal.calibration import TemperatureScaling, stratified_sample
 from vlmcal.data.templates import HARD_PROMPT
 from vlmcal.metrics.paired import outcome_figures, paired_bootstrap
 from vlmcal.papers.ctpt.prompt_sweep import regime_of
-from vlmcal.pipeline.cache import cache_dir as resolve_cache_dir
-from vlmcal.pipeline.cache import content_key, load_entry, save_entry
+from vlmcal.pipeline.cache import cached, entry_path
 from vlmcal.pipeline.predictions import clean_data, is_supervised, load_model, load_test_data, model_inputs, prompt_class_names
 from vlmcal.pipeline.runs import condition_name
 from vlmcal.pipeline.sharding import compute_rows, launch
@@ -181,10 +180,10 @@ def predict_tpt(
         "data": dict(data.identity), "split": split, "class_names": list(class_names),
         "rows": hashlib.sha256(rows.numpy().tobytes()).hexdigest(), "settings": asdict(settings),
     }
-    path = resolve_cache_dir(cache_dir) / "tpt" / f"{model.replace(':', '_').replace('/', '_')}-{content_key(**identity)}.pt"
+    path = entry_path("tpt", model, identity, cache_dir)
     fields = ("labels", "logits", "initial_logits", "dispersion")
-    payload = load_entry(path, identity)
-    if payload is None:
+
+    def tune() -> dict[str, torch.Tensor]:
         images_of = _inputs_of(net, data, clean_data(dataset, split))
         labels = torch.as_tensor(data.labels)[rows]
         desc = f"{'C-TPT' if settings.ctpt_lambda else 'TPT'} {model} {condition_name(shift, severity)}"
@@ -200,9 +199,9 @@ def predict_tpt(
                     "initial_logits": torch.cat([p.initial_logits for p in parts]), "dispersion": torch.cat([p.dispersion for p in parts])}
 
         # Under torchrun each rank tunes its shards of images, each shard cached on its own.
-        payload = compute_rows(compute, len(rows), identity, path.parent / "shards", batch_size * shard_batches)
-        if launch().rank == 0:
-            save_entry(path, payload, identity)
+        return compute_rows(compute, len(rows), identity, path.parent / "shards", batch_size * shard_batches)
+
+    payload = cached(path, identity, tune, save=launch().rank == 0)
     return TPTRun(model, shift, severity, settings, rows, **{k: payload[k] for k in fields})
 
 

@@ -29,8 +29,7 @@ from vlmcal.adaptation.outliers import OutlierPoolSettings, outlier_pool
 from vlmcal.adaptation.prompt_learning import METHODS, PromptTuner, TrackedSplit, method_settings
 from vlmcal.data.datasets import base_new_split
 from vlmcal.metrics.paired import outcome_figures, paired_bootstrap
-from vlmcal.pipeline.cache import cache_dir as resolve_cache_dir
-from vlmcal.pipeline.cache import content_key, load_entry, save_entry
+from vlmcal.pipeline.cache import cached, entry_path
 from vlmcal.pipeline.features import image_features
 from vlmcal.pipeline.predictions import RowSubset, clean_data, evaluation_rows, is_supervised, load_model, model_inputs, prompt_class_names
 from vlmcal.prompting.dispersion import feature_divergence
@@ -242,18 +241,17 @@ def train_method(
         "kind": "prompt-learning", "version": PROMPT_LEARNING_CACHE_VERSION, "data": dict(data.identity), "settings": asdict(settings),
         "outliers": (hashlib.sha256("\n".join(pool.names).encode()).hexdigest() if settings.dor_weight > 0 else None),
     }
-    path = resolve_cache_dir(cache_dir) / "prompt-learning" / f"{data.model.replace(':', '_').replace('/', '_')}-{content_key(**identity)}.pt"
-    payload = load_entry(path, identity)
-    if payload is None:
+    def train() -> dict:
         net = load_model(data.model, device, None if cache_dir is None else str(cache_dir))
         tuner = PromptTuner(net, settings, pool).fit(data.train_features, data.train_labels, data.base_names, track=data.splits,
                                                      progress=progress)
-        payload = {
+        return {
             "logits": {split: tuner.logits(part.image_features, part.class_names).cpu() for split, part in data.splits.items()},
             "history": {k: torch.tensor(v.to_numpy(dtype="float64")) for k, v in tuner.history_.items()},
             "seconds_per_epoch": torch.tensor(tuner.seconds_per_epoch_),
         }
-        save_entry(path, payload, identity)
+
+    payload = cached(entry_path("prompt-learning", data.model, identity, cache_dir), identity, train)
     history = pd.DataFrame({k: v.numpy() for k, v in payload["history"].items()})
     history["epoch"] = history["epoch"].astype(int)
     labels = {split: part.labels for split, part in data.splits.items()}
