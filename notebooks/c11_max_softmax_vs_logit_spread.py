@@ -57,7 +57,7 @@ import pandas as pd
 import matplotlib.pyplot as plt
 
 from vlmcal.papers import dor
-from vlmcal.papers.common.figures import plot_dispersion_mechanism, plot_max_softmax_curves
+from vlmcal.papers.dor.figures import plot_dispersion_mechanism, plot_max_softmax_curves
 from vlmcal.papers.common.params import check_injected_parameters
 
 check_injected_parameters(page="c11_max_softmax_vs_logit_spread")  # plain papermill only warns about an unknown -p name

@@ -93,13 +93,7 @@ ctpt.backbone_note(settings, scope=f"the full clean test set and {len(settings.s
 run_args = dict(dataset=settings.dataset, n_bins=settings.n_bins, device=settings.device, cache_dir=settings.cache_dir)
 clean = ctpt.sweep_condition(settings.backbone, **run_args)
 near = ctpt.near_top(clean, settings.window)
-fig, ax = plt.subplots(figsize=(6.4, 4.2))
-points = ax.scatter(clean["atfd"], clean["ece"], c=clean["accuracy"], cmap="viridis", s=22)
-ax.scatter(near["atfd"], near["ece"], facecolors="none", edgecolors="crimson", s=70, lw=1.1,
-           label=f"within {100 * settings.window:g} points of the best accuracy ({len(near)})")
-fig.colorbar(points, ax=ax, label="accuracy")
-ax.set(xlabel="ATFD of the prompt's class text features", ylabel=f"ECE ({settings.n_bins} bins)", title=f"{len(clean)} prompts, clean test set")
-ax.legend(fontsize=8, frameon=False)
+ctpt.figures.plot_prompt_points(clean, near, settings.window, settings.n_bins)
 clean.sort_values("accuracy", ascending=False).head(10).round(4)
 
 # %% [markdown]

@@ -161,14 +161,7 @@ fig.tight_layout()
 # %%
 sweep = ctpt.lambda_sweep(settings, grid)
 zero_shot = table.query("set == 'clean' and init == 'hard' and method == 'zero-shot'").iloc[0]
-fig, axes = plt.subplots(1, 3, figsize=(13, 3.3))
-for ax, column in zip(axes, ("ece", "accuracy", "atfd")):
-    ax.plot(sweep["lambda"], sweep[column], "o-")
-    if column != "atfd":
-        ax.axhline(zero_shot[column], ls=":", color="0.4", label="zero-shot")
-        ax.legend(fontsize=7, frameon=False)
-    ax.set(xlabel="λ", ylabel=column.upper() if column != "accuracy" else column)
-fig.tight_layout()
+ctpt.figures.plot_lambda_sweep(sweep, zero_shot)
 sweep.round(4)
 
 # %% [markdown]
@@ -179,42 +172,18 @@ sweep.round(4)
 # the interval is too wide to decide it.
 
 # %%
-boot = dict(n_bins=settings.n_bins, n_resamples=settings.n_resamples, seed=settings.seed)
-shifted = grid.sets("shifted")
-
-c7 = ctpt.claims.c7_tpt_worsens_calibration(
-    ece_rise=ctpt.tpt_bootstrap(outcomes, ctpt.method_contrast("ece", "TPT", "zero-shot"), **boot),
-    accuracy_gain=ctpt.tpt_bootstrap(outcomes, ctpt.method_contrast("accuracy", "TPT", "zero-shot"), **boot),
-    overconfidence=ctpt.tpt_bootstrap(outcomes, lambda m: m[("clean", "hard", "TPT")]["confidence"] - m[("clean", "hard", "TPT")]["accuracy"], **boot),
-    backbone=f"`{settings.backbone}`",
-    shifted_ece_rise=ctpt.tpt_bootstrap(outcomes, ctpt.method_contrast("ece", "TPT", "zero-shot", shifted), **boot) if shifted else None,
-)
+intervals = ctpt.claim_intervals(grid, outcomes, settings)  # computed in vlmcal.papers.ctpt.tpt_runs
+c7 = ctpt.claims.c7_tpt_worsens_calibration(**intervals["C7"], backbone=f"`{settings.backbone}`")
 c7.record()
 c7
 
 # %%
-others = pd.DataFrame([
-    {"init": init, "side": side, **dict(zip(("ratio", "lower", "upper"), (r.estimate, r.lower, r.upper)))}
-    for init in grid.phrases for side, sets in (("clean", ["clean"]), ("shifted", shifted)) if sets and (init, side) != ("hard", "clean")
-    for r in [ctpt.tpt_bootstrap(outcomes, ctpt.method_contrast("ece", "C-TPT", "TPT", sets, init, ratio=True), **boot)]
-])
-c9 = ctpt.claims.c9_ctpt_halves_ece(
-    ece_ratio=ctpt.tpt_bootstrap(outcomes, ctpt.method_contrast("ece", "C-TPT", "TPT", ratio=True), **boot),
-    accuracy_change=ctpt.tpt_bootstrap(outcomes, ctpt.method_contrast("accuracy", "C-TPT", "TPT"), **boot),
-    backbone=f"`{settings.backbone}`",
-    others=others,
-)
+c9 = ctpt.claims.c9_ctpt_halves_ece(**intervals["C9"], backbone=f"`{settings.backbone}`")
 c9.record()
 c9
 
 # %%
-calibrated = "hard" in grid.temperatures
-c10 = ctpt.claims.c10_ctpt_beats_tpt_ts(
-    ece_difference=ctpt.tpt_bootstrap(outcomes, ctpt.method_contrast("ece", "C-TPT", "TPT + TS", grid.sets()), **boot) if calibrated else None,
-    temperature=grid.temperatures.get("hard"),
-    fitted_on=f"TPT's logits of {len(grid.calibration_rows)} other labelled clean test images",
-    backbone=f"`{settings.backbone}`",
-)
+c10 = ctpt.claims.c10_ctpt_beats_tpt_ts(**intervals["C10"], backbone=f"`{settings.backbone}`")
 c10.record()
 c10
 

@@ -190,24 +190,7 @@ fig.tight_layout()
 
 # %%
 zero_shot = summary.loc["zero-shot"]
-fig, axes = plt.subplots(1, 3, figsize=(14, 3.4))
-for method, style in (("CoOp", "-"), ("CoOp + DOR", "--")):
-    for seed in settings.seeds:
-        history = runs.run(method, seed).history
-        label = method if seed == settings.seeds[0] else None
-        color = "C0" if method == "CoOp" else "C3"
-        axes[0].plot(history["epoch"], history["new_fd"], style, color=color, label=label, alpha=0.8)
-        axes[1].plot(history["epoch"], 100 * history["new_confidence"], style, color=color, label=label, alpha=0.8)
-        axes[2].plot(history["epoch"], 100 * (history["new_confidence"] - history["new_accuracy"]), style, color=color, label=label,
-                     alpha=0.8)
-axes[0].axhline(zero_shot["new_fd"], ls=":", color="0.4", label="zero-shot")
-axes[1].axhline(100 * (zero_shot["new_accuracy"] + zero_shot["new_gap"]), ls=":", color="0.4", label="zero-shot")
-axes[2].axhline(100 * zero_shot["new_gap"], ls=":", color="0.4", label="zero-shot")
-axes[2].axhline(0, color="0.3", lw=0.8)
-for ax, ylabel in zip(axes, ("feature divergence (new classes)", "mean confidence, new classes (%)", "confidence − accuracy, new (points)")):
-    ax.set(xlabel="epoch", ylabel=ylabel)
-    ax.legend(fontsize=8, frameon=False)
-fig.tight_layout()
+dor.figures.plot_training_curves({m: [runs.run(m, seed).history for seed in settings.seeds] for m in ("CoOp", "CoOp + DOR")}, zero_shot);
 
 # %% [markdown]
 # ## 4. Sensitivity to the regulariser's weight
@@ -218,16 +201,7 @@ fig.tight_layout()
 # %%
 sweep = b2n.weight_sweep(first, settings.weights, pool=pool, n_bins=settings.n_bins, device=settings.device,
                          cache_dir=settings.cache_dir, epochs=settings.epochs, batch_size=settings.batch_size)
-fig, axes = plt.subplots(1, 3, figsize=(14, 3.3))
-for method, group in sweep.groupby("method", sort=False):
-    group = group.sort_values("weight")
-    for ax, column in zip(axes, ("hm", "base_ece", "new_ece")):
-        ax.plot(group["weight"], 100 * group[column], "o-", label=f"{method} ({'w' if method == 'KgCoOp' else 'λ'})")
-for ax, column in zip(axes, ("hm", "base_ece", "new_ece")):
-    ax.axhline(100 * zero_shot[column], ls=":", color="0.4", label="zero-shot")
-    ax.set(xscale="log", xlabel="weight", ylabel={"hm": "HM accuracy (%)", "base_ece": "base ECE (%)", "new_ece": "new ECE (%)"}[column])
-    ax.legend(fontsize=8, frameon=False)
-fig.tight_layout()
+dor.figures.plot_weight_sweep(sweep, zero_shot)
 sweep[["method", "weight", "base_accuracy", "new_accuracy", "hm", "base_ece", "new_ece", "base_gap", "new_gap"]].round(4)
 
 # %% [markdown]

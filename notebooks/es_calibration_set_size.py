@@ -55,7 +55,7 @@ from IPython.display import Markdown, display
 
 from vlmcal.papers import es
 from vlmcal.papers.es import SetSizeSettings
-from vlmcal.papers.common.figures import plot_calibration_set_size
+from vlmcal.papers.es.figures import plot_calibration_set_size
 from vlmcal.papers.es import collect_runs
 from vlmcal.papers.common.params import check_injected_parameters
 

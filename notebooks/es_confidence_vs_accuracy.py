@@ -56,7 +56,7 @@ from IPython.display import Markdown
 from vlmcal.papers import es
 from vlmcal.calibration import TemperatureScaling
 from vlmcal.data.datasets import base_new_split
-from vlmcal.papers.common.figures import plot_confidence_vs_accuracy
+from vlmcal.papers.es.figures import plot_confidence_vs_accuracy
 from vlmcal.papers.es import collect_runs
 from vlmcal.papers.common.params import check_injected_parameters
 

@@ -54,7 +54,7 @@ import matplotlib.pyplot as plt
 
 from vlmcal.papers import es
 from vlmcal.data.datasets import base_new_split
-from vlmcal.papers.common.figures import plot_label_shift
+from vlmcal.papers.es.figures import plot_label_shift
 from vlmcal.papers.es import collect_runs
 from vlmcal.papers.common.params import check_injected_parameters
 

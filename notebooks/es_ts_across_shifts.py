@@ -64,7 +64,7 @@ import matplotlib.pyplot as plt
 from IPython.display import Markdown
 
 from vlmcal.papers import es
-from vlmcal.papers.common.figures import plot_ece_before_after, plot_ece_by_severity
+from vlmcal.papers.es.figures import plot_ece_before_after, plot_ece_by_severity
 from vlmcal.papers.es import collect_runs
 from vlmcal.papers.common.params import check_injected_parameters
 

@@ -16,6 +16,7 @@ import pytest
 from matplotlib.colors import to_rgb
 
 from vlmcal.papers.common import figures as plotting
+from vlmcal.papers.es import figures as es_figures
 
 NAMES = ["cat", "dog", "ship"]
 
@@ -91,7 +92,7 @@ def _points() -> pd.DataFrame:
 
 
 def test_importing_plotting_imports_neither_seaborn_nor_scipy():
-    code = "import sys, vlmcal.papers.common.figures; print([m for m in ('seaborn', 'scipy') if m in sys.modules])"
+    code = "import sys, vlmcal.papers.common.figures, vlmcal.papers.es.figures, vlmcal.papers.ctpt.figures, vlmcal.papers.dor.figures; print([m for m in ('seaborn', 'scipy') if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
 
@@ -99,8 +100,8 @@ def test_importing_plotting_imports_neither_seaborn_nor_scipy():
 DRAWS = {
     "confusion_matrix": lambda ax: plotting.plot_confusion_matrix(np.eye(3) * 5 + 1, NAMES, ax=ax),
     "text_similarity": lambda ax: plotting.plot_text_similarity(np.eye(3) * 0.2 + 0.8, NAMES, ax=ax),
-    "confidence_vs_accuracy": lambda ax: plotting.plot_confidence_vs_accuracy(_points(), ax=ax),
-    "calibration_set_size": lambda ax: plotting.plot_calibration_set_size(_set_size_table(), ax=ax),
+    "confidence_vs_accuracy": lambda ax: es_figures.plot_confidence_vs_accuracy(_points(), ax=ax),
+    "calibration_set_size": lambda ax: es_figures.plot_calibration_set_size(_set_size_table(), ax=ax),
 }
 
 
@@ -116,7 +117,7 @@ def test_plot_draws_on_the_given_axes_returns_them_and_keeps_rcparams(name):
 def test_ece_by_severity_returns_the_given_axes_and_keeps_rcparams():
     _, axes = plt.subplots(1, 2)
     before = dict(matplotlib.rcParams)
-    assert plotting.plot_ece_by_severity(_severity_table(), axes=axes) is axes
+    assert es_figures.plot_ece_by_severity(_severity_table(), axes=axes) is axes
     assert dict(matplotlib.rcParams) == before
 
 
@@ -168,7 +169,7 @@ def _fit_line(ax):
 
 def test_confidence_vs_accuracy_line_is_the_least_squares_fit_of_the_vlm_points():
     points = _points()
-    ax = plotting.plot_confidence_vs_accuracy(points)
+    ax = es_figures.plot_confidence_vs_accuracy(points)
     vlm = points[points["kind"] == "VLM"]
     slope, intercept = np.polyfit(vlm["confidence_after"], vlm["accuracy"], 1)
     x, y = (np.asarray(v, dtype=float) for v in _fit_line(ax).get_data())
@@ -177,7 +178,7 @@ def test_confidence_vs_accuracy_line_is_the_least_squares_fit_of_the_vlm_points(
 
 
 def test_confidence_vs_accuracy_band_contains_the_line_everywhere():
-    ax = plotting.plot_confidence_vs_accuracy(_points())
+    ax = es_figures.plot_confidence_vs_accuracy(_points())
     x, y = (np.asarray(v, dtype=float) for v in _fit_line(ax).get_data())
     assert len(ax.collections) == 3 + 1  # the three models' scatters, then the band
     for xi, yi in zip(x[::10], y[::10]):
@@ -187,11 +188,11 @@ def test_confidence_vs_accuracy_band_contains_the_line_everywhere():
 
 def test_confidence_vs_accuracy_fits_every_point_without_a_kind_column_and_none_below_three():
     points = _points().drop(columns="kind")
-    ax = plotting.plot_confidence_vs_accuracy(points)
+    ax = es_figures.plot_confidence_vs_accuracy(points)
     x, y = _fit_line(ax).get_data()
     np.testing.assert_allclose(np.polyfit(x, y, 1), np.polyfit(points["confidence_after"], points["accuracy"], 1), rtol=1e-9)
     two = _points().query("kind == 'supervised' or index < 2")  # two VLM points: no line to draw
-    ax = plotting.plot_confidence_vs_accuracy(two)
+    ax = es_figures.plot_confidence_vs_accuracy(two)
     assert [line.get_label() for line in ax.lines] == ["identity"]
 
 
@@ -200,7 +201,7 @@ def test_confidence_vs_accuracy_fits_every_point_without_a_kind_column_and_none_
 
 def test_calibration_set_size_has_one_line_per_model_at_the_mean_and_a_10_90_band():
     table = _set_size_table()
-    ax = plotting.plot_calibration_set_size(table)
+    ax = es_figures.plot_calibration_set_size(table)
     lines = _data_lines(ax)
     assert len(lines) == table["model"].nunique() == len(ax.collections)
     for k, (model, group) in enumerate(table.groupby("model", sort=False)):
@@ -217,7 +218,7 @@ def test_calibration_set_size_has_one_line_per_model_at_the_mean_and_a_10_90_ban
 
 def test_ece_by_severity_band_spans_the_seeds_at_a_known_severity():
     table = _severity_table()
-    axes = plotting.plot_ece_by_severity(table)
+    axes = es_figures.plot_ece_by_severity(table)
     models = list(dict.fromkeys(table["model"]))
     per_seed = table.groupby(["model", "severity", "seed"])[["ece_before", "ece_after"]].mean()  # mean over shifts
     for ax, column in zip(axes, ["ece_before", "ece_after"]):
@@ -235,7 +236,7 @@ def test_ece_by_severity_band_spans_the_seeds_at_a_known_severity():
 
 def test_ece_by_severity_without_seeds_draws_the_means_and_no_band():
     table = _severity_table().query("seed == 0").drop(columns="seed")
-    axes = plotting.plot_ece_by_severity(table)
+    axes = es_figures.plot_ece_by_severity(table)
     means = table.groupby(["model", "severity"], sort=False)["ece_after"].mean()
     lines = _data_lines(axes[1])
     np.testing.assert_allclose(lines[0].get_ydata(), means.loc["vlm-a"].to_numpy())
@@ -291,3 +292,44 @@ def test_corpus_samples_refuse_a_bad_n_or_too_few_axes():
     _, axes = plt.subplots(1, 2)
     with pytest.raises(ValueError, match="at least n = 3 axes .* but got 2"):
         plotting.plot_corpus_samples(corpus, n=3, axes=axes)
+
+
+# ----------------------------------------------------------------------------- the C-TPT and DOR pages' figures
+
+
+def test_prompt_points_ring_the_near_top_prompts():
+    from vlmcal.papers.ctpt import figures as ctpt_figures
+
+    points = pd.DataFrame({"atfd": [0.1, 0.2, 0.3, 0.4], "ece": [0.05, 0.04, 0.02, 0.01], "accuracy": [0.5, 0.6, 0.7, 0.71]})
+    ax = ctpt_figures.plot_prompt_points(points, points.iloc[2:], window=0.03, n_bins=20)
+    dots, rings = ax.collections[:2]
+    assert len(dots.get_offsets()) == 4 and len(rings.get_offsets()) == 2
+    assert ax.get_ylabel() == "ECE (20 bins)" and "within 3 points of the best accuracy (2)" in ax.get_legend_handles_labels()[1]
+    plt.close(ax.figure)
+
+
+def test_lambda_sweep_draws_each_figure_against_lambda_with_zero_shot():
+    from vlmcal.papers.ctpt import figures as ctpt_figures
+
+    sweep = pd.DataFrame({"lambda": [0.0, 5.0, 50.0], "ece": [0.1, 0.08, 0.05], "accuracy": [0.7, 0.7, 0.69], "atfd": [0.2, 0.3, 0.4]})
+    axes = ctpt_figures.plot_lambda_sweep(sweep, {"ece": 0.04, "accuracy": 0.68})
+    assert [list(ax.lines[0].get_ydata()) for ax in axes] == [[0.1, 0.08, 0.05], [0.7, 0.7, 0.69], [0.2, 0.3, 0.4]]
+    assert [len(ax.lines) for ax in axes] == [2, 2, 1]  # zero-shot's line on ECE and accuracy only
+    plt.close(axes[0].figure)
+
+
+def test_training_curves_and_weight_sweep_of_the_prompt_learning_page():
+    from vlmcal.papers.dor import figures as dor_figures
+
+    history = pd.DataFrame({"epoch": [1, 2], "new_fd": [0.3, 0.4], "new_confidence": [0.6, 0.7], "new_accuracy": [0.5, 0.55]})
+    zero_shot = pd.Series({"new_fd": 0.25, "new_accuracy": 0.5, "new_gap": 0.02, "hm": 0.6, "base_ece": 0.03, "new_ece": 0.05})
+    axes = dor_figures.plot_training_curves({"CoOp": [history, history], "CoOp + DOR": [history]}, zero_shot)
+    assert [len(ax.lines) for ax in axes] == [4, 4, 5]  # 3 runs, zero-shot, and the zero line of the gap
+    assert list(axes[2].lines[0].get_ydata()) == pytest.approx([10.0, 15.0])  # confidence minus accuracy, in points
+    plt.close(axes[0].figure)
+    sweep = pd.DataFrame({"method": ["KgCoOp", "KgCoOp", "CoOp + DOR"], "weight": [8.0, 2.0, 1.0], "hm": [0.6, 0.5, 0.55],
+                          "base_ece": [0.02, 0.03, 0.04], "new_ece": [0.05, 0.06, 0.07]})
+    axes = dor_figures.plot_weight_sweep(sweep, zero_shot)
+    assert list(axes[0].lines[0].get_xdata()) == [2.0, 8.0]  # sorted by weight
+    assert axes[0].get_legend_handles_labels()[1] == ["KgCoOp (w)", "CoOp + DOR (λ)", "zero-shot"]
+    plt.close(axes[0].figure)

@@ -154,3 +154,39 @@ def test_page_settings_read_papermill_text():
     assert (s.shifts, s.severity, s.n_images, s.ensemble, s.lambdas, s.augmix) == (
         ("sketch",), 2, 16, ("a photo of a", "a photo of the"), (0.0, 20.0), True)
     assert s.conditions == [("clean", 0), ("sketch", 2)] and s.backbones == ("default",)
+
+
+def test_claim_intervals_are_the_bootstraps_written_out():
+    """The C-TPT tables page's verdict intervals equal the same bootstraps written out by hand."""
+    from types import SimpleNamespace
+
+    gen = torch.Generator().manual_seed(1)
+    labels = torch.randint(0, 4, (40,), generator=gen)
+    logits = {k: torch.randn(40, 4, generator=gen) * s for k, s in (("zero", 1.0), ("tpt", 3.0), ("ctpt", 1.5), ("tpt2", 2.0), ("ctpt2", 1.2))}
+    runs = {("clean", "hard"): {"TPT": _run(logits["tpt"], logits["zero"], labels), "C-TPT": _run(logits["ctpt"], logits["zero"], labels)},
+            ("gaussian_noise-3", "hard"): {"TPT": _run(logits["tpt2"], logits["zero"], labels), "C-TPT": _run(logits["ctpt2"], logits["zero"], labels)}}
+    grid = ctpt.TPTGrid(runs, {"hard": 1.7}, {"hard": ("a photo of a",)}, {}, torch.arange(40), torch.arange(40, 60))
+    outcomes = grid.outcomes()
+    settings = SimpleNamespace(n_bins=10, n_resamples=50, seed=3)
+    got = ctpt.claim_intervals(grid, outcomes, settings)
+
+    def boot(figure):
+        return ctpt.tpt_bootstrap(outcomes, figure, n_bins=10, n_resamples=50, seed=3)
+
+    def same(a, b):
+        assert (a.estimate, a.lower, a.upper) == pytest.approx((b.estimate, b.lower, b.upper), abs=1e-12)
+
+    same(got["C7"]["ece_rise"], boot(ctpt.method_contrast("ece", "TPT", "zero-shot")))
+    same(got["C7"]["shifted_ece_rise"], boot(ctpt.method_contrast("ece", "TPT", "zero-shot", ["gaussian_noise-3"])))
+    tpt_clean = outcomes[("clean", "hard", "TPT")]
+    over = float(tpt_clean[0].double().mean() - tpt_clean[1].double().mean())
+    assert got["C7"]["overconfidence"].estimate == pytest.approx(over, abs=1e-9)  # mean confidence minus accuracy
+    same(got["C9"]["ece_ratio"], boot(ctpt.method_contrast("ece", "C-TPT", "TPT", ratio=True)))
+    others = got["C9"]["others"]
+    assert others[["init", "side"]].values.tolist() == [["hard", "shifted"]]
+    same(SimpleNamespace(estimate=others["ratio"][0], lower=others["lower"][0], upper=others["upper"][0]),
+         boot(ctpt.method_contrast("ece", "C-TPT", "TPT", ["gaussian_noise-3"], ratio=True)))
+    same(got["C10"]["ece_difference"], boot(ctpt.method_contrast("ece", "C-TPT", "TPT + TS", ["clean", "gaussian_noise-3"])))
+    assert got["C10"]["temperature"] == 1.7 and "20 other labelled clean test images" in got["C10"]["fitted_on"]
+    no_ts = ctpt.TPTGrid(runs, {}, {"hard": ("a photo of a",)}, {}, torch.arange(40), torch.arange(0))
+    assert ctpt.claim_intervals(no_ts, no_ts.outcomes(), settings)["C10"]["ece_difference"] is None

@@ -43,10 +43,14 @@ word embeddings, so ``context = embed_phrase("a photo of a")`` reproduces
 One job per module: ``config`` (what a stand-in is), ``towers`` (the image towers and the
 learned scale), ``text`` (the frozen text tower), ``training`` (loss, schedule, loop),
 ``card`` (the training facts), ``checkpoints`` (the cache of trained towers), ``supervised``
-(the cross-entropy baseline built from the same parts). None of them imports vlmcal's
-evaluation layer (metrics, calibration, zero-shot, predictions, cards); the corpus renders its
-styles with ``vlmcal.data.shifts``, as a web corpus holds such pictures.
-``tests/backbones/test_layering.py`` checks this.
+(the cross-entropy baseline built from the same parts), ``corpus`` (the captioned scenes they
+are pretrained on), ``cards`` (what each scores, measured from outside the model code). None of
+the model modules imports vlmcal's evaluation layer (metrics, calibration, zero-shot,
+predictions, cards); the corpus renders its styles with ``vlmcal.data.shifts``, as a web
+corpus holds such pictures. An import-linter contract in ``pyproject.toml`` checks this.
+
+The library never imports this package: :func:`register`, the package's ``vlmcal.backbones``
+entry point, makes ``default``, ``default-<variant>`` and ``supervised`` loadable by name.
 """
 
 from __future__ import annotations

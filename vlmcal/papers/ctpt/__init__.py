@@ -6,7 +6,7 @@ correlations by confidence regime (``prompt_sweep``); the claim functions (``cla
 """
 
 from vlmcal.papers.common.page_note import backbone_note
-from vlmcal.papers.ctpt import claims
+from vlmcal.papers.ctpt import claims, figures
 from vlmcal.papers.ctpt.prompt_sweep import (
     REGIMES,
     DispersionCorrelation,
@@ -22,6 +22,7 @@ from vlmcal.papers.ctpt.tpt_runs import (
     METHODS,
     TPTGrid,
     TPTRun,
+    claim_intervals,
     fit_tpt_temperature,
     lambda_sweep,
     method_contrast,
@@ -37,9 +38,9 @@ from vlmcal.papers.ctpt.tpt_runs import (
 )
 
 __all__ = [
-    "backbone_note", "claims", "REGIMES", "DispersionCorrelation", "correlation_by_regime",
+    "backbone_note", "claims", "figures", "REGIMES", "DispersionCorrelation", "correlation_by_regime",
     "dispersion_correlation", "near_top", "regime_of", "sweep_condition", "template_points",
-    "TPTPageSettings", "METHODS", "TPTGrid", "TPTRun", "fit_tpt_temperature", "lambda_sweep",
+    "TPTPageSettings", "METHODS", "TPTGrid", "TPTRun", "claim_intervals", "fit_tpt_temperature", "lambda_sweep",
     "method_contrast", "method_table", "paper_layout", "predict_tpt", "split_rows", "template_prefix",
     "tpt_bootstrap", "tpt_grid", "tpt_outcomes", "tpt_template_points",
 ]

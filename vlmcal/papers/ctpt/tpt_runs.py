@@ -42,7 +42,7 @@ from vlmcal.pipeline.runs import condition_name
 from vlmcal.pipeline.sharding import compute_rows, launch
 
 __all__ = [
-    "TPTGrid", "tpt_grid", "tpt_template_points", "method_contrast", "paper_layout", "lambda_sweep", "template_prefix", "TPTRun", "METHODS", "split_rows", "predict_tpt", "fit_tpt_temperature", "tpt_outcomes", "method_table", "tpt_bootstrap",
+    "TPTGrid", "tpt_grid", "tpt_template_points", "method_contrast", "claim_intervals", "paper_layout", "lambda_sweep", "template_prefix", "TPTRun", "METHODS", "split_rows", "predict_tpt", "fit_tpt_temperature", "tpt_outcomes", "method_table", "tpt_bootstrap",
 ]
 
 METHODS = ("zero-shot", "TPT", "C-TPT", "TPT + TS")
@@ -392,6 +392,57 @@ def method_contrast(
         return mean_a / mean_b if ratio else mean_a - mean_b
 
     return figure
+
+
+def claim_intervals(grid: TPTGrid, outcomes: Mapping, settings) -> dict[str, dict]:
+    """The paired bootstrap intervals that C7, C9 and C10 are decided from, as keyword arguments of
+    their claim functions (all but ``backbone``): ``{"C7": {...}, "C9": {...}, "C10": {...}}``.
+
+    - C7: TPT's ECE rise and accuracy gain over zero-shot, its over-confidence (mean confidence
+      minus accuracy), on the clean set, and its ECE rise on the shifted sets;
+    - C9: C-TPT's ECE over TPT's and its accuracy change, from the hard prompt on the clean set,
+      and the same ratio for every other (initialisation, side);
+    - C10: C-TPT's ECE minus TPT + TS's over every set (None without calibration images).
+
+    Args:
+        grid: :func:`tpt_grid`'s runs.
+        outcomes: ``grid.outcomes()``.
+        settings: the page's :class:`~vlmcal.papers.ctpt.TPTPageSettings` (``n_bins``, ``n_resamples``, ``seed``).
+    """
+    boot = dict(n_bins=settings.n_bins, n_resamples=settings.n_resamples, seed=settings.seed)
+
+    def interval(figure):
+        return tpt_bootstrap(outcomes, figure, **boot)
+
+    def overconfidence(per_key):
+        return per_key[("clean", "hard", "TPT")]["confidence"] - per_key[("clean", "hard", "TPT")]["accuracy"]
+
+    shifted = grid.sets("shifted")
+    others = []
+    for init in grid.phrases:
+        for side, sets in (("clean", ["clean"]), ("shifted", shifted)):
+            if sets and (init, side) != ("hard", "clean"):
+                r = interval(method_contrast("ece", "C-TPT", "TPT", sets, init, ratio=True))
+                others.append({"init": init, "side": side, "ratio": r.estimate, "lower": r.lower, "upper": r.upper})
+    calibrated = "hard" in grid.temperatures
+    return {
+        "C7": {
+            "ece_rise": interval(method_contrast("ece", "TPT", "zero-shot")),
+            "accuracy_gain": interval(method_contrast("accuracy", "TPT", "zero-shot")),
+            "overconfidence": interval(overconfidence),
+            "shifted_ece_rise": interval(method_contrast("ece", "TPT", "zero-shot", shifted)) if shifted else None,
+        },
+        "C9": {
+            "ece_ratio": interval(method_contrast("ece", "C-TPT", "TPT", ratio=True)),
+            "accuracy_change": interval(method_contrast("accuracy", "C-TPT", "TPT")),
+            "others": pd.DataFrame(others, columns=["init", "side", "ratio", "lower", "upper"]),
+        },
+        "C10": {
+            "ece_difference": interval(method_contrast("ece", "C-TPT", "TPT + TS", grid.sets())) if calibrated else None,
+            "temperature": grid.temperatures.get("hard"),
+            "fitted_on": f"TPT's logits of {len(grid.calibration_rows)} other labelled clean test images",
+        },
+    }
 
 
 def paper_layout(table: pd.DataFrame, sides: Mapping[str, Sequence[str]]) -> pd.DataFrame:

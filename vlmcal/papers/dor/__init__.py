@@ -6,9 +6,9 @@ contrasts (``base_to_new``); the claim functions (``claims``).
 """
 
 from vlmcal.papers.common.page_note import backbone_note
-from vlmcal.papers.dor import base_to_new, claims, theory
+from vlmcal.papers.dor import base_to_new, claims, figures, theory
 from vlmcal.papers.dor.settings import DORPageSettings
 
 __all__ = [
-    "backbone_note", "base_to_new", "claims", "theory", "DORPageSettings",
+    "backbone_note", "base_to_new", "claims", "figures", "theory", "DORPageSettings",
 ]

@@ -14,7 +14,7 @@ Example:
 """
 
 from vlmcal.papers.common.page_note import backbone_note
-from vlmcal.papers.es import claims
+from vlmcal.papers.es import claims, figures
 from vlmcal.papers.es.coverage import (
     PAPER_LIKE,
     SIDES,
@@ -56,7 +56,7 @@ from vlmcal.pipeline.predictions import covered_shifts_of, load_test_data, model
 from vlmcal.pipeline.runs import Run, coverage_label, model_temperatures, restrict_to_classes, split_calibration
 
 __all__ = [
-    "backbone_note", "claims", "PAPER_LIKE", "SIDES", "CoveragePanel", "coverage_note", "coverage_panels",
+    "backbone_note", "claims", "figures", "PAPER_LIKE", "SIDES", "CoveragePanel", "coverage_note", "coverage_panels",
     "model_coverage", "shifted_rows", "side_rows", "bootstrap_confidence_vs_accuracy",
     "bootstrap_confidence_vs_accuracy_by_side", "bootstrap_label_shift", "full_set_ece", "mean_ece_bootstrap",
     "shift_rise_after_ts", "shift_rise_by_side", "ts_ece_ratio", "vlm_minus_supervised_ece", "collect_runs",

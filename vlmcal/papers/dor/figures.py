@@ -1,0 +1,131 @@
+"""The DOR pages' figures: Proposition 3.1's curves and its dispersion mechanism (C11), and prompt
+learning's training curves and weight sweep on base and new classes (C12)."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+
+from vlmcal.papers.common.figures import cmap_colors, despine
+
+__all__ = ["plot_max_softmax_curves", "plot_dispersion_mechanism", "plot_training_curves", "plot_weight_sweep"]
+
+
+def plot_max_softmax_curves(curve, n_classes: int | None = None, ax=None, reference=None):
+    """E[max softmax] against sigma with 95% bands, one line per mu (or per K).
+
+    Args:
+        curve: the output of ``vlmcal.papers.dor.theory.max_softmax_curve``.
+        n_classes: draw one K (lines per mu); None draws every K at its first mu.
+        ax: matplotlib axes; a new figure if None.
+        reference: optional DataFrame with columns sigma, mean drawn as a dashed black line
+            (the K = 2 quadrature).
+
+    Returns:
+        The axes.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3.5))
+    if n_classes is None:
+        data = curve[curve["mu"] == curve["mu"].min()]
+        hue, title = "n_classes", "one line per K (mu = %g)" % curve["mu"].min()
+    else:
+        data = curve[curve["n_classes"] == n_classes]
+        hue, title = "mu", f"K = {n_classes}, one line per mu"
+    palette = cmap_colors("viridis", data[hue].nunique())
+    for color, (value, group) in zip(palette, data.groupby(hue)):
+        g = group.sort_values("sigma")
+        ax.plot(g["sigma"], g["mean"], marker="o", ms=3, color=color, label=f"{hue} = {value:g}")
+        ax.fill_between(g["sigma"], g["lower"], g["upper"], color=color, alpha=0.25, lw=0)
+        if n_classes is None:
+            ax.axhline(1.0 / value, color=color, ls=":", lw=0.8)
+    if reference is not None:
+        ax.plot(reference["sigma"], reference["mean"], "k--", lw=1, label="K = 2, quadrature")
+    ax.set(xlabel=r"logit standard deviation $\sigma$", ylabel="E[max softmax]", title=title, ylim=(0, 1.02))
+    ax.legend(fontsize=7, frameon=False)
+    despine(ax)
+    return ax
+
+
+def plot_dispersion_mechanism(frame, axes=None):
+    """Three panels: ATFD, logit spread and confidence against the text-feature noise scale.
+
+    Args:
+        frame: the output of ``vlmcal.papers.dor.theory.dispersion_mechanism``.
+        axes: three matplotlib axes; a new figure if None.
+
+    Returns:
+        The axes.
+    """
+    if axes is None:
+        _, axes = plt.subplots(1, 3, figsize=(11, 3.2))
+    panels = [
+        ("atfd", "text-feature dispersion (ATFD)"),
+        ("logit_std", "logit spread (std over classes)"),
+        ("confidence", "mean max-softmax confidence"),
+    ]
+    for ax, (column, label) in zip(axes, panels):
+        ax.plot(frame["spread"], frame[column], marker="o", color="C0")
+        ax.set(xlabel="class text-feature noise scale", ylabel=label)
+        despine(ax)
+    return axes
+
+
+def plot_training_curves(histories, zero_shot, axes=None):
+    """CoOp against CoOp + DOR over training, on the new classes: feature divergence, mean
+    confidence and confidence minus accuracy, one line per run, zero-shot dotted.
+
+    Args:
+        histories: method -> the runs' training histories (``PromptLearningRun.history``: columns
+            epoch, new_fd, new_confidence, new_accuracy), e.g. ``{"CoOp": [...], "CoOp + DOR": [...]}``.
+        zero_shot: the zero-shot row of ``base_to_new.method_summary`` (new_fd, new_accuracy, new_gap).
+        axes: three axes, or None for a new figure.
+
+    Returns:
+        The three axes.
+    """
+    if axes is None:
+        _, axes = plt.subplots(1, 3, figsize=(14, 3.4))
+    for (method, runs), style, color in zip(histories.items(), ("-", "--", ":"), ("C0", "C3", "C2")):
+        for i, history in enumerate(runs):
+            label = method if i == 0 else None
+            axes[0].plot(history["epoch"], history["new_fd"], style, color=color, label=label, alpha=0.8)
+            axes[1].plot(history["epoch"], 100 * history["new_confidence"], style, color=color, label=label, alpha=0.8)
+            axes[2].plot(history["epoch"], 100 * (history["new_confidence"] - history["new_accuracy"]), style, color=color,
+                         label=label, alpha=0.8)
+    axes[0].axhline(zero_shot["new_fd"], ls=":", color="0.4", label="zero-shot")
+    axes[1].axhline(100 * (zero_shot["new_accuracy"] + zero_shot["new_gap"]), ls=":", color="0.4", label="zero-shot")
+    axes[2].axhline(100 * zero_shot["new_gap"], ls=":", color="0.4", label="zero-shot")
+    axes[2].axhline(0, color="0.3", lw=0.8)
+    for ax, ylabel in zip(axes, ("feature divergence (new classes)", "mean confidence, new classes (%)",
+                                 "confidence − accuracy, new (points)")):
+        ax.set(xlabel="epoch", ylabel=ylabel)
+        ax.legend(fontsize=8, frameon=False)
+    axes[0].figure.tight_layout()
+    return axes
+
+
+def plot_weight_sweep(sweep, zero_shot, axes=None):
+    """HM accuracy, base ECE and new ECE against the regulariser's weight (KgCoOp's w, DOR's λ), zero-shot dotted.
+
+    Args:
+        sweep: ``base_to_new.weight_sweep`` output (columns method, weight, hm, base_ece, new_ece).
+        zero_shot: the zero-shot row of ``base_to_new.method_summary``.
+        axes: three axes, or None for a new figure.
+
+    Returns:
+        The three axes.
+    """
+    if axes is None:
+        _, axes = plt.subplots(1, 3, figsize=(14, 3.3))
+    columns = {"hm": "HM accuracy (%)", "base_ece": "base ECE (%)", "new_ece": "new ECE (%)"}
+    for method, group in sweep.groupby("method", sort=False):
+        group = group.sort_values("weight")
+        for ax, column in zip(axes, columns):
+            ax.plot(group["weight"], 100 * group[column], "o-", label=f"{method} ({'w' if method == 'KgCoOp' else 'λ'})")
+    for ax, (column, ylabel) in zip(axes, columns.items()):
+        ax.axhline(100 * zero_shot[column], ls=":", color="0.4", label="zero-shot")
+        ax.set(xscale="log", xlabel="weight", ylabel=ylabel)
+        ax.legend(fontsize=8, frameon=False)
+    axes[0].figure.tight_layout()
+    return axes
+

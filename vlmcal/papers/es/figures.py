@@ -1,0 +1,169 @@
+"""The ES pages' figures: ECE before and after temperature scaling, by shift and severity, under
+label shift, against the calibration-set size, and confidence against accuracy.
+
+Seaborn (and the scipy it brings) is imported inside the functions that draw a least-squares
+line with its bootstrap band (:func:`plot_confidence_vs_accuracy`) or curves with bands over
+draws or seeds (:func:`plot_calibration_set_size`, :func:`plot_ece_by_severity`).
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from vlmcal.papers.common.figures import cmap_colors, despine, grouped_bars, seaborn_legend
+
+__all__ = ["plot_ece_before_after", "plot_label_shift", "plot_ece_by_severity", "plot_calibration_set_size", "plot_confidence_vs_accuracy"]
+
+
+def _model_palette(models):
+    """One colour per model; the supervised baseline in black."""
+    colors = cmap_colors("tab10", len(models))
+    return {m: ("black" if m.startswith("supervised") else c) for m, c in zip(models, colors)}
+
+
+def plot_ece_before_after(table, ax=None):
+    """Grouped bars in the manner of ES Fig. 1: each model's ECE before and after TS, clean and under shift.
+
+    Args:
+        table: ``vlmcal.papers.es.ts_across_shifts`` output (several seeds allowed: bars show means).
+        ax: matplotlib axes; a new figure if None.
+
+    Returns:
+        The axes.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 3.6))
+    where = np.where(table["shift"] == "clean", "clean", "shifted (mean)")
+    means = table.assign(where=where).groupby(["model", "where"], sort=False)[["ece_before", "ece_after"]].mean()
+    heights = means.unstack("where")  # one row per model; columns (before/after, clean/shifted)
+    heights.columns = [f"{'before' if ts == 'ece_before' else 'after'} TS, {w}" for ts, w in heights.columns]
+    order = [c for c in ["before TS, clean", "after TS, clean", "before TS, shifted (mean)", "after TS, shifted (mean)"] if c in heights]
+    colors = dict(zip(["before TS, clean", "after TS, clean", "before TS, shifted (mean)", "after TS, shifted (mean)"],
+                      ["#f4a582", "#92c5de", "#ca0020", "#0571b0"]))
+    grouped_bars(ax, heights, order, [colors[c] for c in order])
+    ax.set(xlabel="", ylabel="ECE")
+    ax.legend(fontsize=7, frameon=False, ncols=2)
+    ax.tick_params(axis="x", labelrotation=20)
+    despine(ax)
+    return ax
+
+
+def plot_label_shift(table, axes=None):
+    """ECE with no TS, TS from other labels and TS from the target labels: one panel per transfer.
+
+    Args:
+        table: ``vlmcal.papers.es.label_shift`` output with a ``source`` column (several
+            seeds allowed: bars show means).
+        axes: one matplotlib axes per (source, target) pair; a new figure if None.
+
+    Returns:
+        The axes.
+    """
+    bars = {"ece_before": "none", "ece_source_ts": "T from other labels", "ece_target_ts": "T from target labels"}
+    panels = list(dict.fromkeys(zip(table["source"], table["target"])))
+    if axes is None:
+        _, axes = plt.subplots(1, len(panels), figsize=(3.8 * len(panels), 3.4), sharey=True, squeeze=False)
+    axes = np.asarray(axes).reshape(-1)
+    for ax, (source, target) in zip(axes, panels):
+        cell = table[(table["source"] == source) & (table["target"] == target)]
+        heights = cell.groupby("model", sort=False)[list(bars)].mean().rename(columns=bars)
+        grouped_bars(ax, heights, list(bars.values()), ["#ca0020", "#0571b0", "#92c5de"])
+        ax.set(title=f"evaluated on: {source} -> {target}", xlabel="")
+        ax.tick_params(axis="x", labelrotation=30)
+        despine(ax)
+    axes[0].set(ylabel="ECE")
+    axes[-1].legend(fontsize=7, frameon=False, title="calibration", title_fontsize=7)
+    return axes
+
+
+def plot_ece_by_severity(table, axes=None):
+    """ECE against shift severity (0 = clean), averaged over shifts: before TS and after TS.
+
+    Each line is a model's mean over seeds of its mean ECE over shifts; the band spans the
+    seeds (their minimum to maximum; none with one seed). The supervised baseline is dashed.
+
+    Args:
+        table: ``vlmcal.papers.es.ts_across_shifts`` output, with a ``seed`` column when it
+            holds several seeds.
+        axes: two matplotlib axes; a new figure if None.
+
+    Returns:
+        The axes.
+    """
+    import seaborn as sns
+
+    models = list(dict.fromkeys(table["model"]))
+    seeds = ["seed"] if "seed" in table.columns else []
+    curves = table.groupby(["model", "severity", *seeds], sort=False)[["ece_before", "ece_after"]].mean().reset_index()
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 3.4), sharey=True)
+    dashes = {m: (4, 2) if m.startswith("supervised") else "" for m in models}
+    for i, (ax, column, title) in enumerate(zip(axes, ["ece_before", "ece_after"], ["before TS", "after TS (T fitted on clean data)"])):
+        sns.lineplot(data=curves, x="severity", y=column, hue="model", hue_order=models, palette=_model_palette(models),
+                     style="model", style_order=models, dashes=dashes, estimator="mean", errorbar=("pi", 100),
+                     marker="o", markersize=4, err_kws={"alpha": 0.15, "linewidth": 0}, legend=i == 0, ax=ax)
+        ax.set(xlabel="severity (0 = clean)", ylabel="mean ECE over shifts", title=title)
+        ax.set_xticks(sorted(curves["severity"].unique()))
+        despine(ax)
+    seaborn_legend(axes[0])
+    return axes
+
+
+def plot_calibration_set_size(table, ax=None):
+    """Post-TS ECE against calibration-set size: the mean over draws and a 10-90% band, per model.
+
+    Args:
+        table: ``vlmcal.papers.es.calibration_set_size`` output (one or more models; the draws
+            of several seeds are pooled).
+        ax: matplotlib axes; a new figure if None.
+
+    Returns:
+        The axes.
+    """
+    import seaborn as sns
+
+    models = list(dict.fromkeys(table["model"]))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.6))
+    sns.lineplot(data=table, x="n", y="ece_after", hue="model", hue_order=models, palette=_model_palette(models),
+                 estimator="mean", errorbar=("pi", 80), marker="o", markersize=4,
+                 err_kws={"alpha": 0.15, "linewidth": 0}, ax=ax)
+    ax.set(xscale="log", xlabel="calibration samples n", ylabel="ECE after TS", title="mean over draws, 10-90% band")
+    seaborn_legend(ax)
+    despine(ax)
+    return ax
+
+
+def plot_confidence_vs_accuracy(points, confidence="confidence_after", ax=None):
+    """Mean confidence against accuracy, one point per condition, with the identity line.
+
+    Over the VLM points (rows of ``kind`` "VLM"; every row if there is no ``kind`` column),
+    the least-squares line of accuracy on confidence, with a 95% bootstrap band (seaborn's
+    ``regplot``, seeded): the line whose R^2 C5 tests (``vlmcal.papers.es.confidence_vs_accuracy``).
+
+    Args:
+        points: rows with columns ``model``, ``accuracy`` and ``confidence`` (and ``kind``).
+        confidence: the confidence column to plot.
+        ax: matplotlib axes; a new figure if None.
+
+    Returns:
+        The axes.
+    """
+    import seaborn as sns
+
+    fitted = points[points["kind"] == "VLM"] if "kind" in points.columns else points
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.6, 4.4))
+    palette = _model_palette(list(dict.fromkeys(points["model"])))
+    for model, group in points.groupby("model", sort=False):
+        ax.scatter(group[confidence], group["accuracy"], s=14, alpha=0.7, color=palette[model], edgecolors="none", label=model)
+    lo = float(min(points[confidence].min(), points["accuracy"].min()))
+    ax.plot([lo, 1], [lo, 1], color="grey", lw=1, ls=":", label="identity")
+    if len(fitted) >= 3:  # as confidence_vs_accuracy: no line through fewer than 3 conditions
+        sns.regplot(data=fitted, x=confidence, y="accuracy", scatter=False, ci=95, n_boot=1000, seed=0, truncate=True,
+                    color="0.25", line_kws={"lw": 1.2}, label="least squares (VLMs), 95% band", ax=ax)
+    ax.set(xlabel="mean confidence" + (" after TS" if confidence.endswith("after") else ""), ylabel="accuracy", aspect="equal")
+    ax.legend(fontsize=7, frameon=False)
+    despine(ax)
+    return ax
