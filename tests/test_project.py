@@ -103,3 +103,13 @@ def test_book_links_to_top_level_config():
     for name in ("_config.yml", "_toc.yml"):
         link = ROOT / "book" / name
         assert link.is_symlink() and link.resolve() == (ROOT / name).resolve()
+
+
+def test_the_tests_mirror_the_packages():
+    """Each package of vlmcal (and each paper's) has its own folder of tests, under the same path."""
+    packages = [p.parent.relative_to(ROOT / "vlmcal") for p in (ROOT / "vlmcal").glob("*/__init__.py")]
+    packages += [p.parent.relative_to(ROOT / "vlmcal") for p in (ROOT / "vlmcal" / "papers").glob("*/__init__.py")]
+    assert len(packages) >= 13
+    missing = [str(p) for p in packages if str(p) != "papers" and not list((ROOT / "tests" / p).glob("test_*.py"))]
+    assert not missing, f"packages without tests/<package>/test_*.py: {missing}"
+

@@ -1,4 +1,4 @@
-"""Sharded feature extraction and TPT on tiny models, for tests/test_distributed.py.
+"""Sharded feature extraction and TPT on tiny models, for tests/pipeline/test_sharding.py.
 
 Run as one process (``python sharded_job.py OUT CACHE``) or under torchrun
 (``torchrun --standalone --nproc_per_node 2 sharded_job.py OUT CACHE``): the same code either

@@ -9,7 +9,7 @@ image. C-TPT (Yoon et al., ICLR 2024) subtracts ``lambda * ATFD`` of the prompt'
 features from that loss (``vlmcal.prompting.dispersion``), so that the tuned prompt keeps its
 class features spread out.
 
-Two engines give the same results (``tests/test_tpt.py`` checks predictions and confidences
+Two engines give the same results (``tests/adaptation/test_tpt.py`` checks predictions and confidences
 to floating-point tolerance on a stand-in and on a random-weight open_clip model):
 
 - :func:`tpt_reference`: the reference code's structure (azshue/TPT), one image at a time,

@@ -9,7 +9,7 @@ texture images. Fashion-MNIST is 28x28 grayscale, and the book corrupts 10,000 i
 (corruption, severity). So each corruption here is re-implemented with torch on a whole batch
 at once, following the reference's formula, with severities re-scaled to 28 pixels (the
 CIFAR-10-C values where they transfer, otherwise a grid that goes from barely visible to
-strong; each constant below says which). ``benchmarks`` and ``tests/test_shifts.py`` check the
+strong; each constant below says which). ``benchmarks`` and ``tests/data/test_shifts.py`` check the
 speed, the ranges and that the distance from the clean image grows with severity.
 
 Randomness: every random draw for image ``i`` comes from its own generator, seeded by

@@ -33,7 +33,7 @@ the correctly rounded ``k / n_bins`` in the confidences' own dtype:
 
 The DOR code base uses 10 bins. The conventions give the same ECE unless a confidence
 lies exactly on an edge, and a top-label confidence of exactly 1.0 is common in float32
-for CLIP's sharp softmax, so the choice matters in practice; ``tests/test_metrics.py`` shows
+for CLIP's sharp softmax, so the choice matters in practice; ``tests/metrics/test_metrics.py`` shows
 each difference. (torchmetrics also builds its edges with ``torch.linspace``, which for
 some ``n_bins``, 15 among them, is one unit in the last place away from ``k / n_bins``.)
 """

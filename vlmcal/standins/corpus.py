@@ -23,7 +23,7 @@ from the Fashion-MNIST *train* split only (the test split is what the book evalu
   ``SCENE_CAPTION_FORMS``; for two items it sometimes says where each is ("a bag on the left
   and a coat on the right"), and for a styled scene it sometimes names the style ("..., grainy").
   None of these forms is an evaluation prompt (``vlmcal.data.templates.EVALUATION_TEMPLATES``),
-  nor is any caption an evaluation prompt filled in (``tests/test_corpus.py`` checks both).
+  nor is any caption an evaluation prompt filled in (``tests/standins/test_corpus.py`` checks both).
 
 The *task-matched* corpus (``kind="task"``) is the ablation: single clean train items as they
 are, each captioned by a ``CAPTION_POOL`` form of its class name, which is the test task itself.

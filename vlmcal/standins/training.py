@@ -154,7 +154,7 @@ def clip_loss(caption_feats: torch.Tensor, scale: Callable[[], torch.Tensor]) ->
     Each image's target is spread evenly over every caption in the batch identical to its own,
     and each caption's over the images that carry it. Identical captions have identical
     (frozen) features, so their logit columns are equal and this is CLIP's loss, with the i-th
-    caption as the i-th image's only match, in value and gradient (``tests/backbones`` checks
+    caption as the i-th image's only match, in value and gradient (``tests/standins/test_standins.py`` checks
     it); the targets are written out so that the loss says what it means, and stays right if
     a caption's feature ever depends on more than its text.
 

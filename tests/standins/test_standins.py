@@ -1,5 +1,5 @@
 """The default stand-in VLMs (``vlmcal.standins``), on a tiny config trained in seconds
-(the real family is never trained here). Their measured figures: ``tests/test_cards.py``."""
+(the real family is never trained here). Their measured figures: ``tests/standins/test_cards.py``."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The supervised (cross-entropy) baseline (``vlmcal.standins.supervised``), on a tiny
-config trained in seconds. Its measured figures: ``tests/test_cards.py``."""
+config trained in seconds. Its measured figures: ``tests/standins/test_cards.py``."""
 
 from __future__ import annotations
 

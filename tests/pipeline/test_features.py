@@ -187,7 +187,7 @@ image_features(backbone, data, identity, num_workers=0, cache_dir=sys.argv[1], p
 def test_process_killed_mid_write_is_recomputed(tmp_path):
     child = subprocess.run(
         [sys.executable, "-c", _CHILD_SETUP + textwrap.dedent(_CHILD_CRASH), str(tmp_path)],
-        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
     )
     assert child.returncode == 9, child.stderr
     leftovers = list((tmp_path / "features").iterdir())
@@ -206,7 +206,7 @@ def test_process_killed_mid_write_is_recomputed(tmp_path):
 
 
 def test_corrupt_cache_file_is_recomputed(tiny, tmp_path):
-    """(Every kind of damage, for features, logits and weights: tests/test_cache.py.)"""
+    """(Every kind of damage, for features, logits and weights: tests/pipeline/test_cache.py.)"""
     data = GreyImages(4)
     first = image_features(tiny, data, IDENTITY, num_workers=0, cache_dir=tmp_path, progress=False)
     first.path.write_bytes(b"not a torch file")

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXT = ROOT / "book" / "_ext"
 NOW = datetime(2026, 11, 22, 20, 15, 42, tzinfo=timezone.utc)
 LINE = re.compile(r"Built from commit ([0-9a-f]{7,40}|unknown)( with uncommitted changes)? on (\d{4}-\d\d-\d\d \d\d:\d\d) UTC")

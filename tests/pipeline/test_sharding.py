@@ -19,7 +19,7 @@ from vlmcal.pipeline.sharding import Launch, launch, run_sharded, shards_of
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 JOB = ROOT / "tests" / "jobs" / "sharded_job.py"
 COMPUTED = re.compile(r"vlmcal\.pipeline\.sharding: rank (\d) computed shard (\d) of (\d)")
 

@@ -33,7 +33,7 @@ from vlmcal.pipeline.atomic import TEMPORARY_NAME
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 JB = Path(sys.executable).with_name("jb")
 STALL = "VLMCAL_TEST_STALL"  # where the process sleeps: cell, cache, read or write
 MARKERS = "VLMCAL_TEST_MARKERS"  # the directory its marker goes to

@@ -226,7 +226,7 @@ def test_sweep_keeps_a_live_writers_temporary_and_removes_a_killed_ones(tmp_path
     from vlmcal.pipeline.atomic import sweep
 
     target, ready = tmp_path / "out" / "target.txt", tmp_path / "ready"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")])}
     writer = subprocess.Popen([sys.executable, "-c", _WRITER, kind, str(target), str(ready)], env=env, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60

@@ -10,7 +10,7 @@ import pytest
 
 from vlmcal.papers.common.params import UnknownParameter, check_injected_parameters
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 PARAMETERS = "sigmas = [0.0, 1.0]\nn_draws = 20000  # Monte Carlo draws\nseed: int = 0\n"
 
 
