@@ -118,3 +118,26 @@ def test_a_long_head_loses_its_remarks_not_its_notation():
     row = _table_rows(summary_table([v]))[0]
     assert "i.i.d. N(mu, sigma^2), E[max softmax] increases strictly with…" in row and "Prop. 3.1" not in row
     assert "| median smallest sufficient n over 3 VLM(s) and 9 pair(s): 100 |" in row
+
+
+def test_verdict_of_renders_numbers_by_kind_and_records_them(tmp_path):
+    import numpy as np
+
+    from vlmcal.papers.common.verdict import Verdict, read_verdicts, render
+
+    assert render("{a:ece} {a:ece_change} {s:share} {d:points} {t:temperature} {r:r} {n:count} {x:.2e}",
+                  {"a": 0.01234, "s": 0.456, "d": -0.0717, "t": 1.5, "r": -0.25, "n": 7, "x": 1234.5}) == \
+        "0.0123 +0.0123 46% -7.17 1.50 -0.250 7 1.23e+03"
+    v = Verdict.of("C2", holds=False, backbone="b", numbers={"before": np.float64(0.2), "n": np.int64(4)},
+                   measured="ECE {before:ece} over {n:count} conditions", why="only {n:count}")
+    assert (v.measured, v.why, v.statement) == ("ECE 0.2000 over 4 conditions", "only 4", statement_of("C2"))
+    assert v.paper_figure.startswith(v.statement) and v.numbers == {"before": 0.2, "n": 4}
+    assert type(v.numbers["n"]) is int and type(v.numbers["before"]) is float
+    v.record(tmp_path)
+    assert read_verdicts(tmp_path) == [v]
+
+
+def statement_of(claim):
+    from vlmcal.papers.common.rules import statement
+
+    return statement(claim)

@@ -12,18 +12,21 @@ from __future__ import annotations
 import json
 import os
 import re
+import string
 from collections import Counter
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
 
-from vlmcal.papers.common.paper_values import paper_values
+from vlmcal.papers.common.paper_values import paper_value, paper_values
 from vlmcal.pipeline.atomic import atomic_write
 
 __all__ = [
-    "Verdict", "read_verdicts", "load_verdicts", "verdict_tally", "summary_table", "verdict_details", "claim_anchor",
+    "Verdict", "render", "NUMBER_KINDS", "read_verdicts", "load_verdicts", "verdict_tally", "summary_table", "verdict_details", "claim_anchor",
     "VERDICT_DIR_ENV",
 ]
 
@@ -44,6 +47,7 @@ class Verdict:
             it could not be tested with the models and data of this run (``why`` says why).
         backbone: which model(s) produced the measurement ("none: simulation" for theory).
         why: when it does not hold (or holds only in part): what differs here.
+        numbers: the measured figures behind the texts, by name, as numbers (see :func:`render`).
     """
 
     claim: str
@@ -54,6 +58,23 @@ class Verdict:
     holds: bool | None
     backbone: str
     why: str = ""
+    numbers: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, claim: str, *, holds: bool | None, backbone: str, numbers: Mapping[str, float], measured: str,
+           interval: str = "", why: str = "", paper_figure: str | None = None) -> "Verdict":
+        """A claim's verdict from its numbers and the templates that state them (rendered by :func:`render`).
+
+        The statement comes from ``paper_values.csv`` (row ``<claim>_statement``), and so does the
+        paper's figure unless ``paper_figure`` is given.
+        """
+        numbers = {name: _plain(value) for name, value in numbers.items()}
+        return cls(
+            claim=claim, statement=paper_value(f"{claim.lower()}_statement")["quantity"],
+            paper_figure=paper_value(f"{claim.lower()}_statement").describe() if paper_figure is None else paper_figure,
+            measured=render(measured, numbers), interval=render(interval, numbers), holds=holds, backbone=backbone,
+            why=render(why, numbers), numbers=numbers,
+        )
 
     def __post_init__(self) -> None:
         if not (self.holds is None or isinstance(self.holds, bool)):
@@ -111,6 +132,48 @@ class Verdict:
         with atomic_write(target) as fh:  # a failed dump leaves the previous record, and no temporary file
             json.dump(asdict(self), fh, indent=1)
         return target
+
+
+# ----------------------------------------------------------------------------- numbers in words
+# Every number in a verdict's text is formatted here, by its kind: a template names a number and
+# its kind, ``"ECE {ece_vlm:ece}, {share_below:share} of the bins"``; any other format spec
+# (``{x:.2e}``) is Python's own.
+
+NUMBER_KINDS: dict[str, Callable[[float], str]] = {
+    "ece": lambda x: f"{x:.4f}",  # ECE and its like, as fractions
+    "ece_change": lambda x: f"{x:+.4f}",  # a difference of ECEs
+    "share": lambda x: f"{x:.0%}",  # a share of cases, as a percentage
+    "points": lambda x: f"{100.0 * x:+.2f}",  # a change of a fraction, in signed percentage points
+    "percent": lambda x: f"{100.0 * x:.2f}",  # a fraction in percent (no sign)
+    "temperature": lambda x: f"{x:.2f}",
+    "accuracy": lambda x: f"{x:.2f}",
+    "r": lambda x: f"{x:.3f}",  # a correlation
+    "r_change": lambda x: f"{x:+.3f}",
+    "count": lambda x: f"{int(x):d}",
+}
+
+
+class _NumberFormatter(string.Formatter):
+    def format_field(self, value, format_spec):  # noqa: D102 - string.Formatter's hook
+        kind = NUMBER_KINDS.get(format_spec)
+        return kind(value) if kind is not None else super().format_field(value, format_spec)
+
+
+def render(template: str, numbers: Mapping[str, float]) -> str:
+    """A verdict text with its numbers filled in, each formatted by its kind (:data:`NUMBER_KINDS`).
+
+    Example:
+        >>> render("ECE {before:ece} -> {after:ece} ({change:points} points)", {"before": 0.1, "after": 0.05, "change": -0.05})
+        'ECE 0.1000 -> 0.0500 (-5.00 points)'
+    """
+    return _NumberFormatter().vformat(template, (), numbers) if template else template
+
+
+def _plain(value: float | None) -> float | int | None:
+    """A number as JSON keeps it: a Python int or float (numpy scalars converted); None stays None."""
+    if value is None or isinstance(value, int):
+        return value
+    return int(value) if isinstance(value, np.integer) else float(value)
 
 
 def read_verdicts(directory: str | os.PathLike | None = None) -> list[Verdict]:
