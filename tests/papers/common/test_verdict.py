@@ -141,3 +141,15 @@ def statement_of(claim):
     from vlmcal.papers.common.rules import statement
 
     return statement(claim)
+
+
+def test_noise_reason_states_interval_bar_half_width_and_margin():
+    from vlmcal.metrics import BootstrapResult
+    from vlmcal.papers.common.rules import compare_with_bar, noise_reason
+
+    rise = BootstrapResult(0.02, -0.03, 0.07, 0.95, 200, 0)
+    test = compare_with_bar(rise, bar=0.05, margin=0.05, at_most=True)
+    assert test.holds is None
+    assert noise_reason("the ECE rise", rise, test, 0.05, 0.05, kind="points", width_kind="percent", unit=" points") == (
+        "not testable at this sample size: the 95% CI of the ECE rise [-3.00, +7.00] points contains the bar "
+        "(+5.00 points) and its half-width 5.00 points is not below the margin of 5.00 points")

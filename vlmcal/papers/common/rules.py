@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 from vlmcal.metrics import BootstrapResult
 from vlmcal.papers.common.paper_values import paper_value
+from vlmcal.papers.common.verdict import render
 
-__all__ = ["threshold", "statement", "half_width", "BarTest", "compare_with_bar", "join_parts", "combine_tests"]
+__all__ = ["threshold", "statement", "half_width", "BarTest", "compare_with_bar", "join_parts", "combine_tests", "noise_reason"]
 
 
 def threshold(value_id: str) -> float:
@@ -100,3 +101,17 @@ def combine_tests(tests: list[bool | None]) -> bool | None:
     if any(t is False for t in tests):
         return False
     return None if any(t is None for t in tests) else True
+
+
+def noise_reason(what: str, interval: BootstrapResult, test: BarTest, bar: float, margin: float,
+                 kind: str = "ece_change", width_kind: str = "ece", unit: str = "") -> str:
+    """Why a :class:`BarTest` was left open: the interval, the bar, its half-width and the margin, in words.
+
+    ``kind`` formats the interval and the bar, ``width_kind`` the half-width and the margin (kinds of
+    :func:`~vlmcal.papers.common.verdict.render`); ``unit`` follows each (``" points"``).
+    """
+    numbers = dict(lower=interval.lower, upper=interval.upper, bar=bar, half=test.half_width, margin=margin)
+    return render(
+        f"not testable at this sample size: the 95% CI of {what} [{{lower:{kind}}}, {{upper:{kind}}}]{unit} contains "
+        f"the bar ({{bar:{kind}}}{unit}) and its half-width {{half:{width_kind}}}{unit} is not below the margin of "
+        f"{{margin:{width_kind}}}{unit}", numbers)
