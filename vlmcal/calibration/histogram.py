@@ -1,8 +1,4 @@
-"""Top-label histogram binning (Zadrozny and Elkan, ICML 2001), on the bins of ``vlmcal.metrics``.
-
-Fit and transform bin through the same function, ``vlmcal.metrics.bin_index``, under the
-same ``convention``, so the bins are exactly those of ECE with the same settings.
-"""
+"""Top-label histogram binning (Zadrozny and Elkan, ICML 2001), on the bins of ``vlmcal.metrics``."""
 
 from __future__ import annotations
 
@@ -17,24 +13,18 @@ from vlmcal.metrics._validation import _CONVENTIONS, _INPUTS, Convention, Inputs
 class HistogramBinning:
     """Top-label histogram binning: a confidence becomes its bin's accuracy on the calibration set.
 
-    The bins are those of ``vlmcal.metrics.ece`` with the same ``n_bins`` and ``convention``
-    (equal width; (lower, upper] by default); a bin that was empty at fit time leaves
-    confidences in it unchanged. The predicted class is not changed; the calibrator returns
-    top-label confidences, to be scored with ``vlmcal.metrics.bin_statistics``.
+    The bins are those of ``vlmcal.metrics.ece`` with the same ``n_bins`` and ``convention``; a bin
+    empty at fit time leaves its confidences unchanged. The predicted class is kept.
 
     Args:
         n_bins: number of equal-width bins.
         inputs: whether ``fit`` and ``transform`` receive ``"probs"`` or ``"logits"``.
-        convention: which bin a confidence on an edge belongs to, at fit and transform time
-            alike (``"right"``, ``"left"`` or ``"torchmetrics"``; see ``vlmcal.metrics``).
-
+        convention: ``"right"``, ``"left"`` or ``"torchmetrics"`` (see ``vlmcal.metrics``), at fit and transform.
     Attributes:
         n_classes_: C seen at fit time (``transform`` takes scores with C columns only).
         edges_: [B+1] bin edges.
-        bin_accuracy_: [B'] accuracy per bin on the fit set (NaN where the bin was empty);
-            B' = B + 1 under ``"torchmetrics"``, whose last bin holds exactly 1.0.
+        bin_accuracy_: [B'] accuracy per bin on the fit set, NaN where empty (B' = B + 1 under ``"torchmetrics"``).
         bin_count_: [B'] samples per bin on the fit set.
-
     Example:
         >>> probs = np.array([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.3, 0.7]])
         >>> hb = HistogramBinning(n_bins=2).fit(probs, np.array([0, 1, 0, 1]))  # (0.5, 1]: 3 of 4 right

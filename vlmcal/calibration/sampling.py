@@ -1,5 +1,4 @@
-"""Stratified samples of a labelled set, and fitting a calibrator on one: "temperature scaling with
-40 labelled samples" (the ES paper's few-sample claim) in one call."""
+"""Stratified samples of a labelled set, and fitting a calibrator on one (the ES paper's 40-sample claim)."""
 
 from __future__ import annotations
 
@@ -12,18 +11,15 @@ from vlmcal.metrics._validation import _as_tensor, _is_int
 def stratified_sample(labels, n: int, seed: int = 0) -> np.ndarray:
     """Indices of ``n`` samples drawn without replacement, each class in proportion to its frequency.
 
-    Class quotas are ``n * N_c / N`` rounded down, and the samples left over go to the
-    classes with the largest remainders (ties broken at random by ``seed``), so that with
-    fewer samples than classes (40 samples, 1000 classes) each chosen class gets one.
+    Quotas are ``n * N_c / N`` rounded down, the rest going to the largest remainders (random ties), so
+    with fewer samples than classes (40 samples, 1000 classes) each chosen class gets one.
 
     Args:
         labels: [N] integer labels.
         n: how many samples, 1 <= n <= N.
         seed: seed of the draw.
-
     Returns:
         [n] sorted indices into ``labels``.
-
     Example:
         >>> idx = stratified_sample(np.array([0, 0, 0, 0, 1, 1, 1, 1]), 4, seed=0)
         >>> np.bincount(np.array([0, 0, 0, 0, 1, 1, 1, 1])[idx]).tolist()
@@ -45,8 +41,7 @@ def stratified_sample(labels, n: int, seed: int = 0) -> np.ndarray:
     quota = np.floor(exact).astype(np.int64)
     left = n - int(quota.sum())
     if left:
-        remainder = exact - quota
-        order = np.lexsort((rng.random(len(classes)), -remainder))  # largest remainder first, random ties
+        order = np.lexsort((rng.random(len(classes)), -(exact - quota)))  # largest remainder first, random ties
         quota[order[:left]] += 1
     chosen = [rng.choice(np.flatnonzero(y == c), size=q, replace=False) for c, q in zip(classes, quota) if q]
     return np.sort(np.concatenate(chosen))
@@ -61,10 +56,8 @@ def fit_on_n_samples(calibrator, logits, labels, n: int, seed: int = 0):
         labels: [N] integer labels.
         n: number of labelled samples to fit on.
         seed: seed of the sample.
-
     Returns:
         The fitted calibrator, with ``sample_indices_`` set to the indices used.
-
     Example:
         >>> from vlmcal.calibration import TemperatureScaling
         >>> rng = np.random.default_rng(0)
@@ -73,8 +66,7 @@ def fit_on_n_samples(calibrator, logits, labels, n: int, seed: int = 0):
         >>> len(ts.sample_indices_)
         40
     """
-    z = _as_tensor(logits, "logits")
-    y = _as_tensor(labels, "labels")
+    z, y = _as_tensor(logits, "logits"), _as_tensor(labels, "labels")
     if z.shape[0] != y.shape[0]:
         raise ValueError(f"Expected `labels` to have one entry per row of `logits` ({z.shape[0]}), but got {y.shape[0]}")
     idx = stratified_sample(y, n, seed)

@@ -1,12 +1,7 @@
 """Temperature scaling (Guo et al., ICML 2017): one positive number T, logits / T.
 
-NLL is convex in the inverse temperature b = 1 / T, with first and second derivatives in
-closed form (the mean over samples of E_p[z] - z_y and of Var_p[z]), so T is found by
-Newton's method on b, safeguarded by a bracket within the search bounds: a few passes over
-the data, T > 0 by construction. :func:`fit_temperatures` solves many such problems at once
-(one per row of a [G, N, C] array), as the calibration-set-size study needs; the estimator
-calls the same search with G = 1. It works on CLIP's logits as they come, with the logit
-scale (100) already in them: the fitted T multiplies that scale by 1 / T.
+NLL is convex in b = 1 / T, with closed-form derivatives, so T is found by a safeguarded Newton search
+on b, for G problems at once. CLIP's logits are taken with their logit scale (100) in them.
 """
 
 from __future__ import annotations
@@ -28,11 +23,9 @@ class TemperatureSearch:
     """Settings of the search for T.
 
     Attributes:
-        lower: smallest T tried. 1e-3 covers raw cosine similarities passed without CLIP's
-            logit scale of 100 (which would need T = 0.01).
+        lower: smallest T tried; 1e-3 covers raw cosine similarities without CLIP's logit scale of 100.
         upper: largest T tried; 1e3 flattens any softmax of CLIP-scale logits to near uniform.
-        xatol: the search stops when a step changes log T by less than this (a relative
-            tolerance of about 1e-6 in T).
+        xatol: stop when a step changes log T by less than this (about 1e-6 relative in T).
         max_iter: most Newton (or bisection) steps per problem.
     """
 
@@ -51,18 +44,9 @@ class TemperatureSearch:
 
 
 def _nll_derivatives(z: torch.Tensor, y: torch.Tensor, inverse_t: torch.Tensor):
-    """Mean NLL of softmax(b z) and its first two derivatives in b, for G problems at once.
+    """Mean NLL of softmax(b z) ([G, N, C] z, [G, N] y, [G] b) and its derivatives in b, each [G] float64.
 
-    ``d/db = mean_i (E_p[z_i] - z_iy)`` and ``d2/db2 = mean_i Var_p[z_i] >= 0`` with
-    p = softmax(b z_i): NLL is convex in b. Computed block by block in float64.
-
-    Args:
-        z: [G, N, C] logits.
-        y: [G, N] labels.
-        inverse_t: [G] float64 values of b = 1 / T.
-
-    Returns:
-        ``(nll, first, second)``, each [G] float64.
+    ``d/db = mean_i (E_p[z_i] - z_iy)``, ``d2/db2 = mean_i Var_p[z_i] >= 0``.
     """
     n_problems, n, n_classes = z.shape
     b = inverse_t[:, None, None]  # [G, 1, 1]
@@ -81,22 +65,9 @@ def _nll_derivatives(z: torch.Tensor, y: torch.Tensor, inverse_t: torch.Tensor):
 
 
 def _search_temperatures(z: torch.Tensor, y: torch.Tensor, search: TemperatureSearch):
-    """Minimise NLL over T in [search.lower, search.upper] for each of G problems.
-
-    Newton's method on b = 1 / T (NLL is convex in b), kept inside a bracket [b_lo, b_hi]
-    where the derivative changes sign; a step that would leave the bracket is replaced by
-    its geometric midpoint. When the derivative has one sign over the whole range, the
-    optimum is the bound it points to.
-
-    Args:
-        z: [G, N, C] logits.
-        y: [G, N] labels.
-        search: the bounds and tolerances.
-
-    Returns:
-        ``(temperature, nll_before, nll_after, on_bound)``, each [G]: the fitted T (never worse
-        than T = 1 on the fit set), NLL at T = 1 and at T, and whether T is a search bound.
-    """
+    """Minimise NLL over T within the search bounds for G problems: Newton on b = 1 / T inside a sign-change
+    bracket (a step leaving it takes the bracket's geometric midpoint). Returns [G] ``(T, nll_before, nll_after,
+    on_bound)``, T never worse than 1 on the fit set."""
     n_problems = z.shape[0]
     if z.numel() <= toplabel.CHUNK_ELEMENTS:  # small: one float64 copy now, not one per evaluation
         z = z.to(torch.float64)
@@ -114,8 +85,7 @@ def _search_temperatures(z: torch.Tensor, y: torch.Tensor, search: TemperatureSe
         if todo.numel() == 0:
             break
         if todo.numel() == n_problems or z.numel() > toplabel.CHUNK_ELEMENTS:
-            # every problem still searching (always, for G = 1), or z too large to copy each step:
-            # evaluate all problems and keep the ones still searching
+            # all problems still searching (always, for G = 1), or z too large to copy each step: evaluate all
             _, first, second = _nll_derivatives(z, y, b)
             first, second = first[todo], second[todo]
         else:
@@ -130,17 +100,14 @@ def _search_temperatures(z: torch.Tensor, y: torch.Tensor, search: TemperatureSe
         b[todo] = step
         active[todo[done]] = False
     if bool(active.any()):
-        warnings.warn(
-            f"The temperature search stopped after max_iter={search.max_iter} steps with {int(active.sum())} problem(s) "
-            f"not converged to xatol={search.xatol:g}; their last step is returned",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-    temperature = torch.where(to_upper_t, torch.full_like(b, search.upper), torch.where(to_lower_t, torch.full_like(b, search.lower), 1.0 / b))
+        warnings.warn(f"The temperature search stopped after max_iter={search.max_iter} steps with {int(active.sum())} "
+                      f"problem(s) not converged to xatol={search.xatol:g}; their last step is returned",
+                      RuntimeWarning, stacklevel=3)
+    upper, lower = torch.full_like(b, search.upper), torch.full_like(b, search.lower)
+    temperature = torch.where(to_upper_t, upper, torch.where(to_lower_t, lower, 1.0 / b))
     nll_before, _, _ = _nll_derivatives(z, y, torch.ones_like(b))
     nll_after, _, _ = _nll_derivatives(z, y, 1.0 / temperature)
-    # Never worse than leaving the logits alone, and T = 1 unless another T is better beyond
-    # rounding (when NLL does not depend on T at all, e.g. rows of equal logits, T stays 1).
+    # Never worse than T = 1, and T = 1 unless another T is better beyond rounding (e.g. rows of equal logits).
     worse = nll_after > nll_before - 1e-12 * nll_before.abs().clamp(min=1.0)
     temperature = torch.where(worse, torch.ones_like(b), temperature)
     nll_after = torch.where(worse, nll_before, nll_after)
@@ -149,34 +116,22 @@ def _search_temperatures(z: torch.Tensor, y: torch.Tensor, search: TemperatureSe
 
 
 def _warn_on_bound(search: TemperatureSearch, what: str) -> None:
-    warnings.warn(
-        f"{what} on the search bound [{search.lower:g}, {search.upper:g}]: NLL keeps falling beyond it "
-        "(e.g. every prediction right, or a single sample)",
-        RuntimeWarning,
-        stacklevel=3,
-    )
+    warnings.warn(f"{what} on the search bound [{search.lower:g}, {search.upper:g}]: NLL keeps falling beyond it "
+                  "(e.g. every prediction right, or a single sample)", RuntimeWarning, stacklevel=3)
 
 
 class TemperatureScaling(_LogitsToLogits):
     """Divide the logits by one temperature T > 0 fitted to minimise NLL on a calibration set.
 
-    ``T > 1`` softens an over-confident model, ``T < 1`` sharpens an under-confident one;
-    the predicted class never changes. The search is in log T within
-    ``[search.lower, search.upper]``; the result is never worse than T = 1 on the fit set
-    (if the optimiser ended higher, T = 1 is kept). When NLL keeps falling towards a bound
-    (every prediction right makes T -> 0 optimal; one wrong prediction alone, T -> inf) the
-    bound is returned with a warning.
+    ``T > 1`` softens, ``T < 1`` sharpens; the predicted class never changes, and T is never worse than
+    T = 1 on the fit set. If NLL keeps falling towards a bound, the bound is returned with a warning.
 
     Args:
         search: a :class:`TemperatureSearch`.
-
     Attributes:
         temperature_: the fitted T.
-        nll_before_: NLL on the fit set at T = 1.
-        nll_after_: NLL on the fit set at ``temperature_``.
-        n_classes_: C seen at fit time.
-        n_samples_: N seen at fit time.
-
+        nll_before_, nll_after_: NLL on the fit set at T = 1 and at ``temperature_``.
+        n_classes_, n_samples_: C and N seen at fit time.
     Example:
         >>> logits = torch.tensor([[4.0, 0.0], [0.0, 4.0], [4.0, 0.0], [3.0, 0.0]])
         >>> ts = TemperatureScaling().fit(logits, torch.tensor([0, 1, 1, 0]))
@@ -193,8 +148,7 @@ class TemperatureScaling(_LogitsToLogits):
         temperature, before, after, on_bound = (float(v[0]) for v in _search_temperatures(z[None], y[None], self.search))
         if on_bound:
             _warn_on_bound(self.search, f"The fitted temperature {temperature:.4g} lies")
-        self.temperature_ = temperature
-        self.nll_before_, self.nll_after_ = before, after
+        self.temperature_, self.nll_before_, self.nll_after_ = temperature, before, after
         self.n_samples_, self.n_classes_ = int(z.shape[0]), int(z.shape[1])
         return self
 
@@ -209,17 +163,14 @@ class TemperatureScaling(_LogitsToLogits):
 
 
 def fit_temperatures(logits, labels, search: TemperatureSearch = TemperatureSearch()) -> torch.Tensor:
-    """Temperature scaling of G calibration sets of one size at once: what G ``TemperatureScaling().fit``
-    calls would give, from one vectorised search.
+    """Temperature scaling of G calibration sets at once: G ``TemperatureScaling().fit`` calls in one search.
 
     Args:
         logits: [G, N, C] logits (G sets of N samples).
         labels: [G, N] integer labels.
         search: a :class:`TemperatureSearch`.
-
     Returns:
         [G] float64 temperatures. Warns once if any lies on a search bound.
-
     Example:
         >>> gen = torch.Generator().manual_seed(0)
         >>> z = 2 * torch.randn(20, 400, 10, generator=gen)  # 20 calibration sets of 400 samples
@@ -228,8 +179,7 @@ def fit_temperatures(logits, labels, search: TemperatureSearch = TemperatureSear
         >>> t.shape, bool(((t > 2) & (t < 4.5)).all())
         (torch.Size([20]), True)
     """
-    z = _as_tensor(logits, "logits")
-    y = _as_tensor(labels, "labels")
+    z, y = _as_tensor(logits, "logits"), _as_tensor(labels, "labels")
     if z.ndim != 3 or y.shape != z.shape[:2] or z.shape[1] < 1 or z.shape[2] < 1:
         raise ValueError(f"Expected `logits` [G, N, C] and `labels` [G, N] with N, C >= 1, but got {tuple(z.shape)} and {tuple(y.shape)}")
     _check_pair(z.reshape(-1, z.shape[2]), y.reshape(-1), "logits")  # finite logits, labels in range
@@ -237,4 +187,3 @@ def fit_temperatures(logits, labels, search: TemperatureSearch = TemperatureSear
     if bool(on_bound.any()):
         _warn_on_bound(search, f"{int(on_bound.sum())} of {len(on_bound)} fitted temperatures lie")
     return temperature
-

@@ -13,14 +13,11 @@ from vlmcal.metrics._validation import _check_pair
 class VectorScaling(_LogitsToLogits):
     """Per-class affine map of the logits, ``z * w + b`` (w, b in R^C), fitted by L-BFGS on NLL.
 
-    It contains temperature scaling (``w = 1 / T``, ``b = 0``), so its NLL on the fit set is
-    at most that of TS. Starting from the identity, the result is never worse than it on the
-    fit set. With separable data (every prediction right) the optimum is at infinity and
-    L-BFGS stops after ``max_iter`` iterations with large weights.
+    It contains temperature scaling (``w = 1 / T``, ``b = 0``); started from the identity, it is never worse
+    than the identity on the fit set. With separable data L-BFGS stops at ``max_iter`` with large weights.
 
     Args:
         max_iter: L-BFGS iterations (200: ample for C <= 1000 on a calibration set).
-
     Attributes:
         weight_: [C] per-class scale.
         bias_: [C] per-class offset.
@@ -55,8 +52,7 @@ class VectorScaling(_LogitsToLogits):
             after = float(torch.nn.functional.cross_entropy(z * w + b, y))
         if not math.isfinite(after) or after > before:
             w, b, after = torch.ones_like(w), torch.zeros_like(b), before
-        self.weight_, self.bias_ = w.detach(), b.detach()
-        self.nll_before_, self.nll_after_ = before, after
+        self.weight_, self.bias_, self.nll_before_, self.nll_after_ = w.detach(), b.detach(), before, after
         self.n_classes_ = int(n_classes)
         return self
 
@@ -65,4 +61,3 @@ class VectorScaling(_LogitsToLogits):
         z = _fitted_input(self, logits, "weight_")
         out = z.to(torch.float64) * self.weight_.to(z.device) + self.bias_.to(z.device)  # [N, C] * [C] + [C]
         return _like(out, logits)
-

@@ -1,8 +1,7 @@
-"""Input checks shared by every metric: each raises saying what it expected and what it got.
+"""Input checks shared by every metric, each raising with what it expected and what it got.
 
-Arrays are validated once, at the door of each public function, and turned into torch
-tensors (numpy arrays without a copy). The allowed option values are declared here.
-"""
+Arrays are validated once, at the door of each public function, and turned into torch tensors (numpy
+arrays without a copy)."""
 
 from __future__ import annotations
 
@@ -66,9 +65,8 @@ def _check_scores(scores, inputs: str, name: str | None = None) -> torch.Tensor:
         raise ValueError(f"Expected finite `{name}`, but got NaN or inf entries (min {lo}, max {hi}){hint}")
     if inputs == "probs":
         if lo < 0.0 or hi > 1.0:
-            raise ValueError(
-                f"Expected `probs` in [0, 1], but got values in [{lo:.4g}, {hi:.4g}]; pass inputs='logits' for logits"
-            )
+            raise ValueError(f"Expected `probs` in [0, 1], but got values in [{lo:.4g}, {hi:.4g}]; "
+                             "pass inputs='logits' for logits")
         worst = float((s.sum(dim=1) - 1.0).abs().amax())  # [N] row sums, in the input's precision
         if worst > 1e-3:
             raise ValueError(f"Expected each row of `probs` to sum to 1, but a row is {worst:.3g} away from 1")
@@ -92,20 +90,11 @@ def _check_labels(labels, n: int, n_classes: int | None, device) -> torch.Tensor
 
 
 def _check_outcomes(confidences, correct, shape: str = "[N]") -> tuple[torch.Tensor, torch.Tensor]:
-    """Validate confidences and their 0/1 outcomes: the input of the binned and smooth metrics.
-
-    Args:
-        confidences: values in [0, 1], of shape ``[N]`` (``shape="[N]"``) or ``[R, N]`` (``"[R, N]"``).
-        correct: booleans or 0/1, of the same shape.
-        shape: the shape expected, as the error message says it.
-
-    Returns:
-        ``(confidences, correct)`` as tensors (integer confidences made float64), on one device.
-    """
+    """Validate confidences in [0, 1] of ``shape`` (``"[N]"`` or ``"[R, N]"``) and their 0/1 outcomes; returns
+    them as tensors on one device (integer confidences made float64)."""
     conf = _as_tensor(confidences, "confidences")
     hit = _as_tensor(correct, "correct").to(conf.device)
-    ndim = shape.count(",") + 1
-    if conf.ndim != ndim or min(conf.shape) < 1:
+    if conf.ndim != shape.count(",") + 1 or min(conf.shape) < 1:
         raise ValueError(f"Expected `confidences` of shape {shape} with every size >= 1, but got shape {tuple(conf.shape)}")
     if hit.shape != conf.shape:
         raise ValueError(f"Expected `correct` of the shape of `confidences` {tuple(conf.shape)}, but got shape {tuple(hit.shape)}")
@@ -125,16 +114,11 @@ def _check_outcomes(confidences, correct, shape: str = "[N]") -> tuple[torch.Ten
 
 def _check_pair(scores, labels, inputs: str) -> tuple[torch.Tensor, torch.Tensor]:
     s = _check_scores(scores, inputs)
-    y = _check_labels(labels, s.shape[0], s.shape[1], s.device)
-    return s, y
+    return s, _check_labels(labels, s.shape[0], s.shape[1], s.device)
 
 
 def _check_edges(edges) -> torch.Tensor:
-    """Validate bin edges: finite, non-decreasing, B + 1 >= 2 of them, covering [0, 1].
-
-    Equal neighbouring edges are allowed: equal-mass edges of tied confidences are equal, and
-    the zero-width bin between them stays empty.
-    """
+    """Validate bin edges: finite, non-decreasing (ties' equal-mass edges are equal), B + 1 >= 2, covering [0, 1]."""
     e = _as_tensor(edges, "edges")
     if e.is_complex() or e.dtype == torch.bool:
         raise ValueError(f"Expected real-valued `edges`, but got dtype {e.dtype}")
@@ -147,8 +131,6 @@ def _check_edges(edges) -> torch.Tensor:
     if bool((e[1:] < e[:-1]).any()):
         raise ValueError(f"Expected non-decreasing `edges`, but got {shown}")
     if float(e[0]) > 0.0 or float(e[-1]) < 1.0:
-        raise ValueError(
-            f"Expected `edges` that cover [0, 1] (first edge <= 0, last edge >= 1), but got {shown}"
-        )
+        raise ValueError(f"Expected `edges` that cover [0, 1] (first edge <= 0, last edge >= 1), but got {shown}")
     return e
 

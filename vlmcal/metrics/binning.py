@@ -1,12 +1,6 @@
 """The binning core: which bin each confidence falls in, and what each bin holds.
 
-:func:`_bin_index` is the one place where bin membership is decided (:func:`bin_index` is its
-public door, which checks the convention and casts the edges); every binned number in vlmcal
-goes through it: :func:`bin_statistics` (and so ECE, MCE, adaptive ECE, the reliability
-diagram and the per-class table), classwise ECE, the weighted ECE of the bootstraps
-(``ece_weighted``) and ``vlmcal.calibration.HistogramBinning``. Per-bin sums are one
-``bincount`` over the bin index (:func:`_bin_sums`), in float64.
-
+:func:`_bin_index` alone decides bin membership; every binned number in vlmcal goes through it.
 Conventions (``convention=``), for edges ``e_0 <= ... <= e_B`` covering [0, 1]:
 
 - ``"right"`` (default): bin b holds ``e_b < conf <= e_{b+1}``, 0 in the first bin.
@@ -22,15 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from vlmcal.metrics._validation import (
-    _CONVENTIONS,
-    Convention,
-    _as_tensor,
-    _check_choice,
-    _check_edges,
-    _check_n_bins,
-    _check_outcomes,
-)
+from vlmcal.metrics._validation import (_CONVENTIONS, Convention, _as_tensor, _check_choice, _check_edges,
+                                        _check_n_bins, _check_outcomes)
 
 
 def _equal_width_edges(n_bins: int, dtype, device) -> torch.Tensor:
@@ -39,8 +26,7 @@ def _equal_width_edges(n_bins: int, dtype, device) -> torch.Tensor:
 
 
 def _bin_index(values: torch.Tensor, edges: torch.Tensor, convention: str) -> tuple[torch.Tensor, int]:
-    """The binning core: the three conventions, on checked tensors (``edges`` in ``values``' dtype
-    and device). Returns ``(index, B')`` as :func:`bin_index`."""
+    """:func:`bin_index` on checked tensors (``edges`` in ``values``' dtype and device)."""
     n_bins = edges.numel() - 1
     if convention == "right":  # (e_b, e_{b+1}]: the number of inner edges strictly below the value
         return torch.searchsorted(edges[1:-1].contiguous(), values, side="left"), n_bins
@@ -51,20 +37,14 @@ def _bin_index(values: torch.Tensor, edges: torch.Tensor, convention: str) -> tu
 
 
 def bin_index(values, edges, convention: Convention = "right") -> tuple[torch.Tensor, int]:
-    """The bin of each value under a convention: the public door to the binning core.
-
-    The values are compared with the edges in the values' own dtype (the edges are cast to it),
-    and are not range-checked here: the metrics check them at their door.
+    """The bin of each value under a convention, compared with the edges in the values' dtype (not range-checked).
 
     Args:
         values: [...] floats in [0, 1] (torch tensor or numpy array, any shape).
         edges: [B+1] non-decreasing edges, the first <= 0 and the last >= 1.
         convention: ``"right"``, ``"left"`` or ``"torchmetrics"`` (see the module docstring).
-
     Returns:
-        ``(index, B')``: int64 bin indices of ``values``' shape, in [0, B'), with B' = B + 1
-        under ``"torchmetrics"`` (its extra bin for exactly ``e_B``) and B otherwise.
-
+        ``(index, B')``: int64 indices of ``values``' shape in [0, B'); B' = B + 1 under ``"torchmetrics"``, else B.
     Example:
         >>> edges = torch.tensor([0.0, 0.25, 0.5, 0.75, 1.0])
         >>> conf = torch.tensor([0.0, 0.5, 0.6, 1.0])
@@ -77,28 +57,15 @@ def bin_index(values, edges, convention: Convention = "right") -> tuple[torch.Te
 
 
 def _bin_sums(index: torch.Tensor, size: int, weights: torch.Tensor | None = None) -> torch.Tensor:
-    """Per-bin sums: [size] float64, the sum of ``weights`` ([M]; 1 each when None) over the entries
-    of each bin. ``index``: [M] bin (or (group, bin) cell) of each entry, in [0, size)."""
+    """[size] float64 sums of ``weights`` ([M]; 1 each when None) per bin ``index`` ([M] in [0, size))."""
     if weights is None:
         return torch.bincount(index, minlength=size).to(torch.float64)  # integer counts, exact
     return torch.bincount(index, weights=weights.to(torch.float64), minlength=size)
 
 
 def _binned_sums(values, hits, edges, convention, groups=None, n_groups=1):
-    """Bin index of each value, then per (group, bin) the count, the value sum and the hit sum.
-
-    Args:
-        values: [M] floats in [0, 1].
-        hits: [M] booleans (or 0/1).
-        edges: [B+1] increasing edges in ``values``' dtype.
-        convention: ``"right"``, ``"left"`` or ``"torchmetrics"`` (see the module docstring).
-        groups: optional [M] group index in [0, n_groups) (the class, for classwise ECE).
-        n_groups: G.
-
-    Returns:
-        ``(count, value_sum, hit_sum)``, each [G, B'] float64 with B' = B + 1 for
-        ``"torchmetrics"`` (its extra bin for 1.0) and B otherwise.
-    """
+    """Per (group, bin), [G, B'] float64: the count, value sum and hit sum of [M] ``values`` and ``hits``
+    (``edges`` in ``values``' dtype; optional ``groups`` [M] in [0, n_groups), the class for classwise ECE)."""
     idx, n_bins = _bin_index(values, edges, convention)  # [M]
     if groups is not None:
         idx = groups * n_bins + idx  # [M] (group, bin) cell
@@ -170,42 +137,25 @@ class ReliabilityData:
     def to_frame(self):
         """One row per bin: lower, upper, count, mean confidence, accuracy, gap."""
         import pandas as pd
-
         lower, upper = self.edges[:-1], self.edges[1:]
         if self.n_bins == len(self.edges):  # torchmetrics' extra bin holds exactly 1.0
             lower, upper = np.append(lower, 1.0), np.append(upper, 1.0)
-        return pd.DataFrame(
-            {
-                "lower": lower,
-                "upper": upper,
-                "count": self.count.astype(np.int64),
-                "mean_confidence": self.mean_confidence,
-                "accuracy": self.accuracy,
-                "gap": self.gap,
-            }
-        )
+        return pd.DataFrame({"lower": lower, "upper": upper, "count": self.count.astype(np.int64),
+                             "mean_confidence": self.mean_confidence, "accuracy": self.accuracy, "gap": self.gap})
 
 
-def bin_statistics(
-    confidences, correct, n_bins: int = 15, convention: Convention = "right", edges=None
-) -> ReliabilityData:
+def bin_statistics(confidences, correct, n_bins: int = 15, convention: Convention = "right",
+                   edges=None) -> ReliabilityData:
     """Bin confidences and sum, per bin, the count, the confidences and the correct predictions.
-
-    What ECE, MCE, adaptive ECE, the reliability diagram and ``HistogramBinning`` read; the
-    bins are those of :func:`bin_index`.
 
     Args:
         confidences: [N] values in [0, 1] (usually top-label confidences).
         correct: [N] booleans, whether each prediction was right.
         n_bins: number of equal-width bins, used when ``edges`` is None.
-        convention: ``"right"`` (lower, upper] with 0 in the first bin; ``"left"``
-            [lower, upper) with 1 in the last bin; ``"torchmetrics"`` [lower, upper) and an
-            extra bin for exactly 1.0.
+        convention: ``"right"``, ``"left"`` or ``"torchmetrics"`` (see the module docstring).
         edges: optional [B+1] increasing edges from 0 to 1 (equal-mass bins, for example).
-
     Returns:
         A :class:`ReliabilityData`.
-
     Example:
         >>> stats = bin_statistics(np.array([0.75, 0.8, 0.6, 0.8, 0.99]), np.array([1, 1, 0, 1, 1]), n_bins=10)
         >>> round(stats.ece, 3), round(stats.mce, 3)  # the 0.6 prediction is wrong and alone in its bin
@@ -217,14 +167,9 @@ def bin_statistics(
         e = _equal_width_edges(_check_n_bins(n_bins), conf.dtype, conf.device)
     else:
         e = _check_edges(edges).to(device=conf.device, dtype=conf.dtype)
-    count, conf_sum, hit_sum = _binned_sums(conf, hit, e, convention)
-    return ReliabilityData(
-        edges=e.to(torch.float64).cpu().numpy(),
-        count=count[0].cpu().numpy(),
-        confidence_sum=conf_sum[0].cpu().numpy(),
-        correct_sum=hit_sum[0].cpu().numpy(),
-        convention=convention,
-    )
+    count, conf_sum, hit_sum = (t[0].cpu().numpy() for t in _binned_sums(conf, hit, e, convention))
+    return ReliabilityData(edges=e.to(torch.float64).cpu().numpy(), count=count, confidence_sum=conf_sum,
+                           correct_sum=hit_sum, convention=convention)
 
 
 def _quantile_edges(conf: torch.Tensor, n_bins: int) -> torch.Tensor:
@@ -233,4 +178,3 @@ def _quantile_edges(conf: torch.Tensor, n_bins: int) -> torch.Tensor:
     e = np.quantile(s, np.linspace(0.0, 1.0, n_bins + 1))
     e[0], e[-1] = 0.0, 1.0
     return torch.from_numpy(np.maximum.accumulate(e)).to(device=conf.device, dtype=conf.dtype)
-

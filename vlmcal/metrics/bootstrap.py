@@ -1,12 +1,7 @@
-"""Percentile bootstrap intervals: one way to draw resamples, two ways to hand them to a statistic.
+"""Percentile bootstrap intervals (Efron and Tibshirani, "An Introduction to the Bootstrap", 1993, ch. 13).
 
-Every resample comes from :func:`_draws`: one CPU torch generator seeded with ``seed`` (so a
-seed gives the same interval on any device) draws N rows with replacement, within each
-stratum when ``strata`` is given. The statistic receives the draws either as row indices,
-one resample at a time (:func:`bootstrap_rows`, :func:`bootstrap_ci`), or as the rows'
-multiplicities, every resample at once (:func:`bootstrap_weights`, paired with
-``ece_weighted``); for the same seed both see the same resamples. The interval is the
-percentile interval (Efron and Tibshirani, "An Introduction to the Bootstrap", 1993, ch. 13).
+Every resample comes from :func:`_draws` (one CPU generator seeded with ``seed``: the same on any device), as
+row indices (:func:`bootstrap_rows`) or multiplicities (:func:`bootstrap_weights`), the same for one seed.
 """
 
 from __future__ import annotations
@@ -48,19 +43,9 @@ class BootstrapResult:
         return f"{self.estimate:.4f} ({self.level:.0%} CI [{self.lower:.4f}, {self.upper:.4f}])"
 
 
-def bootstrap_ci(
-    metric: Callable[..., float],
-    probs,
-    labels,
-    n_resamples: int = 1000,
-    level: float = 0.95,
-    seed: int = 0,
-    **metric_kwargs,
-) -> BootstrapResult:
+def bootstrap_ci(metric: Callable[..., float], probs, labels, n_resamples: int = 1000, level: float = 0.95,
+                 seed: int = 0, **metric_kwargs) -> BootstrapResult:
     """Percentile bootstrap confidence interval for any metric ``metric(probs, labels, **kwargs)``.
-
-    Each resample draws N rows with replacement (:func:`bootstrap_rows`: one CPU torch
-    generator seeded with ``seed``) and copies them, one resample at a time.
 
     Args:
         metric: e.g. ``vlmcal.metrics.ece``.
@@ -70,10 +55,8 @@ def bootstrap_ci(
         level: coverage in (0, 1).
         seed: seed of the resampling.
         **metric_kwargs: passed on to ``metric`` (``n_bins=20``, ``inputs="logits"``...).
-
     Returns:
         A :class:`BootstrapResult`.
-
     Example:
         >>> from vlmcal.metrics import accuracy
         >>> p = np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8], [0.7, 0.3]])
@@ -81,14 +64,12 @@ def bootstrap_ci(
         >>> r.lower <= r.estimate <= r.upper
         True
     """
-    s = _as_tensor(probs, "probs")
-    y = _as_tensor(labels, "labels")
+    s, y = _as_tensor(probs, "probs"), _as_tensor(labels, "labels")
     _check_bootstrap(n_resamples, level, s.shape[0] if s.ndim else 0, f"`probs` has shape {tuple(s.shape)}")
     if y.shape[:1] != s.shape[:1]:
         raise ValueError(f"Expected `labels` to have one entry per row of `probs` ({s.shape[0]}), but got shape {tuple(y.shape)}")
-    return bootstrap_rows(
-        lambda idx: metric(s[idx.to(s.device)], y[idx.to(y.device)], **metric_kwargs), s.shape[0], n_resamples, level, seed
-    )
+    return bootstrap_rows(lambda idx: metric(s[idx.to(s.device)], y[idx.to(y.device)], **metric_kwargs),
+                          s.shape[0], n_resamples, level, seed)
 
 
 def _strata_rows(strata, n: int) -> list[torch.Tensor]:
@@ -101,15 +82,8 @@ def _strata_rows(strata, n: int) -> list[torch.Tensor]:
 
 
 def _draws(n: int, n_resamples: int, seed: int, strata=None) -> Iterator[torch.Tensor]:
-    """The bootstrap's draws, in blocks of resamples: [s, N] row indices drawn with replacement.
-
-    The one source of resamples. One CPU torch generator seeded with ``seed`` draws, stratum
-    after stratum (in increasing label order), all ``n_resamples`` resamples of the stratum's
-    n_g rows: ``randint(n_g, (S, n_g))``, each draw put in the column of a row of that stratum.
-    Without ``strata`` the N rows are one stratum, drawn in blocks of resamples (at most
-    ``CHUNK_ELEMENTS`` indices a block) from the same stream, so ``strata=None`` and a single
-    stratum give the same draws.
-    """
+    """The one source of resamples: blocks of [s, N] row indices, ``randint(n_g, (S, n_g))`` per stratum in
+    increasing label order (``strata=None``: one stratum, in blocks of at most ``CHUNK_ELEMENTS`` indices)."""
     gen = torch.Generator().manual_seed(int(seed))
     if strata is None:
         per_block = max(1, toplabel.CHUNK_ELEMENTS // n)
@@ -123,8 +97,7 @@ def _draws(n: int, n_resamples: int, seed: int, strata=None) -> Iterator[torch.T
 
 
 def multiplicities(draws: torch.Tensor) -> torch.Tensor:
-    """How often each of N rows was drawn: [S, N] row indices -> [S, N] float64 counts (weights
-    for ``ece_weighted``)."""
+    """How often each of N rows was drawn: [S, N] row indices -> [S, N] float64 counts (``ece_weighted``'s weights)."""
     d = _as_tensor(draws, "draws")
     if d.ndim != 2 or d.is_floating_point() or d.is_complex() or d.dtype == torch.bool:
         raise ValueError(f"Expected `draws` to be an integer [S, N] array of row indices, but got {d.dtype} of shape {tuple(d.shape)}")
@@ -135,8 +108,7 @@ def multiplicities(draws: torch.Tensor) -> torch.Tensor:
 
 
 def _check_bootstrap(n_resamples, level, n, rows: str | None = None, nan_policy: str = "propagate") -> None:
-    """Validate a bootstrap's settings and its number of rows ``n`` (``rows`` says where they come
-    from, e.g. "`probs` has shape (0, 3)"; None: the caller's argument ``n``)."""
+    """Validate a bootstrap's settings and its ``n`` rows (``rows``: where they come from; None: an argument)."""
     if not _is_int(n_resamples) or n_resamples < 1:
         raise ValueError(f"Expected argument `n_resamples` to be an integer larger than 0, but got {n_resamples!r}")
     if not (_is_real(level) and 0.0 < level < 1.0):
@@ -157,29 +129,21 @@ def _percentile_result(estimate: float, values: np.ndarray, level: float, n_resa
     return BootstrapResult(float(estimate), float(lower), float(upper), float(level), int(n_resamples), int(seed))
 
 
-def bootstrap_rows(
-    statistic: Callable[[torch.Tensor], float], n: int, n_resamples: int = 1000, level: float = 0.95, seed: int = 0,
-    strata=None, nan_policy: NanPolicy = "propagate",
-) -> BootstrapResult:
+def bootstrap_rows(statistic: Callable[[torch.Tensor], float], n: int, n_resamples: int = 1000, level: float = 0.95,
+                   seed: int = 0, strata=None, nan_policy: NanPolicy = "propagate") -> BootstrapResult:
     """Percentile bootstrap of any statistic of N rows, given as a function of row indices.
 
-    The core behind :func:`bootstrap_ci`. Use it directly when one figure draws on several
-    arrays that share their rows (e.g. many runs on the same images): every array is then
-    resampled with the same indices. When the statistic can take all resamples at once, as
-    weights, :func:`bootstrap_weights` draws the same resamples and is much faster.
+    Arrays that share their rows (many runs on the same images) are resampled alike;
+    :func:`bootstrap_weights` draws the same resamples, much faster.
 
     Args:
-        statistic: maps [N] row indices (``arange(N)`` for the estimate, draws with
-            replacement for the resamples) to a float.
+        statistic: maps [N] row indices (``arange(N)`` for the estimate) to a float.
         n: N, the number of rows.
         n_resamples: number of resamples (one CPU torch generator seeded with ``seed``).
         level: coverage in (0, 1).
         seed: seed of the resampling.
-        strata: optional [N] integer labels: each resample then draws, within every stratum,
-            as many rows as it holds (a stratified bootstrap; e.g. each model's own draws).
-        nan_policy: ``"propagate"`` (a NaN resample makes the interval NaN) or ``"omit"``
-            (percentiles of the resamples that are not NaN).
-
+        strata: optional [N] integer labels, for a stratified bootstrap.
+        nan_policy: ``"propagate"`` (a NaN resample makes the interval NaN) or ``"omit"`` (ignore NaNs).
     Returns:
         A :class:`BootstrapResult`.
     """
@@ -188,23 +152,19 @@ def bootstrap_rows(
     return _percentile_result(float(statistic(torch.arange(n))), values, level, n_resamples, seed, nan_policy)
 
 
-def bootstrap_weights(
-    statistic: Callable[[torch.Tensor], torch.Tensor], n: int, n_resamples: int = 1000, level: float = 0.95, seed: int = 0,
-    strata=None, nan_policy: NanPolicy = "propagate",
-) -> BootstrapResult:
+def bootstrap_weights(statistic: Callable[[torch.Tensor], torch.Tensor], n: int, n_resamples: int = 1000,
+                      level: float = 0.95, seed: int = 0, strata=None,
+                      nan_policy: NanPolicy = "propagate") -> BootstrapResult:
     """Percentile bootstrap of a statistic that takes every resample at once, as sample weights.
 
-    Resample ``s`` is given as the multiplicities of the N rows in its draw; the draws are
-    those of :func:`bootstrap_rows` with the same seed (and strata), so for the same statistic
-    both give the same interval. Pair it with ``ece_weighted``.
+    The weights are the multiplicities of the draws of :func:`bootstrap_rows` (same seed and strata, same
+    interval). Pair it with ``ece_weighted``.
 
     Args:
         statistic: maps [S, N] float64 weights to [S] values (a row of ones is the full sample).
         n, n_resamples, level, seed, strata, nan_policy: as :func:`bootstrap_rows` (S = ``n_resamples``).
-
     Returns:
         A :class:`BootstrapResult`.
-
     Example:
         >>> x = torch.tensor([0.0, 1.0, 1.0, 1.0])  # [N]
         >>> r = bootstrap_weights(lambda w: (w * x).sum(dim=1) / w.sum(dim=1), 4, n_resamples=200)  # weighted means

@@ -1,9 +1,5 @@
-"""Figures of runs that hold the same images, and their paired bootstrap over images.
-
-Used where methods are compared on one set of test images (TPT against C-TPT, CoOp against
-CoOp + DOR): one draw of images resamples every run, so the intervals of differences are
-paired.
-"""
+"""Figures of runs that hold the same images, and their paired bootstrap over images (TPT against
+C-TPT, CoOp against CoOp + DOR): one draw of images resamples every run."""
 
 from __future__ import annotations
 
@@ -24,26 +20,19 @@ def outcome_figures(confidence: torch.Tensor, correct: torch.Tensor, n_bins: int
     return {"accuracy": accuracy, "ece": ece, "confidence": mean_confidence, "gap": mean_confidence - accuracy}
 
 
-def paired_bootstrap(
-    outcomes: Mapping[Hashable, tuple[torch.Tensor, torch.Tensor]],
-    figure: Callable[[Mapping[Hashable, Mapping[str, torch.Tensor]]], torch.Tensor],
-    n_bins: int = 15,
-    n_resamples: int = 1000,
-    seed: int = 0,
-) -> BootstrapResult:
+def paired_bootstrap(outcomes: Mapping[Hashable, tuple[torch.Tensor, torch.Tensor]],
+                     figure: Callable[[Mapping[Hashable, Mapping[str, torch.Tensor]]], torch.Tensor],
+                     n_bins: int = 15, n_resamples: int = 1000, seed: int = 0) -> BootstrapResult:
     """A paired bootstrap over images of any figure of several runs' accuracies, ECEs and confidences.
 
-    Every run holds the same N images in the same order, so one draw of images resamples them
-    all (all resamples at once, through :func:`vlmcal.metrics.ece_weighted`).
+    Every run holds the same N images in the same order, so one draw of images resamples them all.
 
     Args:
         outcomes: run key -> ``(confidence [N], correct [N])``.
-        figure: maps ``{key: {"ece": [S], "accuracy": [S], "confidence": [S]}}`` to the [S]
-            figures; elementwise arithmetic does it (e.g. a mean over runs of a difference).
+        figure: maps ``{key: {"ece": [S], "accuracy": [S], "confidence": [S]}}`` to the [S] figures (elementwise).
         n_bins: ECE bins.
         n_resamples: bootstrap resamples.
         seed: resampling seed.
-
     Returns:
         A :class:`~vlmcal.metrics.BootstrapResult`.
     """

@@ -1,10 +1,7 @@
 """Scores of [N, C] predictions: binned ECE and its relatives, the proper scores, the top-label summaries.
 
-Every binned score bins through the core of :mod:`vlmcal.metrics.binning`: ECE and MCE read
-:func:`~vlmcal.metrics.binning.bin_statistics`; classwise ECE sums per (class, bin) cell;
-:func:`ece_weighted` (the bootstraps' ECE) sums per (run, bin) under many weightings at once.
-ECE is ``sum_b |conf_sum_b - hit_sum_b| / N`` (Guo et al., ICML 2017), with no division by
-bin counts, and MCE the largest per-bin gap.
+Every binned score bins through :mod:`vlmcal.metrics.binning`. ECE is ``sum_b |conf_sum_b - hit_sum_b| / N``
+(Guo et al., ICML 2017), with no division by bin counts; MCE is the largest per-bin gap.
 """
 
 from __future__ import annotations
@@ -13,31 +10,15 @@ import numpy as np
 import torch
 
 from vlmcal.metrics import toplabel
-from vlmcal.metrics._validation import (
-    _CONVENTIONS,
-    Convention,
-    Inputs,
-    _as_tensor,
-    _check_choice,
-    _check_n_bins,
-    _check_outcomes,
-    _check_pair,
-)
-from vlmcal.metrics.binning import (
-    ReliabilityData,
-    _bin_index,
-    _bin_sums,
-    _binned_sums,
-    _equal_width_edges,
-    _quantile_edges,
-    bin_statistics,
-)
+from vlmcal.metrics._validation import (_CONVENTIONS, Convention, Inputs, _as_tensor, _check_choice, _check_n_bins,
+                                        _check_outcomes, _check_pair)
+from vlmcal.metrics.binning import (ReliabilityData, _bin_index, _bin_sums, _binned_sums, _equal_width_edges,
+                                    _quantile_edges, bin_statistics)
 from vlmcal.metrics.toplabel import _probs_block, _row_blocks, _work_dtype, top_label
 
 
-def reliability_data(
-    scores, labels, n_bins: int = 15, convention: Convention = "right", inputs: Inputs = "probs"
-) -> ReliabilityData:
+def reliability_data(scores, labels, n_bins: int = 15, convention: Convention = "right",
+                     inputs: Inputs = "probs") -> ReliabilityData:
     """Reliability-diagram data of top-label predictions: per bin, count, mean confidence, accuracy.
 
     Args:
@@ -46,7 +27,6 @@ def reliability_data(
         n_bins: number of equal-width bins (ES: 15, C-TPT: 20, DOR: 10).
         convention: bin membership, see :func:`bin_statistics`.
         inputs: ``"probs"`` or ``"logits"``.
-
     Returns:
         A :class:`ReliabilityData` (draw it with ``vlmcal.papers.common.figures.plot_reliability_diagram``).
     """
@@ -55,9 +35,7 @@ def reliability_data(
 
 
 def ece(probs, labels, n_bins: int = 15, convention: Convention = "right", inputs: Inputs = "probs") -> float:
-    """Top-label expected calibration error with equal-width bins.
-
-    ``ECE = sum_b (n_b / N) |acc_b - conf_b|`` (Guo et al., 2017), bins (lower, upper] by default.
+    """Top-label expected calibration error with equal-width bins: ``sum_b (n_b / N) |acc_b - conf_b|``.
 
     Args:
         probs: [N, C] probabilities (or logits with ``inputs="logits"``).
@@ -65,10 +43,8 @@ def ece(probs, labels, n_bins: int = 15, convention: Convention = "right", input
         n_bins: number of bins (default 15, as ES; C-TPT uses 20, DOR's code 10).
         convention: ``"right"``, ``"left"`` or ``"torchmetrics"``, see :func:`bin_statistics`.
         inputs: ``"probs"`` or ``"logits"``.
-
     Returns:
         ECE in [0, 1].
-
     Example:
         >>> p = np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8]])
         >>> round(ece(p, np.array([0, 1, 1]), n_bins=10), 4)  # bins: 0.9 right, 0.6 wrong, 0.8 right
@@ -83,25 +59,18 @@ _FEW_WEIGHTINGS = 8  # up to this many weightings, ece_weighted sums each one's 
 def ece_weighted(confidences, correct, weights, n_bins: int = 15, convention: Convention = "right") -> torch.Tensor:
     """Top-label ECE of many prediction sets under many weightings of their samples, as one matmul.
 
-    Built for bootstraps: row ``r`` of ``confidences``/``correct`` is one run's N predictions
-    (all runs on the same N images), row ``s`` of ``weights`` says how often each image was
-    drawn in resample ``s``. The weighted ECE is
-    ``sum_b |sum_i w_i (conf_i - hit_i) [i in b]| / sum_i w_i``, which with integer weights
-    is exactly the ECE of the resampled set. Each run's per-bin gaps form an [N, B'] matrix, so
-    every resample of every run costs one matrix product instead of one binning pass (for a
-    few weightings, such as a single row of ones, one weighted bincount each is faster).
+    For bootstraps: rows of ``confidences``/``correct`` are runs on the same N images, rows of ``weights``
+    resamples. ``sum_b |sum_i w_i (conf_i - hit_i) [i in b]| / sum_i w_i`` is, for integer weights, exactly
+    the ECE of the resampled set.
 
     Args:
         confidences: [R, N] values in [0, 1].
         correct: [R, N] booleans.
-        weights: [S, N] non-negative weights (bootstrap multiplicities; a row of ones gives the
-            plain ECE), each row with a positive sum.
+        weights: [S, N] non-negative weights, each row with a positive sum (a row of ones: plain ECE).
         n_bins: number of equal-width bins.
         convention: bin membership, see :func:`bin_statistics`.
-
     Returns:
-        [S, R] float64; entry ``(s, r)`` is the ECE of run ``r`` with sample ``i`` counted
-        ``weights[s, i]`` times (for integer weights, :func:`bin_statistics` on the repeated rows).
+        [S, R] float64: entry ``(s, r)`` is the ECE of run ``r`` with sample ``i`` counted ``weights[s, i]`` times.
     """
     _check_choice(convention, _CONVENTIONS, "convention")
     conf, hit = _check_outcomes(confidences, correct, "[R, N]")
@@ -145,11 +114,9 @@ def mce(probs, labels, n_bins: int = 15, convention: Convention = "right", input
 
 
 def adaptive_ece(probs, labels, n_bins: int = 15, convention: Convention = "right", inputs: Inputs = "probs") -> float:
-    """ECE with equal-mass bins: edges at the k / n_bins quantiles of the top-label confidences.
+    """ECE with equal-mass bins: edges 0, the k / n_bins quantiles of the top-label confidences, and 1.
 
-    Args: as :func:`ece`; the outer edges are 0 and 1, the inner ones quantiles (numpy's
-        linear interpolation), and ``convention`` decides which side a confidence lying on an
-        edge belongs to.
+    Args: as :func:`ece`; the quantiles interpolate linearly (numpy's default).
 
     Returns:
         Adaptive ECE in [0, 1].
@@ -159,13 +126,10 @@ def adaptive_ece(probs, labels, n_bins: int = 15, convention: Convention = "righ
     return bin_statistics(conf, ok, convention=convention, edges=_quantile_edges(conf, n_bins)).ece
 
 
-def classwise_ece(
-    probs, labels, n_bins: int = 15, convention: Convention = "right", inputs: Inputs = "probs"
-) -> float:
+def classwise_ece(probs, labels, n_bins: int = 15, convention: Convention = "right", inputs: Inputs = "probs") -> float:
     """Classwise ECE (Kull et al., NeurIPS 2019): the mean over classes of the binned ECE of p_c.
 
-    For each class c, every sample's probability of c is binned against whether c is the
-    label; ``classwise_ece = (1/C) sum_c sum_b (n_cb / N) |mean p_c - freq(c)|`` over bin b.
+    ``(1/C) sum_c sum_b (n_cb / N) |mean p_c - freq(c)|``, binning every p_c against whether c is the label.
 
     Args: as :func:`ece`.
 
@@ -191,15 +155,12 @@ def classwise_ece(
 
 
 def brier_score(probs, labels, inputs: Inputs = "probs") -> float:
-    """Multiclass Brier score: mean over samples of sum_c (p_c - 1[y = c])^2, in [0, 2].
-
-    This is Brier's (1950) sum over classes; some papers divide it by C.
+    """Multiclass Brier score (Brier, 1950; not divided by C): mean of sum_c (p_c - 1[y = c])^2, in [0, 2].
 
     Args:
         probs: [N, C] probabilities (or logits with ``inputs="logits"``).
         labels: [N] integer labels.
         inputs: ``"probs"`` or ``"logits"``.
-
     Returns:
         The Brier score.
     """
@@ -216,14 +177,12 @@ def brier_score(probs, labels, inputs: Inputs = "probs") -> float:
 def nll(probs, labels, inputs: Inputs = "probs") -> float:
     """Mean negative log-likelihood of the labels (cross-entropy), in nats.
 
-    From logits it is ``logsumexp(z) - z_y`` (stable for CLIP-scale logits); from
-    probabilities ``-log p_y``, which is ``inf`` where ``p_y = 0``.
+    From logits ``logsumexp(z) - z_y`` (stable at CLIP's scale); from probs ``-log p_y`` (``inf`` if ``p_y = 0``).
 
     Args:
         probs: [N, C] probabilities (or logits with ``inputs="logits"``).
         labels: [N] integer labels.
         inputs: ``"probs"`` or ``"logits"``.
-
     Returns:
         The mean NLL.
     """
@@ -269,7 +228,6 @@ def confusion_matrix(scores, labels, inputs: Inputs = "probs") -> np.ndarray:
         scores: [N, C] probabilities (or logits with ``inputs="logits"``).
         labels: [N] integer labels.
         inputs: ``"probs"`` or ``"logits"``.
-
     Returns:
         [C, C] int64 array: row = true class, column = predicted class.
     """
@@ -289,13 +247,10 @@ def per_class_table(scores, labels, class_names=None, n_bins: int = 15, inputs: 
         class_names: optional C names for the index.
         n_bins: bins of the per-class ECE.
         inputs: ``"probs"`` or ``"logits"``.
-
     Returns:
-        A DataFrame, one row per class with samples: n, accuracy, mean confidence, gap
-        (confidence minus accuracy) and ECE of the top-label predictions on that class's samples.
+        A DataFrame, one row per class with samples: n, accuracy, mean confidence, gap and ECE.
     """
     import pandas as pd
-
     n_bins = _check_n_bins(n_bins)
     s, y = _check_pair(scores, labels, inputs)
     conf, ok = top_label(s, y, inputs)

@@ -1,9 +1,6 @@
-"""Smooth ECE (Blasiok and Nakkiran, "Smooth ECE: Principled Reliability Diagrams via Kernel
-Smoothing", ICLR 2024), whose reference implementation is the ``relplot`` package.
-
-No bins: the residuals ``conf - hit`` are smoothed with a Gaussian kernel reflected at 0 and
-1, and the smooth ECE is the integral of the smoothed residual's absolute value.
-"""
+"""Smooth ECE (Blasiok and Nakkiran, "Smooth ECE: Principled Reliability Diagrams via Kernel Smoothing", ICLR
+2024; reference implementation ``relplot``): no bins, the residuals ``conf - hit`` smoothed with a Gaussian
+kernel reflected at 0 and 1, and the integral of the result's absolute value."""
 
 from __future__ import annotations
 
@@ -17,15 +14,9 @@ from vlmcal.metrics.toplabel import top_label
 
 
 def _smooth_ece_at(f: np.ndarray, r: np.ndarray, sigma: float, n_grid: int) -> float:
-    """Smooth ECE at bandwidth sigma: integral over t in [0, 1] of |(1/N) sum_i K_sigma(t, f_i) r_i|.
-
-    K is the Gaussian kernel reflected at 0 and 1 (so it integrates to one on [0, 1]); the
-    sum is computed on a grid of ``n_grid`` points: each residual is split between its two
-    neighbouring grid points (linear interpolation, which keeps its mass and mean), then
-    convolved with the sampled Gaussian with mirror boundaries.
-    """
+    """Smooth ECE at bandwidth sigma: integral over t in [0, 1] of |(1/N) sum_i K_sigma(t, f_i) r_i|, on a grid
+    of ``n_grid`` points (each residual split linearly between its two neighbours, then Gaussian-smoothed)."""
     from scipy import ndimage  # here, not at import: most pages never need it
-
     h = 1.0 / (n_grid - 1)
     pos = f * (n_grid - 1)
     left = np.clip(np.floor(pos).astype(np.int64), 0, n_grid - 2)
@@ -35,8 +26,7 @@ def _smooth_ece_at(f: np.ndarray, r: np.ndarray, sigma: float, n_grid: int) -> f
     mass /= len(f)  # [n_grid]: (1/N) sum of residuals deposited at each grid point
     # Mirror boundaries (d c b | a b c d | c b a) reflect about the end grid points t = 0 and 1.
     smoothed = ndimage.gaussian_filter1d(mass, sigma=sigma / h, mode="mirror", truncate=8.0)
-    # gaussian_filter1d's weights sum to 1, so smoothed_j ~ h * density_j: sum |.| is the integral
-    # (trapezoid rule: half weight at the two ends).
+    # gaussian_filter1d's weights sum to 1, so smoothed_j ~ h * density_j: sum |.| is the integral (trapezoid rule).
     a = np.abs(smoothed)
     return float(a.sum() - 0.5 * (a[0] + a[-1]))
 
@@ -44,15 +34,13 @@ def _smooth_ece_at(f: np.ndarray, r: np.ndarray, sigma: float, n_grid: int) -> f
 def smooth_ece_from_confidences(confidences, correct, sigma: float | None = None, n_grid: int | None = None):
     """Smooth ECE (Blasiok and Nakkiran) of confidences against 0/1 outcomes.
 
-    With ``sigma=None`` the bandwidth is the fixed point ``smECE_sigma = sigma`` (unique,
-    since smECE_sigma decreases with sigma), found by Brent's method to 1e-6.
+    With ``sigma=None`` the bandwidth is the unique fixed point ``smECE_sigma = sigma``, found by Brent's method.
 
     Args:
         confidences: [N] values in [0, 1].
         correct: [N] 0/1 outcomes.
         sigma: kernel bandwidth; None for the paper's self-consistent choice.
         n_grid: grid points on [0, 1]; default ``max(2001, 20 / sigma)``.
-
     Returns:
         ``(smooth_ece, sigma)``.
     """
@@ -73,7 +61,6 @@ def smooth_ece_from_confidences(confidences, correct, sigma: float | None = None
     if at(lo) <= lo:  # calibrated to within the finest bandwidth
         return at(lo), lo
     from scipy import optimize
-
     s_star = optimize.brentq(lambda s: at(s) - s, lo, 1.0, xtol=1e-7)
     return at(s_star), float(s_star)
 
@@ -86,7 +73,6 @@ def smooth_ece(probs, labels, sigma: float | None = None, inputs: Inputs = "prob
         labels: [N] integer labels.
         sigma: kernel bandwidth; None (default) for the self-consistent one.
         inputs: ``"probs"`` or ``"logits"``.
-
     Returns:
         Smooth ECE in [0, 1].
     """

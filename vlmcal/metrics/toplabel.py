@@ -1,8 +1,5 @@
-"""From [N, C] scores to top-label confidences, reading the scores block by block.
-
-No second [N, C] array is ever made from an input: logits become probabilities one block of
-rows at a time (at most ``CHUNK_ELEMENTS`` numbers), and every reduction is summed in float64.
-"""
+"""From [N, C] scores to top-label confidences, block by block: no second [N, C] array is made from an
+input (at most ``CHUNK_ELEMENTS`` numbers a block), and every reduction is summed in float64."""
 
 from __future__ import annotations
 
@@ -27,10 +24,7 @@ def _work_dtype(s: torch.Tensor) -> torch.dtype:
 
 
 def _probs_block(s: torch.Tensor, inputs: str) -> torch.Tensor:
-    """Probabilities of one block of rows."""
-    if inputs == "probs":
-        return s
-    return torch.softmax(s.to(_work_dtype(s)), dim=1)
+    return s if inputs == "probs" else torch.softmax(s.to(_work_dtype(s)), dim=1)
 
 
 def probs_from_logits(logits) -> torch.Tensor:
@@ -38,30 +32,24 @@ def probs_from_logits(logits) -> torch.Tensor:
 
     Args:
         logits: [N, C] logits (CLIP's already include the logit scale).
-
     Returns:
         [N, C] probabilities, same dtype and device as ``logits``.
     """
-    z = _check_scores(logits, "logits")
-    return torch.softmax(z, dim=1)
+    return torch.softmax(_check_scores(logits, "logits"), dim=1)
 
 
 def top_label(scores, labels, inputs: Inputs = "probs") -> tuple[torch.Tensor, torch.Tensor]:
     """Top-label confidence and correctness of each prediction.
 
-    For logits the confidence is ``1 / (1 + sum_{c != top} exp(z_c - z_top))``: the small
-    sum is kept apart from the 1, so the confidence stays below 1 (in float64) even where
-    the softmax in float32 would round to 1. Computed block by block.
+    From logits the confidence is ``1 / (1 + sum_{c != top} exp(z_c - z_top))`` in float64, below 1
+    even where a float32 softmax would round to 1.
 
     Args:
         scores: [N, C] probabilities or logits.
         labels: [N] integer labels in [0, C).
         inputs: ``"probs"`` or ``"logits"``.
-
     Returns:
-        ``(confidences, correct)``: [N] floats (float64 from logits, the input's dtype from
-        probabilities) and [N] booleans.
-
+        ``(confidences, correct)``: [N] floats (float64 from logits, else the input's dtype), [N] booleans.
     Example:
         >>> conf, ok = top_label(torch.tensor([[0.3, 0.7], [0.9, 0.1]], dtype=torch.float64), torch.tensor([1, 1]))
         >>> conf.tolist(), ok.tolist()
