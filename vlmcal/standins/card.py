@@ -1,9 +1,4 @@
-"""The model card of a trained stand-in: how it was made, as plain data and as markdown.
-
-A card holds training facts only, written by the trainer and kept with the weights. What the
-model scores (zero-shot accuracy and ECE on the test split, the best temperature) is measured
-from outside the model layer by ``vlmcal.standins.cards``, whose table the pages show below the card.
-"""
+"""The model card of a trained stand-in: its training facts (``vlmcal.standins.cards`` measures its scores)."""
 
 from __future__ import annotations
 
@@ -25,12 +20,10 @@ class ModelCard:
         n_params: trainable parameters.
         epochs, batch_size, lr: training settings.
         augmentation: in words.
-        logit_scale: how logits are scaled (fixed value and regime, or "learned by cross-entropy").
-        seed: the training seed.
-        train_seconds: measured wall-clock training time.
-        threads: torch threads during training.
+        logit_scale: how logits are scaled, in words.
+        seed, train_seconds, threads: the training seed, wall-clock seconds and torch threads.
         learned_logit_scale: a VLM's learned scale (None for the supervised baseline).
-        corpus: a VLM's pretraining corpus in brief (``vlmcal.standins.corpus.Corpus.summary``); None for the baseline.
+        corpus: a VLM's ``Corpus.summary()`` (None for the supervised baseline).
     """
 
     name: str

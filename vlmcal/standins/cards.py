@@ -1,23 +1,8 @@
-"""What a stand-in scores: the measured half of its model card, computed from outside the model.
+"""What a stand-in scores on the Fashion-MNIST test split, measured from outside the model.
 
-A stand-in's ``ModelCard`` (``vlmcal.standins``) records how it was trained. This
-module, in the evaluation layer, measures what it scores on the Fashion-MNIST test split,
-which training never reads: accuracy and top-label ECE (15 bins) on the clean images and under
-each of ``CARD_SHIFTS``; for a VLM, zero-shot with two prompts pretraining never saw (the hard
-prompt and CLIP's 80-template ensemble); and the temperature minimising clean test NLL. The
-model layer never imports this module: the dependency runs one way, from here to the models.
-
-Coverage. ``CARD_SHIFTS`` holds shifts of every family of ``vlmcal.data.shifts.SHIFT_FAMILIES``,
-so that a card can say how a model does on the shifts its pretraining corpus *covered* (showed
-in some scenes) and on those it *held out* (never showed). Each row carries a ``coverage``
-label (:func:`coverage`), and the markdown ends with the means per label. The supervised
-baseline trains on clean single items, so for it every shift is "not in training".
-:func:`family_table` sets models side by side, one row each, to compare models whose corpora
-differ only in what they cover.
-
-Each table is cached (``vlmcal.pipeline.cache.save_entry``, under ``cards/``) with an identity made of
-the model's ``cache_identity``, the coverage of each shift, the test images and what is
-measured, so a page shows it at the cost of a file read after the first time.
+Accuracy and top-label ECE (15 bins), clean and under each of ``CARD_SHIFTS``, each row labelled by
+:func:`coverage`; for a VLM, zero-shot with the hard prompt and CLIP's 80-template ensemble; and the
+temperature minimising clean test NLL. Each table is cached under ``cards/``.
 
 Example:
     >>> model = load_backbone("default")
@@ -52,44 +37,26 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
-    "CARD_SHIFTS",
-    "CARD_PROMPTS",
-    "COVERAGE_LABELS",
-    "CardResults",
-    "coverage",
-    "measure_card",
-    "card_markdown",
-    "load_family",
-    "FAMILY_GROUPS",
-    "family_table",
-    "family_comparison",
+    "CARD_SHIFTS", "CARD_PROMPTS", "COVERAGE_LABELS", "CardResults", "coverage", "measure_card", "card_markdown",
+    "load_family", "FAMILY_GROUPS", "family_table", "family_comparison",
 ]
 
-# The shifts each card reports: (name, severity), at least one per family of SHIFT_FAMILIES and
-# few in all (each costs a pass over the test images). Severity 3 is the suite's middle; the
-# domain shifts at 5 are the pure renderings. The default corpus covers the first five
-# (families noise, blur, weather, rendition) and holds out the last four (family digital).
+# (name, severity): severity 3 is the suite's middle, 5 the pure renderings. The default corpus
+# covers the first five (noise, blur, weather, rendition) and holds out the last four (digital).
 CARD_SHIFTS: tuple[tuple[str, int], ...] = (
-    ("gaussian_noise", 3),
-    ("gaussian_blur", 3),
-    ("brightness", 3),
-    ("invert", 5),
-    ("sketch", 5),
-    ("contrast", 3),
-    ("pixelate", 3),
-    ("jpeg_compression", 3),
-    ("elastic_transform", 3),
+    ("gaussian_noise", 3), ("gaussian_blur", 3), ("brightness", 3), ("invert", 5), ("sketch", 5),
+    ("contrast", 3), ("pixelate", 3), ("jpeg_compression", 3), ("elastic_transform", 3),
 )
 
 # A VLM's card prompts: none of them is a pretraining caption (``vlmcal.data.templates.CAPTION_POOL``).
 CARD_PROMPTS: dict[str, tuple[str, ...]] = {"hard prompt": (HARD_PROMPT,), "80-template ensemble": tuple(CLIP_TEMPLATES)}
 
-# What a row's ``coverage`` says about its test data, in the order the summaries list them.
+# A row's ``coverage`` labels, in the order the summaries list them.
 COVERAGE_LABELS: tuple[str, ...] = ("clean", "covered", "held out", "not in training", "unknown")
 
 N_BINS = 15  # as ES
 SHIFT_SEED = 0  # the shifts' random draws
-RESULTS_VERSION = 2  # bump when what `measure_card` computes changes; cached tables are then recomputed (2: coverage, 9 shifts)
+RESULTS_VERSION = 2  # bump when what `measure_card` computes changes (2: coverage, 9 shifts)
 
 
 def coverage(model: Backbone | Classifier, shift: str) -> str:
@@ -100,10 +67,8 @@ def coverage(model: Backbone | Classifier, shift: str) -> str:
         shift: "clean" or a shift name of ``vlmcal.data.shifts``.
 
     Returns:
-        "clean" for the clean test data; for a classifier (the supervised baseline, trained on
-        clean items only) "not in training"; for a backbone whose ``covered_shifts`` is None
-        (not pretrained by vlmcal) "unknown"; otherwise "covered" when the shift is among its
-        ``covered_shifts`` and "held out" when not.
+        "clean" for clean data; for a classifier "not in training"; for a backbone whose
+        ``covered_shifts`` is None "unknown"; else "covered" or "held out".
 
     Example:
         >>> coverage(load_backbone("default"), "gaussian_noise"), coverage(load_backbone("default"), "contrast")
@@ -133,12 +98,9 @@ class CardResults:
     Attributes:
         model: the model's name.
         n_test: how many test images were used.
-        rows: one dict per (data set, prompt): ``shift`` ("clean" or a name from ``CARD_SHIFTS``),
-            ``severity`` (0 when clean), ``coverage`` (:func:`coverage`: "clean", "covered",
-            "held out", "not in training" or "unknown"), ``prompt`` (a key of ``CARD_PROMPTS``;
-            "-" for a classifier), ``accuracy`` and ``ece`` (15 bins).
-        best_temperature: the temperature minimising clean test NLL with the first prompt (a
-            diagnostic fitted on the test split itself: > 1 means over-confident, < 1 under-confident).
+        rows: one dict per (data set, prompt): ``shift``, ``severity``, ``coverage``, ``prompt`` ("-" for a
+            classifier), ``accuracy`` and ``ece``.
+        best_temperature: the temperature minimising clean test NLL with the first prompt (> 1: over-confident).
     """
 
     model: str
@@ -150,20 +112,16 @@ class CardResults:
         """Mean accuracy and ECE per (prompt, coverage label), over the rows with that label.
 
         Returns:
-            One dict per prompt and label present, prompts in row order and labels in the order
-            of ``COVERAGE_LABELS``: ``prompt``, ``coverage``, ``n_shifts`` (rows averaged; 1 for
-            "clean"), ``accuracy`` and ``ece`` (unweighted means over those rows).
+            Dicts of ``prompt``, ``coverage``, ``n_shifts``, ``accuracy``, ``ece``; in row, then label order.
         """
-        prompts = list(dict.fromkeys(r["prompt"] for r in self.rows))
         out = []
-        for prompt in prompts:
+        for prompt in dict.fromkeys(r["prompt"] for r in self.rows):
             for label in COVERAGE_LABELS:
                 picked = [r for r in self.rows if r["prompt"] == prompt and r["coverage"] == label]
                 if picked:
-                    out.append({
-                        "prompt": prompt, "coverage": label, "n_shifts": len(picked),
-                        "accuracy": _mean([r["accuracy"] for r in picked]), "ece": _mean([r["ece"] for r in picked]),
-                    })
+                    out.append({"prompt": prompt, "coverage": label, "n_shifts": len(picked),
+                                "accuracy": _mean([r["accuracy"] for r in picked]),
+                                "ece": _mean([r["ece"] for r in picked])})
         return out
 
     def summary_lines(self) -> list[str]:
@@ -200,13 +158,10 @@ class CardResults:
 
 
 def _check_model(model) -> None:
-    if not isinstance(model, (Backbone, Classifier)) or tuple(getattr(model, "input_shape", ())) != (1, 28, 28) or not hasattr(
-        model, "cache_identity"
-    ):
-        raise ValueError(
-            "Expected one of vlmcal's stand-ins (a backbone or classifier that takes [1, 28, 28] Fashion-MNIST images "
-            f"and has a `cache_identity`), but got {model!r:.200}"
-        )
+    if (not isinstance(model, (Backbone, Classifier)) or tuple(getattr(model, "input_shape", ())) != (1, 28, 28)
+            or not hasattr(model, "cache_identity")):
+        raise ValueError("Expected one of vlmcal's stand-ins (a backbone or classifier that takes [1, 28, 28] "
+                         f"Fashion-MNIST images and has a `cache_identity`), but got {model!r:.200}")
 
 
 def _check_n(n) -> int | None:
@@ -233,10 +188,9 @@ def _scorer(model: Backbone | Classifier, class_names: list[str]) -> Callable[[t
 
 
 @torch.no_grad()
-def _measure(
-    model: Backbone | Classifier, images: torch.Tensor, labels: torch.Tensor, class_names: list[str], coverages: dict[str, str]
-) -> dict[str, Any]:
-    """The card's rows and best temperature, as plain data (the cached payload); ``coverages`` maps each shift to its label."""
+def _measure(model: Backbone | Classifier, images: torch.Tensor, labels: torch.Tensor, class_names: list[str],
+             coverages: dict[str, str]) -> dict[str, Any]:
+    """The card's rows and best temperature (the cached payload); ``coverages`` maps each shift to its label."""
     score = _scorer(model, class_names)
     rows, best_t = [], math.nan
     for shift, severity in (("clean", 0), *CARD_SHIFTS):
@@ -252,45 +206,36 @@ def _measure(
     return {"rows": rows, "best_temperature": best_t}
 
 
-def measure_card(
-    model: Backbone | Classifier, n: int | None = None, cache_dir: str | os.PathLike | None = None
-) -> CardResults:
+def measure_card(model: Backbone | Classifier, n: int | None = None,
+                 cache_dir: str | os.PathLike | None = None) -> CardResults:
     """What a stand-in scores on the test split: read from the cache, or measured and cached.
 
     Args:
-        model: a stand-in VLM (``vlmcal.standins.load_default``) or the supervised
-            baseline (``load_supervised``).
+        model: a stand-in VLM (``vlmcal.standins.load_default``) or the supervised baseline (``load_supervised``).
         n: use the first n test images (None: all 10,000).
         cache_dir: vlmcal's cache directory (default: ``vlmcal.pipeline.cache.cache_dir()``).
 
     Returns:
-        A :class:`CardResults`: clean and ``CARD_SHIFTS`` rows, per prompt for a VLM, each with
-        its :func:`coverage` label.
+        A :class:`CardResults`: clean and ``CARD_SHIFTS`` rows, per prompt for a VLM.
 
     Raises:
-        ValueError: ``model`` is not a stand-in (an open_clip model has a card of its own), or ``n`` is not positive.
+        ValueError: ``model`` is not a stand-in (e.g. an open_clip model), or ``n`` is not positive.
     """
-
     _check_model(model)
     n = _check_n(n)
     test = datasets.load_fashion_mnist("test")
     images, labels = test.images_float()[:n], test.labels[:n]  # [N, 1, 28, 28], [N]
     coverages = {shift: coverage(model, shift) for shift, _ in (("clean", 0), *CARD_SHIFTS)}
-    identity = {
-        "results": RESULTS_VERSION, "model": model.cache_identity, "data": test.identity, "n": len(labels),
-        "shifts": CARD_SHIFTS, "coverage": coverages, "shift_seed": SHIFT_SEED, "n_bins": N_BINS,
-        "prompts": None if isinstance(model, Classifier) else CARD_PROMPTS,
-    }
+    identity = {"results": RESULTS_VERSION, "model": model.cache_identity, "data": test.identity, "n": len(labels),
+                "shifts": CARD_SHIFTS, "coverage": coverages, "shift_seed": SHIFT_SEED, "n_bins": N_BINS,
+                "prompts": None if isinstance(model, Classifier) else CARD_PROMPTS}
     payload = cached(entry_path("cards", model.name, identity, cache_dir), identity,
                      lambda: _measure(model, images, labels, list(test.class_names), coverages))
     return CardResults(model=model.name, n_test=len(labels), rows=tuple(payload["rows"]), best_temperature=payload["best_temperature"])
 
 
 def card_markdown(model: Backbone | Classifier, n: int | None = None, cache_dir: str | os.PathLike | None = None) -> str:
-    """A model's card for a page: how it was trained (its ``card``), then what it scores (:func:`measure_card`).
-
-    A model without a vlmcal card (an open_clip model) gets a sentence pointing to its own card.
-    """
+    """A model's card for a page: how it was trained (its ``card``), then what it scores (:func:`measure_card`)."""
     card = getattr(model, "card", None)
     if card is None:
         if model.name.startswith("openclip:"):
@@ -302,14 +247,12 @@ def card_markdown(model: Backbone | Classifier, n: int | None = None, cache_dir:
 # ----------------------------------------------------------------------------- the family, side by side
 
 
-def load_family(
-    names: Sequence[str], device: str | torch.device | None = None, cache_dir: str | os.PathLike | None = None
-) -> list[Backbone | Classifier]:
+def load_family(names: Sequence[str], device: str | torch.device | None = None,
+                cache_dir: str | os.PathLike | None = None) -> list[Backbone | Classifier]:
     """Stand-ins and supervised baselines by name, every name checked before any is loaded (or trained).
 
     Args:
-        names: names from ``vlmcal.standins.list_default_variants()`` and
-            ``SUPERVISED_VARIANTS`` (``"supervised"``).
+        names: names from ``vlmcal.standins.list_default_variants()`` and ``SUPERVISED_VARIANTS``.
         device: where they run (default: CUDA when present, else CPU).
         cache_dir: vlmcal's cache directory (default: ``vlmcal.pipeline.cache.cache_dir()``).
 
@@ -317,27 +260,20 @@ def load_family(
         The loaded models, in the order of ``names``.
 
     Raises:
-        ValueError: a name is neither a stand-in VLM nor a supervised baseline (open_clip
-            models have no card here).
+        ValueError: a name is neither a stand-in VLM nor a supervised baseline.
     """
-
     if isinstance(names, str):
         raise ValueError(f"Expected a list of model names, but got one string {names!r}; wrap it in a list")
     unknown = [name for name in names if name not in VARIANTS and name not in SUPERVISED_VARIANTS]
     if unknown:
-        raise ValueError(
-            f"Unknown models {unknown} for the family table: expected stand-ins ({', '.join(VARIANTS)}) "
-            f"or supervised baselines ({', '.join(SUPERVISED_VARIANTS)}); open_clip models have no vlmcal card"
-        )
-    return [
-        load_supervised(name, device=device, cache_dir=cache_dir) if name in SUPERVISED_VARIANTS
-        else load_default(name, device=device, cache_dir=cache_dir)
-        for name in names
-    ]
+        raise ValueError(f"Unknown models {unknown} for the family table: expected stand-ins ({', '.join(VARIANTS)}) "
+                         f"or supervised baselines ({', '.join(SUPERVISED_VARIANTS)}); "
+                         "open_clip models have no vlmcal card")
+    return [(load_supervised if name in SUPERVISED_VARIANTS else load_default)(name, device=device, cache_dir=cache_dir)
+            for name in names]
 
 
-# The two groups of card shifts that the family table compares: the families the default corpus
-# covers and the family every corpus holds out (``vlmcal.standins.corpus``).
+# The card shifts of the families the default corpus covers, and of the family it holds out.
 FAMILY_GROUPS: dict[str, tuple[str, ...]] = {
     ", ".join(COVERED_FAMILIES): tuple(s for s, _ in CARD_SHIFTS if s in covered_shifts()),
     ", ".join(HELD_OUT_FAMILIES): tuple(s for s, _ in CARD_SHIFTS if s in held_out_shifts()),
@@ -352,16 +288,9 @@ def _group_label(labels: list[str]) -> str:
     return "mixed: " + ", ".join(f"{counts[label]} {label}" for label in COVERAGE_LABELS if label in counts)
 
 
-def family_table(
-    models: Sequence[Backbone | Classifier], n: int | None = None, cache_dir: str | os.PathLike | None = None
-) -> "pd.DataFrame":
+def family_table(models: Sequence[Backbone | Classifier], n: int | None = None,
+                 cache_dir: str | os.PathLike | None = None) -> "pd.DataFrame":
     """One row per model: learned logit scale, then clean and shifted accuracy and ECE from its card.
-
-    The shifted columns take ``CARD_SHIFTS`` in two groups, the same for every model so that
-    models can be compared on the same shifts: the families the default corpus covers
-    (noise, blur, weather, rendition) and the family it holds out (digital). Each group's
-    ``coverage`` column says what the model's own training showed of it (:func:`coverage`),
-    so a model whose corpus was never styled reads "held out" under both.
 
     Args:
         models: stand-ins and supervised baselines (:func:`load_family`).
@@ -369,16 +298,13 @@ def family_table(
         cache_dir: vlmcal's cache directory (default: ``vlmcal.pipeline.cache.cache_dir()``).
 
     Returns:
-        A DataFrame indexed by model name, with two-level columns: ("pretraining", "learned
-        logit scale") (NaN for a classifier), ("clean", "accuracy" / "ECE"), and for each group
-        of ``FAMILY_GROUPS`` (group, "coverage" / "accuracy" / "ECE"), the means over the
-        group's shifts (unweighted). A VLM's figures are its hard prompt's.
+        A DataFrame indexed by model name, columns ("pretraining", "learned logit scale"), ("clean", "accuracy" /
+        "ECE") and per group of ``FAMILY_GROUPS`` ("coverage" / "accuracy" / "ECE", means over its shifts).
 
     Raises:
         ValueError: a model is not a stand-in (see :func:`measure_card`), or two share a name.
     """
     import pandas as pd
-
     names = [getattr(m, "name", repr(m)) for m in models]
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
@@ -388,11 +314,9 @@ def family_table(
         results = measure_card(model, n, cache_dir)
         prompt = results.rows[0]["prompt"]  # the first prompt: the hard prompt, or "-" for a classifier
         rows = {r["shift"]: r for r in results.rows if r["prompt"] == prompt}
-        record = {
-            ("pretraining", "learned logit scale"): math.nan if isinstance(model, Classifier) else float(model.logit_scale),
-            ("clean", "accuracy"): rows["clean"]["accuracy"],
-            ("clean", "ECE"): rows["clean"]["ece"],
-        }
+        scale = math.nan if isinstance(model, Classifier) else float(model.logit_scale)
+        record = {("pretraining", "learned logit scale"): scale,
+                  ("clean", "accuracy"): rows["clean"]["accuracy"], ("clean", "ECE"): rows["clean"]["ece"]}
         for group, shifts in FAMILY_GROUPS.items():
             picked = [rows[s] for s in shifts]
             record[(group, "coverage")] = _group_label([r["coverage"] for r in picked])
@@ -401,19 +325,12 @@ def family_table(
         records.append(record)
     columns = pd.MultiIndex.from_tuples(
         [("pretraining", "learned logit scale"), ("clean", "accuracy"), ("clean", "ECE")]
-        + [(group, what) for group in FAMILY_GROUPS for what in ("coverage", "accuracy", "ECE")]
-    )
+        + [(group, what) for group in FAMILY_GROUPS for what in ("coverage", "accuracy", "ECE")])
     return pd.DataFrame(records, index=pd.Index(names, name="model"), columns=columns)
 
 
 def family_comparison(table: "pd.DataFrame") -> str:
     """Sentences that read :func:`family_table` for a page: what each model loses from clean to each group of shifts.
-
-    For each group of ``FAMILY_GROUPS``, one sentence on ``default``, ``default-plain``,
-    ``default-task`` and ``supervised`` (those in the table): the accuracy lost and the ECE
-    gained from clean to the group's mean; then, when both ``default`` and ``default-plain``
-    are there (same scenes, styled or never), one sentence per group comparing the two. Every
-    number and every "less" / "no less" is computed from the table.
 
     Args:
         table: :func:`family_table` output.

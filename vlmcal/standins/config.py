@@ -16,11 +16,7 @@ CODE_VERSION = "3"  # 3: pretrained on captioned scenes with a learned logit sca
 
 @dataclass(frozen=True)
 class StandInConfig:
-    """How one stand-in VLM is built and trained.
-
-    Every default is the ``default`` stand-in's setting; the reason is beside it. How its card
-    is measured (test images, shifts) is not part of the model: see ``vlmcal.standins.cards``.
-    """
+    """How one stand-in VLM is built and trained; every default is the ``default`` stand-in's, its reason beside it."""
 
     tower: Literal["cnn", "mlp"] = "cnn"  # a CNN is the natural image tower for 28x28 images; "mlp" gives a different inductive bias
     widths: tuple[int, ...] = (16, 32, 64)  # channels of 3 strided conv blocks (28 -> 14 -> 7 -> 4 px); strides instead of max-pools: 5x cheaper on CPU
@@ -45,9 +41,8 @@ class StandInConfig:
         if not isinstance(self.corpus, CorpusConfig):
             raise ValueError(f"Expected `corpus` to be a vlmcal.standins.corpus.CorpusConfig, but got {self.corpus!r:.100}")
         if not (0 < self.init_logit_scale <= self.max_logit_scale < math.inf):
-            raise ValueError(
-                f"Expected 0 < `init_logit_scale` <= `max_logit_scale` < inf, but got {self.init_logit_scale!r} and {self.max_logit_scale!r}"
-            )
+            raise ValueError(f"Expected 0 < `init_logit_scale` <= `max_logit_scale` < inf, "
+                             f"but got {self.init_logit_scale!r} and {self.max_logit_scale!r}")
 
 
 # The family. Each differs from `default` in one respect, named by its suffix.
@@ -57,7 +52,6 @@ VARIANTS: dict[str, StandInConfig] = {
     "default-short": StandInConfig(epochs=1),  # training length: one epoch, an under-trained tower
     "default-mlp": StandInConfig(tower="mlp", widths=(512, 256)),  # tower: no convolutions, a different inductive bias
     "default-plain": StandInConfig(corpus=CorpusConfig(families=())),  # coverage: the same scenes, never styled
-    # The ablation: pretrained on the test task itself (single clean items, class captions), as the
-    # stand-ins were before the corpus; it shows what coverage does.
+    # The ablation: pretrained on the test task itself (single clean items, class captions).
     "default-task": StandInConfig(corpus=CorpusConfig(kind="task", families=())),
 }

@@ -1,35 +1,14 @@
 """The stand-ins' pretraining corpus: web-like captioned scenes built from the Fashion-MNIST train split.
 
-CLIP is pretrained on web captions of scenes of every kind (photos and drawings, sharp and
-blurry, one object or many) and then tested zero-shot on a narrower task: one object per
-image, one prompt per class. This module builds a small corpus of that kind for the stand-ins,
-from the Fashion-MNIST *train* split only (the test split is what the book evaluates on):
+- **Scenes.** 1 to 4 train items (``ITEM_COUNT_PROBS``) on a 28x28 canvas: one at 16-28 px, two side
+  by side (or stacked) at 11-14 px, three or four in random quadrants at 10-14 px.
+- **Styles.** A fraction ``p_styled`` is rendered in a shift of a ``COVERED_FAMILIES`` family (severity
+  1-5); ``HELD_OUT_FAMILIES`` is ImageNet-C's "digital" category, which no scene shows.
+- **Captions.** Each names its items in one of ``SCENE_CAPTION_FORMS``, sometimes with positions or the
+  style; none is an evaluation prompt (``tests/standins/test_corpus.py`` checks it).
 
-- **Scenes.** A 28x28 canvas (the test images' size) holds 1 to 4 train items, drawn with
-  replacement; how many follows ``ITEM_COUNT_PROBS`` (single items most often, as on a shop's
-  pages). One item is shown at 16-28 px anywhere on the canvas; two sit side by side (or one
-  above the other) at 11-14 px; three or four fill random quadrants at 10-14 px. Items are
-  resized with antialiasing and laid over a black background (the brighter pixel wins where
-  they overlap).
-- **Styles.** A fraction ``p_styled`` of the scenes is rendered in a style: a shift of the
-  evaluation suite (``vlmcal.data.shifts``) from a *covered* family, at a random severity 1-5.
-  ``COVERED_FAMILIES`` are the families of how a picture is taken or drawn (sensor noise,
-  camera blur, lighting, renditions such as negatives and drawings: what web photos and the
-  ImageNet-R / ImageNet-Sketch kind of data hold); ``HELD_OUT_FAMILIES`` is ImageNet-C's
-  "digital" category (contrast, elastic, pixelate, JPEG: artefacts of processing a stored
-  picture), which no scene ever shows. The split follows ImageNet-C's own categories, fixed
-  before any claim was run, so that no shift was placed on either side for its result.
-- **Captions.** Each scene's caption names its items ("a coat and two sneakers"), in one of
-  ``SCENE_CAPTION_FORMS``; for two items it sometimes says where each is ("a bag on the left
-  and a coat on the right"), and for a styled scene it sometimes names the style ("..., grainy").
-  None of these forms is an evaluation prompt (``vlmcal.data.templates.EVALUATION_TEMPLATES``),
-  nor is any caption an evaluation prompt filled in (``tests/standins/test_corpus.py`` checks both).
-
-The *task-matched* corpus (``kind="task"``) is the ablation: single clean train items as they
-are, each captioned by a ``CAPTION_POOL`` form of its class name, which is the test task itself.
-
-Everything is drawn from one seeded generator in a fixed order: the same config gives the same
-corpus, image for image and caption for caption (on one machine).
+``kind="task"`` is the ablation: single clean items captioned by a ``CAPTION_POOL`` form of their class.
+The same config gives the same corpus (on one machine).
 
 Example:
     >>> corpus = make_corpus(CorpusConfig(n_scenes=8))
@@ -51,22 +30,13 @@ from vlmcal.data.shifts import SEVERITIES, SHIFT_FAMILIES, apply_shift
 from vlmcal.data.templates import CAPTION_POOL, FASHION_MNIST_CLASSNAMES
 
 __all__ = [
-    "COVERED_FAMILIES",
-    "HELD_OUT_FAMILIES",
-    "ITEM_COUNT_PROBS",
-    "SCENE_CAPTION_FORMS",
-    "STYLE_WORDS",
-    "CorpusConfig",
-    "Corpus",
-    "make_corpus",
-    "covered_shifts",
-    "held_out_shifts",
+    "COVERED_FAMILIES", "HELD_OUT_FAMILIES", "ITEM_COUNT_PROBS", "SCENE_CAPTION_FORMS", "STYLE_WORDS", "CorpusConfig",
+    "Corpus", "make_corpus", "covered_shifts", "held_out_shifts",
 ]
 
 CANVAS = 28  # the test images' size, so that one backbone input serves both
 
-# The families of ``vlmcal.data.shifts.SHIFT_FAMILIES`` that the default corpus renders scenes in,
-# and the family it holds out (see the module docstring for why this split).
+# The families of ``SHIFT_FAMILIES`` the default corpus renders scenes in, and the one it holds out.
 COVERED_FAMILIES: tuple[str, ...] = ("noise", "blur", "weather", "rendition")
 HELD_OUT_FAMILIES: tuple[str, ...] = ("digital",)
 
@@ -86,10 +56,8 @@ STYLE_WORDS: dict[str, str] = {
 
 _NUMBERS = {2: "two", 3: "three", 4: "four"}
 _PLURALS = {"dress": "dresses"}  # every other name takes an "s"
-_SPOTS = {  # (first, second) item's place, for two items side by side or one above the other
-    "horizontal": ("on the left", "on the right"),
-    "vertical": ("at the top", "at the bottom"),
-}
+# (first, second) item's place, for two items side by side or one above the other.
+_SPOTS = {"horizontal": ("on the left", "on the right"), "vertical": ("at the top", "at the bottom")}
 
 
 def covered_shifts(families: tuple[str, ...] = COVERED_FAMILIES) -> tuple[str, ...]:
@@ -104,11 +72,10 @@ def held_out_shifts(families: tuple[str, ...] = COVERED_FAMILIES) -> tuple[str, 
 
 @dataclass(frozen=True)
 class CorpusConfig:
-    """What a pretraining corpus holds. Every default is the ``default`` stand-in's.
+    """What a pretraining corpus holds; every default is the ``default`` stand-in's.
 
     Attributes:
-        kind: ``"scenes"`` (captioned multi-item scenes, some styled) or ``"task"`` (the test
-            task itself: single clean items captioned by class; the ablation).
+        kind: ``"scenes"`` (captioned scenes, some styled) or ``"task"`` (single clean items; the ablation).
         n_scenes: how many scenes (``"task"``: a seeded subset of that many train items; None: all 60,000).
         families: the shift families scenes may be styled in (``()``: plain scenes only).
         p_styled: the fraction of scenes rendered in a style.
@@ -186,9 +153,7 @@ class Corpus:
         styled = Counter(s for s in self.styles if s)
         by_family = Counter(family for s in styled.elements() for family, names in SHIFT_FAMILIES.items() if s in names)
         return {
-            "kind": self.config.kind,
-            "scenes": len(self),
-            "distinct_captions": len(self.captions),
+            "kind": self.config.kind, "scenes": len(self), "distinct_captions": len(self.captions),
             "items_per_scene": {int(k): int((n_items == k).sum()) for k in range(1, 5) if (n_items == k).any()},
             "styled_fraction": round(sum(styled.values()) / max(1, len(self)), 4),
             "style_mix": {family: round(count / max(1, len(self)), 4) for family, count in sorted(by_family.items())},
@@ -216,7 +181,7 @@ def _items_phrase(labels: list[int]) -> str:
 
 
 def _paste(canvas: torch.Tensor, items: torch.Tensor, scene: torch.Tensor, size: torch.Tensor, x0: torch.Tensor, y0: torch.Tensor) -> None:
-    """Lay item images over ``canvas`` [N, 1, 28, 28] in place: item j resized to size[j] px at (x0[j], y0[j]) of scene[j]."""
+    """Lay item j over ``canvas`` [N, 1, 28, 28] in place, resized to size[j] px at (x0[j], y0[j]) of scene[j]."""
     flat = canvas.view(len(canvas), -1)  # [N, 784]
     for s in size.unique().tolist():
         at = (size == s).nonzero().squeeze(1)  # [M]
@@ -295,14 +260,11 @@ def make_corpus(config: CorpusConfig = CorpusConfig(), progress: bool = False) -
         A :class:`Corpus`; the same config gives the same corpus.
     """
     from tqdm.auto import tqdm
-
-
     train = datasets.load_fashion_mnist("train")
     images, labels = train.images_float(), train.labels  # [60000, 1, 28, 28], [60000]
     gen = torch.Generator().manual_seed(config.seed)
     if config.kind == "task":
         return _task_corpus(config, images, labels, gen)
-
     n = config.n_scenes or len(labels)
     # Every draw, for every scene, in a fixed order (unused draws are still drawn).
     n_items = torch.multinomial(torch.tensor(ITEM_COUNT_PROBS), n, replacement=True, generator=gen) + 1  # [N] in 1..4
@@ -314,13 +276,11 @@ def make_corpus(config: CorpusConfig = CorpusConfig(), progress: bool = False) -
     names_style = torch.rand(n, generator=gen) < config.p_style_caption
     names_spots = torch.rand(n, generator=gen) < config.p_positions
     forms = torch.randint(0, len(SCENE_CAPTION_FORMS), (n,), generator=gen)
-
     present = size >= 0  # [N, 4]
     scene, slot = present.nonzero(as_tuple=True)  # one row per item
     canvas = torch.zeros(n, 1, CANVAS, CANVAS)
     _paste(canvas, images[picks[scene, slot]], scene, size[scene, slot], x0[scene, slot], y0[scene, slot])
     items = torch.where(present, labels[picks], torch.full_like(picks, -1))  # [N, 4]
-
     families = list(config.families)
     styles = [""] * n
     severities = torch.zeros(n, dtype=torch.long)
@@ -336,7 +296,6 @@ def make_corpus(config: CorpusConfig = CorpusConfig(), progress: bool = False) -
         for style, level in tqdm(sorted(groups), desc="styling scenes", disable=not progress, unit="style"):
             at = torch.tensor(groups[(style, level)])
             canvas[at] = apply_shift(canvas[at], style, level, seed=config.seed, indices=at)
-
     texts = []
     for i in range(n):
         labels_i = items[i, : n_items[i]].tolist()

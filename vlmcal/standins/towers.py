@@ -10,8 +10,7 @@ import torch.nn as nn
 
 __all__ = ["FMNIST_MEAN", "FMNIST_STD", "ImageTower", "ContrastiveImageSide", "describe_tower"]
 
-# Fashion-MNIST train-split pixel mean and std (after scaling to [0, 1]); the image towers
-# normalise their input with them, so every vlmcal image tensor stays in [0, 1].
+# Fashion-MNIST train-split pixel mean and std in [0, 1]: the towers normalise with them, so inputs stay in [0, 1].
 FMNIST_MEAN, FMNIST_STD = 0.2860, 0.3530
 
 
@@ -19,8 +18,8 @@ class ImageTower(nn.Module):
     """Maps [B, 1, 28, 28] images in [0, 1] to [B, out_dim] (unnormalised) outputs.
 
     Args:
-        kind: ``"cnn"``: blocks of conv3x3/stride 2-BN-ReLU, one per width, then global average
-            pooling and a linear map; ``"mlp"``: flatten, then Linear-ReLU per width, then a linear map.
+        kind: ``"cnn"`` (conv3x3/stride 2-BN-ReLU per width, average pool, linear) or ``"mlp"`` (Linear-ReLU
+            per width, linear).
         widths: channels (cnn) or hidden units (mlp).
         out_dim: D for a VLM tower, the number of classes for a supervised one.
     """
@@ -51,17 +50,12 @@ class ImageTower(nn.Module):
 
 
 class ContrastiveImageSide(nn.Module):
-    """What a stand-in VLM trains: its image tower and CLIP's learnable logit scale.
-
-    The scale is kept as its logarithm (``log_logit_scale``), initialised at ``log(init_scale)``
-    and clamped into [0, log(max_scale)] after every optimiser step (``clamp_``), as CLIP does
-    (Radford et al., 2021, Sec. 2.5: initialised at the equivalent of a temperature of 0.07,
-    clipped to keep logits from being scaled by more than 100).
+    """An image tower and CLIP's learnable logit scale (Radford et al., 2021, Sec. 2.5), kept as its log.
 
     Args:
         tower: the image tower.
         init_scale: the initial scale (1/0.07 for CLIP).
-        max_scale: the clamp (100 for CLIP).
+        max_scale: the clamp applied after each step (100 for CLIP).
     """
 
     def __init__(self, tower: ImageTower, init_scale: float, max_scale: float):

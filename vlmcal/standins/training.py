@@ -1,11 +1,6 @@
-"""Training a stand-in's image tower: CLIP's recipe against frozen caption features.
+"""Training a stand-in's image tower with CLIP's recipe (Radford et al., 2021) against frozen caption features.
 
-CLIP's recipe (Radford et al., 2021): the symmetric contrastive loss over the batch, a learnable
-logit scale initialised at 1/0.07 and clamped at 100, AdamW (no weight decay on gains, biases
-or the scale) with linear warm-up and cosine decay. The loop (``fit_tower``) is shared with the
-supervised baseline, which swaps in cross-entropy. Training is deterministic for a seed on one
-machine and thread count: ``torch.use_deterministic_algorithms`` is on, and every random draw
-(initialisation, data order, augmentation; the corpus has its own seed) comes from the seed.
+Deterministic for a seed on one machine and thread count; ``fit_tower`` is shared with the supervised baseline.
 """
 
 from __future__ import annotations
@@ -83,20 +78,9 @@ def lr_at(step: int, total: int, warmup: int, lr: float) -> float:
     return lr * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def fit_tower(
-    tower: nn.Module,
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    loss_fn: LossFn,
-    config: TrainingSettings,
-    desc: str,
-    progress: bool,
-    after_step: Callable[[], None] | None = None,
-) -> float:
+def fit_tower(tower: nn.Module, images: torch.Tensor, labels: torch.Tensor, loss_fn: LossFn, config: TrainingSettings,
+              desc: str, progress: bool, after_step: Callable[[], None] | None = None) -> float:
     """The shared training loop (AdamW, warm-up + cosine); returns the wall-clock seconds.
-
-    Weight decay applies to weight matrices and kernels only, not to gains, biases or a logit
-    scale (parameters of fewer than 2 dimensions), as in CLIP's training code.
 
     Args:
         tower: the module to train (left in eval mode, without gradients).
@@ -109,13 +93,11 @@ def fit_tower(
         after_step: called after every optimiser step (a VLM clamps its logit scale there).
     """
     from tqdm.auto import tqdm
-
     gen = torch.Generator().manual_seed(config.seed)
     params = list(tower.parameters())
-    groups = [
-        {"params": [p for p in params if p.ndim >= 2], "weight_decay": config.weight_decay},
-        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
-    ]
+    # No weight decay on gains, biases or a logit scale (fewer than 2 dimensions), as in CLIP's training code.
+    groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": config.weight_decay},
+              {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
     opt = torch.optim.AdamW(groups, lr=config.lr)
     n = len(images)
     steps_per_epoch = max(1, n // config.batch_size)  # drop the last partial batch: contrastive batches need many negatives
@@ -151,18 +133,15 @@ def fit_tower(
 def clip_loss(caption_feats: torch.Tensor, scale: Callable[[], torch.Tensor]) -> LossFn:
     """CLIP's symmetric contrastive loss, with identical captions in a batch counted as positives.
 
-    Each image's target is spread evenly over every caption in the batch identical to its own,
-    and each caption's over the images that carry it. Identical captions have identical
-    (frozen) features, so their logit columns are equal and this is CLIP's loss, with the i-th
-    caption as the i-th image's only match, in value and gradient (``tests/standins/test_standins.py`` checks
-    it); the targets are written out so that the loss says what it means, and stays right if
-    a caption's feature ever depends on more than its text.
+    Identical captions have identical frozen features, so this equals CLIP's loss with the diagonal
+    as targets, in value and gradient.
 
     Args:
         caption_feats: [K, D] frozen text features of the corpus's distinct captions.
         scale: returns the current logit scale (a 0-d tensor, learned).
 
-    The returned loss takes ``(image outputs [B, D], caption ids [B], generator)``.
+    Returns:
+        The loss of ``(image outputs [B, D], caption ids [B], generator)``.
     """
 
     def loss_fn(outputs: torch.Tensor, caption_ids: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -178,29 +157,21 @@ def clip_loss(caption_feats: torch.Tensor, scale: Callable[[], torch.Tensor]) ->
     return loss_fn
 
 
-def train_default(
-    name: str, config: StandInConfig, device: torch.device | str = "cpu", progress: bool = True, cache_dir=None
-) -> tuple[ContrastiveImageSide, ModelCard]:
-    """Pretrain one stand-in's image tower and logit scale on its corpus, and write its card.
-
-    The corpus (``vlmcal.standins.corpus.make_corpus``) is built from the Fashion-MNIST train split;
-    the test split is not read. No caching of the model here (see ``load_default``); the
-    caption features are cached, since every stand-in of a corpus shares them.
+def train_default(name: str, config: StandInConfig, device: torch.device | str = "cpu", progress: bool = True,
+                  cache_dir=None) -> tuple[ContrastiveImageSide, ModelCard]:
+    """Pretrain one stand-in's image tower and logit scale on its corpus, and write its card (no caching here).
 
     Returns:
         (the trained image side: tower and learned scale, its card of training facts).
     """
-
     device = torch.device(device)
     corpus = make_corpus(config.corpus, progress=progress)
     feats = caption_features(corpus.captions, str(device), cache_dir, progress)  # [K, D]
-
     with deterministic():
         torch.manual_seed(config.seed)
         side = ContrastiveImageSide(ImageTower(config.tower, config.widths, TEXT_WIDTH), config.init_logit_scale, config.max_logit_scale)
         loss = clip_loss(feats, side.logit_scale)
         seconds = fit_tower(side, corpus.images, corpus.caption_ids, loss, config, f"training {name}", progress, after_step=side.clamp_)
-
     summary = corpus.summary()
     learned = float(side.logit_scale().detach())
     what = "single clean train items captioned by class (the test task itself)" if summary["kind"] == "task" else "captioned scenes of 1-4 train items"
@@ -210,15 +181,9 @@ def train_default(
         data=f"{summary['scenes']:,} {what}, {summary['distinct_captions']:,} distinct captions, built from the Fashion-MNIST train split (vlmcal.standins.corpus); the test split is never used in training",
         architecture=f"image: {describe_tower(config.tower, config.widths, TEXT_WIDTH)}; text: all-MiniLM-L6-v2, frozen (mean pooling, D = {TEXT_WIDTH})",
         n_params=sum(p.numel() for p in side.parameters()),
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        lr=config.lr,
+        epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, seed=config.seed,
         augmentation="random 2-px shifts and horizontal flips" if config.augment else "none",
         logit_scale=f"{learned:.2f}, learned (initialised at {config.init_logit_scale:.2f}, clamped at {config.max_logit_scale:g}); nothing rescales it at test time",
-        seed=config.seed,
-        train_seconds=seconds,
-        threads=torch.get_num_threads(),
-        learned_logit_scale=learned,
-        corpus=summary,
+        train_seconds=seconds, threads=torch.get_num_threads(), learned_logit_scale=learned, corpus=summary,
     )
     return side, card
