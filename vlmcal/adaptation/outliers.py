@@ -1,28 +1,18 @@
 """The DOR outlier pool: WordNet nouns near the base classes in text-feature space.
 
-DOR (Wang, Li & Wei, ICML 2025) regularises prompt tuning with the text features of
-"outlier" labels: nouns that are close to the task's base classes but are none of them. At
-every training step a few are drawn from the pool, and the tuned prompt's features of them are
-pulled towards the frozen zero-shot features, so that tuning cannot spread the text features
-of everything but the base classes apart.
+DOR (Wang, Li & Wei, ICML 2025) pulls the tuned prompt's features of a few "outlier" labels,
+redrawn each step, towards their frozen zero-shot features. The pool (:func:`outlier_pool`):
 
-The pool (:func:`outlier_pool`):
-
-1. candidates: every WordNet 3.0 noun lemma of at most ``max_words`` words
-   (:func:`wordnet_nouns`) that SemCor tags at least ``min_count`` times (:func:`noun_tag_counts`), minus the class names, their words and their WordNet synonyms,
-   and every candidate that overlaps one of those (:func:`excluded_words`);
-2. each candidate's frozen feature ``f_w = encode_text(template.format(w))`` and each class's
-   ``t_c = encode_text(template.format(c))``, both L2-normalised;
+1. candidates: WordNet 3.0 noun lemmas of at most ``max_words`` words (:func:`wordnet_nouns`)
+   tagged at least ``min_count`` times in SemCor (:func:`noun_tag_counts`), minus those that
+   overlap a class (:func:`excluded_words`);
+2. ``f_w = encode_text(template.format(w))`` and ``t_c = encode_text(template.format(c))``, L2-normalised;
 3. score(w) = (1/C) sum_c cos(f_w, t_c); the K highest-scoring candidates are the pool.
 
-Encoding the candidates is the expensive part; their features are cached per (backbone,
-template, word list), so that the pool for any class list is a top-K on top.
-
-WordNet is read offline with nltk from the dictionary files Debian's ``wordnet-base`` installs
-in ``/usr/share/wordnet`` (or a folder given by ``wordnet_dir`` / ``$VLMCAL_WORDNET_DIR``).
-Those lack the ``lexnames`` file nltk opens first, and nltk (3.10) reads only regular files
-inside a root on ``nltk.data.path``, refusing symlinks and hard links that lead elsewhere; so
-:func:`wordnet_root` copies the files into vlmcal's cache with a generated ``lexnames``.
+Candidate features are cached per (backbone, template, word list). WordNet is read offline with
+nltk from Debian's ``wordnet-base`` files in ``/usr/share/wordnet`` (or ``wordnet_dir`` /
+``$VLMCAL_WORDNET_DIR``), copied by :func:`wordnet_root` into the cache with a generated ``lexnames``
+(nltk 3.10 needs it and refuses links out of its roots).
 """
 
 from __future__ import annotations
@@ -46,41 +36,29 @@ from vlmcal.pipeline.cache import cache_dir as _cache_dir
 from vlmcal.pipeline.cache import cached, content_key, entry_path
 from vlmcal.prompting.zeroshot import class_text_features
 
-__all__ = [
-    "WORDNET_ENV", "DEBIAN_WORDNET_DIR", "LEXNAMES",
-    "wordnet_root", "wordnet_reader", "wordnet_nouns", "noun_tag_counts", "excluded_words", "is_excluded",
-    "OutlierPoolSettings", "OutlierPool", "outlier_pool",
-]
+__all__ = ["WORDNET_ENV", "DEBIAN_WORDNET_DIR", "LEXNAMES", "wordnet_root", "wordnet_reader", "wordnet_nouns",
+           "noun_tag_counts", "excluded_words", "is_excluded", "OutlierPoolSettings", "OutlierPool", "outlier_pool"]
 
 WORDNET_ENV = "VLMCAL_WORDNET_DIR"
 DEBIAN_WORDNET_DIR = Path("/usr/share/wordnet")  # Debian/Ubuntu package `wordnet-base`
 
-# WordNet 3.0's 45 lexicographer files, by file number (lexnames(5WN)); the category is
-# 1 noun, 2 verb, 3 adjective, 4 adverb, read off each name's prefix.
+# WordNet 3.0's 45 lexicographer files, by file number (lexnames(5WN)); category 1 noun, 2 verb, 3 adj, 4 adv.
 LEXNAMES: tuple[str, ...] = (
-    "adj.all", "adj.pert", "adv.all", "noun.Tops", "noun.act", "noun.animal", "noun.artifact",
-    "noun.attribute", "noun.body", "noun.cognition", "noun.communication", "noun.event",
-    "noun.feeling", "noun.food", "noun.group", "noun.location", "noun.motive", "noun.object",
-    "noun.person", "noun.phenomenon", "noun.plant", "noun.possession", "noun.process",
-    "noun.quantity", "noun.relation", "noun.shape", "noun.state", "noun.substance", "noun.time",
-    "verb.body", "verb.change", "verb.cognition", "verb.communication", "verb.competition",
-    "verb.consumption", "verb.contact", "verb.creation", "verb.emotion", "verb.motion",
-    "verb.perception", "verb.possession", "verb.social", "verb.stative", "verb.weather", "adj.ppl",
+    "adj.all", "adj.pert", "adv.all", "noun.Tops", "noun.act", "noun.animal", "noun.artifact", "noun.attribute",
+    "noun.body", "noun.cognition", "noun.communication", "noun.event", "noun.feeling", "noun.food", "noun.group",
+    "noun.location", "noun.motive", "noun.object", "noun.person", "noun.phenomenon", "noun.plant", "noun.possession",
+    "noun.process", "noun.quantity", "noun.relation", "noun.shape", "noun.state", "noun.substance", "noun.time",
+    "verb.body", "verb.change", "verb.cognition", "verb.communication", "verb.competition", "verb.consumption",
+    "verb.contact", "verb.creation", "verb.emotion", "verb.motion", "verb.perception", "verb.possession",
+    "verb.social", "verb.stative", "verb.weather", "adj.ppl",
 )  # fmt: skip
 _CATEGORY = {"noun": 1, "verb": 2, "adj": 3, "adv": 4}
-
 _POS = ("adj", "adv", "noun", "verb")
 _REQUIRED = tuple(f"{kind}.{pos}" for kind in ("data", "index") for pos in _POS) + tuple(f"{pos}.exc" for pos in _POS)
 _OPTIONAL = ("lexnames", "index.sense", "cntlist.rev")  # copied when the source has them
-
 _NOUN = re.compile(r"[a-z]+(?:[ -][a-z]+)*")  # letters, with single spaces or hyphens between them
 _WORD_SPLIT = re.compile(r"[ \-]+")  # the words of a candidate, for overlap with excluded words
 _NAME_SPLIT = re.compile(r"[\s/\-]+")  # the words of a class name
-
-
-# --------------------------------------------------------------------------------------------
-# WordNet, read offline
-# --------------------------------------------------------------------------------------------
 
 
 def _lexnames_text() -> str:
@@ -95,11 +73,9 @@ def _has_dict_files(folder: Path) -> bool:
 def _source_dir(wordnet_dir: str | os.PathLike | None) -> Path:
     """The folder holding WordNet's dict files: ``wordnet_dir``, ``$VLMCAL_WORDNET_DIR``, or Debian's."""
     given = wordnet_dir if wordnet_dir not in (None, "") else os.environ.get(WORDNET_ENV) or None
-    how_to = (
-        f"install it (Debian/Ubuntu: `apt-get install wordnet-base`, which puts the files in "
-        f"{DEBIAN_WORDNET_DIR}), or set ${WORDNET_ENV} (or pass `wordnet_dir`) to a folder holding "
-        f"WordNet 3.0's dict files (data.noun, index.noun, noun.exc, ...)"
-    )
+    how_to = (f"install it (Debian/Ubuntu: `apt-get install wordnet-base`, which puts the files in "
+              f"{DEBIAN_WORDNET_DIR}), or set ${WORDNET_ENV} (or pass `wordnet_dir`) to a folder holding "
+              f"WordNet 3.0's dict files (data.noun, index.noun, noun.exc, ...)")
     if given is not None:
         where = "the `wordnet_dir` argument" if wordnet_dir not in (None, "") else f"${WORDNET_ENV}"
         folder = Path(given).expanduser()
@@ -109,15 +85,11 @@ def _source_dir(wordnet_dir: str | os.PathLike | None) -> Path:
         missing = [name for name in _REQUIRED if not (folder / name).is_file()]
         raise FileNotFoundError(
             f"Expected WordNet 3.0's dict files in {folder} (from {where}), but "
-            f"{'the folder does not exist' if not folder.is_dir() else 'it lacks ' + ', '.join(missing)}; "
-            f"{how_to}"
-        )
+            f"{'the folder does not exist' if not folder.is_dir() else 'it lacks ' + ', '.join(missing)}; {how_to}")
     if _has_dict_files(DEBIAN_WORDNET_DIR):
         return DEBIAN_WORDNET_DIR.resolve()
-    raise FileNotFoundError(
-        f"WordNet 3.0 was not found: looked for its dict files (data.noun, index.noun, ...) in "
-        f"{DEBIAN_WORDNET_DIR}, and ${WORDNET_ENV} is not set; {how_to}"
-    )
+    raise FileNotFoundError(f"WordNet 3.0 was not found: looked for its dict files (data.noun, index.noun, ...) in "
+                            f"{DEBIAN_WORDNET_DIR}, and ${WORDNET_ENV} is not set; {how_to}")
 
 
 def _root_key(source: Path) -> str:
@@ -130,15 +102,11 @@ def _root_key(source: Path) -> str:
 def wordnet_root(wordnet_dir: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None) -> Path:
     """A WordNet root directory nltk can read: the dict files copied into vlmcal's cache, plus ``lexnames``.
 
-    The copy lives in ``<cache>/wordnet-3.0/<key>``, the key naming the source folder and its
-    files' sizes and times (a changed source gets a new copy). It is built in a temporary
-    directory beside it and renamed into place, so a reader never sees half a copy; of two
-    processes building it at once, the first rename wins and the other's copy is discarded.
-    Files are copied, not linked: nltk 3.10 refuses symlinks and hard links into a root.
+    The copy, ``<cache>/wordnet-3.0/<key>`` (key: the source's path, file sizes and times), is built
+    beside it and renamed into place, so a reader never sees half a copy.
 
     Args:
-        wordnet_dir: the folder with WordNet 3.0's dict files (``data.noun``, ``index.noun``,
-            ``noun.exc``, ...), or a WordNet-3.0 tree with them in ``dict/``. Default:
+        wordnet_dir: WordNet 3.0's dict folder, or a tree with it in ``dict/``. Default:
             ``$VLMCAL_WORDNET_DIR``, else ``/usr/share/wordnet`` (Debian's ``wordnet-base``).
         cache_dir: vlmcal's cache directory (default: :func:`vlmcal.pipeline.cache.cache_dir`).
 
@@ -146,8 +114,7 @@ def wordnet_root(wordnet_dir: str | os.PathLike | None = None, cache_dir: str | 
         The root directory (resolved).
 
     Raises:
-        FileNotFoundError: no WordNet dict files where they were looked for (the message says
-            where, and how to install them).
+        FileNotFoundError: no WordNet dict files where they were looked for.
 
     Example:
         >>> root = wordnet_root()
@@ -155,8 +122,7 @@ def wordnet_root(wordnet_dir: str | os.PathLike | None = None, cache_dir: str | 
         '03\\tnoun.Tops\\t1'
     """
     source = _source_dir(wordnet_dir)
-    parent = _cache_dir(cache_dir) / "wordnet-3.0"
-    root = parent / _root_key(source)
+    root = _cache_dir(cache_dir) / "wordnet-3.0" / _root_key(source)
     if _has_dict_files(root) and (root / "lexnames").is_file():
         return root.resolve()
     if root.exists():  # not a complete copy (made by hand?): build it again
@@ -176,11 +142,7 @@ def _open_reader(source: str, root: str):
     from nltk.corpus.reader.wordnet import NOUN, WordNetCorpusReader
 
     class WordNet30Reader(WordNetCorpusReader):
-        """nltk's reader of the files under ``root``, with no mapping to other WordNet versions.
-
-        nltk maps the loaded WordNet to its own download of 3.0 (for the multilingual OMW
-        functions) at construction; these files are 3.0 already, and that download may be absent.
-        """
+        """nltk's reader of the files under ``root``, not mapped to nltk's own (maybe absent) WordNet 3.0."""
 
         def map_wn(self, version="wordnet"):
             return None
@@ -192,25 +154,18 @@ def _open_reader(source: str, root: str):
         reader = WordNet30Reader(root, None)
     version = reader.get_version()
     if version != "3.0":
-        raise ValueError(
-            f"Expected WordNet 3.0's dict files in {source}, but their data.adj says WordNet {version}; "
-            f"point ${WORDNET_ENV} at WordNet 3.0 (Debian/Ubuntu: `apt-get install wordnet-base`)"
-        )
+        raise ValueError(f"Expected WordNet 3.0's dict files in {source}, but their data.adj says WordNet {version}; "
+                         f"point ${WORDNET_ENV} at WordNet 3.0 (Debian/Ubuntu: `apt-get install wordnet-base`)")
     reader.synsets("entity", NOUN)  # opens data.noun now, so later reads do not depend on the cached copy
     return reader
 
 
 def wordnet_reader(wordnet_dir: str | os.PathLike | None = None, *, cache_dir: str | os.PathLike | None = None):
-    """nltk's ``WordNetCorpusReader`` of WordNet 3.0, read offline from the local dict files.
-
-    Built once per source folder and process (the copy it reads is made by
-    :func:`wordnet_root` under the cache directory of that first call).
+    """nltk's ``WordNetCorpusReader`` of WordNet 3.0, read offline; built once per source folder and process.
 
     Args:
-        wordnet_dir: the folder with WordNet 3.0's dict files (default: ``$VLMCAL_WORDNET_DIR``,
-            else ``/usr/share/wordnet``).
-        cache_dir: vlmcal's cache directory, for the readable copy (default:
-            :func:`vlmcal.pipeline.cache.cache_dir`).
+        wordnet_dir: WordNet 3.0's dict folder (default as in :func:`wordnet_root`).
+        cache_dir: vlmcal's cache directory, for the readable copy.
 
     Returns:
         A ``nltk.corpus.reader.wordnet.WordNetCorpusReader`` (without the multilingual OMW data).
@@ -240,16 +195,12 @@ def _nouns(source: str) -> tuple[str, ...]:
 
 
 def wordnet_nouns(wordnet_dir: str | os.PathLike | None = None) -> list[str]:
-    """Every noun lemma of WordNet 3.0 made of letters, spaces and hyphens.
+    """Every noun lemma of WordNet 3.0 made of letters, spaces and hyphens: 115,799 of its 117,798.
 
-    Underscores become spaces; lemmas are lower-cased, deduplicated and sorted. Lemmas with
-    digits, dots, apostrophes or other characters ("'hood", "1 kings", ".22", "1-hitter")
-    are dropped. WordNet 3.0 has 117,798 noun lemmas; 115,799 of them are kept (107,653 of at
-    most two space-separated words, the default candidates of :func:`outlier_pool`).
+    Underscores become spaces; lemmas are lower-cased, deduplicated and sorted.
 
     Args:
-        wordnet_dir: the folder with WordNet 3.0's dict files (default: ``$VLMCAL_WORDNET_DIR``,
-            else ``/usr/share/wordnet``).
+        wordnet_dir: WordNet 3.0's dict folder (default as in :func:`wordnet_root`).
 
     Returns:
         The nouns, sorted (a new list on every call).
@@ -273,11 +224,7 @@ def _lemma_names(wn, term: str) -> set[str]:
 
 
 def _base_forms(wn, term: str) -> set[str]:
-    """Every noun base form morphy finds for ``term`` ("pants": "pants" and "pant"), spaces for underscores.
-
-    ``morphy`` returns only the first (for a word that is a lemma itself, the word); its
-    ``_morphy`` returns them all.
-    """
+    """Every noun base form morphy finds for ``term`` ("pants": "pants" and "pant"), spaces for underscores."""
     key = term.replace(" ", "_")
     forms = wn._morphy(key, "n") if hasattr(wn, "_morphy") else [wn.morphy(key, "n")]
     return {f.replace("_", " ").lower() for f in forms if f}
@@ -286,19 +233,13 @@ def _base_forms(wn, term: str) -> set[str]:
 def excluded_words(class_names: Sequence[str], wordnet_dir: str | os.PathLike | None = None) -> set[str]:
     """The words that must never be an outlier of these classes.
 
-    For each class name, lower-cased: the name itself; its '/'-separated parts ("t-shirt/top"
-    gives "t-shirt" and "top"); its words, split on spaces, '/' and '-' ("t", "shirt", "top");
-    and for each of these the lemma names of all its WordNet noun synsets (its synonyms in every
-    sense) and its morphy base forms ("trousers" gives "trouser"). A candidate is then excluded
-    by :func:`is_excluded` if it, one of its words, or one of their base forms is in this set.
-
-    Every sense counts, so a word's rare senses exclude their synonyms too ("sneaker" is also a
-    person who sneaks: "snitch", "canary" are excluded for Fashion-MNIST's "sneaker").
+    For each lower-cased class name: the name, its '/'-separated parts and its words (split on
+    spaces, '/' and '-'), and for each of these the lemma names of all its WordNet noun synsets
+    (every sense) and its morphy base forms.
 
     Args:
         class_names: the base classes' names.
-        wordnet_dir: the folder with WordNet 3.0's dict files (default: ``$VLMCAL_WORDNET_DIR``,
-            else ``/usr/share/wordnet``).
+        wordnet_dir: WordNet 3.0's dict folder (default as in :func:`wordnet_root`).
 
     Returns:
         The excluded words: lower case, spaces for underscores.
@@ -324,15 +265,11 @@ def excluded_words(class_names: Sequence[str], wordnet_dir: str | os.PathLike | 
 
 
 def is_excluded(candidate: str, excluded: set[str], wordnet_dir: str | os.PathLike | None = None) -> bool:
-    """Whether ``candidate`` overlaps the excluded words (from :func:`excluded_words`).
-
-    It does if it equals one, if one of its words (split on spaces and hyphens) is one ("lab
-    coat" overlaps "coat"), or if a morphy base form of it or of one of its words is one
-    ("ankle boots" overlaps "boot"; "pants", a lemma itself, has the base form "pant" too).
+    """Whether ``candidate``, one of its words, or a morphy base form of either is an excluded word.
 
     Args:
         candidate: a noun (lower case, spaces between words).
-        excluded: the excluded words.
+        excluded: the excluded words (from :func:`excluded_words`).
         wordnet_dir: the WordNet dict folder, for morphy (default as in :func:`wordnet_reader`).
 
     Returns:
@@ -355,16 +292,10 @@ def _excluder(excluded: set[str], wn):
 
 
 def _check_names(names: Any, what: str) -> list[str]:
-    if isinstance(names, str) or not hasattr(names, "__len__") or len(names) == 0 or not all(
-        isinstance(n, str) and n.strip() for n in names
-    ):
+    if (isinstance(names, str) or not hasattr(names, "__len__") or len(names) == 0
+            or not all(isinstance(n, str) and n.strip() for n in names)):
         raise ValueError(f"Expected `{what}` to be a non-empty list of non-empty strings, but got {names!r:.200}")
     return list(names)
-
-
-# --------------------------------------------------------------------------------------------
-# The pool
-# --------------------------------------------------------------------------------------------
 
 
 def _is_count(x: Any) -> bool:
@@ -376,18 +307,11 @@ class OutlierPoolSettings:
     """How the outlier pool is built.
 
     Attributes:
-        size: K, how many outliers are kept (the best-scoring); DOR uses K = 5000 (a secondary
-            source's figure).
-        template: the fixed prompt template (one ``{}``) whose frozen zero-shot features both
-            score the candidates and serve as DOR's regularisation targets.
-        max_words: candidates have at most this many space-separated words ("tee shirt" has
-            two, "t-shirt" one).
-        min_count: WordNet candidates are the nouns tagged at least this often in SemCor
-            (:func:`noun_tag_counts`); 0 for every noun. The default, 1, keeps the 11,773 nouns
-            in use in running text (of 115,799) and drops rare ones ("velleity", "enallage")
-            that a small text encoder reads mostly as its template; it also keeps encoding the
-            candidates to about a minute on 2 CPU cores instead of eight. Explicit
-            ``candidates`` are not filtered.
+        size: K, how many outliers are kept; DOR uses K = 5000 (a secondary source's figure).
+        template: the prompt template (one ``{}``) that scores candidates and gives DOR's targets.
+        max_words: candidates have at most this many space-separated words.
+        min_count: WordNet candidates are the nouns tagged at least this often in SemCor; 0 for
+            every noun (1 keeps 11,773 of 115,799). Explicit ``candidates`` are not filtered.
         batch_size: prompts per ``encode_text`` call while encoding the candidates.
 
     Example:
@@ -409,10 +333,8 @@ class OutlierPoolSettings:
         if isinstance(self.min_count, bool) or not isinstance(self.min_count, int) or self.min_count < 0:
             raise ValueError(f"Expected `min_count` to be an integer >= 0 (0: every noun), but got {self.min_count!r}")
         if not isinstance(self.template, str) or self.template.count("{}") != 1:
-            raise ValueError(
-                f"Expected `template` to be a string with exactly one '{{}}' for the noun "
-                f"(e.g. 'a photo of a {{}}.'), but got {self.template!r}"
-            )
+            raise ValueError(f"Expected `template` to be a string with exactly one '{{}}' for the noun "
+                             f"(e.g. 'a photo of a {{}}.'), but got {self.template!r}")
 
 
 @dataclass
@@ -422,8 +344,7 @@ class OutlierPool:
     Attributes:
         names: the K outlier nouns, highest score first.
         scores: [K] each one's mean cosine similarity to the base classes' text features.
-        text_features: [K, D] the frozen zero-shot features of ``settings.template.format(name)``,
-            L2-normalised (float32, CPU): DOR's regularisation targets.
+        text_features: [K, D] L2-normalised frozen features of ``settings.template.format(name)`` (float32, CPU).
         settings: the settings the pool was built with.
 
     Example:
@@ -441,10 +362,8 @@ class OutlierPool:
     def __post_init__(self):
         k = len(self.names)
         if self.scores.shape != (k,) or self.text_features.ndim != 2 or self.text_features.shape[0] != k:
-            raise ValueError(
-                f"Expected `scores` [K] and `text_features` [K, D] for K = {k} names, but got "
-                f"{tuple(self.scores.shape)} and {tuple(self.text_features.shape)}"
-            )
+            raise ValueError(f"Expected `scores` [K] and `text_features` [K, D] for K = {k} names, but got "
+                             f"{tuple(self.scores.shape)} and {tuple(self.text_features.shape)}")
 
     def __len__(self) -> int:
         return len(self.names)
@@ -452,11 +371,9 @@ class OutlierPool:
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Indices of ``n`` outliers drawn uniformly: without replacement if ``n <= K``, else with.
 
-        DOR redraws its outliers at every training step with this.
-
         Args:
             n: how many to draw (an integer >= 1).
-            generator: the (CPU) random generator to draw with; None uses torch's global one.
+            generator: the (CPU) random generator; None uses torch's global one.
 
         Returns:
             [n] int64 indices into ``names``, ``scores`` and ``text_features``.
@@ -490,13 +407,10 @@ def _noun_tag_counts(source: str) -> dict[str, int]:
 
 
 def noun_tag_counts(wordnet_dir: str | os.PathLike | None = None) -> dict[str, int]:
-    """How often each noun lemma is tagged in the SemCor corpus, summed over its senses (WordNet's ``cntlist.rev``).
-
-    A lemma with no tagged sense is absent. nltk's ``Lemma.count()`` reads the same file, one
-    search per lemma (42 s for every noun here); reading the file once takes well under a second.
+    """How often each noun lemma is tagged in SemCor, summed over its senses (WordNet's ``cntlist.rev``).
 
     Args:
-        wordnet_dir: the folder with WordNet 3.0's dict files (default as :func:`wordnet_nouns`).
+        wordnet_dir: WordNet 3.0's dict folder (default as in :func:`wordnet_root`).
 
     Returns:
         lemma (lower case, spaces for underscores) -> its tag count (a new dict on every call).
@@ -519,15 +433,12 @@ def _candidate_list(candidates: Sequence[str] | None, max_words: int, min_count:
     return [w for w in words if len(w.split(" ")) <= max_words]
 
 
-def _candidate_features(backbone, words: list[str], settings: OutlierPoolSettings, cache_dir, progress: bool) -> torch.Tensor:
+def _candidate_features(backbone, words: list[str], settings: OutlierPoolSettings, cache_dir,
+                        progress: bool) -> torch.Tensor:
     """[N, D] L2-normalised features of ``template.format(w)`` for the N words: cached, else encoded."""
-    identity = {
-        "what": "outlier candidate text features",
-        "backbone": getattr(backbone, "cache_identity", backbone.name),
-        "template": settings.template,
-        "words": hashlib.sha256("\n".join(words).encode()).hexdigest(),
-        "n_words": len(words),
-    }
+    identity = {"what": "outlier candidate text features",
+                "backbone": getattr(backbone, "cache_identity", backbone.name), "template": settings.template,
+                "words": hashlib.sha256("\n".join(words).encode()).hexdigest(), "n_words": len(words)}
 
     def fits(payload) -> str | None:
         if not isinstance(payload, torch.Tensor) or payload.ndim != 2 or payload.shape[0] != len(words):
@@ -563,27 +474,16 @@ def outlier_pool(
 ) -> OutlierPool:
     """DOR's outlier pool: the K candidate nouns closest to the base classes, none of them a class.
 
-    Every candidate of at most ``settings.max_words`` words is encoded as
-    ``template.format(noun)``; these features are cached per (backbone, template, word list),
-    whatever the classes. Candidates that overlap a class (:func:`excluded_words`,
-    :func:`is_excluded`) are set aside; the rest are scored by their mean cosine similarity to
-    the classes' features ``encode_text([template.format(c) for c in class_names])`` and the K
-    best are kept (fewer if fewer candidates remain).
-
-    With the default stand-in (MiniLM) on 2 CPU cores, the 11,606 default candidates (nouns of
-    at most two words that SemCor tags at least once) took 44 s to list and encode; every noun
-    of at most two words (107,653, ``min_count=0``) took 8 minutes, a 165 MB cache entry. With
-    the cache, a later pool for any class list takes about 2 seconds.
+    Candidates overlapping a class (:func:`is_excluded`) are set aside; the rest are ranked by mean
+    cosine similarity to the classes' ``template`` features, and the K best kept (fewer if fewer remain).
 
     Args:
-        backbone: a :class:`~vlmcal.backbones.base.Backbone` (only ``encode_text`` and ``name``,
-            or ``cache_identity``, are used).
+        backbone: a :class:`~vlmcal.backbones.base.Backbone` (only ``encode_text`` and ``name``
+            or ``cache_identity`` are used).
         class_names: the base classes' names, as the template reads them.
         settings: pool size K, template, candidate length and batch size.
-        candidates: the nouns to choose from (lower-cased, deduplicated, order kept); default
-            all of :func:`wordnet_nouns`.
-        wordnet_dir: the folder with WordNet 3.0's dict files (default: ``$VLMCAL_WORDNET_DIR``,
-            else ``/usr/share/wordnet``).
+        candidates: the nouns to choose from (lower-cased, deduplicated); default :func:`wordnet_nouns`.
+        wordnet_dir: WordNet 3.0's dict folder (default as in :func:`wordnet_root`).
         cache_dir: vlmcal's cache directory (default: :func:`vlmcal.pipeline.cache.cache_dir`).
         progress: show a progress bar while encoding.
 
@@ -591,8 +491,7 @@ def outlier_pool(
         The :class:`OutlierPool`, best-scoring outlier first.
 
     Raises:
-        ValueError: bad ``class_names``, ``candidates`` or ``settings``, or no candidate left
-            after the exclusion.
+        ValueError: bad ``class_names``, ``candidates`` or ``settings``, or no candidate left.
         FileNotFoundError: no WordNet dict files where they were looked for.
 
     Example:
@@ -606,35 +505,24 @@ def outlier_pool(
     class_names = _check_names(class_names, "class_names")
     words = _candidate_list(candidates, settings.max_words, settings.min_count, wordnet_dir)
     if not words:
-        raise ValueError(
-            f"Expected candidates of at most `max_words` = {settings.max_words} words, but none has so few; "
-            f"pass shorter `candidates` or raise `max_words`"
-        )
+        raise ValueError(f"Expected candidates of at most `max_words` = {settings.max_words} words, but none has "
+                         f"so few; pass shorter `candidates` or raise `max_words`")
     excluded = excluded_words(class_names, wordnet_dir)
     check = _excluder(excluded, wordnet_reader(wordnet_dir))
     keep = torch.tensor([not check(w) for w in words], dtype=torch.bool)  # [N]
     if not keep.any():
-        raise ValueError(
-            f"Expected some candidates that do not overlap the classes, but all {len(words)} are class names, "
-            f"their words or synonyms; pass more `candidates`"
-        )
-
+        raise ValueError(f"Expected some candidates that do not overlap the classes, but all {len(words)} are class "
+                         f"names, their words or synonyms; pass more `candidates`")
     features = _candidate_features(backbone, words, settings, cache_dir, progress)  # [N, D]
     with torch.no_grad():
         class_feats = class_text_features(backbone, class_names, settings.template).float().cpu()  # [C, D]
     if class_feats.shape[1] != features.shape[1]:
-        raise ValueError(
-            f"Expected class and candidate features of one width, but got {class_feats.shape[1]} and "
-            f"{features.shape[1]}; the cached candidate features belong to another backbone of the same identity"
-        )
+        raise ValueError(f"Expected class and candidate features of one width, but got {class_feats.shape[1]} and "
+                         f"{features.shape[1]}; the cached candidate features belong to another backbone of the "
+                         f"same identity")
     scores = (features @ class_feats.T).mean(dim=1)  # [N, D] @ [D, C] -> [N, C] -> [N]
-
     allowed = keep.nonzero().squeeze(1)  # [M] candidate indices
     order = torch.sort(scores[allowed], descending=True, stable=True).indices[: settings.size]  # [K]
     chosen = allowed[order]  # [K]
-    return OutlierPool(
-        names=[words[i] for i in chosen.tolist()],
-        scores=scores[chosen].clone(),
-        text_features=features[chosen].clone(),
-        settings=settings,
-    )
+    return OutlierPool(names=[words[i] for i in chosen.tolist()], scores=scores[chosen].clone(),
+                       text_features=features[chosen].clone(), settings=settings)

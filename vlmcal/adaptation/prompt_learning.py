@@ -1,34 +1,17 @@
 """Prompt learning on few labelled shots: CoOp, KgCoOp, and either with DOR.
 
-All three tune the one learnable context of :class:`~vlmcal.prompting.prompt_learner.PromptLearner`
-(the context TPT tunes too) on the base classes' shots, with the backbone frozen:
+All tune the learnable context of :class:`~vlmcal.prompting.prompt_learner.PromptLearner` on the
+base classes' shots, with the backbone frozen:
 
-- **CoOp** (Zhou et al., IJCV 2022): cross-entropy of ``logit_scale * f_img @ t_c`` over the base
-  classes. Context: 16 tokens drawn from N(0, 0.02^2) by default.
-- **KgCoOp** (Yao et al., CVPR 2023): CoOp's loss plus ``w * (1 - mean_c cos(t_c, t0_c))``, where
-  ``t_c`` is a base class's tuned text feature and ``t0_c`` its frozen zero-shot feature
-  (``template``); w = 8, context initialised from "a photo of a".
-- **DOR** (Wang, Li & Wei, ICML 2025) adds ``lambda * (1 - mean_o cos(t_o, t0_o))`` to either,
-  over *outlier* labels ``o`` instead of the base classes: WordNet nouns near the base classes
-  (:mod:`vlmcal.adaptation.outliers`), as many per step as there are base classes, redrawn at
-  every step. ``t_o`` runs the outlier name through the learned context, ``t0_o`` is the frozen
-  feature of ``template.format(o)``. The base classes' own text features are left free.
+- **CoOp** (Zhou et al., IJCV 2022): cross-entropy of ``logit_scale * f_img @ t_c``; 16 context
+  tokens from N(0, 0.02^2).
+- **KgCoOp** (Yao et al., CVPR 2023): adds ``w * (1 - mean_c cos(t_c, t0_c))``, ``t0_c`` the frozen
+  zero-shot feature of ``template``; w = 8, context from "a photo of a".
+- **DOR** (Wang, Li & Wei, ICML 2025): adds ``lambda * (1 - mean_o cos(t_o, t0_o))`` to either, over
+  outlier labels ``o`` (:mod:`vlmcal.adaptation.outliers`), one per base class, redrawn every step.
 
-With the context initialised from the template's phrase ("a photo of a" before
-"a photo of a {}."), both regularisers are exactly zero at the start.
-
-The image tower is frozen, so training reads cached image features ([N, D], L2-normalised; see
-``vlmcal.pipeline.features.image_features``); no image is encoded again during training. Each step
-runs the text tower on the C base prompts (and the outlier prompts) only.
-
-Schedule, as CoOp's configuration has it: SGD (momentum 0.9, weight decay 5e-4) at lr 0.002,
-cosine-annealed over the epochs, after a first epoch at a constant 1e-5 (``warmup_epochs``).
-Each epoch visits the shots once in a seeded random order, in batches of ``batch_size``.
-
-While training, :meth:`PromptTuner.fit` can follow held-out splits (the base and new test
-classes) epoch by epoch: the text features' feature divergence
-(:func:`vlmcal.prompting.dispersion.feature_divergence`), and the accuracy and mean confidence
-on that split. Following never changes the training (it runs under ``torch.no_grad``).
+Training reads cached image features ([N, D], L2-normalised). Schedule, as CoOp's configuration:
+SGD (momentum 0.9, weight decay 5e-4) at lr 0.002, cosine-annealed, after a first epoch at 1e-5.
 """
 
 from __future__ import annotations
@@ -49,10 +32,8 @@ from vlmcal.prompting.dispersion import feature_divergence
 from vlmcal.prompting.prompt_learner import PromptLearner, PromptSettings
 from vlmcal.prompting.zeroshot import class_text_features, zero_shot_logits
 
-__all__ = [
-    "BASE_METHODS", "METHODS", "PromptTuningSettings", "method_settings", "anchor_loss", "learning_rate", "TrackedSplit",
-    "PromptTuner",
-]
+__all__ = ["BASE_METHODS", "METHODS", "PromptTuningSettings", "method_settings", "anchor_loss", "learning_rate",
+           "TrackedSplit", "PromptTuner"]
 
 BASE_METHODS = ("CoOp", "KgCoOp")
 METHODS = ("zero-shot", "CoOp", "CoOp + DOR", "KgCoOp", "KgCoOp + DOR")  # the rows of the DOR paper's tables
@@ -67,11 +48,9 @@ class PromptTuningSettings:
         method: ``"CoOp"`` or ``"KgCoOp"`` (the base method).
         dor_weight: lambda, the weight of DOR's outlier regulariser; 0 for the base method alone.
         n_ctx: M, the context length.
-        init_phrase: initialise the context from this phrase (its token count must be ``n_ctx``),
-            or None for N(0, 0.02^2).
+        init_phrase: initialise the context from this phrase (of ``n_ctx`` tokens), or None for N(0, 0.02^2).
         kg_weight: w, the weight of KgCoOp's regulariser (used only by KgCoOp).
-        template: the fixed zero-shot template of the frozen features both regularisers pull
-            towards (and that the outlier pool is scored with).
+        template: the zero-shot template of the frozen features both regularisers pull towards.
         epochs: passes over the shots.
         batch_size: shots per step.
         lr: the peak learning rate of SGD.
@@ -80,7 +59,7 @@ class PromptTuningSettings:
         warmup_epochs: epochs at the constant ``warmup_lr`` before the cosine schedule.
         warmup_lr: the warm-up learning rate.
         fd_neighbours: M of the feature divergence that :meth:`PromptTuner.fit` follows.
-        seed: seeds the context's random initialisation, the batch order and the outlier draws.
+        seed: seeds the context's initialisation, the batch order and the outlier draws.
     """
 
     method: str = "CoOp"
@@ -130,10 +109,8 @@ class PromptTuningSettings:
 
 
 # Each base method's published settings; DOR's lambda per base method (a secondary source: 8 for CoOp, 2 for others).
-_METHOD_DEFAULTS = {
-    "CoOp": {"n_ctx": 16, "init_phrase": None},
-    "KgCoOp": {"n_ctx": 4, "init_phrase": "a photo of a", "kg_weight": 8.0},
-}
+_METHOD_DEFAULTS = {"CoOp": {"n_ctx": 16, "init_phrase": None},
+                    "KgCoOp": {"n_ctx": 4, "init_phrase": "a photo of a", "kg_weight": 8.0}}
 DOR_WEIGHTS = {"CoOp": 8.0, "KgCoOp": 2.0}
 
 
@@ -217,14 +194,12 @@ class PromptTuner:
     Args:
         backbone: the frozen backbone (any :class:`~vlmcal.backbones.base.Backbone`).
         settings: the method and its schedule.
-        outliers: DOR's outlier pool (:func:`vlmcal.adaptation.outliers.outlier_pool`); required
-            when ``settings.dor_weight > 0``.
+        outliers: DOR's outlier pool (:func:`vlmcal.adaptation.outliers.outlier_pool`); required if ``dor_weight > 0``.
 
     Attributes:
         learner_: the trained :class:`PromptLearner` over the base classes (set by :meth:`fit`, as are the others).
-        history_: one row per epoch (epoch 0 = before training): loss, cross-entropy,
-            regulariser, learning rate, seconds, and for each tracked split ``<split>_fd``,
-            ``<split>_accuracy`` and ``<split>_confidence``.
+        history_: one row per epoch (0 = before training): loss, cross-entropy, regulariser, lr, seconds,
+            and per tracked split ``<split>_fd``, ``<split>_accuracy`` and ``<split>_confidence``.
         seconds_per_epoch_: mean training time of an epoch (following the tracked splits excluded).
 
     Example:
@@ -282,7 +257,7 @@ class PromptTuner:
             image_features: [N, D] L2-normalised image features of the shots.
             labels: [N] labels indexing ``class_names``.
             class_names: the C base classes.
-            track: named held-out splits to follow each epoch (e.g. ``{"base": ..., "new": ...}``).
+            track: named held-out splits to follow each epoch (under ``torch.no_grad``).
             progress: show a progress bar over epochs.
 
         Returns:

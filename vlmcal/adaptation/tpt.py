@@ -1,41 +1,17 @@
 """Test-time prompt tuning: TPT and C-TPT, batched, with a one-image-at-a-time reference.
 
-TPT (Shu et al., NeurIPS 2022) tunes a prompt's context on each test image alone, without a
-label: the image and 63 augmented views of it are classified with the current prompt, the
-``int(64 * 0.1) = 6`` views with the lowest entropy are kept (the original may be among them),
-and the loss is the entropy of their mean probability. After the step(s), the image is
-classified on its original view only, and the prompt and optimiser are reset for the next
-image. C-TPT (Yoon et al., ICLR 2024) subtracts ``lambda * ATFD`` of the prompt's class text
-features from that loss (``vlmcal.prompting.dispersion``), so that the tuned prompt keeps its
-class features spread out.
+TPT (Shu et al., NeurIPS 2022) tunes a prompt's context on each unlabelled test image: the image
+and 63 augmented views are classified, the ``int(64 * 0.1) = 6`` lowest-entropy views kept, and
+the loss is the entropy of their mean probability; the image is then classified on its original
+view and the prompt reset. C-TPT (Yoon et al., ICLR 2024) subtracts ``lambda * ATFD`` of the
+class text features (``vlmcal.prompting.dispersion``) from that loss.
 
-Two engines give the same results (``tests/adaptation/test_tpt.py`` checks predictions and confidences
-to floating-point tolerance on a stand-in and on a random-weight open_clip model):
-
-- :func:`tpt_reference`: the reference code's structure (azshue/TPT), one image at a time,
-  each with a fresh :class:`~vlmcal.prompting.prompt_learner.PromptLearner` and a fresh AdamW.
-- :func:`tpt_batched`: B images at once. Each image has its own context (a [B, M, W]
-  parameter) and the per-image losses are summed, so each image's gradient is its own; AdamW
-  is elementwise, so one optimiser over the stacked contexts makes every image's update the
-  one it would make alone. Each image's views are encoded once (the image tower is frozen).
-
-The views (:func:`augmented_views`) are made from the backbone's input tensors: view 0 is the
-image as preprocessed (the backbone's resize and centre crop), and every other view a random
-resized crop (torchvision's ``RandomResizedCrop`` parameters, scale 0.08-1, back to the input
-size) with a random horizontal flip, as the reference does for ImageNet-style sets. Cropping,
-resizing and flipping commute with a per-channel normalisation, so working on normalised
-inputs gives the views the reference makes from raw images. Every draw for image ``i`` comes
-from a generator seeded by ``(seed, i)``: a view does not depend on the batch it is in.
-With ``augmix=True`` each crop is also mixed with AugMix chains (torchvision's ``AugMix``), as
-the reference does for its fine-grained sets; AugMix works on images in [0, 1], so a
-normalising backbone's views are un-normalised for it and normalised again.
-
-``init_phrase`` may name several phrases: the context then starts from their ensemble, one
-context per phrase, all tuned together on the same loss, with their class text features
-averaged by the ensemble rule (:func:`ensemble_features`).
-
-On CUDA the text tower runs under float16 autocast, as the reference's does; this path cannot
-be run on the project's machines (no GPU), so only the CPU path is tested.
+:func:`tpt_reference` follows the reference code (azshue/TPT), one image at a time;
+:func:`tpt_batched` tunes B images at once, one [M, W] context each, with the per-image losses
+summed (AdamW is elementwise, so each update is the one it would make alone). Views are random
+resized crops (scale 0.08-1) with flips of the preprocessed input, seeded per ``(seed, index)``;
+``augmix=True`` adds AugMix. Several phrases in ``init_phrase`` give an ensemble of contexts
+(:func:`ensemble_features`). On CUDA the text tower runs under float16 autocast (untested here).
 """
 
 from __future__ import annotations
@@ -54,10 +30,8 @@ from vlmcal.backbones.base import Backbone
 from vlmcal.prompting.dispersion import text_feature_dispersion
 from vlmcal.prompting.prompt_learner import PromptLearner, PromptSettings
 
-__all__ = [
-    "PHASES", "TPTSettings", "TPTResult", "augmented_views", "confident_views", "marginal_entropy", "tpt_batched", "tpt_reference",
-    "initial_contexts", "ensemble_features", "input_normalization",
-]
+__all__ = ["PHASES", "TPTSettings", "TPTResult", "augmented_views", "confident_views", "marginal_entropy",
+           "tpt_batched", "tpt_reference", "initial_contexts", "ensemble_features", "input_normalization"]
 
 
 @dataclass(frozen=True)
@@ -69,14 +43,12 @@ class TPTSettings:
         selection: the fraction of views kept, by lowest entropy (0.1: ``int(64 * 0.1) = 6``).
         steps: optimiser steps per image (1).
         lr: AdamW's learning rate (5e-3).
-        n_ctx, init_phrase: the learnable context: 4 tokens from "a photo of a". A tuple of
-            phrases (each of ``n_ctx`` tokens) starts from their ensemble: one context per
-            phrase, tuned together, their class text features averaged (each L2-normalised,
-            averaged, normalised again: the ensemble rule of zero-shot classification).
-        augmix: put torchvision's AugMix (severity 1, the AugMix paper's operations) on top of
-            each augmented view, as the reference does for its fine-grained sets.
-        ctpt_lambda: C-TPT's weight on ATFD in ``L_TPT - lambda * ATFD`` (paper: 50 for
-            fine-grained sets, 20 for natural shifts); 0 gives TPT.
+        n_ctx, init_phrase: the learnable context: 4 tokens from "a photo of a"; a tuple of
+            phrases (each of ``n_ctx`` tokens) starts an ensemble, one context per phrase.
+        augmix: put torchvision's AugMix (severity 1) on top of each view, as the reference does
+            for its fine-grained sets.
+        ctpt_lambda: C-TPT's weight in ``L_TPT - lambda * ATFD`` (paper: 50 for fine-grained sets,
+            20 for natural shifts); 0 gives TPT.
         seed: fixes the augmented views.
     """
 
@@ -102,9 +74,8 @@ class TPTSettings:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"Expected `{name}` to be an integer >= 1, but got {value!r}")
         if not (0.0 < self.selection <= 1.0) or int(self.n_views * self.selection) < 1:
-            raise ValueError(
-                f"Expected `selection` in (0, 1] keeping at least one of the {self.n_views} views, but got {self.selection!r}"
-            )
+            raise ValueError(f"Expected `selection` in (0, 1] keeping at least one of the {self.n_views} views, "
+                             f"but got {self.selection!r}")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"Expected `lr` > 0, but got {self.lr!r}")
         if not (math.isfinite(self.ctpt_lambda) and self.ctpt_lambda >= 0):
@@ -141,11 +112,7 @@ def _view_generator(seed: int, index: int) -> int:
 
 
 def input_normalization(backbone: Backbone) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """The per-channel (mean, std) that the backbone's preprocessing ends with, or None.
-
-    open_clip models normalise in ``preprocess``; the stand-ins take images in [0, 1] as they
-    are. AugMix works on images in [0, 1], so its views undo the normalisation first.
-    """
+    """The per-channel (mean, std) that the backbone's preprocessing ends with, or None (inputs in [0, 1])."""
     from torchvision import transforms as tv1
     from torchvision.transforms import v2
 
@@ -155,14 +122,9 @@ def input_normalization(backbone: Backbone) -> tuple[torch.Tensor, torch.Tensor]
     return None
 
 
-def augmented_views(
-    images: torch.Tensor,
-    n_views: int,
-    seed: int = 0,
-    indices: Sequence[int] | None = None,
-    augmix: bool = False,
-    normalization: tuple[torch.Tensor, torch.Tensor] | None = None,
-) -> torch.Tensor:
+def augmented_views(images: torch.Tensor, n_views: int, seed: int = 0, indices: Sequence[int] | None = None,
+                    augmix: bool = False,
+                    normalization: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """Each image and ``n_views - 1`` random resized crops with flips of it (AugMix on top if asked).
 
     Args:
@@ -170,10 +132,8 @@ def augmented_views(
         n_views: views per image, the original first.
         seed: with each image's index, fixes its views.
         indices: [B] the images' indices in their data set (default ``0..B-1``).
-        augmix: mix each crop with AugMix chains (torchvision's ``AugMix``: severity 1, three
-            chains of 1-3 operations, the AugMix paper's operations without the colour ones).
-        normalization: the inputs' per-channel (mean, std) (:func:`input_normalization`),
-            undone before AugMix and redone after it; None when the inputs are in [0, 1].
+        augmix: mix each crop with torchvision's ``AugMix`` (severity 1, no colour operations).
+        normalization: the inputs' (mean, std) (:func:`input_normalization`), undone around AugMix.
 
     Returns:
         [B, V, C, H, W]; ``[:, 0]`` is ``images``.
@@ -222,14 +182,12 @@ def confident_views(logits: torch.Tensor, n_kept: int) -> torch.Tensor:
 @contextlib.contextmanager
 def _phase(timings: dict[str, float] | None, name: str):
     """Add the wall-clock seconds of the block to ``timings[name]`` (nothing when ``timings`` is None)."""
-    if timings is None:
-        yield
-        return
     start = time.perf_counter()
     try:
         yield
     finally:
-        timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
+        if timings is not None:
+            timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
 
 
 PHASES = ("augmentation", "image encoding", "text forward", "text backward", "optimiser step")
@@ -257,42 +215,32 @@ def initial_contexts(backbone: Backbone, settings: TPTSettings) -> torch.Tensor:
     for phrase in settings.phrases:
         embedded = backbone.embed_phrase(phrase).detach().float()  # [M, W]
         if embedded.shape[0] != settings.n_ctx:
-            raise ValueError(
-                f"`init_phrase` {phrase!r} has {embedded.shape[0]} tokens but `n_ctx` is {settings.n_ctx}; "
-                f"use phrases of {settings.n_ctx} tokens or set n_ctx={embedded.shape[0]}"
-            )
+            raise ValueError(f"`init_phrase` {phrase!r} has {embedded.shape[0]} tokens but `n_ctx` is "
+                             f"{settings.n_ctx}; use phrases of {settings.n_ctx} tokens or set "
+                             f"n_ctx={embedded.shape[0]}")
         contexts.append(embedded)
     return torch.stack(contexts)
 
 
 def ensemble_features(text_features: torch.Tensor) -> torch.Tensor:
-    """[..., E, K, D] unit class features of E prompts -> [..., K, D] their ensemble.
-
-    One prompt is returned as it is; several are averaged and normalised again (each is
-    already unit norm), the ensemble rule of zero-shot classification.
-    """
+    """[..., E, K, D] unit class features of E prompts -> [..., K, D] their ensemble (mean, normalised again)."""
     if text_features.shape[-3] == 1:
         return text_features.select(-3, 0)
     return F.normalize(text_features.mean(dim=-3), dim=-1)
 
 
-def tpt_batched(
-    backbone: Backbone,
-    images: torch.Tensor,
-    class_names: Sequence[str],
-    settings: TPTSettings = TPTSettings(),
-    indices: Sequence[int] | None = None,
-    timings: dict[str, float] | None = None,
-) -> TPTResult:
+def tpt_batched(backbone: Backbone, images: torch.Tensor, class_names: Sequence[str],
+                settings: TPTSettings = TPTSettings(), indices: Sequence[int] | None = None,
+                timings: dict[str, float] | None = None) -> TPTResult:
     """TPT (or C-TPT, with ``settings.ctpt_lambda > 0``) on B images at once.
 
     Args:
-        backbone: any backbone with the context hook (the stand-ins, open_clip models).
+        backbone: any backbone with the context hook.
         images: [B, C, H, W] backbone inputs.
         class_names: the K class names.
         settings: :class:`TPTSettings`.
         indices: [B] the images' indices in their data set (fixes their views; default ``0..B-1``).
-        timings: if given, seconds spent in each of ``PHASES`` are added to it (for the benchmark).
+        timings: if given, seconds spent in each of ``PHASES`` are added to it.
 
     Returns:
         A :class:`TPTResult`.
@@ -300,9 +248,8 @@ def tpt_batched(
     _check(backbone, images, class_names)
     device, names, b, k = backbone.device, list(class_names), len(images), len(class_names)
     with _phase(timings, "augmentation"):
-        views = augmented_views(
-            images, settings.n_views, settings.seed, indices, settings.augmix, input_normalization(backbone)
-        )  # [B, V, C, H, W]
+        views = augmented_views(images, settings.n_views, settings.seed, indices, settings.augmix,
+                                input_normalization(backbone))  # [B, V, C, H, W]
     with torch.no_grad(), _phase(timings, "image encoding"):
         feats = backbone.encode_images(views.flatten(0, 1).to(device)).float().view(b, settings.n_views, -1)  # [B, V, D]
     init = initial_contexts(backbone, settings)  # [E, M, W]
@@ -343,21 +290,13 @@ def tpt_batched(
     return TPTResult(logits=logits.cpu(), initial_logits=initial_logits.cpu(), dispersion=dispersion.cpu())
 
 
-def tpt_reference(
-    backbone: Backbone,
-    images: torch.Tensor,
-    class_names: Sequence[str],
-    settings: TPTSettings = TPTSettings(),
-    indices: Sequence[int] | None = None,
-    timings: dict[str, float] | None = None,
-) -> TPTResult:
+def tpt_reference(backbone: Backbone, images: torch.Tensor, class_names: Sequence[str],
+                  settings: TPTSettings = TPTSettings(), indices: Sequence[int] | None = None,
+                  timings: dict[str, float] | None = None) -> TPTResult:
     """The same as :func:`tpt_batched`, one image at a time, as the reference code runs it.
 
-    Each image gets a new :class:`~vlmcal.prompting.prompt_learner.PromptLearner` per initial
-    phrase (its context reset to the phrase) and a new AdamW; its views are encoded and classified with the
-    current prompt, the confident views chosen at the first step, and after the steps the
-    original view is classified. Kept as the ground truth that the batched engine is tested
-    against, and for the benchmark.
+    Each image gets a new :class:`~vlmcal.prompting.prompt_learner.PromptLearner` per initial phrase
+    and a new AdamW; the ground truth the batched engine is tested against.
     """
     _check(backbone, images, class_names)
     device, names = backbone.device, list(class_names)
@@ -369,7 +308,7 @@ def tpt_reference(
     def class_features(learners: list[PromptLearner]) -> torch.Tensor:
         with _autocast(device):
             per_prompt = torch.stack([learner().float() for learner in learners])  # [E, K, D]
-        return per_prompt[0] if len(learners) == 1 else F.normalize(per_prompt.mean(dim=0), dim=-1)  # [K, D]
+        return ensemble_features(per_prompt)  # [K, D]
 
     for image, index in zip(images, indices):
         with _phase(timings, "augmentation"):
@@ -398,6 +337,5 @@ def tpt_reference(
             txt = class_features(learners)
             logits_out.append(backbone.logit_scale * feats[0] @ txt.T)  # [K]
             dispersion_out.append(text_feature_dispersion(txt))
-    return TPTResult(
-        logits=torch.stack(logits_out).cpu(), initial_logits=torch.stack(initial_out).cpu(), dispersion=torch.stack(dispersion_out).cpu()
-    )
+    return TPTResult(logits=torch.stack(logits_out).cpu(), initial_logits=torch.stack(initial_out).cpu(),
+                     dispersion=torch.stack(dispersion_out).cpu())

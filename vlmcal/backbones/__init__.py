@@ -1,13 +1,9 @@
 """Backbones by name: one loader for every family, and a registry that families plug into.
 
 - ``openclip:<arch>:<pretrained>``: an open_clip model (``vlmcal.backbones.openclip``), e.g.
-  ``openclip:ViT-B-16:openai``, ``openclip:ViT-B-16:/path/to/checkpoint.pt``, or
-  ``openclip:vlmcal-tiny:random`` (random weights, for tests and dry runs).
-- Any family registered with :func:`register_family`. Installed packages register theirs
-  through the ``vlmcal.backbones`` entry-point group, read on the first name no registered
-  family accepts: this is how the book's offline stand-ins (``default``, ``default-<variant>``
-  and the ``supervised`` baseline, from ``vlmcal.standins``) are found without the library
-  importing them.
+  ``openclip:ViT-B-16:openai`` or ``openclip:vlmcal-tiny:random`` (random weights, for tests).
+- Any family registered with :func:`register_family`, e.g. through the ``vlmcal.backbones``
+  entry-point group (the book's stand-ins ``default`` and ``supervised``, from ``vlmcal.standins``).
 
 Example:
     >>> backbone = load_backbone("openclip:vlmcal-tiny:random", device="cpu")
@@ -75,20 +71,15 @@ def _accepted() -> str:
     return "; ".join([*(f.spelling for f in _families()), _OPENCLIP])
 
 
-def load_model(
-    name: str,
-    device: str | torch.device | None = None,
-    cache_dir: str | os.PathLike | None = None,
-    **kwargs,
-) -> Backbone | Classifier:
+def load_model(name: str, device: str | torch.device | None = None, cache_dir: str | os.PathLike | None = None,
+               **kwargs) -> Backbone | Classifier:
     """Load a model by name: a VLM backbone, or a classifier such as a supervised baseline.
 
     Args:
         name: ``openclip:<arch>:<pretrained>``, or a name of a registered family.
         device: where it runs; default CUDA when present, else CPU.
         cache_dir: vlmcal's cache directory (default ``$VLMCAL_CACHE_DIR`` or ``~/.cache/vlmcal``).
-        **kwargs: passed to the family's loader (for open_clip: ``weights_dir``, ``quick_gelu``,
-            ``text_batch_size``; see :func:`vlmcal.backbones.openclip.load_openclip`).
+        **kwargs: passed to the family's loader (e.g. :func:`vlmcal.backbones.openclip.load_openclip`).
 
     Raises:
         ValueError: for a name no family accepts (the message lists what is accepted).
@@ -105,12 +96,8 @@ def load_model(
     raise ValueError(f"Unknown backbone {name!r}. Accepted: {_accepted()}; see vlmcal.backbones.list_backbones()")
 
 
-def load_backbone(
-    name: str,
-    device: str | torch.device | None = None,
-    cache_dir: str | os.PathLike | None = None,
-    **kwargs,
-) -> Backbone:
+def load_backbone(name: str, device: str | torch.device | None = None, cache_dir: str | os.PathLike | None = None,
+                  **kwargs) -> Backbone:
     """Load a VLM backbone by name (see :func:`load_model` for the arguments).
 
     Returns:
@@ -129,12 +116,10 @@ def list_backbones(include_downloadable: bool = False) -> list[str]:
     """Backbone names that load on this machine (or, optionally, that could be downloaded).
 
     Args:
-        include_downloadable: also list every ``openclip:<arch>:<tag>`` pair open_clip knows,
-            whether or not its weights are here.
+        include_downloadable: also list every ``openclip:<arch>:<tag>`` pair open_clip knows.
 
     Returns:
-        The registered families' names, the random-weight test models, and the open_clip pairs
-        whose weights are in the local caches (all pairs with ``include_downloadable``).
+        The registered families' names, the random-weight test models, and the cached open_clip pairs.
     """
     names = [n for family in _families() for n in family.names()]
     from vlmcal.backbones.openclip import RANDOM_TAG, TEST_CONFIGS, _find_cached_weights

@@ -1,14 +1,8 @@
-"""The one interface every backbone implements, and that every method (zero-shot, TPT, C-TPT,
-CoOp, KgCoOp, DOR) is written against.
+"""The one interface every backbone implements and every method (zero-shot, TPT, CoOp, DOR, ...) uses.
 
-A backbone is a frozen dual encoder: ``encode_images`` and ``encode_text`` return
-L2-normalised features in a shared space of width D, and ``logit_scale`` multiplies their
-cosine similarities (CLIP: 100). The prompt-learner hook lets learnable context vectors
-stand in the text tower's token-embedding space, CoOp style:
-
-    [prefix tokens] [ctx_1 .. ctx_M] [class-name tokens] [suffix / end tokens]
-
-with the tower frozen, so gradients reach only the context vectors.
+A backbone is a frozen dual encoder with L2-normalised features of width D; its prompt-learner
+hook puts learnable context vectors in the text tower's token-embedding space, CoOp style:
+``[prefix] [ctx_1 .. ctx_M] [class-name tokens] [suffix]``.
 """
 
 from __future__ import annotations
@@ -52,8 +46,7 @@ class Backbone(ABC):
         token_embedding_dim: W, the width of the text tower's token embeddings (for context vectors).
         device: where the encoders run.
         preprocess: maps one PIL image to the image tower's input tensor.
-        covered_shifts: the shifts (``vlmcal.data.shifts`` names) its pretraining data is known
-            to show; None when that is not known (any model vlmcal did not pretrain itself).
+        covered_shifts: the shifts (``vlmcal.data.shifts`` names) its pretraining data shows; None if unknown.
     """
 
     name: str
@@ -85,9 +78,8 @@ class Backbone(ABC):
             class_names: the C class names.
 
         Returns:
-            [C, D] L2-normalised text features; differentiable with respect to ``context``.
-            With ``context = embed_phrase("a photo of a")`` it equals
-            ``encode_text(["a photo of a <class>." for each class])`` up to float error.
+            [C, D] L2-normalised text features, differentiable with respect to ``context``; the context
+            ``embed_phrase("a photo of a")`` gives ``encode_text`` of "a photo of a <class>." (to float error).
         """
 
 

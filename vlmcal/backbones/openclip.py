@@ -1,38 +1,16 @@
 """open_clip models as vlmcal backbones: ``openclip:<arch>:<pretrained>``.
 
-``<pretrained>`` is one of
+``<pretrained>`` is a pretrained tag open_clip knows for ``<arch>`` (``openclip:ViT-B-16:openai``),
+a local checkpoint path, or ``random`` (seeded random weights, for tests and dry runs).
 
-- a pretrained tag that open_clip knows for ``<arch>`` (``open_clip.list_pretrained()``),
-  e.g. ``openclip:ViT-B-16:openai``;
-- a path to a local checkpoint, e.g. ``openclip:ViT-B-16:/data/clip/ViT-B-16.pt``;
-- ``random``: random weights drawn with a fixed seed (for tests and dry runs).
+Weights are never fetched silently: a tag is looked up in the local caches (Hugging Face hub,
+``~/.cache/clip``), and when absent with the hub offline (``HF_HUB_OFFLINE=1``) or unreachable
+(a 3-second socket probe), loading stops with :class:`WeightsNotFoundError`.
 
-Weights are never fetched silently. A tag is first looked up in the local caches (the
-Hugging Face hub cache and open_clip's URL cache, ``~/.cache/clip``); when it is not there
-and the hub is offline (``HF_HUB_OFFLINE=1``) or unreachable (checked with a 3-second socket
-probe), loading stops at once with :class:`WeightsNotFoundError`, which says how to provide
-the weights. Only when the hub is reachable does open_clip download them.
-
-OpenAI's CLIP weights were trained with QuickGELU; open_clip's plain architecture configs use
-GELU and load those weights without complaint but give wrong features (open_clip issue #441).
-The loader therefore takes the activation from the pretrained tag's own record
-(``quick_gelu=True`` for every ``openai`` tag), and for a checkpoint file assumes QuickGELU when
-its file name contains ``openai``; ``quick_gelu=`` overrides both.
-
-The prompt-learner hook follows CoOp (Zhou et al., IJCV 2022; its ``PromptLearner`` and
-``TextEncoder``): the token embeddings of ``[SOT] X .. X <class name>. [EOT]`` are computed
-once, the M placeholder rows are replaced by the learnable context, and the frozen text
-transformer runs on the result; the feature is read at the EOT position, where open_clip's
-own ``encode_text`` reads it.
-
-``vlmcal-tiny`` is a small random-weight architecture (a 2-layer ViT on 32-pixel images and
-a 2-layer text transformer with CLIP's tokenizer) registered with open_clip on first use; it
-makes tests and notebook dry runs possible on a CPU without any weights:
-``openclip:vlmcal-tiny:random``.
-
-Length: over 400 lines because the one class wraps one open_clip model end to end (loading
-plan, weights lookup, image and text encoders, the prompt-learner hook); each part is short
-and they share the model's state, so splitting them would scatter one object over files.
+OpenAI's weights need QuickGELU, which open_clip's plain configs lack (open_clip issue #441): the
+activation comes from the tag's record, or for a file, from ``openai`` in its name; ``quick_gelu=``
+overrides both. The prompt-learner hook follows CoOp's ``PromptLearner`` and ``TextEncoder`` (Zhou
+et al., IJCV 2022). ``vlmcal-tiny`` is a tiny random-weight architecture with CLIP's tokenizer.
 """
 
 from __future__ import annotations
@@ -55,15 +33,8 @@ from torch import nn
 
 from vlmcal.backbones.base import Backbone, default_device
 
-__all__ = [
-    "OpenClipBackbone",
-    "WeightsNotFoundError",
-    "load_openclip",
-    "parse_openclip_name",
-    "register_test_configs",
-    "TEST_CONFIGS",
-    "RANDOM_TAG",
-]
+__all__ = ["OpenClipBackbone", "WeightsNotFoundError", "load_openclip", "parse_openclip_name", "register_test_configs",
+           "TEST_CONFIGS", "RANDOM_TAG"]
 
 PREFIX = "openclip"
 RANDOM_TAG = "random"
@@ -71,33 +42,21 @@ RANDOM_SEED = 0  # the seed behind `random` weights: the same name always means 
 CONTEXT_TOKEN_CACHE_SIZE = 32  # class-name lists whose token ids are kept for the prompt-learner hook
 HUB_PROBE_TIMEOUT_S = 3.0  # long enough for a healthy connection, short enough to fail "at once"
 
-# Architecture configs in open_clip's own JSON schema. Tiny on purpose: a forward pass costs
-# milliseconds on a CPU. The text tower keeps CLIP's tokenizer (vocab 49408, context 77) so that
-# prompts tokenise exactly as for real CLIP models.
+# Architecture configs in open_clip's JSON schema, tiny for CPU tests; CLIP's tokenizer (vocab 49408, context 77).
 TEST_CONFIGS: dict[str, dict[str, Any]] = {
-    "vlmcal-tiny": {
-        "embed_dim": 32,
-        "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "head_width": 32, "patch_size": 8},
-        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
-    },
-    # The same, built as open_clip's CustomTextCLIP (text tower under `model.text`), the class
-    # many non-OpenAI open_clip models use.
+    "vlmcal-tiny": {"embed_dim": 32,
+                    "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "head_width": 32, "patch_size": 8},
+                    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2}},
+    # The same as open_clip's CustomTextCLIP (text tower under `model.text`), as many non-OpenAI models are.
     "vlmcal-tiny-customtext": {
-        "embed_dim": 32,
-        "custom_text": True,
+        "embed_dim": 32, "custom_text": True,
         "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "head_width": 32, "patch_size": 8},
-        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
-    },
+        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2}},
 }
 
 
 class WeightsNotFoundError(FileNotFoundError):
     """The weights a backbone name asks for are not on this machine and cannot be downloaded now."""
-
-
-# --------------------------------------------------------------------------------------------
-# Names, configs and weights
-# --------------------------------------------------------------------------------------------
 
 
 def parse_openclip_name(name: str) -> tuple[str, str]:
@@ -109,21 +68,14 @@ def parse_openclip_name(name: str) -> tuple[str, str]:
     """
     parts = name.split(":", 2) if isinstance(name, str) else []
     if len(parts) != 3 or parts[0] != PREFIX or not parts[1] or not parts[2]:
-        raise ValueError(
-            f"Expected an open_clip backbone name `openclip:<arch>:<pretrained>` (e.g. "
-            f"`openclip:ViT-B-16:openai`, `openclip:ViT-B-16:/path/to/checkpoint.pt` or "
-            f"`openclip:vlmcal-tiny:random`), but got {name!r}"
-        )
+        raise ValueError(f"Expected an open_clip backbone name `openclip:<arch>:<pretrained>` (e.g. "
+                         f"`openclip:ViT-B-16:openai`, `openclip:ViT-B-16:/path/to/checkpoint.pt` or "
+                         f"`openclip:vlmcal-tiny:random`), but got {name!r}")
     return parts[1], parts[2]
 
 
 def register_test_configs() -> list[str]:
-    """Register :data:`TEST_CONFIGS` with open_clip (idempotent); returns their names.
-
-    open_clip finds architectures by globbing JSON files (``add_model_config``); each config is
-    written to a temporary file, registered, and the file removed (open_clip keeps the parsed
-    config in memory).
-    """
+    """Register :data:`TEST_CONFIGS` with open_clip (idempotent, via temporary JSON files); returns their names."""
     import open_clip
 
     missing = [n for n in TEST_CONFIGS if n not in open_clip.list_models()]
@@ -151,12 +103,7 @@ def _hub_reachable(host: str = "huggingface.co", timeout: float = HUB_PROBE_TIME
 
 
 def _find_cached_weights(pretrained_cfg: dict, weights_dir: str | os.PathLike | None = None) -> str | None:
-    """The local file of a pretrained tag's weights, looking only on disk (never on the network).
-
-    Looks where open_clip's own download would have put them: the Hugging Face hub cache
-    (``weights_dir`` if given, else the default hub cache), then the URL cache
-    (``weights_dir`` or ``~/.cache/clip``).
-    """
+    """The local file of a pretrained tag's weights, from the hub cache or the URL cache (never the network)."""
     from open_clip.constants import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
 
     if pretrained_cfg.get("file") and os.path.isfile(pretrained_cfg["file"]):
@@ -197,16 +144,7 @@ def _is_torchscript_archive(path: str | os.PathLike) -> bool:
 
 @dataclass(frozen=True)
 class _LoadPlan:
-    """What to build, decided before anything heavy happens (and testable without weights).
-
-    Attributes:
-        arch: open_clip architecture name.
-        pretrained: what ``create_model_and_transforms`` receives: a local file, a tag to download, or None.
-        quick_gelu: whether to force QuickGELU activations.
-        preprocess: overrides of the image preprocessing from the tag's record (mean, std, ...).
-        random_seed: the seed for random weights (only when ``pretrained`` is None).
-        source: a human-readable account of where the weights come from.
-    """
+    """What to build (``pretrained``: a local file, a tag to download, or None for ``random_seed``), before loading."""
 
     arch: str
     pretrained: str | None
@@ -216,58 +154,44 @@ class _LoadPlan:
     source: str = ""
 
 
-def _plan(
-    arch: str,
-    pretrained: str,
-    weights_dir: str | os.PathLike | None = None,
-    quick_gelu: bool | None = None,
-) -> _LoadPlan:
+def _plan(arch: str, pretrained: str, weights_dir: str | os.PathLike | None = None,
+          quick_gelu: bool | None = None) -> _LoadPlan:
     """Resolve ``openclip:<arch>:<pretrained>`` into a :class:`_LoadPlan`, failing fast without weights."""
     import open_clip
 
     if arch in TEST_CONFIGS:
         register_test_configs()
     if arch not in open_clip.list_models():
-        raise ValueError(
-            f"Unknown open_clip architecture {arch!r}. Use one of open_clip.list_models() "
-            f"(e.g. 'ViT-B-16', 'RN50') or a test config {sorted(TEST_CONFIGS)}"
-        )
+        raise ValueError(f"Unknown open_clip architecture {arch!r}. Use one of open_clip.list_models() "
+                         f"(e.g. 'ViT-B-16', 'RN50') or a test config {sorted(TEST_CONFIGS)}")
     arch_quick_gelu = bool(open_clip.get_model_config(arch).get("quick_gelu", False))
-
     if pretrained.lower() == RANDOM_TAG:
         return _LoadPlan(arch, None, arch_quick_gelu if quick_gelu is None else quick_gelu,
                          random_seed=RANDOM_SEED, source=f"random weights (seed {RANDOM_SEED})")
-
     if os.path.isfile(pretrained):
         guess = arch_quick_gelu or "openai" in Path(pretrained).name.lower()
         return _LoadPlan(arch, pretrained, guess if quick_gelu is None else quick_gelu,
                          source=f"local checkpoint {pretrained}")
-
     tag_cfg = open_clip.get_pretrained_cfg(arch, pretrained)
     if not tag_cfg:
         looks_like_path = os.sep in pretrained or pretrained.endswith((".pt", ".pth", ".bin", ".safetensors"))
         if looks_like_path:
             raise WeightsNotFoundError(
                 f"Checkpoint file {pretrained!r} for open_clip architecture {arch!r} does not exist. "
-                f"Check the path, or name a pretrained tag instead: {open_clip.list_pretrained_tags_by_model(arch)}"
-            )
+                f"Check the path, or name a pretrained tag instead: {open_clip.list_pretrained_tags_by_model(arch)}")
         raise ValueError(
             f"{pretrained!r} is neither a pretrained tag of {arch!r} nor an existing file. Tags for "
             f"{arch!r}: {open_clip.list_pretrained_tags_by_model(arch)} (all pairs: open_clip.list_pretrained()); "
-            f"or use `random` for random weights"
-        )
+            f"or use `random` for random weights")
     tag_quick_gelu = bool(tag_cfg.get("quick_gelu", False)) or arch_quick_gelu
     preprocess = {k: tag_cfg[k] for k in ("mean", "std", "interpolation", "resize_mode") if k in tag_cfg}
     use_quick_gelu = tag_quick_gelu if quick_gelu is None else quick_gelu
-
     local = _find_cached_weights(tag_cfg, weights_dir)
     if local is not None:
         return _LoadPlan(arch, local, use_quick_gelu, preprocess, source=f"cached weights {local}")
-
     host = "huggingface.co" if tag_cfg.get("hf_hub") else (urlparse(tag_cfg.get("url", "")).hostname or "")
     if host and _hub_reachable(host):
         return _LoadPlan(arch, pretrained, use_quick_gelu, preprocess, source=f"download of tag {pretrained!r}")
-
     why = "HF_HUB_OFFLINE is set" if _truthy_env("HF_HUB_OFFLINE") else f"{host or 'the hub'} is unreachable"
     raise WeightsNotFoundError(
         f"The weights of openclip:{arch}:{pretrained} are not on this machine and cannot be downloaded "
@@ -276,13 +200,7 @@ def _plan(
         f"URL cache (~/.cache/clip). To provide them, either (a) on a machine with internet, run "
         f"`python -c \"import open_clip; open_clip.create_model('{arch}', pretrained='{pretrained}')\"` "
         f"and copy the Hugging Face cache here (or set HF_HOME to it), or (b) download the checkpoint "
-        f"({tag_cfg.get('url') or tag_cfg.get('hf_hub')}) and load it as openclip:{arch}:/path/to/checkpoint."
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# The backbone
-# --------------------------------------------------------------------------------------------
+        f"({tag_cfg.get('url') or tag_cfg.get('hf_hub')}) and load it as openclip:{arch}:/path/to/checkpoint.")
 
 
 class OpenClipBackbone(Backbone):
@@ -307,16 +225,8 @@ class OpenClipBackbone(Backbone):
         torch.Size([2, 32])
     """
 
-    def __init__(
-        self,
-        model: nn.Module,
-        preprocess: Callable,
-        tokenizer: Callable,
-        name: str,
-        device: str | torch.device | None = None,
-        text_batch_size: int = 256,
-        cache_identity: Any = None,
-    ):
+    def __init__(self, model: nn.Module, preprocess: Callable, tokenizer: Callable, name: str,
+                 device: str | torch.device | None = None, text_batch_size: int = 256, cache_identity: Any = None):
         self.device = default_device(device)
         self.model = model.to(self.device).eval().requires_grad_(False)
         self.preprocess = preprocess
@@ -334,8 +244,7 @@ class OpenClipBackbone(Backbone):
         self.token_embedding_dim = int(self._tower.token_embedding.weight.shape[1]) if self._hookable else 0
         with torch.no_grad():
             self.embed_dim = int(self.encode_text(["a"]).shape[1])
-        # Token ids per (class names, M), reused across optimiser steps; bounded, since DOR
-        # re-draws its outlier class names during training.
+        # Token ids per (class names, M), reused across steps; bounded, since DOR redraws its outlier names.
         self._context_tokens: OrderedDict[tuple[tuple[str, ...], int], tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
 
     def __repr__(self) -> str:
@@ -348,8 +257,6 @@ class OpenClipBackbone(Backbone):
 
     def _autocast(self):
         return torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.device.type == "cuda")
-
-    # ---- images -----------------------------------------------------------------------------
 
     @property
     def image_size(self) -> tuple[int, int] | None:
@@ -388,8 +295,6 @@ class OpenClipBackbone(Backbone):
         with torch.no_grad(), self._autocast():
             feats = self.model.encode_image(images.to(self.device, non_blocking=True))  # [B,3,H,W] -> [B,D]
         return F.normalize(feats.float(), dim=-1)  # [B,D]
-
-    # ---- text -------------------------------------------------------------------------------
 
     def encode_text(self, prompts: Sequence[str]) -> torch.Tensor:
         """P prompts -> [P, D] L2-normalised text features (float32), encoded in batches."""
@@ -441,20 +346,15 @@ class OpenClipBackbone(Backbone):
                 x = proj(x) if isinstance(proj, nn.Linear) else x @ proj  # [P, W] @ [W, D] -> [P, D]
         return F.normalize(x.float(), dim=-1)  # [P, D]
 
-    # ---- prompt-learner hook ----------------------------------------------------------------
-
     def _require_hook(self) -> None:
         if not self._hookable:
             raise NotImplementedError(
                 f"{self.name}: learnable context needs a CLIP-style text transformer (token embedding, "
                 f"positional embedding, causal transformer); this model's text tower is "
-                f"{type(getattr(self.model, 'text', self.model)).__name__}. Use a CLIP architecture such as ViT-B-16"
-            )
+                f"{type(getattr(self.model, 'text', self.model)).__name__}. Use a CLIP architecture such as ViT-B-16")
         if not hasattr(self.tokenizer, "encode") or not hasattr(self.tokenizer, "sot_token_id"):
-            raise NotImplementedError(
-                f"{self.name}: learnable context needs CLIP's BPE tokenizer, but this model uses "
-                f"{type(self.tokenizer).__name__}"
-            )
+            raise NotImplementedError(f"{self.name}: learnable context needs CLIP's BPE tokenizer, but this model uses "
+                                      f"{type(self.tokenizer).__name__}")
 
     def embed_phrase(self, phrase: str) -> torch.Tensor:
         """The token embeddings of ``phrase`` (no SOT/EOT): [M, W], a detached copy on the backbone's device."""
@@ -488,10 +388,7 @@ class OpenClipBackbone(Backbone):
         return self._context_tokens[key]
 
     def encode_text_with_context(self, context: torch.Tensor, class_names: Sequence[str]) -> torch.Tensor:
-        """Text features with learnable context before each class name (CoOp's layout).
-
-        Builds ``[SOT] [ctx_1 .. ctx_M] [class tokens] [.] [EOT]`` in token-embedding space and
-        runs the frozen text transformer, reading the feature at the EOT position.
+        """Text features of ``[SOT] [ctx_1 .. ctx_M] [class tokens] [.] [EOT]`` (CoOp's layout), read at EOT.
 
         Args:
             context: [M, W] shared context, or [C, M, W] class-specific context.
@@ -508,10 +405,8 @@ class OpenClipBackbone(Backbone):
         if context.ndim == 2 and context.shape[1] == W:
             context = context.unsqueeze(0).expand(len(names), -1, -1)  # [M, W] -> [C, M, W]
         elif not (context.ndim == 3 and context.shape[0] == len(names) and context.shape[2] == W):
-            raise ValueError(
-                f"Expected `context` of shape [M, {W}] (shared) or [{len(names)}, M, {W}] (class-specific), "
-                f"but got {tuple(context.shape)}"
-            )
+            raise ValueError(f"Expected `context` of shape [M, {W}] (shared) or [{len(names)}, M, {W}] "
+                             f"(class-specific), but got {tuple(context.shape)}")
         C, M, _ = context.shape
         ids, pool_index = self._context_token_ids(names, M)  # [C, L], [C]
         with torch.no_grad():
@@ -521,19 +416,8 @@ class OpenClipBackbone(Backbone):
         return self._encode_embeddings(x, pool_index)  # [C, D]
 
 
-# --------------------------------------------------------------------------------------------
-# The loader
-# --------------------------------------------------------------------------------------------
-
-
 def _checkpoint_error(name: str, arch: str, path: str, err: Exception) -> ValueError:
-    """What went wrong when open_clip read the weights file ``path``, said plainly.
-
-    Three cases: the file holds tensors of another architecture (its state dict does not fit
-    ``arch``); it holds pickled Python objects that ``torch.load(weights_only=True)`` refuses;
-    or it is no checkpoint at all. torch's own message for the last two opens with advice about
-    its ``weights_only`` default, which says nothing about the file; the cause is further down.
-    """
+    """What went wrong when open_clip read the weights file ``path`` (wrong architecture, pickles, no checkpoint)."""
     text = str(err)
     where = f"Expected the weights file in `name` ({name!r})"
     if isinstance(err, RuntimeError) and "Error(s) in loading state_dict" in text:
@@ -546,44 +430,33 @@ def _checkpoint_error(name: str, arch: str, path: str, err: Exception) -> ValueE
         return ValueError(
             f"{where} to hold weights of open_clip architecture {arch!r}, but the state dict in {path} does not fit "
             f"it ({detail or text.splitlines()[0][:200]}). The checkpoint is probably of another architecture: "
-            f"put that one in the name (openclip:<arch>:{path})"
-        )
+            f"put that one in the name (openclip:<arch>:{path})")
     pickled = re.search(r"Unsupported global: GLOBAL (\S+)", text)
     if pickled:
         return ValueError(
             f"{where} to be a readable open_clip/torch checkpoint, but {path} holds pickled Python objects besides "
             f"tensors (e.g. {pickled.group(1)}), which vlmcal does not execute. If you trust its source, save its "
             f"weights alone, e.g. torch.save(torch.load(path, weights_only=False)['state_dict'], 'weights.pt'), "
-            f"and load that file"
-        )
+            f"and load that file")
     unpickler = re.search(r"WeightsUnpickler error:\s*([^\n]+)", text)
     first = (unpickler.group(1).strip() if unpickler else (text.splitlines() or [""])[0])[:200]
     return ValueError(
         f"{where} to be a readable open_clip/torch checkpoint (a state dict saved with torch.save, a .safetensors "
         f"file or an OpenAI TorchScript archive), but {path} is not one (reading it failed with "
-        f"{type(err).__name__}: {first}). Check the path, or name a pretrained tag of {arch!r} instead"
-    )
+        f"{type(err).__name__}: {first}). Check the path, or name a pretrained tag of {arch!r} instead")
 
 
-def load_openclip(
-    name: str,
-    device: str | torch.device | None = None,
-    cache_dir: str | os.PathLike | None = None,
-    *,
-    weights_dir: str | os.PathLike | None = None,
-    quick_gelu: bool | None = None,
-    text_batch_size: int = 256,
-) -> OpenClipBackbone:
+def load_openclip(name: str, device: str | torch.device | None = None, cache_dir: str | os.PathLike | None = None, *,
+                  weights_dir: str | os.PathLike | None = None, quick_gelu: bool | None = None,
+                  text_batch_size: int = 256) -> OpenClipBackbone:
     """Load ``openclip:<arch>:<pretrained>`` as a frozen :class:`OpenClipBackbone`.
 
     Args:
         name: ``openclip:<arch>:<tag | checkpoint path | random>`` (see the module docstring).
         device: where to run; default CUDA when present, else CPU.
-        cache_dir: vlmcal's cache directory; unused here (accepted so every loader has one signature).
-        weights_dir: where open_clip keeps downloaded weights (default: the Hugging Face hub cache
-            and ``~/.cache/clip``).
-        quick_gelu: force QuickGELU on (True) or off (False); default: from the tag's record
-            (True for OpenAI weights), or for a file, True when its name contains ``openai``.
+        cache_dir: vlmcal's cache directory; unused (every loader has one signature).
+        weights_dir: where open_clip keeps downloaded weights (default: the hub cache and ``~/.cache/clip``).
+        quick_gelu: force QuickGELU on or off; default: the tag's record, or ``openai`` in a file's name.
         text_batch_size: prompts per forward pass in ``encode_text``.
 
     Returns:
@@ -599,14 +472,10 @@ def load_openclip(
     plan = _plan(arch, pretrained, weights_dir=weights_dir, quick_gelu=quick_gelu)
     device = default_device(device)
     pp = plan.preprocess
-    kwargs = dict(
-        force_quick_gelu=plan.quick_gelu,
-        image_mean=pp.get("mean"), image_std=pp.get("std"),
-        image_interpolation=pp.get("interpolation"), image_resize_mode=pp.get("resize_mode"),
-        cache_dir=str(weights_dir) if weights_dir else None,
-    )
-    # What identifies these weights in feature-cache keys: the name, the activation, and for a
-    # local file its size and modification time (so a replaced checkpoint is not mistaken for the old one).
+    kwargs = dict(force_quick_gelu=plan.quick_gelu, image_mean=pp.get("mean"), image_std=pp.get("std"),
+                  image_interpolation=pp.get("interpolation"), image_resize_mode=pp.get("resize_mode"),
+                  cache_dir=str(weights_dir) if weights_dir else None)
+    # Feature-cache identity: name, activation, and a local file's size and mtime (a replaced checkpoint is new).
     identity: dict[str, Any] = {"name": name, "quick_gelu": plan.quick_gelu}
     if plan.random_seed is not None:
         with torch.random.fork_rng(devices=[]):
@@ -614,8 +483,7 @@ def load_openclip(
             model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=None, **kwargs)
     else:
         try:
-            # OpenAI's own checkpoints are TorchScript archives, which torch.load refuses with
-            # weights_only=True; open_clip then reads their state dict (they hold no pickled code).
+            # OpenAI's TorchScript archives fail torch.load(weights_only=True); open_clip reads their state dict.
             kwargs["weights_only"] = not (os.path.isfile(plan.pretrained) and _is_torchscript_archive(plan.pretrained))
             model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=plan.pretrained, **kwargs)
         except Exception as err:

@@ -1,6 +1,3 @@
-"""Prompts to class text features: zero-shot class features and logits (``zeroshot``), the
-learnable context of prompt learning (``prompt_learner``), the text-feature dispersion and
-feature divergence that C-TPT and DOR reason about (``dispersion``), and DOR's outlier pool of
-WordNet nouns (``outliers``). Text-feature construction lives in one function,
-``zeroshot.class_text_features``, that zero-shot, TPT, CoOp and the outlier pool share.
+"""Prompts to class text features: zero-shot features and logits (``zeroshot``), learnable context
+(``prompt_learner``), and the dispersion and feature divergence of C-TPT and DOR (``dispersion``).
 """

@@ -1,15 +1,10 @@
 """Text-feature dispersion: how far apart the class text features of a prompt lie.
 
-C-TPT (Yoon et al., ICLR 2024) calls it the Average Text Feature Dispersion (ATFD):
+C-TPT's (Yoon et al., ICLR 2024) Average Text Feature Dispersion, for L2-normalised ``t_c``:
 
-    centroid = (1/C) sum_c t_c                    (t_c: L2-normalised; centroid not renormalised)
-    ATFD     = (1/C) sum_c || t_c - centroid ||_2  (Euclidean, not squared)
+    ATFD = (1/C) sum_c || t_c - centroid ||_2,  centroid = (1/C) sum_c t_c (not renormalised)
 
-The DOR paper (Wang, Li & Wei, ICML 2025) links the growth of this spread under prompt
-tuning to wider logits and, by its Proposition 3.1, to higher confidence. Its feature
-divergence (FD) score is, as secondary sources describe it, a text feature's mean distance to
-its M nearest textual neighbours; :func:`feature_divergence` is that score averaged over the
-classes, with the distance of ATFD (Euclidean between L2-normalised features):
+DOR's (Wang, Li & Wei, ICML 2025) feature divergence, as secondary sources describe it:
 
     FD_M = (1/C) sum_c (1/M) sum_{j in N_M(c)} || t_c - t_j ||_2   (N_M(c): the M classes nearest c)
 """
@@ -35,7 +30,7 @@ def text_feature_dispersion(text_features: torch.Tensor, normalize: bool = True)
 
     Args:
         text_features: [C, D] one feature per class (torch tensor or array-like).
-        normalize: L2-normalise each row first (the features the classifier uses are unit norm).
+        normalize: L2-normalise each row first.
 
     Returns:
         A 0-d tensor: the mean Euclidean distance of the class features to their centroid.
@@ -55,13 +50,11 @@ def feature_divergence(text_features: torch.Tensor, n_neighbours: int = 3, norma
 
     Args:
         text_features: [C, D] one feature per class, C >= 2.
-        n_neighbours: M, how many nearest other classes each class is measured against; when
-            C - 1 < M, all C - 1 others are used.
+        n_neighbours: M, the nearest other classes each class is measured against (at most C - 1).
         normalize: L2-normalise each row first.
 
     Returns:
-        A 0-d tensor: the mean over classes of the mean Euclidean distance to the M nearest
-        other class features. It grows as prompt tuning drives the class features apart.
+        A 0-d tensor: the mean over classes of the mean Euclidean distance to the M nearest others.
 
     Example:
         >>> round(float(feature_divergence(torch.eye(3), n_neighbours=2)), 4)  # every pair sqrt(2) apart
@@ -74,6 +67,4 @@ def feature_divergence(text_features: torch.Tensor, n_neighbours: int = 3, norma
     distances = torch.cdist(feats, feats)  # [C, D] x [C, D] -> [C, C]
     self_pairs = torch.eye(n_classes, dtype=torch.bool, device=feats.device)
     distances = distances.masked_fill(self_pairs, float("inf"))  # a class is not its own neighbour
-    m = min(n_neighbours, n_classes - 1)
-    nearest = distances.sort(dim=1).values[:, :m]  # [C, m]
-    return nearest.mean()
+    return distances.sort(dim=1).values[:, :min(n_neighbours, n_classes - 1)].mean()  # [C, M] nearest

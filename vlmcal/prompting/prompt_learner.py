@@ -1,13 +1,8 @@
 """Learnable prompt context, CoOp style: the one module TPT, C-TPT, CoOp, KgCoOp and DOR tune.
 
-M context vectors live in the text tower's token-embedding space and stand before each class
-name: ``[SOT] [ctx_1 .. ctx_M] [class-name tokens] [.] [EOT]``. The backbone's text tower stays
-frozen; the context vectors are the module's only parameter, so an optimiser built on
-``learner.parameters()`` changes nothing else.
-
-Follows CoOp's ``PromptLearner`` (K. Zhou et al., "Learning to Prompt for Vision-Language
-Models", IJCV 2022; github.com/KaiyangZhou/CoOp): initialisation from a phrase's token
-embeddings or from N(0, 0.02^2), context shared by all classes or one per class ("CSC").
+M context vectors in the text tower's token-embedding space, ``[SOT] [ctx_1 .. ctx_M] [class] [.] [EOT]``,
+are the module's only parameter. Follows CoOp's ``PromptLearner`` (Zhou et al., IJCV 2022;
+github.com/KaiyangZhou/CoOp): initialised from a phrase or N(0, 0.02^2), shared or per class ("CSC").
 """
 
 from __future__ import annotations
@@ -28,13 +23,11 @@ class PromptSettings:
     """How the learnable context is shaped and initialised.
 
     Attributes:
-        n_ctx: M, the number of context tokens. With ``init_phrase`` it must equal the phrase's
-            token count (4 for "a photo of a", the TPT and KgCoOp setting; CoOp uses 16 random).
-        init_phrase: initialise from this phrase's token embeddings; None for random N(0, 0.02^2)
-            (CoOp's ``nn.init.normal_(std=0.02)``).
+        n_ctx: M, the number of context tokens; with ``init_phrase``, the phrase's token count.
+        init_phrase: initialise from this phrase's token embeddings; None for random N(0, init_std^2).
         class_specific: one context per class ([C, M, W], CoOp's "CSC") instead of one shared ([M, W]).
         init_std: the standard deviation of the random initialisation.
-        seed: the seed of the random initialisation (so a run is reproducible).
+        seed: the seed of the random initialisation.
     """
 
     n_ctx: int = 4  # TPT/C-TPT/KgCoOp: the 4 tokens of "a photo of a"
@@ -85,10 +78,8 @@ class PromptLearner(nn.Module):
         if s.init_phrase is not None:
             base = bb.embed_phrase(s.init_phrase).detach().float()  # [M, W]
             if base.shape[0] != s.n_ctx:
-                raise ValueError(
-                    f"`init_phrase` {s.init_phrase!r} has {base.shape[0]} tokens but `n_ctx` is {s.n_ctx}; "
-                    f"set n_ctx={base.shape[0]} or init_phrase=None for random context"
-                )
+                raise ValueError(f"`init_phrase` {s.init_phrase!r} has {base.shape[0]} tokens but `n_ctx` is "
+                                 f"{s.n_ctx}; set n_ctx={base.shape[0]} or init_phrase=None for random context")
         else:
             gen = torch.Generator().manual_seed(s.seed)
             shape = (len(self.class_names), s.n_ctx, bb.token_embedding_dim) if s.class_specific else (
@@ -107,9 +98,8 @@ class PromptLearner(nn.Module):
         """[C, D] L2-normalised class text features, differentiable with respect to ``ctx``.
 
         Args:
-            class_names: names to put after the shared context instead of the learner's own
-                (prompt learning's "new" classes, DOR's outlier labels); None for the
-                learner's classes. A class-specific context serves only its own classes.
+            class_names: other names to put after a shared context (new classes, outlier labels);
+                None for the learner's classes.
         """
         if class_names is None:
             return self.backbone.encode_text_with_context(self.ctx, self.class_names)  # [C, D]

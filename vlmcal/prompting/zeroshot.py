@@ -1,15 +1,7 @@
 """Zero-shot classification: class text features from prompt templates, and logits from them.
 
-The pipeline every claim uses (CLIP, Radford et al. 2021; open_clip's ``build_zero_shot_classifier``):
-
-1. prompt = template filled with a class name ("a photo of a {}.")
-2. text features of the prompts and image features, both L2-normalised
-3. logits = logit_scale * cosine similarity
-4. softmax over classes
-
-With several templates (a prompt ensemble), each template's class features are normalised,
-averaged over templates, and normalised again. :func:`class_text_features` is the one place
-this happens; zero-shot, TPT, CoOp and KgCoOp all call it.
+As CLIP (Radford et al. 2021) and open_clip's ``build_zero_shot_classifier``: fill each template with
+each class name, L2-normalise the text and image features, logits = logit_scale * cosine similarity.
 """
 
 from __future__ import annotations
@@ -33,9 +25,8 @@ def _fill(template: Template, class_name: str) -> str:
 
 
 def _check_class_names(class_names) -> list[str]:
-    if isinstance(class_names, str) or not hasattr(class_names, "__len__") or len(class_names) == 0 or not all(
-        isinstance(c, str) for c in class_names
-    ):
+    if (isinstance(class_names, str) or not hasattr(class_names, "__len__") or len(class_names) == 0
+            or not all(isinstance(c, str) for c in class_names)):
         raise ValueError(f"Expected `class_names` to be a non-empty list of strings, but got {class_names!r:.200}")
     return list(class_names)
 
@@ -47,32 +38,20 @@ def _check_templates(templates: Template | Sequence[Template]) -> list[Template]
     if not templates:
         raise ValueError("Expected at least one template (e.g. 'a photo of a {}.'), but got none")
     for t in templates:
-        if callable(t):
-            continue
-        if not isinstance(t, str) or t.count("{}") != 1:
-            raise ValueError(
-                f"Expected each template to be a string with exactly one '{{}}' for the class name "
-                f"(or a function of the class name), but got {t!r}"
-            )
+        if not callable(t) and (not isinstance(t, str) or t.count("{}") != 1):
+            raise ValueError(f"Expected each template to be a string with exactly one '{{}}' for the class name "
+                             f"(or a function of the class name), but got {t!r}")
     return templates
 
 
-def class_text_features(
-    backbone: Backbone,
-    class_names: Sequence[str],
-    templates: Template | Sequence[Template] = "a photo of a {}.",
-) -> torch.Tensor:
-    """Class text features from one template or an ensemble of templates.
-
-    For T templates and C classes: encode the T*C prompts, normalise each feature, average
-    over templates, normalise again (CLIP's prompt ensembling). With one template this is just
-    the normalised features of its C prompts.
+def class_text_features(backbone: Backbone, class_names: Sequence[str],
+                        templates: Template | Sequence[Template] = "a photo of a {}.") -> torch.Tensor:
+    """Class text features from one template or an ensemble of T (normalised, averaged, normalised again).
 
     Args:
         backbone: the backbone whose ``encode_text`` is used.
         class_names: the C class names.
-        templates: a template (``"a photo of a {}."``) or a list of T of them; a template may
-            also be a function of the class name.
+        templates: a template (``"a photo of a {}."``) or a list of T; a template may be a function of the name.
 
     Returns:
         [C, D] L2-normalised class text features (float32, on the backbone's device).
@@ -85,17 +64,13 @@ def class_text_features(
     class_names = _check_class_names(class_names)
     templates = _check_templates(templates)
     prompts = [_fill(template, c) for template in templates for c in class_names]  # T*C, template-major
-    # One call: the backbones encode in batches of their own size, so T*C prompts cost T*C/batch
-    # forward passes rather than T calls of C prompts each (80 templates x 10 classes: 4 vs 80).
+    # One call, so the backbone batches all T*C prompts (80 templates x 10 classes: 4 passes, not 80).
     feats = backbone.encode_text(prompts).float().view(len(templates), len(class_names), -1)  # [T*C, D] -> [T, C, D]
     return F.normalize(F.normalize(feats, dim=-1).mean(dim=0), dim=-1)  # [T, C, D] -> [C, D]
 
 
 def zero_shot_logits(image_features: torch.Tensor, text_features: torch.Tensor, logit_scale: float) -> torch.Tensor:
-    """Logits = logit_scale * image_features @ text_features^T.
-
-    The features are used as given (normalise them first for cosine similarities; the
-    backbones' ``encode_images`` and :func:`class_text_features` already do).
+    """Logits = logit_scale * image_features @ text_features^T, the features used as given.
 
     Args:
         image_features: [N, D] image features.
@@ -106,10 +81,8 @@ def zero_shot_logits(image_features: torch.Tensor, text_features: torch.Tensor, 
         [N, C] logits.
     """
     if image_features.ndim != 2 or text_features.ndim != 2 or image_features.shape[1] != text_features.shape[1]:
-        raise ValueError(
-            f"Expected `image_features` [N, D] and `text_features` [C, D] with the same D, but got "
-            f"{tuple(image_features.shape)} and {tuple(text_features.shape)}"
-        )
+        raise ValueError(f"Expected `image_features` [N, D] and `text_features` [C, D] with the same D, but got "
+                         f"{tuple(image_features.shape)} and {tuple(text_features.shape)}")
     try:
         scale = float(logit_scale)
     except (TypeError, ValueError):
@@ -137,7 +110,8 @@ class ZeroShotClassifier(Classifier):
         >>> probs = clf.logits(images).softmax(dim=-1)   # [B, 2]
     """
 
-    def __init__(self, backbone: Backbone, class_names: Sequence[str], templates: Template | Sequence[Template] = "a photo of a {}."):
+    def __init__(self, backbone: Backbone, class_names: Sequence[str],
+                 templates: Template | Sequence[Template] = "a photo of a {}."):
         self.backbone = backbone
         self.class_names = _check_class_names(class_names)
         self.templates = _check_templates(templates)
@@ -159,11 +133,8 @@ class ZeroShotClassifier(Classifier):
     @property
     def cache_identity(self) -> dict[str, Any]:
         """What determines this classifier's logits (for feature-cache keys)."""
-        return {
-            "backbone": getattr(self.backbone, "cache_identity", self.backbone.name),
-            "classes": self.class_names,
-            "templates": [t if isinstance(t, str) else [t(c) for c in self.class_names] for t in self.templates],
-        }
+        return {"backbone": getattr(self.backbone, "cache_identity", self.backbone.name), "classes": self.class_names,
+                "templates": [t if isinstance(t, str) else [t(c) for c in self.class_names] for t in self.templates]}
 
     def logits_from_features(self, image_features: torch.Tensor) -> torch.Tensor:
         """[N, D] image features -> [N, C] logits (for features extracted once and cached)."""
