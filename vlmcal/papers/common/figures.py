@@ -1,16 +1,8 @@
 """Figures every page may draw, and the style helpers the papers' figure modules share.
 
-Compute first (a plain result or DataFrame), draw second.
-
-Every function takes the result and an optional ``ax`` (or ``axes``), draws on it, and
-returns the axes; none changes global matplotlib settings (styles are passed to each call,
-never set with ``sns.set_theme``).
-
-Every notebook imports this module, so it stays light: seaborn (and the scipy it brings,
-about a second) is imported inside the functions that draw a statistical plot with it
-(annotated heat maps: :func:`plot_confusion_matrix`, :func:`plot_text_similarity`). The rest
-is plain matplotlib. Each paper's own figures are in its package (``vlmcal.papers.es.figures``,
-``vlmcal.papers.ctpt.figures``, ``vlmcal.papers.dor.figures``).
+Compute first, draw second: every function takes the result and an optional ``ax`` (or ``axes``),
+draws on it and returns the axes, never changing global matplotlib settings. Seaborn (and its scipy,
+about a second) is imported only inside the functions that need it, since every notebook imports this.
 """
 
 from __future__ import annotations
@@ -18,10 +10,9 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-__all__ = [
-    "despine", "cmap_colors", "seaborn_legend", "grouped_bars", "OVER_CONFIDENT", "UNDER_CONFIDENT", "plot_reliability_diagram",
-    "plot_top_predictions", "plot_confusion_matrix", "plot_text_similarity", "plot_corpus_samples",
-]
+__all__ = ["despine", "cmap_colors", "seaborn_legend", "grouped_bars", "OVER_CONFIDENT", "UNDER_CONFIDENT",
+           "plot_reliability_diagram", "plot_top_predictions", "plot_confusion_matrix", "plot_text_similarity",
+           "plot_corpus_samples"]
 
 
 def despine(ax) -> None:
@@ -40,7 +31,6 @@ def cmap_colors(cmap: str, n: int) -> list:
 def seaborn_legend(ax) -> None:
     """Restyle the legend seaborn drew as this module's others (small, no frame, no title), keeping its handles."""
     import seaborn as sns
-
     sns.move_legend(ax, "best", title=None, fontsize=7, frameon=False)
 
 
@@ -58,24 +48,17 @@ UNDER_CONFIDENT = "#1f77b4"  # blue: mean confidence below accuracy
 
 
 def plot_reliability_diagram(data, ax=None, title: str | None = None):
-    """Reliability diagram with the confidence histogram beneath it.
-
-    Each non-empty bin is a grey bar up to its accuracy; the gap between accuracy and mean
-    confidence (the bin's dot) is shaded red where the bin is over-confident (confidence
-    above accuracy) and blue where it is under-confident. The diagonal is perfect
-    calibration. Beneath, the number of samples per bin.
+    """Reliability diagram (accuracy bars, over-/under-confidence gaps red/blue) with the confidence histogram beneath.
 
     Args:
         data: a ``vlmcal.metrics.ReliabilityData`` (from ``reliability_data`` or ``bin_statistics``).
-        ax: matplotlib axes for the diagram; the histogram is attached beneath it. A new
-            figure if None.
+        ax: matplotlib axes for the diagram (the histogram is attached beneath); a new figure if None.
         title: axes title; by default the ECE, MCE and sample count.
 
     Returns:
         ``(diagram_axes, histogram_axes)``.
     """
     from mpl_toolkits.axes_grid1 import make_axes_locatable
-
     if ax is None:
         _, ax = plt.subplots(figsize=(4.2, 4.6))
     hist_ax = make_axes_locatable(ax).append_axes("bottom", size="32%", pad=0.08, sharex=ax)
@@ -86,10 +69,8 @@ def plot_reliability_diagram(data, ax=None, title: str | None = None):
     full = data.count > 0
     acc, conf = data.accuracy, data.mean_confidence
     ax.bar(lower[full], acc[full], width=width[full], align="edge", color="0.82", edgecolor="0.45", lw=0.6, label="accuracy")
-    for colour, mask, label in (
-        (OVER_CONFIDENT, full & (conf > acc), "over-confident"),
-        (UNDER_CONFIDENT, full & (conf < acc), "under-confident"),
-    ):
+    for colour, mask, label in ((OVER_CONFIDENT, full & (conf > acc), "over-confident"),
+                                (UNDER_CONFIDENT, full & (conf < acc), "under-confident")):
         ax.bar(lower[mask], (conf - acc)[mask], bottom=acc[mask], width=width[mask], align="edge", color=colour, alpha=0.55, lw=0, label=label)
     ax.plot(centre[full], conf[full], "o", ms=3, color="k", label="mean confidence")
     ax.plot([0, 1], [0, 1], ls="--", color="0.3", lw=0.8)
@@ -111,9 +92,7 @@ def plot_top_predictions(images, probs, labels, class_names, k: int = 3, axes=No
     """A few images, each above a bar chart of its top-k class probabilities (true class in green).
 
     Args:
-        images: [M, 1 or 3, H, W] float images in [0, 1].
-        probs: [M, C] probabilities.
-        labels: [M] true labels.
+        images, probs, labels: [M, 1 or 3, H, W] float images in [0, 1], [M, C] probabilities, [M] true labels.
         class_names: the C names.
         k: how many classes to show per image.
         axes: a [2, M] array of axes; a new figure if None.
@@ -121,8 +100,6 @@ def plot_top_predictions(images, probs, labels, class_names, k: int = 3, axes=No
     Returns:
         The axes.
     """
-    import numpy as np
-
     m = len(images)
     if axes is None:
         _, axes = plt.subplots(2, m, figsize=(2.1 * m, 4.0), gridspec_kw={"height_ratios": [1.1, 1]})
@@ -145,7 +122,6 @@ def plot_top_predictions(images, probs, labels, class_names, k: int = 3, axes=No
 def _annotated_heatmap(ax, values, class_names, fmt: str, cmap: str, cbar_label: str | None = None, **limits) -> None:
     """A [C, C] heat map with each cell's value written in it (dark cells in white) and a class name per row and column."""
     import seaborn as sns
-
     sns.heatmap(values, ax=ax, annot=True, fmt=fmt, annot_kws={"fontsize": 7}, cmap=cmap, square=False,
                 xticklabels=list(class_names), yticklabels=list(class_names), linewidths=0.5, linecolor="white",
                 cbar=cbar_label is not None, cbar_kws={"label": cbar_label} if cbar_label is not None else None, **limits)
@@ -179,10 +155,9 @@ def plot_text_similarity(similarity, class_names, ax=None):
     """Cosine similarity between the class text features as an annotated heat map.
 
     Args:
-        similarity: [C, C] cosine similarities, e.g. ``text @ text.T`` of L2-normalised
-            text features [C, D] (a tensor or an array).
+        similarity: [C, C] cosine similarities, e.g. ``text @ text.T`` of L2-normalised text features (tensor or array).
         class_names: the C names.
-        ax: matplotlib axes; a colour bar is attached beside it. A new figure if None.
+        ax: matplotlib axes (a colour bar is attached beside); a new figure if None.
 
     Returns:
         The axes.
@@ -198,20 +173,16 @@ def plot_corpus_samples(corpus, n: int = 18, seed: int | None = None, ncols: int
     """A grid of pretraining scenes, each titled with its caption and labelled with its style.
 
     Args:
-        corpus: a ``vlmcal.standins.corpus.Corpus`` (``make_corpus``; a stand-in's is
-            ``make_corpus(backbone.config.corpus)``).
+        corpus: a ``vlmcal.standins.corpus.Corpus`` (a stand-in's is ``make_corpus(backbone.config.corpus)``).
         n: how many scenes to show.
-        seed: None shows the first n scenes (the corpus is already in random order); an integer
-            draws n distinct scenes with that seed.
+        seed: None shows the first n scenes (the corpus is in random order); an integer draws n with that seed.
         ncols: scenes per row of a new figure (ignored when ``axes`` is given).
-        axes: at least n matplotlib axes (any shape); a new figure if None (with constrained
-            layout, so that multi-line captions clear the row above). Axes beyond the n-th are hidden.
+        axes: at least n matplotlib axes (any shape; those beyond the n-th are hidden); a new figure if None.
         wrap: wrap captions at this many characters per line.
 
     Returns:
-        The axes, as a numpy array of the shape given (a new figure's: [rows, ncols]). Scene
-        ``j`` is drawn on ``axes.flat[j]``: its title is the caption (wrapped), its x label the
-        style and severity ("sketch, severity 4") ("plain" for an unstyled scene).
+        The axes as a numpy array (a new figure's: [rows, ncols]); scene ``j`` on ``axes.flat[j]``, titled with
+        its caption, its x label the style and severity ("sketch, severity 4", or "plain").
 
     Raises:
         ValueError: ``n`` is not a positive integer at most the corpus size, or fewer than n axes are given.
@@ -219,14 +190,11 @@ def plot_corpus_samples(corpus, n: int = 18, seed: int | None = None, ncols: int
     import textwrap
 
     import torch
-
     size = len(corpus)
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= size:
         raise ValueError(f"Expected `n` to be an integer in 1..{size} (the corpus's scenes), but got {n!r}")
-    if seed is None:
-        picks = list(range(n))
-    else:
-        picks = torch.randperm(size, generator=torch.Generator().manual_seed(int(seed)))[:n].tolist()
+    picks = (list(range(n)) if seed is None
+             else torch.randperm(size, generator=torch.Generator().manual_seed(int(seed)))[:n].tolist())
     captions = corpus.captions_per_scene()
     titles = {i: textwrap.fill(captions[i], wrap) for i in picks}
     if axes is None:
@@ -239,8 +207,7 @@ def plot_corpus_samples(corpus, n: int = 18, seed: int | None = None, ncols: int
     for ax, i in zip(axes.flat, picks):
         img = corpus.images[i].detach().cpu().float().numpy()  # [1, 28, 28]
         ax.imshow(img[0], cmap="gray", vmin=0, vmax=1)
-        ax.set_xticks([])
-        ax.set_yticks([])
+        ax.set(xticks=[], yticks=[])
         ax.spines[:].set_visible(False)
         ax.set_title(titles[i], fontsize=6.5)
         style = corpus.styles[i]

@@ -1,10 +1,4 @@
-"""The "Backbone" box at the top of a claim page, written from the run's own settings.
-
-A page says which models made its figures. Written by hand, that note is true only for the
-default parameters; computed here from the settings, it stays true when a reader re-runs the
-page with CLIP (``-p backbones '["openclip:ViT-B-32:openai"]'``) or with the random-weight
-test model.
-"""
+"""The "Backbone" box at the top of a claim page, computed from the run's settings: true for any models a run uses."""
 
 from __future__ import annotations
 
@@ -15,11 +9,9 @@ from typing import Sequence
 
 __all__ = ["BackboneNote", "backbone_note", "model_family"]
 
-# What each family of model names is, in words, for the note.
-_STAND_INS = (
-    "vlmcal's **offline stand-in VLMs** (a frozen all-MiniLM-L6-v2 text tower with small image towers pretrained "
-    "the way CLIP is, on captioned scenes built from Fashion-MNIST's train split, with a learned logit scale)"
-)
+_STAND_INS = ("vlmcal's **offline stand-in VLMs** (a frozen all-MiniLM-L6-v2 text tower with small image towers "
+              "pretrained the way CLIP is, on captioned scenes built from Fashion-MNIST's train split, with a learned "
+              "logit scale)")
 _SUPERVISED = "vlmcal's CNN trained with cross-entropy on Fashion-MNIST, standing in for the papers' ImageNet-trained models"
 
 
@@ -45,11 +37,7 @@ def _names(names: Sequence[str]) -> str:
 
 @dataclass(frozen=True)
 class BackboneNote:
-    """An admonition box: a title and paragraphs of inline Markdown (`code` and **bold** only).
-
-    Displayed in a notebook, it renders as HTML in the admonition style of Jupyter Book's
-    theme (the builder prefers HTML to Markdown), and as a Markdown quote elsewhere.
-    """
+    """An admonition box of Markdown paragraphs (`code`, **bold**): HTML in Jupyter Book's style, else a quote."""
 
     paragraphs: tuple[str, ...]
     title: str = "Backbone"
@@ -103,8 +91,7 @@ def backbone_note(settings, scope: str = "") -> BackboneNote:
     """The page's Backbone box, from the models and data the run was given.
 
     Args:
-        settings: a :class:`vlmcal.papers.es.StudySettings` (its backbones, models,
-            supervised and dataset are read).
+        settings: a :class:`vlmcal.papers.es.StudySettings` (its backbones, models, supervised and dataset are read).
         scope: what of the data set the page uses, e.g. ``"clean test set"`` (optional).
 
     Returns:

@@ -1,8 +1,6 @@
-"""The papers' own figures, read from one data file (``vlmcal/papers/common/paper_values.csv``).
+"""The papers' own figures, looked up by id in one data file (``vlmcal/papers/common/paper_values.csv``).
 
-Notebooks never retype a paper's number: they look it up here by its id, and the row says
-where the figure comes from. Each row has: id, claim, paper, quantity, value (a number, or
-empty for a qualitative statement), unit, source.
+Each row has: id, claim, paper, quantity, value (a number, or empty for a statement), unit, source.
 """
 
 from __future__ import annotations

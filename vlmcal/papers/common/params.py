@@ -1,22 +1,10 @@
 """Reading a notebook's parameters as a reader types them, and checking them once.
 
-A value reaches a notebook's ``parameters`` cell in one of three forms:
-
-- as written in the cell (the defaults), or given with papermill's ``-y``/``-f``: already a
-  list, a number, a string;
-- with papermill's ``-p NAME VALUE``: papermill turns ``True``/``False``/``None`` and numbers
-  into Python values, and leaves everything else, lists included, as a *string*:
-  ``-p n_classes '[2, 1000]'`` arrives as the text ``"[2, 1000]"``;
-- with ``python -m vlmcal.book.run ... -p NAME VALUE``: parsed as YAML before it is injected.
-
-The functions here accept all three: a list, dict or bool parameter that arrives as a string
-is read as YAML, then checked against the kind the notebook expects, and an error names the
-parameter, what it received and what it accepts.
-
-A misspelt name is refused in every form: the book's runner and the torchrun command line
-check the names before anything runs (:func:`refuse_unknown_parameters`), and a page run by
-plain papermill checks the cell papermill injected (:func:`check_injected_parameters`), which
-papermill itself only warns about.
+A value arrives as written in the cell, as YAML parsed by ``vlmcal.book.run``, or from papermill's
+``-p`` as a string (``-p n_classes '[2, 1000]'`` arrives as ``"[2, 1000]"``): a string is read as YAML,
+then checked; an error names the parameter, what it received and what it accepts. A misspelt name is
+refused before a run (:func:`refuse_unknown_parameters`) or in the cell papermill injected
+(:func:`check_injected_parameters`).
 """
 
 from __future__ import annotations
@@ -27,10 +15,8 @@ import math
 import numbers
 from typing import Any, Mapping, Sequence
 
-__all__ = [
-    "as_list", "as_bool", "as_number", "list_parameter", "yaml_text", "UnknownParameter", "refuse_unknown_parameters",
-    "check_injected_parameters",
-]
+__all__ = ["as_list", "as_bool", "as_number", "list_parameter", "yaml_text", "UnknownParameter",
+           "refuse_unknown_parameters", "check_injected_parameters"]
 
 INJECTED_HEADER = "# Parameters"  # the first line of the cell papermill injects after the parameters cell
 
@@ -67,11 +53,8 @@ def _assigned_names(source: str) -> list[str]:
 def check_injected_parameters(history: Sequence[str] | None = None, page: str = "This page") -> None:
     """Refuse a parameter that papermill injected but the page's ``parameters`` cell does not define.
 
-    Plain papermill only warns about such a name ("Passed unknown parameter") and runs the page
-    with its defaults. A page calls this right after its parameters: IPython keeps the source of
-    every executed cell (``In``), so the cell papermill injected (it starts with ``# Parameters``)
-    and the parameters cell just before it can be read back. Outside IPython, or when nothing
-    was injected, this does nothing.
+    Plain papermill only warns about it. Reads back the executed cells (IPython's ``In``): the injected
+    one (starting ``# Parameters``) and the parameters cell before it; outside IPython, does nothing.
 
     Args:
         history: the executed cells' sources, oldest first (default: the running kernel's ``In``).
@@ -82,7 +65,7 @@ def check_injected_parameters(history: Sequence[str] | None = None, page: str = 
     """
     if history is None:
         try:
-            from IPython import get_ipython  # present wherever a notebook runs; the library does not need it
+            from IPython import get_ipython  # wherever a notebook runs; the library does not need it
         except ImportError:
             return
         shell = get_ipython()
@@ -100,7 +83,6 @@ def yaml_text(text: str) -> Any:
         ([2, 1000], 'fashion-mnist', 'a: [')
     """
     import yaml
-
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError:
@@ -111,11 +93,9 @@ def as_list(value: Any, name: str, kind: type) -> tuple:
     """A list parameter as a tuple of ``kind``; one value is read as a list of one.
 
     Args:
-        value: what the parameters cell holds: a list, one value, or the YAML text of a list
-            (``'[2, 1000]'``, ``'["openclip:ViT-B-32:openai"]'``) as papermill's ``-p`` passes it.
+        value: a list, one value, or the YAML text of a list (``'[2, 1000]'``), as papermill's ``-p`` passes it.
         name: the parameter's name, for the error message.
-        kind: the element type (``int``, ``float``, ``str``). ``int`` refuses fractions
-            (``2.5``) and bools rather than rounding them.
+        kind: the element type (``int``, ``float``, ``str``); ``int`` refuses fractions and bools.
 
     Raises:
         ValueError: an element cannot be read as ``kind``; the message names the parameter.
@@ -142,9 +122,8 @@ def as_list(value: Any, name: str, kind: type) -> tuple:
     try:
         return tuple(convert(v) for v in value)
     except (TypeError, ValueError):
-        raise ValueError(
-            f"Expected parameter `{name}` to be a list of {kind.__name__}s (e.g. -p {name} '[...]'), but got {received!r}"
-        ) from None
+        wanted = f"a list of {kind.__name__}s (e.g. -p {name} '[...]')"
+        raise ValueError(f"Expected parameter `{name}` to be {wanted}, but got {received!r}") from None
 
 
 def as_bool(value: Any, name: str) -> bool:

@@ -1,9 +1,8 @@
 """What every page's settings share: each parameter declared once, on its field, and checked once.
 
-A page's settings are a frozen dataclass that subclasses :class:`PageSettings`. A field's
-annotation says its type; :func:`spec` adds its default and what it accepts; one
-``__post_init__`` reads every field, as papermill's ``-p`` passes it too (a list as the text
-``'[...]'``, see :mod:`vlmcal.papers.common.params`), checks it, and keeps the checked value:
+A page's settings are a frozen dataclass subclassing :class:`PageSettings`: a field's annotation gives
+its type, :func:`spec` its default and what it accepts; every field is read (also as papermill's ``-p``
+text, :mod:`vlmcal.papers.common.params`) and checked once:
 
     >>> from dataclasses import dataclass
     >>> @dataclass(frozen=True)
@@ -15,18 +14,11 @@ annotation says its type; :func:`spec` adds its default and what it accepts; one
     >>> Example(backbones="[default, default-wide]", n_bins="20")
     Example(backbones=('default', 'default-wide'), n_bins=20, templates='ensemble', device=None)
 
-How each annotation is read (an error names the parameter, what it got, and what it accepts):
-
-- ``int``, ``float``: a finite number, or its text, in ``[minimum, maximum]`` (:func:`~vlmcal.papers.common.params.as_number`);
-- ``bool``: true or false, or their text (:func:`~vlmcal.papers.common.params.as_bool`);
-- ``str``: a non-empty string; one of ``choices`` when they are given;
-- ``tuple[X, ...]``: a list, its YAML text, or one value (:func:`~vlmcal.papers.common.params.as_list`),
-  each element read as ``X``; ``nonempty``: at least one element;
-- ``X | None``: ``""`` and None become None (so a page passes ``settings.device`` as it is); anything else is read as ``X``;
-- ``spec(read=f)``: ``f(value, name)``, for a form no annotation says (integers mixed with ``"all"``).
-
-Rules that a declaration cannot say (over several fields, or over a whole list) are the
-settings class's :meth:`PageSettings.check_rules`, which runs after every field is read.
+How each annotation is read: ``int``, ``float``: a finite number or its text, in ``[minimum, maximum]``;
+``bool``: true or false, or their text; ``str``: a non-empty string, one of ``choices`` if given;
+``tuple[X, ...]``: a list, its YAML text, or one value, each read as ``X`` (``nonempty``: at least one);
+``X | None``: ``""`` and None become None, anything else is read as ``X``; ``spec(read=f)``: ``f(value, name)``.
+Rules over several fields are the class's :meth:`PageSettings.check_rules`, run after every field is read.
 """
 
 from __future__ import annotations
@@ -55,11 +47,7 @@ class Check(NamedTuple):
 
 
 def spec(default: Any = MISSING, **check: Any) -> Any:
-    """A settings field: its default (none: the field is required) and its :class:`Check`.
-
-    Example:
-        ``n_bins: int = spec(15, minimum=1)``; ``seeds: tuple[int, ...] = spec((1, 2, 3), nonempty=True)``.
-    """
+    """A settings field: its default (none: required) and its :class:`Check`, e.g. ``spec(15, minimum=1)``."""
     return field(default=default, metadata={"check": Check(**check)})
 
 
@@ -127,8 +115,7 @@ def known_shifts(names: tuple[str, ...], allow_all: bool = False) -> tuple[str, 
 
 
 class OneBackbone(PageSettings):
-    """The settings of a page that runs one VLM, ``backbone``: what the Backbone box reads
-    (``vlmcal.papers.common.page_note.backbone_note``), and the rule that it is a VLM."""
+    """The settings of a page that runs one VLM, ``backbone``, as the Backbone box reads them; it must be a VLM."""
 
     backbone: str
     supervised = None

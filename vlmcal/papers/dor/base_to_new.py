@@ -1,17 +1,9 @@
 """Prompt learning in the base-to-new protocol, on a named model and data set (C12): data, runs, tables.
 
-The protocol (CoOp/CoCoOp, as the DOR paper uses it): sort the labels; the base classes are
-the first ceil(n/2), the new classes the rest (``vlmcal.data.datasets.base_new_split``).
-Prompts are learned on ``shots`` training images per base class, then evaluated on the test
-images of the base classes (against the base classes only) and of the new classes (against the
-new classes only, through the same learned context). The harmonic mean of the two accuracies
-summarises the trade.
-
-The image tower is frozen, so :func:`base_to_new_data` encodes the shots and the test images
-once (cached by ``vlmcal.pipeline.features.image_features``) and every method trains and evaluates on
-those features. :func:`train_method` runs one method for one seed and caches its logits and
-its training history; the seed draws the shots, initialises the context, orders the batches
-and draws DOR's outliers, as the reference code's seed does.
+The protocol (CoOp/CoCoOp, as the DOR paper uses it): prompts learned on ``shots`` images per base class
+(the first half of the sorted labels, ``vlmcal.data.datasets.base_new_split``) are evaluated on each half's
+test images against that half's classes; HM, the harmonic mean of the two accuracies, sums up the trade.
+The seed draws the shots, initial context, batch order and DOR's outliers, as the reference code's does.
 """
 
 from __future__ import annotations
@@ -35,11 +27,9 @@ from vlmcal.pipeline.predictions import RowSubset, clean_data, evaluation_rows, 
 from vlmcal.prompting.dispersion import feature_divergence
 from vlmcal.prompting.zeroshot import class_text_features, zero_shot_logits
 
-__all__ = [
-    "SPLITS", "BaseToNewData", "few_shot_rows", "base_to_new_data", "PromptLearningRun", "zero_shot_run", "train_method",
-    "run_table", "method_summary", "harmonic_mean", "weight_sweep", "split_outcomes", "Contrast", "contrast_figures", "PageRuns",
-    "page_runs",
-]
+__all__ = ["SPLITS", "BaseToNewData", "few_shot_rows", "base_to_new_data", "PromptLearningRun", "zero_shot_run",
+           "train_method", "run_table", "method_summary", "harmonic_mean", "weight_sweep", "split_outcomes", "Contrast",
+           "contrast_figures", "PageRuns", "page_runs"]
 
 SPLITS = ("base", "new")
 PROMPT_LEARNING_CACHE_VERSION = 1  # bump when training's results change
@@ -50,13 +40,11 @@ class BaseToNewData:
     """The features one seed's runs train and evaluate on.
 
     Attributes:
-        model: the backbone's name.
-        seed: the seed that drew the shots.
+        model, seed: the backbone's name, and the seed that drew the shots.
         base_names, new_names: the classes of each half (the names prompts use).
         train_features: [N, D] image features of the shots; ``train_labels`` [N] index ``base_names``.
-        splits: ``{"base": TrackedSplit, "new": TrackedSplit}``, the test images of each half,
-            labels relabelled to index that half's names.
-        identity: what the features are, for cache keys (model, data, shots).
+        splits: ``{"base": TrackedSplit, "new": TrackedSplit}``, each half's test images, labels indexing its names.
+        identity: what the features are, for cache keys.
     """
 
     model: str
@@ -75,8 +63,7 @@ def few_shot_rows(labels, classes: Sequence[int], shots: int, seed: int) -> torc
     Args:
         labels: [N] the split's labels.
         classes: the classes to draw from.
-        shots: rows per class.
-        seed: the draw's seed.
+        shots, seed: rows per class, and the draw's seed.
 
     Returns:
         [len(classes) * shots] sorted row indices.
@@ -101,18 +88,9 @@ def _relabel(labels: torch.Tensor, classes: Sequence[int], n_classes: int) -> to
     return mapping[labels]
 
 
-def base_to_new_data(
-    model: str,
-    dataset: str = "fashion-mnist",
-    *,
-    shots: int = 16,
-    seed: int = 1,
-    max_test: int | None = None,
-    class_names: Sequence[str] | None = None,
-    device: str | None = None,
-    cache_dir: str | os.PathLike | None = None,
-    progress: bool = True,
-) -> BaseToNewData:
+def base_to_new_data(model: str, dataset: str = "fashion-mnist", *, shots: int = 16, seed: int = 1,
+                     max_test: int | None = None, class_names: Sequence[str] | None = None, device: str | None = None,
+                     cache_dir: str | os.PathLike | None = None, progress: bool = True) -> BaseToNewData:
     """The shots of the base classes and the test images of both halves, as cached image features.
 
     Args:
@@ -122,14 +100,11 @@ def base_to_new_data(
         seed: draws the shots.
         max_test: evaluate on a stratified subset of at most this many test images (None or 0: all).
         class_names: the names prompts use (default as :func:`vlmcal.pipeline.predictions.predict`).
-        device: ``"cpu"``, ``"cuda"`` or None for automatic.
-        cache_dir: vlmcal's cache directory.
-        progress: show progress bars.
+        device, cache_dir, progress: the device (None: automatic), vlmcal's cache directory, progress bars.
 
     Returns:
         A :class:`BaseToNewData`.
     """
-
     if is_supervised(model):
         raise ValueError(f"Prompt learning tunes a prompt, so it needs a vision-language backbone; {model!r} has no text tower")
     train, test = clean_data(dataset, "train"), clean_data(dataset, "test")
@@ -168,13 +143,10 @@ class PromptLearningRun:
     """One method's outcome on one seed's data.
 
     Attributes:
-        method: its name in the tables (``"zero-shot"``, ``"CoOp + DOR"``, ...).
-        seed: the data's seed.
-        weight: the weight of the method's regulariser (KgCoOp's w, or DOR's lambda with DOR); None without one.
-        logits: ``{"base": [N_base, C_base], "new": [N_new, C_new]}``.
-        labels: ``{"base": [N_base], "new": [N_new]}``.
-        history: the training history (:attr:`vlmcal.adaptation.PromptTuner.history_`); for
-            zero-shot, one row with each half's feature divergence.
+        method, seed: its name in the tables (``"zero-shot"``, ``"CoOp + DOR"``, ...), and the data's seed.
+        weight: the weight of its regulariser (KgCoOp's w, DOR's lambda); None without one.
+        logits, labels: per half (``"base"``, ``"new"``), [N, C] logits and [N] labels.
+        history: the training history (:attr:`vlmcal.adaptation.PromptTuner.history_`); zero-shot's: one row.
         seconds_per_epoch: mean training time of an epoch (NaN for zero-shot).
     """
 
@@ -189,9 +161,7 @@ class PromptLearningRun:
 
 def zero_shot_run(data: BaseToNewData, template: str = "a photo of a {}.", fd_neighbours: int = 3, device: str | None = None,
                   cache_dir: str | os.PathLike | None = None) -> PromptLearningRun:
-    """The frozen zero-shot classifier of ``template`` on both halves (the row every method starts
-    from); its history is one row (epoch 0) with each half's feature divergence."""
-
+    """The frozen zero-shot classifier of ``template`` on both halves; its history: epoch 0's feature divergences."""
     net = load_model(data.model, device, None if cache_dir is None else str(cache_dir))
     logits, labels, history = {}, {}, {"epoch": [0]}
     with torch.no_grad():
@@ -209,16 +179,8 @@ def _weight_of(settings) -> float | None:
     return float(settings.kg_weight) if settings.method == "KgCoOp" else None
 
 
-def train_method(
-    data: BaseToNewData,
-    method: str,
-    *,
-    pool=None,
-    device: str | None = None,
-    cache_dir: str | os.PathLike | None = None,
-    progress: bool = True,
-    **overrides,
-) -> PromptLearningRun:
+def train_method(data: BaseToNewData, method: str, *, pool=None, device: str | None = None,
+                 cache_dir: str | os.PathLike | None = None, progress: bool = True, **overrides) -> PromptLearningRun:
     """Train ``method`` on the data's shots (following both test halves), computed once and cached.
 
     Args:
@@ -226,21 +188,18 @@ def train_method(
         method: a name of :data:`vlmcal.adaptation.prompt_learning.METHODS` other than zero-shot.
         pool: DOR's :class:`~vlmcal.adaptation.outliers.OutlierPool` (required with DOR).
         device, cache_dir, progress: as everywhere.
-        **overrides: settings that differ from the method's defaults (``epochs``, ``kg_weight``,
-            ``dor_weight``, ...; see :class:`~vlmcal.adaptation.prompt_learning.PromptTuningSettings`).
-            The seed is the data's.
+        **overrides: settings other than the method's defaults (``epochs``, ``kg_weight``, ``dor_weight``, ...).
 
     Returns:
-        A :class:`PromptLearningRun`.
+        A :class:`PromptLearningRun` (its seed is the data's).
     """
-
     settings = method_settings(method, seed=data.seed, **overrides)
     if settings.dor_weight > 0 and pool is None:
         raise ValueError(f"{settings.name} needs DOR's outlier pool: pass pool=outlier_pool(backbone, data.base_names)")
-    identity = {
-        "kind": "prompt-learning", "version": PROMPT_LEARNING_CACHE_VERSION, "data": dict(data.identity), "settings": asdict(settings),
-        "outliers": (hashlib.sha256("\n".join(pool.names).encode()).hexdigest() if settings.dor_weight > 0 else None),
-    }
+    outliers = hashlib.sha256("\n".join(pool.names).encode()).hexdigest() if settings.dor_weight > 0 else None
+    identity = {"kind": "prompt-learning", "version": PROMPT_LEARNING_CACHE_VERSION, "data": dict(data.identity),
+                "settings": asdict(settings), "outliers": outliers}
+
     def train() -> dict:
         net = load_model(data.model, device, None if cache_dir is None else str(cache_dir))
         tuner = PromptTuner(net, settings, pool).fit(data.train_features, data.train_labels, data.base_names, track=data.splits,
@@ -272,12 +231,7 @@ def split_outcomes(run: PromptLearningRun, split: str) -> tuple[torch.Tensor, to
 
 
 def run_table(runs: Sequence[PromptLearningRun], n_bins: int = 10) -> pd.DataFrame:
-    """One row per run: accuracy, ECE, the signed gap (mean confidence minus accuracy) and the
-    final feature divergence of each half, and HM.
-
-    A positive gap is over-confidence, a negative one under-confidence. ECE uses ``n_bins``
-    equal-width bins (the DOR code base: 10).
-    """
+    """One row per run: each half's accuracy, ECE, gap (confidence - accuracy) and final feature divergence, and HM."""
     rows = []
     for run in runs:
         row = {"method": run.method, "seed": run.seed, "weight": run.weight}
@@ -296,10 +250,8 @@ class Contrast:
 
     Attributes:
         split: ``"base"`` or ``"new"``.
-        metric: ``"ece"``, ``"accuracy"``, ``"confidence"``, ``"gap"`` (confidence minus
-            accuracy) or ``"fd"`` (the final feature divergence of the half's text features).
-        a: a method.
-        b: the method it is compared with, or None.
+        metric: ``"ece"``, ``"accuracy"``, ``"confidence"``, ``"gap"`` (confidence - accuracy) or ``"fd"``.
+        a, b: a method, and the method it is compared with (or None).
     """
 
     split: str
@@ -310,21 +262,17 @@ class Contrast:
 
 def contrast_figures(runs: Sequence[PromptLearningRun], contrasts: Mapping[str, Contrast], n_bins: int = 10,
                      n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """Each contrast's mean over seeds, its 95% interval over test images, and its value seed by seed.
+    """Each contrast's mean over seeds, its paired-bootstrap 95% interval over test images, and its value per seed.
 
-    The interval is a paired bootstrap over the half's test images (:func:`paired_bootstrap`):
-    every method and seed is evaluated on the same images. The feature divergence depends on the
-    text features alone, so its interval is the estimate itself; its noise is the spread between seeds.
+    The feature divergence depends on the text features alone: its interval is the estimate itself.
 
     Args:
         runs: every method's runs (the same seeds for the methods a contrast names).
         contrasts: name -> :class:`Contrast`.
-        n_bins: ECE bins.
-        n_resamples, seed: the bootstrap's.
+        n_bins, n_resamples, seed: ECE bins, and the bootstrap's resamples and seed.
 
     Returns:
-        One row per contrast: ``name``, ``split``, ``metric``, ``a``, ``b``, ``estimate``, ``lower``,
-        ``upper``, ``per_seed`` (a list, in seed order) and ``seeds``.
+        One row per contrast: name, split, metric, a, b, estimate, lower, upper, per_seed (a list) and seeds.
     """
     by_key = {(r.method, r.seed): r for r in runs}
     if len(by_key) != len(runs):
@@ -338,12 +286,8 @@ def contrast_figures(runs: Sequence[PromptLearningRun], contrasts: Mapping[str, 
             raise ValueError(f"Contrast {name!r}: no seed has runs of {methods}")
         column = f"{c.split}_{c.metric}"
         values = table.set_index(["method", "seed"])
-
-        def per_seed_value(s: int) -> float:
-            value = values.loc[(c.a, s), column]
-            return float(value - values.loc[(c.b, s), column]) if c.b is not None else float(value)
-
-        per_seed = [per_seed_value(s) for s in seeds]
+        per_seed = [float(values.loc[(c.a, s), column] - (values.loc[(c.b, s), column] if c.b is not None else 0.0))
+                    for s in seeds]
         estimate = sum(per_seed) / len(per_seed)
         if c.metric == "fd":
             lower = upper = estimate
@@ -372,16 +316,14 @@ def method_summary(table: pd.DataFrame, methods: Sequence[str] = METHODS) -> pd.
     return summary.reindex([m for m in methods if m in summary.index])
 
 
-def weight_sweep(
-    data: BaseToNewData, weights: Sequence[float], *, pool, methods: Mapping[str, str] | None = None, n_bins: int = 10,
-    device: str | None = None, cache_dir: str | os.PathLike | None = None, progress: bool = True, **overrides,
-) -> pd.DataFrame:
+def weight_sweep(data: BaseToNewData, weights: Sequence[float], *, pool, methods: Mapping[str, str] | None = None,
+                 n_bins: int = 10, device: str | None = None, cache_dir: str | os.PathLike | None = None,
+                 progress: bool = True, **overrides) -> pd.DataFrame:
     """Accuracy and ECE as the regulariser's weight varies: KgCoOp's w against DOR's lambda (the DOR paper's Fig. 4).
 
     Args:
-        data: one seed's data.
+        data, pool: one seed's data, and DOR's outlier pool.
         weights: the weights to try.
-        pool: DOR's outlier pool.
         methods: method -> the setting its weight is (default: KgCoOp's ``kg_weight``, CoOp + DOR's ``dor_weight``).
         **overrides: shared settings (``epochs``, ...).
 
@@ -390,8 +332,7 @@ def weight_sweep(
     """
     methods = dict(methods or {"KgCoOp": "kg_weight", "CoOp + DOR": "dor_weight"})
     runs = [train_method(data, method, pool=pool, device=device, cache_dir=cache_dir, progress=progress,
-                         **{**overrides, setting: float(w)})
-            for method, setting in methods.items() for w in weights]
+                         **{**overrides, setting: float(w)}) for method, setting in methods.items() for w in weights]
     return run_table(runs, n_bins=n_bins)
 
 
@@ -419,11 +360,7 @@ class PageRuns:
 
 
 def page_runs(settings, progress: bool = True) -> PageRuns:
-    """Every method of :data:`METHODS` on every seed of a :class:`~vlmcal.papers.dor.settings.DORPageSettings` (cached).
-
-    The outlier pool is built once, for the base classes (the same for every seed).
-    """
-
+    """Every method of :data:`METHODS` on every seed of ``settings`` (a ``DORPageSettings``), cached."""
     device, cache = settings.device, settings.cache_dir
     data = {seed: base_to_new_data(settings.backbone, settings.dataset, shots=settings.shots, seed=seed, max_test=settings.n_test or None,
                                    device=device, cache_dir=cache, progress=progress) for seed in settings.seeds}
@@ -431,11 +368,7 @@ def page_runs(settings, progress: bool = True) -> PageRuns:
     net = load_model(settings.backbone, device, cache)
     pool = outlier_pool(net, first.base_names, OutlierPoolSettings(size=settings.pool_size), cache_dir=cache, progress=progress)
     schedule = {"epochs": settings.epochs, "batch_size": settings.batch_size}
-    runs = []
-    for method in METHODS:
-        for seed, seed_data in data.items():
-            if method == "zero-shot":
-                runs.append(zero_shot_run(seed_data, device=device, cache_dir=cache))
-            else:
-                runs.append(train_method(seed_data, method, pool=pool, device=device, cache_dir=cache, progress=progress, **schedule))
+    runs = [zero_shot_run(seed_data, device=device, cache_dir=cache) if method == "zero-shot" else
+            train_method(seed_data, method, pool=pool, device=device, cache_dir=cache, progress=progress, **schedule)
+            for method in METHODS for seed_data in data.values()]
     return PageRuns(data, pool, runs)

@@ -1,36 +1,8 @@
-"""Claims C11 and C12 of the DOR paper (Wang, Li & Wei, ICML 2025): C11 (its Proposition 3.1)
-decided from the simulation, C12 (prompt tuning trades calibration between base and new
-classes; DOR fixes both sides) from prompt-learning runs in the base-to-new protocol.
+"""Claims C11 and C12 of the DOR paper (Wang, Li & Wei, ICML 2025).
 
-C12 (:func:`c12_prompt_tuning_trade`) has five parts, each a figure of the runs
-(:data:`C12_PARTS`, computed by :func:`vlmcal.papers.dor.base_to_new.contrast_figures`), averaged over
-seeds, with the side of zero the claim puts it on:
-
-- CoOp is over-confident on new classes: its mean confidence minus accuracy there is above 0;
-- the mechanism: CoOp's new-class text features diverge more than zero-shot's (feature
-  divergence after training minus zero-shot's, above 0);
-- KgCoOp is under-confident on base classes: its gap there is below 0;
-- DOR lowers CoOp's new-class ECE, and KgCoOp's base-class ECE (differences below 0).
-
-A part is decided only beyond its noise: it holds when the 95% interval over test images
-(paired bootstrap) and every seed's own value are on the claim's side of 0, fails when both are
-on the other side, and is left undecided otherwise (an interval containing 0, seeds that
-disagree, or a single seed, whose spread between seeds is unmeasured). The feature divergence
-has no image noise, so only its seeds decide. The claim holds when every part holds and fails
-when any part fails.
-
-C11, the proposition:
-
-The proposition: for K logits i.i.d. N(mu, sigma^2), E[max softmax] increases strictly with
-sigma, for every mu. The page estimates it on a grid (:mod:`vlmcal.papers.dor.theory`); this module
-decides what the grid shows. Three checks back the estimator and the paper's mechanism, and
-each one reports None ("not checked") when the grid gives it nothing to compare, so that a
-check never passes by comparing nothing:
-
-- at sigma = 0 every estimate must be exactly 1/K;
-- for K = 2 every estimate must lie within ``c11_threshold_quadrature_stderrs`` standard
-  errors of the quadrature value;
-- text-feature dispersion, logit spread and confidence must all rise with the spread.
+C11 (Proposition 3.1) is decided from the simulated grid, with checks of the estimator that say "not checked" when
+the grid gives them nothing to compare; C12 (prompt tuning trades calibration between base and new classes, and DOR
+fixes both) from the base-to-new runs, each of its parts (:data:`C12_PARTS`) beyond its noise over images and seeds.
 """
 
 from __future__ import annotations
@@ -41,8 +13,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from vlmcal.papers.common.paper_values import paper_value
-from vlmcal.papers.common.rules import combine_tests, join_parts, statement, threshold
-from vlmcal.papers.common.verdict import Verdict
+from vlmcal.papers.common.rules import combine_tests, join_parts, threshold
+from vlmcal.papers.common.verdict import Verdict, render
 from vlmcal.papers.dor import theory
 from vlmcal.papers.dor.base_to_new import Contrast
 
@@ -105,48 +77,62 @@ def step_tests(curve: pd.DataFrame) -> pd.DataFrame:
     return theory.monotonicity_tests(curve, z=threshold("c11_threshold_step_z"))
 
 
-def _step_failure(steps: pd.DataFrame) -> str:
+# Each failure of C11: the template of its text, and the numbers it names.
+def _step_failure(steps: pd.DataFrame) -> tuple[str, dict]:
     unresolved = steps[~steps["resolved"]]
     weakest = unresolved.loc[unresolved["lower_bound"].idxmin()]
-    return (f"{len(unresolved)} of {len(steps)} steps up the sigma grid were not resolved as increases; the weakest, "
-            f"K = {int(weakest['n_classes'])}, mu = {weakest['mu']:g}, sigma {weakest['sigma_from']:g} -> {weakest['sigma_to']:g}, "
-            f"changed by {weakest['increase']:.2e} with lower bound {weakest['lower_bound']:.2e}")
+    numbers = dict(steps_unresolved=len(unresolved), steps_tested=len(steps), weakest_k=int(weakest["n_classes"]))
+    numbers.update({f"weakest_{key}": weakest[key] for key in ("mu", "sigma_from", "sigma_to", "increase")})
+    numbers["weakest_lower_bound"] = weakest["lower_bound"]
+    return ("{steps_unresolved:count} of {steps_tested:count} steps up the sigma grid were not resolved as increases; "
+            "the weakest, K = {weakest_k:count}, mu = {weakest_mu:g}, sigma {weakest_sigma_from:g} -> "
+            "{weakest_sigma_to:g}, changed by {weakest_increase:.2e} "
+            "with lower bound {weakest_lower_bound:.2e}"), numbers
 
 
-def _sigma_zero_failure(checks: EstimatorChecks) -> str:
+def _sigma_zero_failure(checks: EstimatorChecks) -> tuple[str, dict]:
     at_zero = checks.sigma_zero
     off = at_zero[at_zero["mean"] != 1.0 / at_zero["n_classes"]]
     first = off.iloc[0]
-    return (f"{len(off)} of {len(at_zero)} estimates at sigma = 0 differ from 1/K, which every draw equals exactly; "
-            f"at K = {int(first['n_classes'])}, mu = {first['mu']:g} it is {first['mean']:.6g} against {1.0 / first['n_classes']:.6g}")
+    numbers = dict(zero_off=len(off), zero_estimates=len(at_zero), zero_off_k=int(first["n_classes"]),
+                   zero_off_mu=first["mu"], zero_off_mean=first["mean"], zero_off_exact=1.0 / first["n_classes"])
+    return ("{zero_off:count} of {zero_estimates:count} estimates at sigma = 0 differ from 1/K, which every draw "
+            "equals exactly; at K = {zero_off_k:count}, mu = {zero_off_mu:g} it is {zero_off_mean:.6g} against "
+            "{zero_off_exact:.6g}"), numbers
+
+
+def _quadrature_disagreement(checks: EstimatorChecks) -> tuple[str, dict]:
+    disagreeing = checks.quadrature[~checks.quadrature["agrees"]]
+    worst = disagreeing.loc[(disagreeing["mean"] - disagreeing["quadrature"]).abs().idxmax()]
+    numbers = dict(k2_disagreeing=len(disagreeing), k2_estimates=len(checks.quadrature),
+                   worst_stderrs=abs(worst["error_in_stderrs"]), max_stderrs=checks.max_stderrs)
+    numbers.update({f"worst_{key}": worst[key] for key in ("sigma", "mu", "mean", "quadrature")})
+    distance = ("with a standard error of 0" if pd.isna(worst["error_in_stderrs"])
+                else "{worst_stderrs:.1f} standard errors away, tolerance {max_stderrs:g}")
+    return ("{k2_disagreeing:count} of {k2_estimates:count} K = 2 estimates disagree with quadrature; at sigma = "
+            "{worst_sigma:g}, mu = {worst_mu:g} the estimate is {worst_mean:.5f} against {worst_quadrature:.5f} "
+            f"({distance})"), numbers
 
 
 def _quadrature_failure(checks: EstimatorChecks) -> str:
-    disagreeing = checks.quadrature[~checks.quadrature["agrees"]]
-    worst = disagreeing.loc[(disagreeing["mean"] - disagreeing["quadrature"]).abs().idxmax()]
-    distance = ("with a standard error of 0" if pd.isna(worst["error_in_stderrs"])
-                else f"{abs(worst['error_in_stderrs']):.1f} standard errors away, tolerance {checks.max_stderrs:g}")
-    return (f"{len(disagreeing)} of {len(checks.quadrature)} K = 2 estimates disagree with quadrature; at sigma = {worst['sigma']:g}, "
-            f"mu = {worst['mu']:g} the estimate is {worst['mean']:.5f} against {worst['quadrature']:.5f} ({distance})")
+    return render(*_quadrature_disagreement(checks))
 
 
-def _mechanism_failure(mechanism: pd.DataFrame) -> str:
+def _mechanism_failure(mechanism: pd.DataFrame) -> tuple[str, dict]:
     ordered = mechanism.sort_values("spread").reset_index(drop=True)
     columns = ["atfd", "logit_std", "confidence"]
     falling = ordered[columns].diff().iloc[1:] <= 0  # [steps, 3]: True where a quantity does not rise
     step = int(falling.any(axis=1).idxmax())
     names = ", ".join(c for c in columns if falling.loc[step, c])
-    return (f"with the spread going from {ordered.loc[step - 1, 'spread']:g} to {ordered.loc[step, 'spread']:g}, "
-            f"{names} did not rise")
+    numbers = {"spread_from": ordered.loc[step - 1, "spread"], "spread_to": ordered.loc[step, "spread"]}
+    return f"with the spread going from {{spread_from:g}} to {{spread_to:g}}, {names} did not rise", numbers
 
 
 def c11_max_softmax_increases(steps: pd.DataFrame, checks: EstimatorChecks, mechanism: pd.DataFrame) -> Verdict:
     """C11: E[max softmax] of i.i.d. Gaussian logits increases strictly with sigma, for every mu.
 
-    Test: every step up the sigma grid is resolved as an increase (:func:`step_tests`), and
-    no check that could be made failed: sigma = 0 exact, K = 2 against quadrature, and the
-    mechanism (dispersion -> logit spread -> confidence) rising. A check that could not be
-    made is reported as "not checked" and does not decide.
+    Holds when every step up the sigma grid is resolved as an increase and no check that could be
+    made (sigma = 0 exact, K = 2 against quadrature, the mechanism rising) failed.
 
     Args:
         steps: :func:`step_tests` output.
@@ -157,36 +143,35 @@ def c11_max_softmax_increases(steps: pd.DataFrame, checks: EstimatorChecks, mech
         The :class:`~vlmcal.papers.common.verdict.Verdict` of C11; not tested when the grid has no step.
     """
     mechanism_ok = theory.mechanism_increasing(mechanism)
-    common = dict(claim="C11", statement=statement("C11"), paper_figure=paper_value("c11_statement").describe(), backbone=BACKBONE)
     if steps.empty:
-        return Verdict(**common, measured="no step up the sigma grid", interval="", holds=None,
-                       why="the sigma grid has fewer than two values, so there is no step to test")
-    resolved = int(steps["resolved"].sum())
-    measured = (
-        f"{resolved} of {len(steps)} steps up the sigma grid resolved as increases "
-        f"(K in {sorted(int(k) for k in steps['n_classes'].unique())}, mu in {sorted(float(m) for m in steps['mu'].unique())}); "
-        f"m_K(0) = 1/K exactly: {outcome_text(checks.sigma_zero_exact)}; "
-        f"K = 2 within {checks.max_stderrs:g} standard errors of quadrature: {outcome_text(checks.quadrature_agrees)}; "
-        f"dispersion -> spread -> confidence all increasing: {outcome_text(mechanism_ok)}"
-    )
-    failures, notes = [], []
-    if resolved < len(steps):
-        failures.append(_step_failure(steps))
-    if checks.sigma_zero_exact is False:
-        failures.append(_sigma_zero_failure(checks))
-    elif checks.sigma_zero_exact is None:
-        notes.append("not checked: sigma = 0 is not in the grid, so the estimates were not compared with the exact 1/K")
-    if checks.quadrature_agrees is False:
-        failures.append(_quadrature_failure(checks))
-    elif checks.quadrature_agrees is None:
-        notes.append("not checked: K = 2 is not in the grid, so the estimator was not compared with quadrature")
-    if mechanism_ok is False:
-        failures.append(_mechanism_failure(mechanism))
-    elif mechanism_ok is None:
-        notes.append("not checked: fewer than two spreads were simulated, so the mechanism has no step")
-    return Verdict(
-        **common, measured=measured, interval=f"smallest step's lower bound {steps['lower_bound'].min():.2e}",
-        holds=not failures, why="; ".join(failures + notes),
+        return Verdict.of("C11", holds=None, backbone=BACKBONE, numbers={}, measured="no step up the sigma grid",
+                          why="the sigma grid has fewer than two values, so there is no step to test")
+    ks = {f"n_classes{i}": k for i, k in enumerate(sorted(int(k) for k in steps["n_classes"].unique()), 1)}
+    mus = {f"mu{i}": mu for i, mu in enumerate(sorted(float(m) for m in steps["mu"].unique()), 1)}
+    numbers = {"steps_resolved": int(steps["resolved"].sum()), "steps_tested": len(steps), **ks, **mus,
+               "max_stderrs": checks.max_stderrs, "smallest_lower_bound": steps["lower_bound"].min()}
+    checked = [  # (outcome, its failure, why it was not checked)
+        (numbers["steps_resolved"] == len(steps), lambda: _step_failure(steps), ""),
+        (checks.sigma_zero_exact, lambda: _sigma_zero_failure(checks),
+         "sigma = 0 is not in the grid, so the estimates were not compared with the exact 1/K"),
+        (checks.quadrature_agrees, lambda: _quadrature_disagreement(checks),
+         "K = 2 is not in the grid, so the estimator was not compared with quadrature"),
+        (mechanism_ok, lambda: _mechanism_failure(mechanism),
+         "fewer than two spreads were simulated, so the mechanism has no step"),
+    ]
+    failed = [failure() for ok, failure, _ in checked if ok is False]
+    for _, failure_numbers in failed:
+        numbers.update(failure_numbers)
+    k_slots, mu_slots = (", ".join(f"{{{key}}}" for key in keys) for keys in (ks, mus))  # shown as str() shows them
+    zero, two, rising = (outcome_text(ok) for ok, _, _ in checked[1:])
+    return Verdict.of(
+        "C11", holds=not failed, backbone=BACKBONE, numbers=numbers,
+        measured=("{steps_resolved:count} of {steps_tested:count} steps up the sigma grid resolved as increases "
+                  f"(K in [{k_slots}], mu in [{mu_slots}]); m_K(0) = 1/K exactly: {zero}; "
+                  f"K = 2 within {{max_stderrs:g}} standard errors of quadrature: {two}; "
+                  f"dispersion -> spread -> confidence all increasing: {rising}"),
+        interval="smallest step's lower bound {smallest_lower_bound:.2e}",
+        why="; ".join([text for text, _ in failed] + [f"not checked: {note}" for ok, _, note in checked if ok is None]),
     )
 
 
@@ -200,8 +185,7 @@ class C12Part:
     Attributes:
         split, metric, a, b: the figure (:class:`vlmcal.papers.dor.base_to_new.Contrast`).
         sign: +1 when the claim says the figure is above 0, -1 below.
-        says: what the part claims, in words.
-        figure: the figure in words.
+        says, figure: what the part claims, and the figure, in words.
     """
 
     split: str
@@ -229,38 +213,51 @@ C12_PARTS = {
 
 def c12_contrasts() -> dict:
     """:data:`C12_PARTS` as :class:`vlmcal.papers.dor.base_to_new.Contrast` objects, for ``contrast_figures``."""
-
     return {name: Contrast(p.split, p.metric, p.a, p.b) for name, p in C12_PARTS.items()}
 
 
-def _c12_value(metric: str, x: float) -> str:
-    """A figure in its unit: ECE, gaps and accuracies in signed points, feature divergence as is."""
-    return f"{x:+.3f}" if metric == "fd" else f"{100.0 * x:+.2f} points"
+def _c12_slot(metric: str, name: str) -> str:
+    """A figure's placeholder in its unit: ECE, gaps and accuracies in signed points, feature divergence as is."""
+    return f"{{{name}:+.3f}}" if metric == "fd" else f"{{{name}:points}} points"
 
 
-def _c12_test(part: C12Part, row) -> tuple[bool | None, str]:
-    """Whether one part holds (None: undecided), and why it is not decided when it is not."""
-    def on_claim_side(v: float) -> bool:
-        return v * part.sign > 0
+def _c12_judge(name: str, part: C12Part, row) -> tuple[dict, dict]:
+    """One part's row of :func:`c12_part_tests` with its texts as templates, and the numbers they name.
 
-    def on_other_side(v: float) -> bool:
-        return v * part.sign < 0
-
+    A part holds when its interval and every seed are on the claim's side of 0, fails when all are on the other side.
+    """
     per_seed = [float(v) for v in row["per_seed"]]
-    seeds_text = ", ".join(_c12_value(part.metric, v) for v in per_seed)
-    if int(row["seeds"]) < 2:
-        return None, f"{part.says}: one seed only ({seeds_text}), so the spread between seeds is not measured"
     lower, upper = float(row["lower"]), float(row["upper"])
-    if math.isnan(lower) or math.isnan(upper) or math.isnan(float(row["estimate"])):
-        return None, f"{part.says}: the figure is undefined here"
-    if on_claim_side(lower) and on_claim_side(upper) and all(map(on_claim_side, per_seed)):
-        return True, ""
-    if on_other_side(lower) and on_other_side(upper) and all(map(on_other_side, per_seed)):
-        return False, ""
-    if not (on_claim_side(lower) == on_claim_side(upper) and on_other_side(lower) == on_other_side(upper)):
-        return None, (f"{part.says}: within noise, the 95% interval over test images "
-                      f"[{_c12_value(part.metric, lower)}, {_c12_value(part.metric, upper)}] contains 0")
-    return None, f"{part.says}: the seeds disagree ({seeds_text})"
+    signed = [v * part.sign for v in (lower, upper, *per_seed)]  # above 0: on the claim's side
+    numbers = {f"{name}_seed{i}": v for i, v in enumerate(per_seed, 1)}
+    seeds_text = ", ".join(_c12_slot(part.metric, key) for key in numbers)
+    numbers.update({name: row["estimate"], f"{name}_lower": lower, f"{name}_upper": upper})
+    bounds = f"[{_c12_slot(part.metric, f'{name}_lower')}, {_c12_slot(part.metric, f'{name}_upper')}]"
+    holds, why = None, ""
+    if int(row["seeds"]) < 2:
+        why = f"{part.says}: one seed only ({seeds_text}), so the spread between seeds is not measured"
+    elif math.isnan(lower) or math.isnan(upper) or math.isnan(float(row["estimate"])):
+        why = f"{part.says}: the figure is undefined here"
+    elif all(v > 0 for v in signed):
+        holds = True
+    elif all(v < 0 for v in signed):
+        holds = False
+    elif (signed[0] > 0, signed[0] < 0) != (signed[1] > 0, signed[1] < 0):
+        why = f"{part.says}: within noise, the 95% interval over test images {bounds} contains 0"
+    else:
+        why = f"{part.says}: the seeds disagree ({seeds_text})"
+    interval = "no image noise (text features only)" if part.metric == "fd" else bounds
+    outcome = outcome_text(holds) if holds is not None else "undecided"
+    return {"part": part.says, "figure": part.figure, "estimate": _c12_slot(part.metric, name), "interval": interval,
+            "per_seed": seeds_text, "outcome": outcome, "holds": holds, "why": why}, numbers
+
+
+def _c12_judged(figures: pd.DataFrame) -> list[tuple[dict, dict]]:
+    missing = [name for name in C12_PARTS if name not in set(figures["name"])]
+    if missing:
+        raise ValueError(f"Expected `figures` to hold every part of C12 ({list(C12_PARTS)}), but it lacks {missing}")
+    indexed = figures.set_index("name")
+    return [_c12_judge(name, part, indexed.loc[name]) for name, part in C12_PARTS.items()]
 
 
 def c12_part_tests(figures: pd.DataFrame) -> pd.DataFrame:
@@ -274,28 +271,15 @@ def c12_part_tests(figures: pd.DataFrame) -> pd.DataFrame:
         One row per part, in :data:`C12_PARTS` order: ``part`` (what it claims), ``figure``,
         ``estimate``, ``interval``, ``per_seed``, ``outcome`` and ``holds`` (True, False or None).
     """
-    missing = [name for name in C12_PARTS if name not in set(figures["name"])]
-    if missing:
-        raise ValueError(f"Expected `figures` to hold every part of C12 ({list(C12_PARTS)}), but it lacks {missing}")
-    rows = []
-    indexed = figures.set_index("name")
-    for name, part in C12_PARTS.items():
-        row = indexed.loc[name]
-        holds, why = _c12_test(part, row)
-        interval = ("no image noise (text features only)" if part.metric == "fd" else
-                    f"[{_c12_value(part.metric, row['lower'])}, {_c12_value(part.metric, row['upper'])}]")
-        rows.append({"part": part.says, "figure": part.figure, "estimate": _c12_value(part.metric, row["estimate"]),
-                     "interval": interval, "per_seed": ", ".join(_c12_value(part.metric, v) for v in row["per_seed"]),
-                     "outcome": outcome_text(holds) if holds is not None else "undecided", "holds": holds, "why": why})
-    return pd.DataFrame(rows)
+    return pd.DataFrame([{key: render(text, numbers) if isinstance(text, str) else text for key, text in row.items()}
+                         for row, numbers in _c12_judged(figures)])
 
 
 _C12_PAPER_ROWS = {"zero-shot": "zeroshot", "CoOp": "coop", "CoOp + DOR": "coop_dor", "KgCoOp": "kgcoop", "KgCoOp + DOR": "kgcoop_dor"}
 
 
 def c12_paper_table() -> pd.DataFrame:
-    """The DOR paper's base and new ECE (%, 11-dataset averages) as found in secondary summaries,
-    each row marked verified (the summaries agree) or not."""
+    """The DOR paper's base and new ECE (%, 11-dataset averages) as secondary summaries give them, verified or not."""
     rows = []
     for method, key in _C12_PAPER_ROWS.items():
         base, new = paper_value(f"c12_{key}_base_ece"), paper_value(f"c12_{key}_new_ece")
@@ -312,13 +296,10 @@ def _c12_paper_figure() -> str:
 
 
 def c12_prompt_tuning_trade(figures: pd.DataFrame, backbone: str) -> Verdict:
-    """C12: CoOp over-confident on new classes (its text features diverging), KgCoOp
-    under-confident on base classes, and DOR fixing both.
+    """C12: CoOp over-confident on new classes (features diverging), KgCoOp under-confident on base, DOR fixing both.
 
-    Test: every part of :data:`C12_PARTS` decided beyond its noise (:func:`c12_part_tests`).
-    The claim holds when all five hold, does not hold when any fails, and is not tested when
-    none fails and at least one is undecided; ``why`` names each part that failed or was
-    undecided, with its numbers.
+    Holds when all five parts of :data:`C12_PARTS` hold beyond their noise (:func:`c12_part_tests`),
+    does not hold when any fails, and is not tested otherwise; ``why`` names each failed or undecided part.
 
     Args:
         figures: :func:`vlmcal.papers.dor.base_to_new.contrast_figures` of :func:`c12_contrasts`.
@@ -327,14 +308,16 @@ def c12_prompt_tuning_trade(figures: pd.DataFrame, backbone: str) -> Verdict:
     Returns:
         The :class:`~vlmcal.papers.common.verdict.Verdict` of C12.
     """
-    tests = c12_part_tests(figures)
-    measured = join_parts([f"{row.figure}: {row.estimate} ({row.outcome})" for row in tests.itertuples()])
-    interval = join_parts([f"{row.figure}: {row.interval}" for part, row in zip(C12_PARTS.values(), tests.itertuples())
-                           if part.metric != "fd"])
-    failures = [f"{row.part} does not hold: {row.figure} is {row.estimate} (95% CI {row.interval}; seeds {row.per_seed})"
-                for row in tests.itertuples() if row.holds is False]
-    undecided = [row.why for row in tests.itertuples() if row.holds is None]
+    tests, part_numbers = zip(*_c12_judged(figures))
     seeds = int(figures["seeds"].min())
-    return Verdict(claim="C12", statement=statement("C12"), paper_figure=_c12_paper_figure(),
-                   measured=f"{measured} (mean over {seeds} seed{'s' if seeds != 1 else ''})", interval=interval,
-                   holds=combine_tests([None if h is None else bool(h) for h in tests["holds"]]), backbone=backbone, why=join_parts(failures + undecided))
+    numbers = {"seeds": seeds} | {key: value for part in part_numbers for key, value in part.items()}
+    failures = [f"{t['part']} does not hold: {t['figure']} is {t['estimate']} (95% CI {t['interval']}; "
+                f"seeds {t['per_seed']})" for t in tests if t["holds"] is False]
+    measured = join_parts([f"{t['figure']}: {t['estimate']} ({t['outcome']})" for t in tests])
+    interval = join_parts([f"{t['figure']}: {t['interval']}" for part, t in zip(C12_PARTS.values(), tests)
+                           if part.metric != "fd"])
+    return Verdict.of(
+        "C12", holds=combine_tests([t["holds"] for t in tests]), backbone=backbone, numbers=numbers,
+        measured=f"{measured} (mean over {{seeds:count}} seed{'s' if seeds != 1 else ''})", interval=interval,
+        why=join_parts(failures + [t["why"] for t in tests if t["holds"] is None]), paper_figure=_c12_paper_figure(),
+    )

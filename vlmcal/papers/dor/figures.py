@@ -1,5 +1,4 @@
-"""The DOR pages' figures: Proposition 3.1's curves and its dispersion mechanism (C11), and prompt
-learning's training curves and weight sweep on base and new classes (C12)."""
+"""The DOR pages' figures: Proposition 3.1's curves and mechanism (C11), prompt learning's curves and sweep (C12)."""
 
 from __future__ import annotations
 
@@ -17,8 +16,7 @@ def plot_max_softmax_curves(curve, n_classes: int | None = None, ax=None, refere
         curve: the output of ``vlmcal.papers.dor.theory.max_softmax_curve``.
         n_classes: draw one K (lines per mu); None draws every K at its first mu.
         ax: matplotlib axes; a new figure if None.
-        reference: optional DataFrame with columns sigma, mean drawn as a dashed black line
-            (the K = 2 quadrature).
+        reference: optional DataFrame (columns sigma, mean), drawn dashed: the K = 2 quadrature.
 
     Returns:
         The axes.
@@ -58,11 +56,8 @@ def plot_dispersion_mechanism(frame, axes=None):
     """
     if axes is None:
         _, axes = plt.subplots(1, 3, figsize=(11, 3.2))
-    panels = [
-        ("atfd", "text-feature dispersion (ATFD)"),
-        ("logit_std", "logit spread (std over classes)"),
-        ("confidence", "mean max-softmax confidence"),
-    ]
+    panels = [("atfd", "text-feature dispersion (ATFD)"), ("logit_std", "logit spread (std over classes)"),
+              ("confidence", "mean max-softmax confidence")]
     for ax, (column, label) in zip(axes, panels):
         ax.plot(frame["spread"], frame[column], marker="o", color="C0")
         ax.set(xlabel="class text-feature noise scale", ylabel=label)
@@ -71,12 +66,10 @@ def plot_dispersion_mechanism(frame, axes=None):
 
 
 def plot_training_curves(histories, zero_shot, axes=None):
-    """CoOp against CoOp + DOR over training, on the new classes: feature divergence, mean
-    confidence and confidence minus accuracy, one line per run, zero-shot dotted.
+    """CoOp against CoOp + DOR on the new classes over training: feature divergence, confidence, gap; zero-shot dotted.
 
     Args:
-        histories: method -> the runs' training histories (``PromptLearningRun.history``: columns
-            epoch, new_fd, new_confidence, new_accuracy), e.g. ``{"CoOp": [...], "CoOp + DOR": [...]}``.
+        histories: method -> its runs' ``PromptLearningRun.history`` (epoch, new_fd, new_confidence, new_accuracy).
         zero_shot: the zero-shot row of ``base_to_new.method_summary`` (new_fd, new_accuracy, new_gap).
         axes: three axes, or None for a new figure.
 
@@ -87,11 +80,9 @@ def plot_training_curves(histories, zero_shot, axes=None):
         _, axes = plt.subplots(1, 3, figsize=(14, 3.4))
     for (method, runs), style, color in zip(histories.items(), ("-", "--", ":"), ("C0", "C3", "C2")):
         for i, history in enumerate(runs):
-            label = method if i == 0 else None
-            axes[0].plot(history["epoch"], history["new_fd"], style, color=color, label=label, alpha=0.8)
-            axes[1].plot(history["epoch"], 100 * history["new_confidence"], style, color=color, label=label, alpha=0.8)
-            axes[2].plot(history["epoch"], 100 * (history["new_confidence"] - history["new_accuracy"]), style, color=color,
-                         label=label, alpha=0.8)
+            gap = history["new_confidence"] - history["new_accuracy"]
+            for ax, y in zip(axes, (history["new_fd"], 100 * history["new_confidence"], 100 * gap)):
+                ax.plot(history["epoch"], y, style, color=color, label=method if i == 0 else None, alpha=0.8)
     axes[0].axhline(zero_shot["new_fd"], ls=":", color="0.4", label="zero-shot")
     axes[1].axhline(100 * (zero_shot["new_accuracy"] + zero_shot["new_gap"]), ls=":", color="0.4", label="zero-shot")
     axes[2].axhline(100 * zero_shot["new_gap"], ls=":", color="0.4", label="zero-shot")

@@ -11,22 +11,18 @@ __all__ = ["DORPageSettings"]
 
 @dataclass(frozen=True)
 class DORPageSettings(OneBackbone):
-    """Parameters of the prompt-learning page (C12), checked once; see its parameters cell.
+    """Parameters of the prompt-learning page (C12), checked once.
 
     Attributes:
         backbone: the VLM whose prompt is learned (a stand-in or ``openclip:<arch>:<pretrained>``).
         dataset: a data-set spec with a train and a test split.
-        shots: training images per base class.
-        epochs: passes over the shots.
-        batch_size: shots per step.
-        seeds: one run of every method per seed (the seed draws the shots, the initial context,
-            the batch order and DOR's outliers).
+        shots, epochs, batch_size: training images per base class, passes over them, and shots per step.
+        seeds: one run of every method per seed (it draws the shots, initial context, batch order and outliers).
         pool_size: K, DOR's outlier pool (the best-scoring WordNet nouns).
         n_test: evaluate on a stratified subset of at most this many test images (0: all).
         weights: the regulariser weights of the sensitivity sweep (KgCoOp's w and DOR's lambda).
-        n_bins: ECE bins (the DOR code base: 10).
-        n_resamples: bootstrap resamples behind the verdict's intervals.
-        device, cache_dir: as on every page; "" is read as None (pick the device; the default cache).
+        n_bins, n_resamples: ECE bins (the DOR code base: 10), and bootstrap resamples behind the intervals.
+        device, cache_dir: as on every page; "" is read as None.
     """
 
     backbone: str

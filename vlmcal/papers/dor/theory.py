@@ -1,18 +1,7 @@
 """Proposition 3.1 of the DOR paper (Wang, Li & Wei, ICML 2025), checked numerically.
 
-The proposition: if the K logits of a classifier are i.i.d. N(mu, sigma^2), the expected
-maximum softmax probability
-
-    m_K(sigma) = E[ max_k softmax(z)_k ],   z_k ~ N(mu, sigma^2) i.i.d.,
-
-does not depend on mu (softmax is shift-invariant) and increases strictly with sigma, from
-1/K at sigma = 0 towards 1 as sigma grows. Wider logit spread therefore means higher
-confidence, whatever the accuracy: the mechanism the paper uses to explain why prompt
-tuning that spreads the class text features makes a VLM over-confident.
-
-This module estimates m_K by Monte Carlo (with standard errors), computes it for K = 2
-by quadrature of a one-dimensional integral, and simulates the paper's mechanism with
-unit-norm text features of growing dispersion.
+For K logits i.i.d. N(mu, sigma^2), m_K(sigma) = E[max_k softmax(z)_k] increases strictly with sigma from 1/K,
+whatever mu: estimated by Monte Carlo (K = 2 also by quadrature), with the mechanism it explains simulated.
 """
 
 from __future__ import annotations
@@ -20,24 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 
 from vlmcal.papers.common.settings import PageSettings, spec
 from vlmcal.prompting.dispersion import text_feature_dispersion
 
-__all__ = [
-    "MaxSoftmaxEstimate",
-    "expected_max_softmax",
-    "expected_max_softmax_two_classes",
-    "max_softmax_curve",
-    "dispersion_mechanism",
-    "PropositionSettings",
-    "monotonicity_tests",
-    "sigma_zero_exact",
-    "quadrature_comparison",
-    "all_agree",
-    "mechanism_increasing",
-]
+__all__ = ["MaxSoftmaxEstimate", "expected_max_softmax", "expected_max_softmax_two_classes", "max_softmax_curve",
+           "dispersion_mechanism", "PropositionSettings", "monotonicity_tests", "sigma_zero_exact",
+           "quadrature_comparison", "all_agree", "mechanism_increasing"]
 
 
 @dataclass(frozen=True)
@@ -45,11 +25,8 @@ class MaxSoftmaxEstimate:
     """A Monte Carlo estimate of E[max softmax] for one (K, mu, sigma).
 
     Attributes:
-        n_classes: K.
-        mu: the logits' common mean.
-        sigma: the logits' standard deviation.
-        mean: the estimate of E[max softmax].
-        stderr: its standard error (sample std / sqrt(n_draws)).
+        n_classes, mu, sigma: K, the logits' common mean and their standard deviation.
+        mean, stderr: the estimate of E[max softmax] and its standard error (sample std / sqrt(n_draws)).
         n_draws: how many logit vectors were drawn.
     """
 
@@ -74,27 +51,14 @@ def _check(n_classes: int, sigma: float, n_draws: int) -> None:
         raise ValueError(f"Expected `n_draws` to be an integer >= 2, but got {n_draws!r}")
 
 
-def expected_max_softmax(
-    sigma: float,
-    n_classes: int,
-    mu: float = 0.0,
-    n_draws: int = 20_000,
-    seed: int = 0,
-    chunk_elements: int = 4_000_000,
-) -> MaxSoftmaxEstimate:
-    """Estimate E[max_k softmax(z)_k] for z_k ~ N(mu, sigma^2) i.i.d., by Monte Carlo.
-
-    The logits are drawn in chunks of at most ``chunk_elements`` numbers, so K = 1000 with
-    many draws stays small in memory. The same ``seed`` gives the same standard-normal
-    draws for every (mu, sigma), so estimates at two values of mu are equal up to
-    floating-point rounding, which is the shift invariance of softmax.
+def expected_max_softmax(sigma: float, n_classes: int, mu: float = 0.0, n_draws: int = 20_000, seed: int = 0,
+                         chunk_elements: int = 4_000_000) -> MaxSoftmaxEstimate:
+    """Estimate E[max_k softmax(z)_k] for z_k ~ N(mu, sigma^2) i.i.d., by Monte Carlo (the same draws for every mu).
 
     Args:
-        sigma: standard deviation of every logit, >= 0.
+        sigma, mu: the logits' standard deviation (>= 0) and common mean.
         n_classes: K, the number of logits.
-        mu: common mean of the logits.
-        n_draws: number of logit vectors.
-        seed: seed of the draws.
+        n_draws, seed: how many logit vectors to draw, and their seed.
         chunk_elements: largest number of logits held at once.
 
     Returns:
@@ -108,8 +72,7 @@ def expected_max_softmax(
     _check(n_classes, sigma, n_draws)
     rng = np.random.default_rng(seed)
     rows = max(1, chunk_elements // n_classes)
-    # Accumulate deviations from 1/K: at sigma = 0 every draw is exactly 1/K, so the
-    # estimate is exactly 1/K too (summing n copies of 1/K would not round back to it).
+    # Sum deviations from 1/K: at sigma = 0 the mean is then exactly 1/K (a sum of n copies would not round back).
     baseline = 1.0 / n_classes
     total, total_sq, done = 0.0, 0.0, 0
     while done < n_draws:
@@ -128,13 +91,7 @@ def expected_max_softmax(
 
 
 def expected_max_softmax_two_classes(sigma: float) -> float:
-    """E[max softmax] for K = 2, by quadrature.
-
-    With two logits, max softmax = ``sigmoid(|z_1 - z_2|)`` and z_1 - z_2 ~ N(0, 2 sigma^2), so
-
-        m_2(sigma) = 2 * integral_0^inf sigmoid(x) * phi(x; 0, sqrt(2) sigma) dx,
-
-    with phi the normal density. At sigma = 0 it is exactly 1/2.
+    """E[max softmax] for K = 2 by quadrature: ``2 * integral_0^inf sigmoid(x) phi(x; 0, sqrt(2) sigma) dx``.
 
     Args:
         sigma: standard deviation of each logit, >= 0.
@@ -146,7 +103,6 @@ def expected_max_softmax_two_classes(sigma: float) -> float:
     if sigma == 0:
         return 0.5
     from scipy import integrate, special  # here, not at the top: every claim page imports this module, few need scipy
-
     s = np.sqrt(2.0) * sigma
 
     def integrand(x: float) -> float:
@@ -156,73 +112,44 @@ def expected_max_softmax_two_classes(sigma: float) -> float:
     return float(value)
 
 
-def max_softmax_curve(
-    sigmas: np.ndarray | list[float],
-    n_classes: list[int] | tuple[int, ...],
-    mus: list[float] | tuple[float, ...] = (0.0,),
-    n_draws: int = 20_000,
-    seed: int = 0,
-):
+def max_softmax_curve(sigmas: np.ndarray | list[float], n_classes: list[int] | tuple[int, ...],
+                      mus: list[float] | tuple[float, ...] = (0.0,), n_draws: int = 20_000, seed: int = 0):
     """E[max softmax] over a grid of (K, mu, sigma), one independent seed per grid point.
 
-    Independent draws per point make the monotonicity check in the notebook a real test:
-    neighbouring estimates share no random numbers, so noise could reverse their order.
-
     Args:
-        sigmas: grid of standard deviations.
-        n_classes: values of K.
-        mus: values of the common mean.
+        sigmas, n_classes, mus: the grid's standard deviations, values of K and common means.
         n_draws: draws per grid point.
         seed: base seed; each grid point derives its own from it.
 
     Returns:
         A pandas DataFrame with columns n_classes, mu, sigma, mean, stderr, lower, upper, n_draws.
     """
-    import pandas as pd
-
-    seeds = np.random.SeedSequence(seed)
     grid = [(int(k), float(m), float(s)) for k in n_classes for m in mus for s in sigmas]
-    children = seeds.spawn(len(grid))
     rows = []
-    for (k, m, s), child in zip(grid, children):
+    for (k, m, s), child in zip(grid, np.random.SeedSequence(seed).spawn(len(grid))):
         est = expected_max_softmax(s, k, mu=m, n_draws=n_draws, seed=int(child.generate_state(1)[0]))
         lo, hi = est.interval()
         rows.append({**est.__dict__, "lower": lo, "upper": hi})
     return pd.DataFrame(rows)
 
 
-def dispersion_mechanism(
-    spreads: np.ndarray | list[float],
-    n_classes: int = 10,
-    dim: int = 384,
-    logit_scale: float = 100.0,
-    n_images: int = 2_000,
-    seed: int = 0,
-):
+def dispersion_mechanism(spreads: np.ndarray | list[float], n_classes: int = 10, dim: int = 384,
+                         logit_scale: float = 100.0, n_images: int = 2_000, seed: int = 0):
     """The paper's mechanism, simulated: more dispersed text features -> wider logits -> higher confidence.
 
-    Class text features are ``normalize(shared + spread * noise_c)``: one shared direction
-    plus class-specific Gaussian noise, so ``spread`` moves them apart on the unit sphere.
-    The image features are fixed unit vectors (the same for every spread). For each spread
-    the function reports the text-feature dispersion (ATFD: mean Euclidean distance of the
-    class features to their centroid), the standard deviation of each image's logits across
-    classes, and the mean max-softmax confidence.
-
-    These are synthetic features, not a model's: they isolate the geometry.
+    Synthetic class text features ``normalize(shared + spread * noise_c)`` against fixed unit image features.
 
     Args:
         spreads: class-noise scales, >= 0.
-        n_classes: C, the number of classes.
-        dim: D, the feature dimension (384: the default backbone's text width).
+        n_classes, dim: C, the number of classes, and D, the feature dimension (384: the default backbone's text width).
         logit_scale: the multiplier of the cosine similarities (CLIP: 100).
         n_images: N, how many fixed image features to average over.
         seed: seed of the shared direction, the class noise and the image features.
 
     Returns:
-        A pandas DataFrame with columns spread, atfd, logit_std, confidence.
+        A DataFrame: spread, atfd (mean distance of the class features to their centroid), logit_std (over
+        classes, mean over images) and confidence (mean max softmax).
     """
-    import pandas as pd
-
     gen = torch.Generator().manual_seed(seed)
     shared = torch.nn.functional.normalize(torch.randn(dim, generator=gen), dim=0)  # [D]
     noise = torch.randn(n_classes, dim, generator=gen) / np.sqrt(dim)  # [C, D], rows of norm ~1
@@ -233,29 +160,18 @@ def dispersion_mechanism(
         text = torch.nn.functional.normalize(shared + float(spread) * noise, dim=1)  # [C, D]
         logits = logit_scale * images @ text.T  # [N, D] @ [D, C] -> [N, C]
         probs = logits.softmax(dim=1)  # [N, C]
-        rows.append(
-            {
-                "spread": float(spread),
-                "atfd": float(text_feature_dispersion(text)),
-                "logit_std": float(logits.std(dim=1).mean()),
-                "confidence": float(probs.max(dim=1).values.mean()),
-            }
-        )
+        rows.append({"spread": float(spread), "atfd": float(text_feature_dispersion(text)),
+                     "logit_std": float(logits.std(dim=1).mean()), "confidence": float(probs.max(dim=1).values.mean())})
     return pd.DataFrame(rows)
 
 
 @dataclass(frozen=True)
 class PropositionSettings(PageSettings):
-    """Settings of the Proposition 3.1 notebook, validated once from its parameters cell.
+    """Settings of the Proposition 3.1 notebook, checked once from its parameters cell.
 
     Attributes:
-        sigmas: grid of logit standard deviations; sorted, >= 0, at least two values.
-        n_classes: values of K to simulate (each >= 2: with one class the max softmax is 1).
-        mus: common means of the logits; the estimate must not depend on them.
-        n_draws: Monte Carlo draws per grid point (the standard error falls as 1/sqrt).
-        seed: base seed; every grid point derives its own independent stream.
-        spreads: text-feature noise scales for the mechanism section.
-        logit_scale: cosine-similarity multiplier for the mechanism (CLIP's is 100).
+        sigmas, n_classes, mus, n_draws, seed: the grid of :func:`max_softmax_curve` (sigmas increasing, each K >= 2).
+        spreads, logit_scale: those of :func:`dispersion_mechanism`.
     """
 
     sigmas: tuple[float, ...] = spec(minimum=0)
@@ -274,45 +190,28 @@ class PropositionSettings(PageSettings):
 
 
 def monotonicity_tests(curve, z: float = 1.96):
-    """Test, for every (K, mu), that each step up the sigma grid raises E[max softmax].
-
-    Estimates at neighbouring sigmas are independent, so the difference ``d`` of two has
-    standard error ``sqrt(se_1^2 + se_2^2)``. A step passes when its lower confidence bound
-    ``d - z * se_d`` is above 0: the increase is resolved, not just a positive difference.
+    """Test, for every (K, mu), that each step up the sigma grid raises E[max softmax]: ``d - z * se_d > 0``.
 
     Args:
         curve: the output of :func:`max_softmax_curve`.
         z: the normal quantile of the one-sided bound (1.96: 97.5%).
 
     Returns:
-        A DataFrame with one row per step: n_classes, mu, sigma_from, sigma_to, increase,
-        stderr, lower_bound, resolved.
+        One row per step: n_classes, mu, sigma_from, sigma_to, increase, stderr, lower_bound, resolved.
     """
-    import pandas as pd
-
     rows = []
     for (k, mu), group in curve.sort_values("sigma").groupby(["n_classes", "mu"]):
         g = group.reset_index(drop=True)
         for i in range(len(g) - 1):
             d = g.loc[i + 1, "mean"] - g.loc[i, "mean"]
             se = float(np.hypot(g.loc[i + 1, "stderr"], g.loc[i, "stderr"]))
-            rows.append(
-                {
-                    "n_classes": k,
-                    "mu": mu,
-                    "sigma_from": g.loc[i, "sigma"],
-                    "sigma_to": g.loc[i + 1, "sigma"],
-                    "increase": d,
-                    "stderr": se,
-                    "lower_bound": d - z * se,
-                    "resolved": bool(d - z * se > 0),
-                }
-            )
+            rows.append({"n_classes": k, "mu": mu, "sigma_from": g.loc[i, "sigma"], "sigma_to": g.loc[i + 1, "sigma"],
+                         "increase": d, "stderr": se, "lower_bound": d - z * se, "resolved": bool(d - z * se > 0)})
     return pd.DataFrame(rows)
 
 
 # ----------------------------------------------------------------------------- checks of the estimator
-# Each returns None when the grid holds nothing to check, so that "no comparison" never reads as agreement.
+# Each returns None when the grid holds nothing to check: "no comparison" never reads as agreement.
 
 
 def sigma_zero_exact(curve) -> bool | None:
@@ -330,16 +229,13 @@ def sigma_zero_exact(curve) -> bool | None:
 def quadrature_comparison(curve, max_stderrs: float):
     """The K = 2 estimates beside their quadrature values, and whether each agrees.
 
-    An estimate agrees when it lies within ``max_stderrs`` standard errors of the quadrature;
-    one with a zero standard error (sigma = 0, where every draw is exactly 1/2) must equal it.
-
     Args:
         curve: the output of :func:`max_softmax_curve`.
         max_stderrs: the largest distance, in standard errors, that counts as agreement.
 
     Returns:
-        The K = 2 rows of ``curve`` (possibly none) with columns quadrature, error_in_stderrs
-        (NaN where the standard error is 0) and agrees.
+        The K = 2 rows of ``curve`` with columns quadrature, error_in_stderrs (NaN where the standard
+        error is 0, where only equality agrees) and agrees.
     """
     two = curve[curve["n_classes"] == 2].copy()
     two["quadrature"] = [expected_max_softmax_two_classes(s) for s in two["sigma"]]
@@ -365,7 +261,7 @@ def mechanism_increasing(mechanism) -> bool | None:
         mechanism: the output of :func:`dispersion_mechanism`.
 
     Returns:
-        True or False; None when fewer than two spreads were simulated (no step to compare).
+        True or False; None when fewer than two spreads were simulated.
     """
     ordered = mechanism.sort_values("spread")
     if len(ordered) < 2:
