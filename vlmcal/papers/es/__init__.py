@@ -1,10 +1,8 @@
 """ES: "An Empirical Study Into What Matters for Calibrating Vision-Language Models" (Tu et al., ICML 2024): C1-C6.
 
-From backbone names to the pages' tables: every model of a page's settings on every condition
-(``runs``), temperature scaling across shifts, label shift and confidence against accuracy
-(``tables``), the calibration-set size (``set_size``), the bootstrap intervals the verdicts
-read (``intervals``), the covered and held-out sides of the shifts (``coverage``), and the claim
-functions (``claims``).
+From backbone names to the pages' tables: the runs (``runs``), temperature scaling across shifts, label
+shift and confidence against accuracy (``tables``), the calibration-set size (``set_size``), the verdicts'
+bootstrap intervals (``intervals``), the two sides of the shifts (``coverage``), and the claims (``claims``).
 
 Example:
     >>> from vlmcal.papers import es
@@ -15,43 +13,17 @@ Example:
 
 from vlmcal.papers.common.page_note import backbone_note
 from vlmcal.papers.es import claims, figures
-from vlmcal.papers.es.coverage import (
-    PAPER_LIKE,
-    SIDES,
-    CoveragePanel,
-    coverage_note,
-    coverage_panels,
-    model_coverage,
-    shifted_rows,
-    side_rows,
-)
-from vlmcal.papers.es.intervals import (
-    bootstrap_confidence_vs_accuracy,
-    bootstrap_confidence_vs_accuracy_by_side,
-    bootstrap_label_shift,
-    full_set_ece,
-    mean_ece_bootstrap,
-    shift_rise_after_ts,
-    shift_rise_by_side,
-    ts_ece_ratio,
-    vlm_minus_supervised_ece,
-)
+from vlmcal.papers.es.coverage import (PAPER_LIKE, SIDES, CoveragePanel, coverage_note, coverage_panels, model_coverage,
+                                       shifted_rows, side_rows)
+from vlmcal.papers.es.intervals import (bootstrap_confidence_vs_accuracy, bootstrap_confidence_vs_accuracy_by_side,
+                                        bootstrap_label_shift, full_set_ece, mean_ece_bootstrap, shift_rise_after_ts,
+                                        shift_rise_by_side, ts_ece_ratio, vlm_minus_supervised_ece)
 from vlmcal.papers.es.runs import collect_runs
-from vlmcal.papers.es.set_size import (
-    CalibrationSizePlan,
-    calibration_set_size,
-    gap_to_full_set,
-    plan_calibration_sizes,
-    smallest_sufficient_n,
-)
+from vlmcal.papers.es.set_size import (CalibrationSizePlan, calibration_set_size, gap_to_full_set,
+                                       plan_calibration_sizes, smallest_sufficient_n)
 from vlmcal.papers.es.settings import Calibration101Settings, SetSizeSettings, StudySettings, ZeroShotSettings
-from vlmcal.papers.es.tables import (
-    confidence_accuracy_points,
-    confidence_vs_accuracy,
-    confidence_vs_accuracy_by_side,
-    label_shift,
-    ts_across_shifts,
-)
+from vlmcal.papers.es.tables import (confidence_accuracy_points, confidence_vs_accuracy, confidence_vs_accuracy_by_side,
+                                     label_shift, ts_across_shifts)
 from vlmcal.pipeline.predictions import covered_shifts_of, load_test_data, model_inputs, predict, prompt_templates
 from vlmcal.pipeline.runs import Run, coverage_label, model_temperatures, restrict_to_classes, split_calibration
 
@@ -60,9 +32,9 @@ __all__ = [
     "model_coverage", "shifted_rows", "side_rows", "bootstrap_confidence_vs_accuracy",
     "bootstrap_confidence_vs_accuracy_by_side", "bootstrap_label_shift", "full_set_ece", "mean_ece_bootstrap",
     "shift_rise_after_ts", "shift_rise_by_side", "ts_ece_ratio", "vlm_minus_supervised_ece", "collect_runs",
-    "CalibrationSizePlan", "calibration_set_size", "gap_to_full_set", "plan_calibration_sizes",
-    "smallest_sufficient_n", "Calibration101Settings", "SetSizeSettings", "StudySettings", "ZeroShotSettings",
-    "confidence_accuracy_points", "confidence_vs_accuracy", "confidence_vs_accuracy_by_side", "label_shift",
-    "ts_across_shifts", "covered_shifts_of", "load_test_data", "model_inputs", "predict", "prompt_templates",
-    "Run", "coverage_label", "model_temperatures", "restrict_to_classes", "split_calibration",
+    "CalibrationSizePlan", "calibration_set_size", "gap_to_full_set", "plan_calibration_sizes", "smallest_sufficient_n",
+    "Calibration101Settings", "SetSizeSettings", "StudySettings", "ZeroShotSettings", "confidence_accuracy_points",
+    "confidence_vs_accuracy", "confidence_vs_accuracy_by_side", "label_shift", "ts_across_shifts", "covered_shifts_of",
+    "load_test_data", "model_inputs", "predict", "prompt_templates", "Run", "coverage_label", "model_temperatures",
+    "restrict_to_classes", "split_calibration",
 ]

@@ -1,31 +1,19 @@
 """Which shifted conditions a model's training data showed: the labels that split C3 and C5 in two.
 
-A model's *coverage* is the tuple of shift names (``vlmcal.data.shifts``) its training data is
-known to show: ``Backbone.covered_shifts``, which vlmcal's own VLMs read from their pretraining
-corpus (``vlmcal.standins.corpus``), or None when it is not known (CLIP through open_clip). Each
-run carries its model's coverage (:class:`vlmcal.pipeline.runs.Run`, filled in by
-:func:`vlmcal.pipeline.predictions.predict` from the model object it already holds: no weights are loaded for
-it), and each condition of a run gets one label:
+A model's *coverage* is the tuple of shift names (``vlmcal.data.shifts``) its training data is known to
+show (``Backbone.covered_shifts``, read from ``vlmcal.standins.corpus`` for vlmcal's own VLMs), or None
+when unknown (CLIP through open_clip). Each run carries it (:class:`vlmcal.pipeline.runs.Run`, filled in
+by :func:`vlmcal.pipeline.predictions.predict`; no weights loaded), and each condition gets one label:
 
 - ``"clean"``: the clean test set;
 - ``"covered"``: a shift the model's training data shows (at some severity);
 - ``"held out"``: a shift the model's training data, known, never shows;
 - ``"unknown"``: any shift of a model whose coverage is not known.
 
-The supervised baseline is trained on clean single items (its card says so), so its coverage is
-``()`` and every shift is "held out" for it. A separate label ("not in training") would name the
-same fact twice: the label answers "did this model's training data show this shift?", and the
-answer for the baseline is the same no as for a VLM whose corpus leaves a family out (or shows
-no style at all, as ``default-plain``'s).
-
-The two *sides* of a run's shifted conditions (``SIDES``): ``"paper-like"``, the cells not known
-to be held out (covered, or of unknown coverage), and ``"held out"``. ES's shifts (ImageNet's
-OOD variants, DomainNet's domains; row ``es_paper_shift_side`` of ``vlmcal/papers/common/paper_values.csv``)
-are natural shifts and renditions of the kind web-scale pretraining data holds: they resemble
-the covered side. The claims about shifts (C3, C5) decide on the paper-like side and report the
-held-out side as a second result. A shift of a model with unknown coverage stays on the
-paper-like side: nothing is known that would set it apart from the paper's setting, and for a
-run of such models alone the claims then decide on every shift, as they would without labels.
+The supervised baseline is trained on clean single items, so its coverage is ``()`` and every shift is
+"held out" for it. The two *sides* (``SIDES``): ``"paper-like"`` (covered or unknown) and ``"held out"``.
+ES's shifts (row ``es_paper_shift_side`` of ``vlmcal/papers/common/paper_values.csv``) resemble the
+covered side, so C3 and C5 decide on the paper-like side and report the held-out side as a second result.
 """
 
 from __future__ import annotations
@@ -41,20 +29,8 @@ from vlmcal.pipeline.runs import CLEAN, COVERAGE_LABELS, COVERED, HELD_OUT, UNKN
 from vlmcal.standins.corpus import COVERED_FAMILIES, HELD_OUT_FAMILIES, covered_shifts, held_out_shifts
 
 __all__ = [
-    "CLEAN",
-    "COVERED",
-    "HELD_OUT",
-    "UNKNOWN",
-    "COVERAGE_LABELS",
-    "PAPER_LIKE",
-    "SIDES",
-    "coverage_label",
-    "model_coverage",
-    "side_rows",
-    "shifted_rows",
-    "CoveragePanel",
-    "coverage_panels",
-    "coverage_note",
+    "CLEAN", "COVERED", "HELD_OUT", "UNKNOWN", "COVERAGE_LABELS", "PAPER_LIKE", "SIDES", "coverage_label",
+    "model_coverage", "side_rows", "shifted_rows", "CoveragePanel", "coverage_panels", "coverage_note",
 ]
 
 PAPER_LIKE = "paper-like"
@@ -74,20 +50,17 @@ def model_coverage(runs: Sequence) -> dict[str, tuple[str, ...] | None]:
     coverage: dict[str, tuple[str, ...] | None] = {}
     for run in runs:
         if run.model in coverage and coverage[run.model] != run.covered_shifts:
-            raise ValueError(
-                f"Expected every run of model {run.model!r} to carry the same covered shifts, but got "
-                f"{coverage[run.model]!r} and {run.covered_shifts!r}; build the runs with vlmcal.pipeline.predictions.predict"
-            )
+            raise ValueError(f"Expected every run of model {run.model!r} to carry the same covered shifts, but got "
+                             f"{coverage[run.model]!r} and {run.covered_shifts!r}; build the runs with "
+                             "vlmcal.pipeline.predictions.predict")
         coverage[run.model] = run.covered_shifts
     return coverage
 
 
 def _check_frame(frame: pd.DataFrame, side: str | None = None) -> None:
     if "coverage" not in frame.columns:
-        raise ValueError(
-            f"Expected a `coverage` column (as vlmcal.papers.es.ts_across_shifts and confidence_accuracy_points write), "
-            f"but the table has only {list(frame.columns)}"
-        )
+        raise ValueError("Expected a `coverage` column (as vlmcal.papers.es.ts_across_shifts and "
+                         f"confidence_accuracy_points write), but the table has only {list(frame.columns)}")
     if side is not None and side not in SIDES:
         raise ValueError(f"Expected `side` to be one of {list(SIDES)}, but got {side!r}")
 
@@ -119,10 +92,6 @@ class CoveragePanel:
     rows: pd.DataFrame
 
 
-def _unknown_models(shifted: pd.DataFrame) -> list[str]:
-    return list(dict.fromkeys(shifted.loc[shifted["coverage"] == UNKNOWN, "model"]))
-
-
 def coverage_panels(frame: pd.DataFrame) -> list[CoveragePanel]:
     """One panel per side that has shifted rows (the paper-like side first).
 
@@ -147,30 +116,25 @@ def coverage_panels(frame: pd.DataFrame) -> list[CoveragePanel]:
         elif labels == {UNKNOWN}:
             title = "every shift (pretraining coverage unknown)"
         else:
-            title = "covered shifts, and every shift of " + ", ".join(_unknown_models(shifted)) + " (coverage unknown)"
+            unknown = dict.fromkeys(shifted.loc[shifted["coverage"] == UNKNOWN, "model"])
+            title = "covered shifts, and every shift of " + ", ".join(unknown) + " (coverage unknown)"
         panels.append(CoveragePanel(side, title, side_rows(frame, side)))
     if not panels:
-        panels.append(CoveragePanel(PAPER_LIKE, "clean data only (no shifted condition in this run)", frame[frame["coverage"] == CLEAN]))
+        clean = frame[frame["coverage"] == CLEAN]
+        panels.append(CoveragePanel(PAPER_LIKE, "clean data only (no shifted condition in this run)", clean))
     return panels
 
 
 def _families_text(shifts: Collection[str]) -> str:
     """The shift families that ``shifts`` hold, each with its shifts: ``noise (gaussian_noise, ...)``."""
-
-    parts = []
-    for family, names in SHIFT_FAMILIES.items():
-        kept = [name for name in names if name in shifts]
-        if kept:
-            parts.append(f"{family} ({', '.join(kept)})")
-    return "; ".join(parts) if parts else "none"
+    kept = {family: [name for name in names if name in shifts] for family, names in SHIFT_FAMILIES.items()}
+    return "; ".join(f"{family} ({', '.join(names)})" for family, names in kept.items() if names) or "none"
 
 
 def coverage_note(runs: Sequence) -> str:
     """A Markdown paragraph: what covered and held out mean, and each model's coverage in this run.
 
-    The families come from ``vlmcal.standins.corpus`` (``COVERED_FAMILIES``, ``HELD_OUT_FAMILIES``)
-    and each model's coverage from its runs; the paper's side from row ``es_paper_shift_side``
-    of the paper-values file.
+    The families come from ``vlmcal.standins.corpus``, the paper's side from row ``es_paper_shift_side``.
 
     Args:
         runs: the page's :class:`vlmcal.pipeline.runs.Run` objects.
@@ -178,7 +142,6 @@ def coverage_note(runs: Sequence) -> str:
     Returns:
         Markdown text (display it with ``IPython.display.Markdown``).
     """
-
     run_shifts = list(dict.fromkeys(run.shift for run in runs if run.shift != CLEAN))
     lines = [
         "**Covered and held-out shifts.** vlmcal pretrains its own VLMs on a corpus of captioned scenes "
@@ -189,9 +152,7 @@ def coverage_note(runs: Sequence) -> str:
         "not show it, and **unknown** for a model whose training data vlmcal does not know. "
         f"{paper_value('es_paper_shift_side')['quantity']}. The verdicts below are therefore decided on the covered side "
         "(with every shift of a model of unknown coverage), and report the held-out side as a second result that does not decide.",
-        "",
-        "This run's models, on its shifts:",
-        "",
+        "", "This run's models, on its shifts:", "",
     ]
     groups: dict[tuple[str, ...] | None, list[str]] = {}
     for model, covered in model_coverage(runs).items():

@@ -1,9 +1,5 @@
-"""The ES pages' figures: ECE before and after temperature scaling, by shift and severity, under
-label shift, against the calibration-set size, and confidence against accuracy.
-
-Seaborn (and the scipy it brings) is imported inside the functions that draw a least-squares
-line with its bootstrap band (:func:`plot_confidence_vs_accuracy`) or curves with bands over
-draws or seeds (:func:`plot_calibration_set_size`, :func:`plot_ece_by_severity`).
+"""The ES pages' figures: ECE before and after TS (by shift, severity, label shift, calibration-set size),
+and confidence against accuracy. Seaborn (and its scipy) is imported only by the functions that draw bands.
 """
 
 from __future__ import annotations
@@ -38,9 +34,9 @@ def plot_ece_before_after(table, ax=None):
     means = table.assign(where=where).groupby(["model", "where"], sort=False)[["ece_before", "ece_after"]].mean()
     heights = means.unstack("where")  # one row per model; columns (before/after, clean/shifted)
     heights.columns = [f"{'before' if ts == 'ece_before' else 'after'} TS, {w}" for ts, w in heights.columns]
-    order = [c for c in ["before TS, clean", "after TS, clean", "before TS, shifted (mean)", "after TS, shifted (mean)"] if c in heights]
-    colors = dict(zip(["before TS, clean", "after TS, clean", "before TS, shifted (mean)", "after TS, shifted (mean)"],
-                      ["#f4a582", "#92c5de", "#ca0020", "#0571b0"]))
+    colors = {"before TS, clean": "#f4a582", "after TS, clean": "#92c5de", "before TS, shifted (mean)": "#ca0020",
+              "after TS, shifted (mean)": "#0571b0"}
+    order = [c for c in colors if c in heights]
     grouped_bars(ax, heights, order, [colors[c] for c in order])
     ax.set(xlabel="", ylabel="ECE")
     ax.legend(fontsize=7, frameon=False, ncols=2)
@@ -53,8 +49,7 @@ def plot_label_shift(table, axes=None):
     """ECE with no TS, TS from other labels and TS from the target labels: one panel per transfer.
 
     Args:
-        table: ``vlmcal.papers.es.label_shift`` output with a ``source`` column (several
-            seeds allowed: bars show means).
+        table: ``vlmcal.papers.es.label_shift`` output with a ``source`` column (bars show means over seeds).
         axes: one matplotlib axes per (source, target) pair; a new figure if None.
 
     Returns:
@@ -80,12 +75,10 @@ def plot_label_shift(table, axes=None):
 def plot_ece_by_severity(table, axes=None):
     """ECE against shift severity (0 = clean), averaged over shifts: before TS and after TS.
 
-    Each line is a model's mean over seeds of its mean ECE over shifts; the band spans the
-    seeds (their minimum to maximum; none with one seed). The supervised baseline is dashed.
+    Each line is a model's mean over seeds; the band spans the seeds (min to max). The supervised baseline is dashed.
 
     Args:
-        table: ``vlmcal.papers.es.ts_across_shifts`` output, with a ``seed`` column when it
-            holds several seeds.
+        table: ``vlmcal.papers.es.ts_across_shifts`` output (a ``seed`` column when it holds several seeds).
         axes: two matplotlib axes; a new figure if None.
 
     Returns:
@@ -99,7 +92,8 @@ def plot_ece_by_severity(table, axes=None):
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(10, 3.4), sharey=True)
     dashes = {m: (4, 2) if m.startswith("supervised") else "" for m in models}
-    for i, (ax, column, title) in enumerate(zip(axes, ["ece_before", "ece_after"], ["before TS", "after TS (T fitted on clean data)"])):
+    titles = {"ece_before": "before TS", "ece_after": "after TS (T fitted on clean data)"}
+    for i, (ax, (column, title)) in enumerate(zip(axes, titles.items())):
         sns.lineplot(data=curves, x="severity", y=column, hue="model", hue_order=models, palette=_model_palette(models),
                      style="model", style_order=models, dashes=dashes, estimator="mean", errorbar=("pi", 100),
                      marker="o", markersize=4, err_kws={"alpha": 0.15, "linewidth": 0}, legend=i == 0, ax=ax)
@@ -114,8 +108,7 @@ def plot_calibration_set_size(table, ax=None):
     """Post-TS ECE against calibration-set size: the mean over draws and a 10-90% band, per model.
 
     Args:
-        table: ``vlmcal.papers.es.calibration_set_size`` output (one or more models; the draws
-            of several seeds are pooled).
+        table: ``vlmcal.papers.es.calibration_set_size`` output (the draws of several seeds are pooled).
         ax: matplotlib axes; a new figure if None.
 
     Returns:
@@ -138,9 +131,8 @@ def plot_calibration_set_size(table, ax=None):
 def plot_confidence_vs_accuracy(points, confidence="confidence_after", ax=None):
     """Mean confidence against accuracy, one point per condition, with the identity line.
 
-    Over the VLM points (rows of ``kind`` "VLM"; every row if there is no ``kind`` column),
-    the least-squares line of accuracy on confidence, with a 95% bootstrap band (seaborn's
-    ``regplot``, seeded): the line whose R^2 C5 tests (``vlmcal.papers.es.confidence_vs_accuracy``).
+    Over the VLM points (every row without a ``kind`` column), the least-squares line whose R^2 C5 tests,
+    with a seeded 95% bootstrap band (seaborn's ``regplot``).
 
     Args:
         points: rows with columns ``model``, ``accuracy`` and ``confidence`` (and ``kind``).

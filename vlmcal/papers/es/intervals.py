@@ -1,7 +1,6 @@
-"""Bootstrap intervals behind the verdicts: the figures the claims in the papers' ``claims`` modules test.
+"""Bootstrap intervals behind the ES verdicts, resampling the evaluation images (``vlmcal.metrics``' bootstrap core).
 
-Every interval resamples the evaluation images through ``vlmcal.metrics``' bootstrap core;
-the runs of one interval share the same draws (a paired bootstrap).
+The runs of one interval share the same draws (a paired bootstrap).
 """
 
 from __future__ import annotations
@@ -19,41 +18,26 @@ from vlmcal.papers.es.tables import confidence_vs_accuracy
 from vlmcal.pipeline.runs import Run, _of_kind, _run_top_labels, _top_labels, restrict_to_classes
 
 __all__ = [
-    "mean_ece_bootstrap",
-    "vlm_minus_supervised_ece",
-    "ts_ece_ratio",
-    "shift_rise_after_ts",
-    "shift_rise_by_side",
-    "bootstrap_label_shift",
-    "bootstrap_confidence_vs_accuracy",
-    "bootstrap_confidence_vs_accuracy_by_side",
+    "mean_ece_bootstrap", "vlm_minus_supervised_ece", "ts_ece_ratio", "shift_rise_after_ts", "shift_rise_by_side",
+    "bootstrap_label_shift", "bootstrap_confidence_vs_accuracy", "bootstrap_confidence_vs_accuracy_by_side",
     "full_set_ece",
 ]
 
 
 def mean_ece_bootstrap(
-    groups: dict[str, Sequence[Run]],
-    evaluation_rows,
-    combine: Callable[[dict[str, torch.Tensor]], torch.Tensor],
-    temperatures: dict[str, float] | None = None,
-    n_bins: int = 15,
-    n_resamples: int = 200,
-    seed: int = 0,
+    groups: dict[str, Sequence[Run]], evaluation_rows, combine: Callable[[dict[str, torch.Tensor]], torch.Tensor],
+    temperatures: dict[str, float] | None = None, n_bins: int = 15, n_resamples: int = 200, seed: int = 0,
 ) -> metrics.BootstrapResult:
     """Bootstrap a figure built from mean ECEs of groups of runs, resampling the evaluation images.
 
-    Every run is resampled with the same draws of images (a paired bootstrap), all resamples
-    at once through :func:`vlmcal.metrics.ece_weighted`.
+    Every run sees the same draws (a paired bootstrap), all resamples at once (:func:`vlmcal.metrics.ece_weighted`).
 
     Args:
         groups: name -> runs; each group's figure is the mean ECE over its runs.
         evaluation_rows: the evaluation images' indices (shared by every run).
-        combine: maps ``{group name: [S] mean ECEs}`` to the [S] figures (e.g. a difference);
-            elementwise arithmetic on the tensors does it.
+        combine: maps ``{group name: [S] mean ECEs}`` to the [S] figures (e.g. a difference).
         temperatures: model -> temperature to apply first (None: raw logits).
-        n_bins: ECE bins.
-        n_resamples: bootstrap resamples.
-        seed: resampling seed.
+        n_bins, n_resamples, seed: ECE bins, bootstrap resamples and their seed.
     """
     rows = torch.as_tensor(evaluation_rows)
     stacked = {name: _run_top_labels(runs, rows, temperatures) for name, runs in groups.items()}  # [R, n], [R, n] each
@@ -61,7 +45,6 @@ def mean_ece_bootstrap(
     def statistic(weights: torch.Tensor) -> torch.Tensor:  # [S, n] -> [S]
         means = {name: metrics.ece_weighted(c, k, weights, n_bins=n_bins).mean(dim=1) for name, (c, k) in stacked.items()}
         return combine(means)
-
     return metrics.bootstrap_weights(statistic, len(rows), n_resamples=n_resamples, seed=seed)
 
 
@@ -72,14 +55,11 @@ def vlm_minus_supervised_ece(
 
     Args:
         runs: runs of VLMs and (maybe) of a supervised baseline, on the same images.
-        evaluation_rows: the evaluation images' indices.
-        n_bins: ECE bins.
-        n_resamples: bootstrap resamples.
-        seed: resampling seed.
+        evaluation_rows, n_bins, n_resamples, seed: as for :func:`mean_ece_bootstrap`.
 
     Returns:
-        A ``BootstrapResult`` in ECE units (positive: the VLMs are worse calibrated), or None
-        when the runs hold no supervised model (or no VLM).
+        A ``BootstrapResult`` in ECE units (positive: the VLMs are worse calibrated), or None without a
+        supervised model (or a VLM).
     """
     vlm, supervised = _of_kind(runs, "VLM"), _of_kind(runs, "supervised")
     if not vlm or not supervised:
@@ -93,15 +73,10 @@ def ts_ece_ratio(
 ) -> metrics.BootstrapResult:
     """The VLM runs' mean ECE after TS over their mean ECE before TS, with a paired bootstrap (C2).
 
-    Before and after are measured on the same resampled images in each resample.
-
     Args:
         runs: runs (only those of kind ``"VLM"`` count).
         temperatures: model -> temperature fitted on clean calibration data.
-        evaluation_rows: the evaluation images' indices.
-        n_bins: ECE bins.
-        n_resamples: bootstrap resamples.
-        seed: resampling seed.
+        evaluation_rows, n_bins, n_resamples, seed: as for :func:`mean_ece_bootstrap`.
 
     Returns:
         A ``BootstrapResult`` of the ratio (0.5: TS halves the mean ECE).
@@ -110,41 +85,29 @@ def ts_ece_ratio(
     if not vlm:
         raise ValueError("Expected at least one VLM run, but got none")
     rows = torch.as_tensor(evaluation_rows)
-    before = _run_top_labels(vlm, rows)  # [R, n], [R, n]
-    after = _run_top_labels(vlm, rows, temperatures)  # [R, n], [R, n]
+    before, after = _run_top_labels(vlm, rows), _run_top_labels(vlm, rows, temperatures)  # each [R, n], [R, n]
 
     def ratio(weights: torch.Tensor) -> torch.Tensor:  # [S, n] -> [S]
-        ece_before = metrics.ece_weighted(*before, weights, n_bins=n_bins).mean(dim=1)  # [S]
-        ece_after = metrics.ece_weighted(*after, weights, n_bins=n_bins).mean(dim=1)  # [S]
+        ece_before, ece_after = (metrics.ece_weighted(c, k, weights, n_bins=n_bins).mean(1) for c, k in (before, after))
         return ece_after / ece_before
-
     return metrics.bootstrap_weights(ratio, len(rows), n_resamples=n_resamples, seed=seed)
 
 
 def shift_rise_after_ts(
-    runs: Sequence[Run],
-    temperatures: dict[str, float],
-    evaluation_rows,
-    n_bins: int = 15,
-    n_resamples: int = 200,
-    seed: int = 0,
-    coverage: Collection[str] | None = None,
+    runs: Sequence[Run], temperatures: dict[str, float], evaluation_rows, n_bins: int = 15, n_resamples: int = 200,
+    seed: int = 0, coverage: Collection[str] | None = None,
 ) -> metrics.BootstrapResult | None:
     """The VLMs' mean ECE after TS on shifted runs minus that on clean runs, with a paired bootstrap (C3).
 
     Args:
         runs: runs on the clean and shifted conditions (only VLMs count).
         temperatures: model -> temperature fitted on clean calibration data.
-        evaluation_rows: the evaluation images' indices (the same in every run).
-        n_bins: ECE bins.
-        n_resamples: bootstrap resamples.
-        seed: resampling seed.
-        coverage: count only the shifted runs whose :attr:`Run.coverage` is one of these labels
-            (e.g. ``("held out",)``); None: every shifted run.
+        evaluation_rows, n_bins, n_resamples, seed: as for :func:`mean_ece_bootstrap`.
+        coverage: count only the shifted runs whose :attr:`Run.coverage` is one of these labels; None: all.
 
     Returns:
-        A ``BootstrapResult`` in ECE units (positive: calibration worsens under shift), or None
-        when the runs hold no such shifted (or no clean) VLM run.
+        A ``BootstrapResult`` in ECE units (positive: calibration worsens under shift), or None without
+        such a shifted (or a clean) VLM run.
     """
     if isinstance(coverage, str):
         raise ValueError(f"Expected `coverage` to be a collection of coverage labels, e.g. ('held out',), but got the string {coverage!r}")
@@ -169,28 +132,20 @@ def shift_rise_by_side(
         ``{"paper-like": rise or None, "held out": rise or None}``: None where the side has no shifted VLM run.
     """
     return {side: shift_rise_after_ts(runs, temperatures, evaluation_rows, n_bins=n_bins, n_resamples=n_resamples,
-                                      seed=seed, coverage=labels)
-            for side, labels in SIDES.items()}
+                                      seed=seed, coverage=labels) for side, labels in SIDES.items()}
 
 
 def bootstrap_label_shift(
-    runs: Sequence[Run],
-    table: pd.DataFrame,
-    target_classes: dict[str, Sequence[int]],
-    evaluation_rows,
-    n_bins: int = 15,
-    n_resamples: int = 200,
-    seed: int = 0,
+    runs: Sequence[Run], table: pd.DataFrame, target_classes: dict[str, Sequence[int]], evaluation_rows,
+    n_bins: int = 15, n_resamples: int = 200, seed: int = 0,
 ) -> metrics.BootstrapResult:
     """Bootstrap the share of the attainable ECE reduction that a temperature from other labels achieves (C4).
 
     The share is a ratio of means over the (model, target) cells of ``table``:
-    ``mean(ECE before - ECE with the source T) / mean(ECE before - ECE with the target T)``.
-    A ratio of means, not a mean of per-cell ratios: a cell where the target temperature
-    barely helps would otherwise divide by almost nothing and swamp the rest. Each cell's
-    evaluation images are resampled with replacement within that cell (strata), through
-    :func:`vlmcal.metrics.bootstrap_weights`; the temperatures come from ``table`` (fitting
-    is not repeated). NaN where the attainable reduction is not positive.
+    ``mean(ECE before - ECE with the source T) / mean(ECE before - ECE with the target T)`` (a mean of
+    per-cell ratios would let a cell with almost nothing to recover swamp the rest). Each cell's images
+    are resampled within that cell (strata); the temperatures come from ``table``. NaN where the
+    attainable reduction is not positive.
     """
     evaluation_rows = torch.as_tensor(evaluation_rows)
     cells = []  # per (model, target): ([3, n], [3, n]) top labels before TS, with the source T, with the target T
@@ -209,7 +164,6 @@ def bootstrap_label_shift(
         before, source, target = ece.mean(dim=0).unbind(dim=1)  # each [S], means over cells
         gain = before - target
         return torch.where(gain > 0, (before - source) / gain, torch.nan)
-
     return metrics.bootstrap_weights(share, len(strata), n_resamples, seed=seed, strata=strata, nan_policy="omit")
 
 
@@ -220,10 +174,8 @@ def bootstrap_confidence_vs_accuracy(
 
     Args:
         points: :func:`confidence_accuracy_points` output; only rows of kind ``"VLM"`` count.
-        n_resamples: bootstrap resamples (both statistics see the same resamples).
-        seed: resampling seed.
-        side: None for every point, or a side of ``vlmcal.papers.es.coverage.SIDES``: the clean
-            points and that side's shifted points (:func:`vlmcal.papers.es.coverage.side_rows`).
+        n_resamples, seed: bootstrap resamples (the same for both statistics) and their seed.
+        side: None for every point, or a side of ``vlmcal.papers.es.coverage.SIDES`` (with the clean points).
 
     Returns:
         ``{"r2": BootstrapResult, "spearman": BootstrapResult}``.
@@ -235,7 +187,6 @@ def bootstrap_confidence_vs_accuracy(
 
     def statistic(name: str):
         return lambda pick: confidence_vs_accuracy(vlm.iloc[pick.numpy()])[name]
-
     with warnings.catch_warnings():  # a resample whose points all share one accuracy has no correlation: NaN
         warnings.simplefilter("ignore", RuntimeWarning)
         return {name: metrics.bootstrap_rows(statistic(name), len(vlm), n_resamples, seed=seed) for name in ("r2", "spearman")}
@@ -250,8 +201,8 @@ def bootstrap_confidence_vs_accuracy_by_side(
         points, n_resamples, seed: as for :func:`bootstrap_confidence_vs_accuracy`.
 
     Returns:
-        ``{"paper-like": intervals or None, "held out": intervals or None}``: None where the side
-        has no shifted VLM point, or fewer than 3 points with the clean ones.
+        ``{"paper-like": intervals or None, "held out": intervals or None}``: None where the side has no
+        shifted VLM point, or fewer than 3 points with the clean ones.
     """
     vlm = points[points["kind"] == "VLM"]
     return {side: bootstrap_confidence_vs_accuracy(points, n_resamples, seed=seed, side=side)
@@ -264,16 +215,12 @@ def full_set_ece(
 ) -> dict[str, metrics.BootstrapResult]:
     """Each VLM's ECE after TS fitted on the whole calibration pool, with its bootstrap over images (C6).
 
-    The interval's half-width is the sampling noise of the figure every calibration-set size
-    is compared with: a tolerance below it cannot be tested.
+    The half-width is the noise of the figure every calibration-set size is compared with.
 
     Args:
         runs: clean runs, one per model (only VLMs count).
         table: :func:`calibration_set_size` output for the seed whose ``evaluation_rows`` these are.
-        evaluation_rows: the evaluation images' indices.
-        n_bins: ECE bins.
-        n_resamples: bootstrap resamples.
-        seed: resampling seed.
+        evaluation_rows, n_bins, n_resamples, seed: as for :func:`mean_ece_bootstrap`.
 
     Returns:
         model -> ``BootstrapResult`` of its full-set ECE after TS.
@@ -281,10 +228,7 @@ def full_set_ece(
     if "seed" in table and table["seed"].nunique() > 1:
         raise ValueError(f"Expected the table of one seed, but got seeds {sorted(table['seed'].unique())}")
     full = table[table["size"] == "all"].groupby("model")["temperature"].first()
-    return {
-        run.model: mean_ece_bootstrap({run.model: [run]}, evaluation_rows, lambda m, name=run.model: m[name],
-                                      temperatures={run.model: float(full[run.model])}, n_bins=n_bins,
-                                      n_resamples=n_resamples, seed=seed)
-        for run in _of_kind(runs, "VLM")
-        if run.model in full.index
-    }
+    return {run.model: mean_ece_bootstrap({run.model: [run]}, evaluation_rows, lambda m, name=run.model: m[name],
+                                          temperatures={run.model: float(full[run.model])}, n_bins=n_bins,
+                                          n_resamples=n_resamples, seed=seed)
+            for run in _of_kind(runs, "VLM") if run.model in full.index}

@@ -26,19 +26,7 @@ def collect_runs(settings, conditions: Sequence[tuple[str, int]] | None = None, 
     conditions = list(settings.conditions if conditions is None else conditions)
     # Conditions outermost: a shifted copy of the data is computed once and used by every model.
     jobs = [(m, s, v) for s, v in conditions for m in settings.models]
-    runs = []
-    for model, shift, severity in tqdm(jobs, desc="models x conditions", disable=not progress):
-        runs.append(
-            predict(
-                model,
-                settings.dataset,
-                shift,
-                severity,
-                templates=settings.templates,
-                max_samples=settings.max_samples or None,
-                device=settings.device,
-                cache_dir=settings.cache_dir,
-                progress=False,
-            )
-        )
-    return runs
+    return [predict(model, settings.dataset, shift, severity, templates=settings.templates,
+                    max_samples=settings.max_samples or None, device=settings.device, cache_dir=settings.cache_dir,
+                    progress=False)
+            for model, shift, severity in tqdm(jobs, desc="models x conditions", disable=not progress)]

@@ -18,24 +18,17 @@ __all__ = ["calibration_set_size", "CalibrationSizePlan", "plan_calibration_size
 
 
 def calibration_set_size(
-    runs: Run | Sequence[Run],
-    sizes: Sequence[int | str],
-    calibration_rows,
-    evaluation_rows,
-    n_draws: int = 20,
-    seed: int = 0,
-    n_bins: int = 15,
+    runs: Run | Sequence[Run], sizes: Sequence[int | str], calibration_rows, evaluation_rows, n_draws: int = 20,
+    seed: int = 0, n_bins: int = 15,
 ) -> pd.DataFrame:
     """ECE after TS fitted on n calibration samples, over repeated stratified draws (C6).
 
-    Every model is fitted on the same draws (the runs share their images), and all draws of
-    one size are fitted at once (:func:`vlmcal.calibration.fit_temperatures`).
+    Every model is fitted on the same draws, all of one size at once (:func:`vlmcal.calibration.fit_temperatures`).
 
     Args:
         runs: clean runs, one per model (or a single run).
         sizes: calibration-set sizes; ``"all"`` means every calibration row (drawn once).
-        calibration_rows: the pool the samples are drawn from.
-        evaluation_rows: where ECE is measured.
+        calibration_rows, evaluation_rows: the pool the samples are drawn from, and where ECE is measured.
         n_draws: stratified draws per size.
         seed: base seed; draw ``d`` of size ``n`` uses its own derived seed.
         n_bins: ECE bins.
@@ -79,20 +72,11 @@ def calibration_set_size(
     frames = []
     for run, fits in zip(runs, fits_by_model):
         # Every fitted temperature on the evaluation set, then all ECEs in one pass.
-        conf, correct = _top_labels([run.subset(evaluation_rows)] * len(fits), [t for *_, t in fits])  # [F, n], [F, n]
-        frames.append(
-            pd.DataFrame(
-                {
-                    "model": run.model,
-                    "kind": run.kind,
-                    "n": [n for _, n, _, _ in fits],
-                    "size": [size for size, *_ in fits],
-                    "draw": [d for _, _, d, _ in fits],
-                    "temperature": [t for *_, t in fits],
-                    "ece_after": _ece_of_rows(conf, correct, n_bins),
-                }
-            )
-        )
+        size_labels, ns, draw_ids, fitted = (list(column) for column in zip(*fits))
+        conf, correct = _top_labels([run.subset(evaluation_rows)] * len(fits), fitted)  # [F, n], [F, n]
+        frames.append(pd.DataFrame({"model": run.model, "kind": run.kind, "n": ns, "size": size_labels,
+                                    "draw": draw_ids, "temperature": fitted,
+                                    "ece_after": _ece_of_rows(conf, correct, n_bins)}))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -112,11 +96,10 @@ class CalibrationSizePlan:
 
     def describe(self) -> str:
         """The plan in a sentence, for the page (Markdown)."""
-        kept = ", ".join(str(size) for size in self.kept)
+        kept = ", ".join(map(str, self.kept))
         text = f"Calibration-set sizes run: {kept} (the pool holds {self.pool} calibration images)."
         if self.skipped:
-            skipped = ", ".join(str(size) for size in self.skipped)
-            text += f" **Skipped, as larger than the pool: {skipped}.**"
+            text += f" **Skipped, as larger than the pool: {', '.join(map(str, self.skipped))}.**"
         return text
 
 
@@ -154,8 +137,7 @@ def smallest_sufficient_n(table: pd.DataFrame, tolerance: float) -> pd.DataFrame
 
     Args:
         table: the output of :func:`calibration_set_size` for one seed.
-        tolerance: how far above the full-set ECE a size's mean ECE may lie, in ECE units
-            (C6 reads it from ``paper_values.csv``: ``c6_threshold_plateau_ece``).
+        tolerance: how far above the full-set ECE a size's mean ECE may lie (C6: ``c6_threshold_plateau_ece``).
 
     Returns:
         One row per model: full_ece, smallest_n (NaN when no size below the full set qualifies).
@@ -172,14 +154,12 @@ def smallest_sufficient_n(table: pd.DataFrame, tolerance: float) -> pd.DataFrame
 def gap_to_full_set(table: pd.DataFrame, n: int, n_resamples: int = 200, seed: int = 0) -> metrics.BootstrapResult:
     """Mean post-TS ECE with n calibration samples minus the full-set ECE, averaged over models (C6).
 
-    The interval is a 95% percentile bootstrap over the draws: each resample redraws every
-    model's draws at size n with replacement, within each model (``vlmcal.metrics.bootstrap_weights`` with strata).
+    The interval is a 95% percentile bootstrap over the draws at size n, resampled within each model (strata).
 
     Args:
         table: :func:`calibration_set_size` output for one seed (one or more models).
         n: the calibration-set size to compare (e.g. the paper's 50).
-        n_resamples: bootstrap resamples.
-        seed: seed of the resampling.
+        n_resamples, seed: bootstrap resamples and their seed.
 
     Returns:
         A ``BootstrapResult`` in ECE units (all NaN when ``table`` has no draws of size n).
@@ -197,5 +177,4 @@ def gap_to_full_set(table: pd.DataFrame, n: int, n_resamples: int = 200, seed: i
     def mean_gap(weights: torch.Tensor) -> torch.Tensor:  # [S, D] -> [S]
         means = torch.zeros(len(weights), len(models), dtype=torch.float64).index_add_(1, strata, weights * ece_after) / per_model  # [S, M]
         return (means - full_ece).nanmean(dim=1)
-
     return metrics.bootstrap_weights(mean_gap, len(ece_after), n_resamples, seed=seed, strata=strata)

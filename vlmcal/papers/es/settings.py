@@ -1,9 +1,5 @@
-"""Settings of the ES pages, each checked once from the page's parameters cell.
-
-``StudySettings``: the parameters the ES pages share. ``ZeroShotSettings``,
-``Calibration101Settings`` and ``SetSizeSettings``: the zero-shot chapter, Calibration 101 and
-the calibration-set-size page's own extra parameters.
-"""
+"""Settings of the ES pages, each checked once from the page's parameters cell: ``StudySettings`` (shared),
+and the zero-shot chapter's, Calibration 101's and the calibration-set-size page's own."""
 
 from __future__ import annotations
 
@@ -22,10 +18,8 @@ class StudySettings(PageSettings):
     """The parameters every notebook of the empirical study takes, validated once.
 
     Attributes:
-        backbones: VLM backbone names (zero-shot), e.g. ``["default", "default-wide"]`` or
-            ``["openclip:ViT-B-32:openai"]``.
-        supervised: the supervised baseline's name, or "" (read as None) for none. It is trained on
-            Fashion-MNIST, so it joins only runs on ``fashion-mnist``.
+        backbones: VLM backbone names, e.g. ``["default", "default-wide"]`` or ``["openclip:ViT-B-32:openai"]``.
+        supervised: the supervised baseline's name, or "" (None); it joins only runs on ``fashion-mnist``.
         dataset: a data-set spec (``fashion-mnist``, ``cifar10:/path``, ``imagefolder:/path``).
         seeds: seeds of the calibration/evaluation split (and of the draws of C6).
         n_bins: ECE bins (the paper: 15).
@@ -124,7 +118,7 @@ def _sizes(value, name: str) -> tuple[int | str, ...]:
 
 @dataclass(frozen=True)
 class SetSizeSettings(PageSettings):
-    """The calibration-set-size page's own parameters: the sizes n, and draws per size.
+    """The calibration-set-size page's own parameters.
 
     Attributes:
         sizes: calibration-set sizes, each an integer >= 1 or ``"all"``.

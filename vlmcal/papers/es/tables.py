@@ -1,6 +1,5 @@
-"""The study's tables: ECE before and after TS across shifts (C1-C3), under label shift (C4),
-and calibrated confidence against accuracy (C5). Each turns a list of runs into a DataFrame.
-"""
+"""The study's tables (runs to DataFrames): ECE before and after TS across shifts (C1-C3), under label
+shift (C4), and calibrated confidence against accuracy (C5)."""
 
 from __future__ import annotations
 
@@ -20,9 +19,7 @@ __all__ = ["ts_across_shifts", "label_shift", "confidence_vs_accuracy", "confide
 
 
 def _family(shift: str) -> str:
-    """The shift's family in ``vlmcal.data.shifts.SHIFT_FAMILIES``; ``"clean"`` for clean data, and
-    ``"other"`` for a name outside the suite (a run built by hand; :func:`vlmcal.pipeline.predictions.predict` checks names)."""
-
+    """The shift's family in ``vlmcal.data.shifts.SHIFT_FAMILIES``; ``"clean"``, or ``"other"`` outside it."""
     if shift == "clean":
         return "clean"
     return next((family for family, names in SHIFT_FAMILIES.items() if shift in names), "other")
@@ -31,8 +28,8 @@ def _family(shift: str) -> str:
 def ts_across_shifts(runs: Sequence[Run], calibration_rows, evaluation_rows, n_bins: int = 15) -> pd.DataFrame:
     """ECE before and after temperature scaling fitted on clean calibration data (C1, C2, C3).
 
-    For every model, the temperature is fitted on the rows ``calibration_rows`` of its clean
-    run and applied, unchanged, to the rows ``evaluation_rows`` of every run of that model.
+    Each model's temperature is fitted on ``calibration_rows`` of its clean run and applied, unchanged,
+    to ``evaluation_rows`` of every run of that model.
 
     Args:
         runs: runs of one or more models; each model needs a run with ``shift == "clean"``.
@@ -41,46 +38,33 @@ def ts_across_shifts(runs: Sequence[Run], calibration_rows, evaluation_rows, n_b
         n_bins: ECE bins (ES: 15).
 
     Returns:
-        One row per run: model, kind, shift, severity, condition, family (the shift's family,
-        "clean" for clean data), coverage (:attr:`Run.coverage`), temperature, accuracy,
-        ece_before, ece_after, confidence_before, confidence_after.
+        One row per run: model, kind, shift, severity, condition, family ("clean" for clean data), coverage
+        (:attr:`Run.coverage`), temperature, accuracy, ece_before, ece_after, confidence_before, confidence_after.
     """
-    temperatures = {}
-    for run in runs:
-        if run.shift == "clean":
-            temperatures[run.model] = TemperatureScaling().fit(*run.subset(calibration_rows)).temperature_
+    temperatures = {run.model: TemperatureScaling().fit(*run.subset(calibration_rows)).temperature_
+                    for run in runs if run.shift == "clean"}
     missing = sorted({r.model for r in runs} - set(temperatures))
     if missing:
         raise ValueError(f"Expected a clean run for every model to fit its temperature, but none for {missing}")
     evaluation_rows = torch.as_tensor(evaluation_rows)
     conf_before, correct = _run_top_labels(runs, evaluation_rows)  # [R, n], [R, n]
     conf_after, correct_after = _run_top_labels(runs, evaluation_rows, temperatures)  # [R, n], [R, n]
-    return pd.DataFrame(
-        {
-            "model": [run.model for run in runs],
-            "kind": [run.kind for run in runs],
-            "shift": [run.shift for run in runs],
-            "severity": [run.severity for run in runs],
-            "condition": [run.condition for run in runs],
-            "family": [_family(run.shift) for run in runs],
-            "coverage": [run.coverage for run in runs],
-            "temperature": [temperatures[run.model] for run in runs],
-            "accuracy": correct.double().mean(dim=1).cpu().numpy(),
-            "ece_before": _ece_of_rows(conf_before, correct, n_bins),
-            "confidence_before": conf_before.mean(dim=1).cpu().numpy(),
-            "ece_after": _ece_of_rows(conf_after, correct_after, n_bins),
-            "confidence_after": conf_after.mean(dim=1).cpu().numpy(),
-        }
-    )
+    return pd.DataFrame({
+        **{key: [getattr(run, key) for run in runs] for key in ("model", "kind", "shift", "severity", "condition")},
+        "family": [_family(run.shift) for run in runs],
+        "coverage": [run.coverage for run in runs],
+        "temperature": [temperatures[run.model] for run in runs],
+        "accuracy": correct.double().mean(dim=1).cpu().numpy(),
+        "ece_before": _ece_of_rows(conf_before, correct, n_bins),
+        "confidence_before": conf_before.mean(dim=1).cpu().numpy(),
+        "ece_after": _ece_of_rows(conf_after, correct_after, n_bins),
+        "confidence_after": conf_after.mean(dim=1).cpu().numpy(),
+    })
 
 
 def label_shift(
-    runs: Sequence[Run],
-    source_classes: Sequence[int],
-    target_classes: dict[str, Sequence[int]],
-    calibration_rows,
-    evaluation_rows,
-    n_bins: int = 15,
+    runs: Sequence[Run], source_classes: Sequence[int], target_classes: dict[str, Sequence[int]], calibration_rows,
+    evaluation_rows, n_bins: int = 15,
 ) -> pd.DataFrame:
     """TS fitted on one label set, evaluated on others (C4), against TS fitted on the target labels.
 
@@ -88,46 +72,32 @@ def label_shift(
         runs: clean runs, one per model.
         source_classes: the classes whose calibration samples fit the temperature (e.g. base).
         target_classes: name -> classes to evaluate on (e.g. ``{"new": [...], "all": [...]}``).
-        calibration_rows: calibration sample indices (the source and the oracle fit use these).
+        calibration_rows: calibration sample indices (for the source and the target fit).
         evaluation_rows: evaluation sample indices.
         n_bins: ECE bins.
 
     Returns:
-        One row per (model, target): temperature_source, temperature_target, ece_before,
-        ece_source_ts, ece_target_ts, and ``recovered``: the share of the target-fitted
-        TS's ECE reduction that the source-fitted temperature achieves.
+        One row per (model, target): temperature_source, temperature_target, ece_before, ece_source_ts,
+        ece_target_ts, and ``recovered``: the share of the target-fitted TS's ECE reduction that the
+        source-fitted temperature achieves.
     """
-    calibration_rows = torch.as_tensor(calibration_rows)
-    evaluation_rows = torch.as_tensor(evaluation_rows)
     rows = []
     for run in runs:
-        cal_logits, cal_labels = run.subset(calibration_rows)
-        ev_logits, ev_labels = run.subset(evaluation_rows)
-        src_logits, src_labels, _ = restrict_to_classes(cal_logits, cal_labels, source_classes)
-        t_source = TemperatureScaling().fit(src_logits, src_labels).temperature_
+        calibration = run.subset(torch.as_tensor(calibration_rows))  # (logits, labels)
+        ev_logits, ev_labels = run.subset(torch.as_tensor(evaluation_rows))
+        t_source = TemperatureScaling().fit(*restrict_to_classes(*calibration, source_classes)[:2]).temperature_
         for name, classes in target_classes.items():
-            tgt_cal_logits, tgt_cal_labels, _ = restrict_to_classes(cal_logits, cal_labels, classes)
-            t_target = TemperatureScaling().fit(tgt_cal_logits, tgt_cal_labels).temperature_
+            t_target = TemperatureScaling().fit(*restrict_to_classes(*calibration, classes)[:2]).temperature_
             logits, labels, _ = restrict_to_classes(ev_logits, ev_labels, classes)
             before = _ece(logits, labels, n_bins)
-            with_source = _ece(logits / t_source, labels, n_bins)
-            with_target = _ece(logits / t_target, labels, n_bins)
+            with_source, with_target = _ece(logits / t_source, labels, n_bins), _ece(logits / t_target, labels, n_bins)
             gain = before - with_target
-            rows.append(
-                {
-                    "model": run.model,
-                    "kind": run.kind,
-                    "target": name,
-                    "n_classes": len(classes),
-                    "accuracy": metrics.accuracy(logits, labels, inputs="logits"),
-                    "temperature_source": t_source,
-                    "temperature_target": t_target,
-                    "ece_before": before,
-                    "ece_source_ts": with_source,
-                    "ece_target_ts": with_target,
-                    "recovered": (before - with_source) / gain if gain > 0 else np.nan,
-                }
-            )
+            rows.append({
+                "model": run.model, "kind": run.kind, "target": name, "n_classes": len(classes),
+                "accuracy": metrics.accuracy(logits, labels, inputs="logits"), "temperature_source": t_source,
+                "temperature_target": t_target, "ece_before": before, "ece_source_ts": with_source,
+                "ece_target_ts": with_target, "recovered": (before - with_source) / gain if gain > 0 else np.nan,
+            })
     return pd.DataFrame(rows)
 
 
@@ -135,7 +105,7 @@ def confidence_vs_accuracy(points: pd.DataFrame, confidence: str = "confidence_a
     """How well mean calibrated confidence tracks accuracy across conditions (C5).
 
     Args:
-        points: one row per condition, with the two columns named below.
+        points: one row per condition.
         confidence: column of mean (calibrated) confidence.
         accuracy: column of accuracy.
 
@@ -143,26 +113,18 @@ def confidence_vs_accuracy(points: pd.DataFrame, confidence: str = "confidence_a
         ``{"r2": R^2 of the least-squares line, "r2_identity": 1 - SS(acc - conf) / SS(acc - mean),``
         ``"spearman": Spearman's rho, "pearson": Pearson's r, "n": number of conditions}``.
     """
-    x = points[confidence].to_numpy(dtype=float)
-    y = points[accuracy].to_numpy(dtype=float)
+    x, y = points[confidence].to_numpy(dtype=float), points[accuracy].to_numpy(dtype=float)
     if len(x) < 3:
         raise ValueError(f"Expected at least 3 conditions to correlate, but got {len(x)}")
     pearson = float(np.corrcoef(x, y)[0, 1])
     ss_tot = float(np.sum((y - y.mean()) ** 2))
-    return {
-        "r2": pearson**2,
-        "r2_identity": 1.0 - float(np.sum((y - x) ** 2)) / ss_tot if ss_tot > 0 else np.nan,
-        "spearman": float(np.corrcoef(pd.Series(x).rank(), pd.Series(y).rank())[0, 1]),  # Pearson's r of the ranks, ties averaged
-        "pearson": pearson,
-        "n": int(len(x)),
-    }
+    spearman = float(np.corrcoef(pd.Series(x).rank(), pd.Series(y).rank())[0, 1])  # r of the ranks, ties averaged
+    return {"r2": pearson**2, "r2_identity": 1.0 - float(np.sum((y - x) ** 2)) / ss_tot if ss_tot > 0 else np.nan,
+            "spearman": spearman, "pearson": pearson, "n": int(len(x))}
 
 
 def confidence_accuracy_points(
-    runs: Sequence[Run],
-    temperatures: dict[str, float],
-    evaluation_rows,
-    class_sets: dict[str, Sequence[int]],
+    runs: Sequence[Run], temperatures: dict[str, float], evaluation_rows, class_sets: dict[str, Sequence[int]]
 ) -> pd.DataFrame:
     """Accuracy and mean confidence (before and after TS) per (model, condition, label set) (C5).
 
@@ -173,34 +135,25 @@ def confidence_accuracy_points(
         class_sets: name -> classes; each set restricts the logits and images to those classes.
 
     Returns:
-        One row per (run, label set): model, kind, shift, condition, coverage
-        (:attr:`Run.coverage`), labels, accuracy, confidence_before, confidence_after.
+        One row per (run, label set): model, kind, shift, condition, coverage (:attr:`Run.coverage`), labels,
+        accuracy, confidence_before, confidence_after.
     """
     if not class_sets:
         raise ValueError("Expected at least one label set in `class_sets`, but got none")
-    evaluation_rows = torch.as_tensor(evaluation_rows)
-    evaluation = [run.subset(evaluation_rows) for run in runs]
+    evaluation = [run.subset(torch.as_tensor(evaluation_rows)) for run in runs]
     scale = [temperatures[run.model] for run in runs]
     frames = []
     for name, classes in class_sets.items():
         restricted = [restrict_to_classes(logits, labels, classes)[:2] for logits, labels in evaluation]
         conf_before, correct = _top_labels(restricted)  # [R, m], [R, m]
         conf_after, _ = _top_labels(restricted, scale)  # [R, m]
-        frames.append(
-            pd.DataFrame(
-                {
-                    "model": [run.model for run in runs],
-                    "kind": [run.kind for run in runs],
-                    "shift": [run.shift for run in runs],
-                    "condition": [run.condition for run in runs],
-                    "coverage": [run.coverage for run in runs],
-                    "labels": name,
-                    "accuracy": correct.double().mean(dim=1).cpu().numpy(),
-                    "confidence_before": conf_before.double().mean(dim=1).cpu().numpy(),
-                    "confidence_after": conf_after.double().mean(dim=1).cpu().numpy(),
-                }
-            )
-        )
+        frames.append(pd.DataFrame({
+            **{key: [getattr(run, key) for run in runs] for key in ("model", "kind", "shift", "condition", "coverage")},
+            "labels": name,
+            "accuracy": correct.double().mean(dim=1).cpu().numpy(),
+            "confidence_before": conf_before.double().mean(dim=1).cpu().numpy(),
+            "confidence_after": conf_after.double().mean(dim=1).cpu().numpy(),
+        }))
     # one row per (run, label set), in that order
     return pd.concat(frames).sort_index(kind="stable").reset_index(drop=True)
 
@@ -208,19 +161,17 @@ def confidence_accuracy_points(
 def confidence_vs_accuracy_by_side(points: pd.DataFrame, confidences: Sequence[str] = ("confidence_before", "confidence_after")) -> pd.DataFrame:
     """:func:`confidence_vs_accuracy` per model and side of the shifts (C5's table).
 
-    Each side (``vlmcal.papers.es.coverage.SIDES``: "paper-like", the shifts covered by the model's
-    pretraining data or of unknown coverage; "held out") pools the model's clean points with
-    its shifted points of that side, over every label set.
+    Each side (``vlmcal.papers.es.coverage.SIDES``) pools the model's clean points with its shifted
+    points of that side, over every label set.
 
     Args:
         points: :func:`confidence_accuracy_points` output.
         confidences: the confidence columns to correlate with accuracy.
 
     Returns:
-        One row per (model, side with shifted points, confidence column): kind, model, side,
-        confidence, r2, r2_identity, spearman, pearson, n. Sides with fewer than 3 points are left out.
+        One row per (model, side with shifted points, confidence column): kind, model, side, confidence,
+        r2, r2_identity, spearman, pearson, n. Sides with fewer than 3 points are left out.
     """
-
     rows = []
     for (kind, model), group in points.groupby(["kind", "model"], sort=False):
         for side in SIDES:
