@@ -1,22 +1,9 @@
 """vlmcal: calibration of vision-language models, reproduced claim by claim.
 
-The library, for your own work (everything below is importable as ``vlmcal.<name>``):
-
-- measure calibration: :func:`ece` and its relatives (``mce``, ``adaptive_ece``,
-  ``classwise_ece``, ``smooth_ece``, ``nll``, ``brier_score``), :func:`reliability_data`,
-  :func:`bootstrap_ci` (``vlmcal.metrics``);
-- calibrate: :class:`TemperatureScaling`, :class:`VectorScaling`, :class:`HistogramBinning`
-  (``vlmcal.calibration``);
-- classify zero-shot and adapt the prompt: :func:`load_backbone` (``vlmcal.backbones``),
-  :class:`ZeroShotClassifier` (``vlmcal.prompting``), :func:`tpt` with :class:`TPTSettings`
-  (TPT and C-TPT), :class:`PromptTuner` with :func:`method_settings` (CoOp, KgCoOp, DOR)
-  (``vlmcal.adaptation``); cached, sharded features and logits by model name in
-  ``vlmcal.pipeline`` (:func:`predict`).
-
-The data sets, shifts and prompt templates are in ``vlmcal.data``. The book's own code sits
-apart, above the library, which never imports it: the offline CLIP stand-ins
-(``vlmcal.standins``), one package per paper (``vlmcal.papers``) and the runner
-(``vlmcal.book``).
+Importable as ``vlmcal.<name>``: metrics (:func:`ece`, :func:`reliability_data`, :func:`bootstrap_ci`, ...),
+calibrators (:class:`TemperatureScaling`, ...), :func:`load_backbone`, :class:`ZeroShotClassifier`, :func:`tpt`
+(TPT, C-TPT), :class:`PromptTuner` (CoOp, KgCoOp, DOR) and :func:`predict`. The book's code (``vlmcal.standins``,
+``vlmcal.papers``, ``vlmcal.book``) sits above the library, which never imports it.
 
 Example:
     >>> import torch, vlmcal
@@ -33,15 +20,10 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-# Public name -> the module that defines it. Loaded on first use (PEP 562), so that
-# ``import vlmcal`` stays cheap and a page that only reads cached logits never imports torch's
-# heavier companions (open_clip, torchvision, sentence-transformers).
+# Public name -> its module, imported on first use (PEP 562) so that ``import vlmcal`` stays cheap.
 _EXPORTS = {
-    **dict.fromkeys(
-        ["ece", "mce", "adaptive_ece", "classwise_ece", "smooth_ece", "nll", "brier_score", "accuracy",
-         "reliability_data", "bootstrap_ci", "probs_from_logits"],
-        "vlmcal.metrics",
-    ),
+    **dict.fromkeys(["ece", "mce", "adaptive_ece", "classwise_ece", "smooth_ece", "nll", "brier_score", "accuracy",
+                     "reliability_data", "bootstrap_ci", "probs_from_logits"], "vlmcal.metrics"),
     **dict.fromkeys(["TemperatureScaling", "VectorScaling", "HistogramBinning", "fit_temperatures"], "vlmcal.calibration"),
     **dict.fromkeys(["load_backbone", "list_backbones", "Backbone"], "vlmcal.backbones"),
     **dict.fromkeys(["ZeroShotClassifier", "class_text_features", "zero_shot_logits"], "vlmcal.prompting.zeroshot"),

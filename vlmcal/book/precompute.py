@@ -1,14 +1,8 @@
 """Precompute a page's expensive, cached work over the processes of a torchrun launch.
 
-Usage::
-
-    torchrun --standalone --nproc_per_node N -m vlmcal.book.precompute PAGE [-p NAME VALUE ...]
-
-``PAGE`` is a page's name (``notebooks/<PAGE>.py`` under the current directory, a clone of the
-project) or the path of its notebook (``.py`` or ``.ipynb``). The page's parameters cell gives
-the defaults; ``-p`` overrides them as papermill's ``-p`` does, and an unknown name is refused.
-Each process takes its own GPU and its share of the images (:mod:`vlmcal.pipeline.sharding`);
-the page, run afterwards in one process with the same parameters, reads the results from the cache.
+Usage: ``torchrun --standalone --nproc_per_node N -m vlmcal.book.precompute PAGE [-p NAME VALUE ...]``. ``PAGE``
+is a page's name (``notebooks/<PAGE>.py`` under the current directory) or its notebook's path; ``-p`` overrides
+its parameters cell as papermill's does. The page, run afterwards with the same parameters, reads the cache.
 """
 
 from __future__ import annotations
@@ -29,12 +23,9 @@ __all__ = ["PAGES", "page_defaults", "precompute", "main"]
 
 # page -> (its settings class, what the launch precomputes for it)
 PAGES = {
-    "ctpt_tables": (ctpt.TPTPageSettings, "tpt"),
-    "ctpt_prompt_dispersion": (ctpt.TPTPageSettings, "tpt"),
-    "es_ts_across_shifts": (es.StudySettings, "study"),
-    "es_label_shift": (es.StudySettings, "study"),
-    "es_confidence_vs_accuracy": (es.StudySettings, "study"),
-    "es_calibration_set_size": (es.StudySettings, "study"),
+    **dict.fromkeys(["ctpt_tables", "ctpt_prompt_dispersion"], (ctpt.TPTPageSettings, "tpt")),
+    **dict.fromkeys(["es_ts_across_shifts", "es_label_shift", "es_confidence_vs_accuracy", "es_calibration_set_size"],
+                    (es.StudySettings, "study")),
 }
 
 
@@ -78,10 +69,7 @@ def page_defaults(page: str) -> dict[str, Any]:
 
 
 def precompute(page: str, parameters: Mapping[str, Any], progress: bool = True) -> str:
-    """Run the expensive, cached part of ``page`` with these parameters (over the launch's ranks).
-
-    Under torchrun every rank calls it; the work of each feature extraction and TPT run is split
-    into shards between them.
+    """Run the expensive, cached part of ``page`` with these parameters (every rank of a launch calls it).
 
     Returns:
         What was computed, in words.

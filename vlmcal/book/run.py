@@ -1,29 +1,11 @@
 """Execute one notebook with papermill for the book, with progress and a clear failure.
 
-Usage (what ``make book`` runs for every notebook)::
-
-    python -m vlmcal.book.run notebooks/<name>.ipynb book/notebooks/<name>.ipynb [-p NAME VALUE ...]
-
-Values given with ``-p`` are read as YAML (``-p seeds '[0, 1]'`` is a list). A parameter
-that the notebook's ``parameters`` cell does not define stops the run before it starts
-(exit status 2), naming the closest defined parameter: plain papermill only warns.
-
-The executed notebook is written to a temporary file in ``<book>/_build/partial/``, where the
-book build never reads (and under a name, ``.<name>.<hex>.partial.ipynb``, that the book's
-``exclude_patterns`` exclude), and renamed into place only when every cell ran
-(:func:`vlmcal.pipeline.atomic.atomic_path`). When a cell raises, the partial notebook is moved to
-``<book>/_failed/``, the failing cell and its traceback are printed, any previously built site
-(``<book>/_build/html``) is removed so that no stale site looks complete, and the command
-exits with status 1.
-
-SIGTERM, SIGHUP and SIGINT (a CI cancellation, ``timeout``, a closed terminal, Ctrl-C) stop
-the run cleanly: the kernel is stopped (its whole process group), the partial notebook is
-removed, one line names the notebook and the signal, and the command exits with status
-128 + the signal's number. A signal that was ignored when the runner started (``nohup``
-ignores SIGHUP) stays ignored. What a run killed outright (SIGKILL) leaves behind is removed
-when the next run starts: it sweeps the destination's folder, ``_build/partial``, ``_failed``
-and ``_verdicts`` by :mod:`vlmcal.pipeline.atomic`'s rule (a temporary is removed only if no live
-process holds its lock).
+Usage (``make book``): ``python -m vlmcal.book.run notebooks/<name>.ipynb book/notebooks/<name>.ipynb [-p NAME VALUE]``.
+``-p`` values are YAML; a parameter the ``parameters`` cell lacks stops the run (exit 2). The notebook runs in
+``<book>/_build/partial/`` and is renamed into place when every cell ran; a failed one goes to ``<book>/_failed/``,
+with its cell and traceback printed and ``<book>/_build/html`` removed (exit 1). SIGTERM, SIGHUP and SIGINT stop
+the kernel's process group (exit 128 + the signal; signals ignored at start stay ignored). Each run sweeps what
+killed runs left (:mod:`vlmcal.pipeline.atomic`).
 """
 
 from __future__ import annotations
@@ -59,18 +41,14 @@ class Interrupted(KeyboardInterrupt):
     Attributes:
         signum: the signal's number.
     """
-
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
 
 
 def _stop_kernels() -> None:
-    """Stop this process's children (papermill's kernel) and their process groups (whatever
-    the kernel started): SIGTERM, then SIGKILL for what is still running after
-    ``_KERNEL_STOP_SECONDS``. Returns when they have ended."""
+    """Stop this process's children (the kernel) and their process groups: SIGTERM, then SIGKILL if needed."""
     import psutil
-
     children = psutil.Process().children()
 
     def signal_all(signum: int) -> None:
@@ -105,9 +83,7 @@ def _stop_kernels() -> None:
 
 @contextmanager
 def _stop_on(signals: tuple[int, ...] = STOP_SIGNALS) -> Iterator[None]:
-    """Within the block, the first of ``signals`` stops the kernel and raises :class:`Interrupted`
-    (later ones are ignored while the run cleans up). A signal that is ignored on entry stays
-    ignored. Main thread only."""
+    """Within the block, the first of ``signals`` stops the kernel and raises :class:`Interrupted`; main thread only."""
     received: list[int] = []
 
     def stop(signum: int, frame: Any) -> None:
@@ -137,14 +113,12 @@ def _book_root(dest: Path) -> Path | None:
 
 
 def _partial_dir(dest: Path, book: Path | None) -> Path:
-    """Where the notebook is written while it runs: ``<book>/_build/partial/``, which the
-    book build never reads (``_build`` is excluded); beside ``dest`` outside a book."""
+    """Where the notebook is written while it runs: ``<book>/_build/partial/``, or beside ``dest`` outside a book."""
     return dest.parent if book is None else book / "_build" / "partial"
 
 
 def _sweep_leftovers(dest: Path, book: Path | None) -> None:
-    """Remove the temporaries that killed runs left in the book's folders (never a live run's:
-    :func:`vlmcal.pipeline.atomic.sweep`)."""
+    """Remove the temporaries that killed runs left in the book's folders (:func:`vlmcal.pipeline.atomic.sweep`)."""
     folders = [dest.parent, _partial_dir(dest, book)]
     if book is not None:
         folders += [book / "_failed", book / "_verdicts"]
@@ -153,8 +127,7 @@ def _sweep_leftovers(dest: Path, book: Path | None) -> None:
 
 
 def _keep_failed(partial: Path, dest: Path, book: Path | None) -> Path:
-    """Move a failed run's partial notebook to ``<book>/_failed/`` and remove what could pass for
-    a current result: an older ``dest`` and the previously built site. Returns where it went."""
+    """Move a failed partial notebook to ``<book>/_failed/`` (returned); remove an older ``dest`` and the built site."""
     failed_dir = (book or dest.parent) / "_failed"
     failed_dir.mkdir(exist_ok=True)
     kept = failed_dir / dest.name
@@ -165,12 +138,8 @@ def _keep_failed(partial: Path, dest: Path, book: Path | None) -> Path:
     return kept
 
 
-def execute_notebook(
-    source: str | os.PathLike,
-    dest: str | os.PathLike,
-    parameters: dict[str, Any] | None = None,
-    progress_bar: bool = True,
-) -> float:
+def execute_notebook(source: str | os.PathLike, dest: str | os.PathLike, parameters: dict[str, Any] | None = None,
+                     progress_bar: bool = True) -> float:
     """Run ``source`` with papermill and write the executed notebook to ``dest`` atomically.
 
     Args:
@@ -178,16 +147,13 @@ def execute_notebook(
         dest: where the executed notebook goes; written only if every cell succeeds.
         parameters: papermill parameters that override the notebook's ``parameters`` cell.
         progress_bar: show papermill's per-cell progress bar.
-
     Returns:
         The wall-clock seconds the execution took.
-
     Raises:
         FileNotFoundError: ``source`` does not exist.
         NotebookFailed: a cell raised; the message names the cell and carries its traceback.
     """
     import papermill as pm  # imported here: the rest of vlmcal does not need it
-
     source, dest = Path(source), Path(dest)
     if not source.exists():
         raise FileNotFoundError(f"notebook {source} does not exist (run `make setup` to create the .ipynb files)")
@@ -195,44 +161,30 @@ def execute_notebook(
     book = _book_root(dest)
     _sweep_leftovers(dest, book)
     if book is not None:  # verdicts go where the summary page collects them
-
         os.environ.setdefault(VERDICT_DIR_ENV, str(book / "_verdicts"))
     # papermill wants the .ipynb ending; the book build never reads _build/partial
     with atomic_path(dest, suffix=".partial.ipynb", temp_dir=_partial_dir(dest, book)) as tmp:
         try:
-            pm.execute_notebook(
-                str(source),
-                str(tmp),
-                parameters=parameters or {},
-                cwd=str(dest.parent),
-                progress_bar=progress_bar,
-                # Written once at the end (or on failure), not after every cell: each save re-encodes
-                # every figure so far, which cost seconds per page; nobody reads the partial file meanwhile.
-                request_save_on_cell_execute=False,
-            )
+            # Saved once at the end, not after every cell: each save re-encodes every figure (seconds per page).
+            pm.execute_notebook(str(source), str(tmp), parameters=parameters or {}, cwd=str(dest.parent),
+                                progress_bar=progress_bar, request_save_on_cell_execute=False)
         except pm.PapermillExecutionError as err:
             kept = _keep_failed(tmp, dest, book)
             trace = "\n".join(err.traceback) if err.traceback else f"{err.ename}: {err.evalue}"
             trace = re.sub(r"\x1b\[[0-9;]*m", "", trace)  # the kernel colours its tracebacks
-            raise NotebookFailed(
-                f"{source} failed in cell {err.cell_index} (execution count {err.exec_count}):\n"
-                f"--- cell source ---\n{err.source}\n--- traceback ---\n{trace}\n"
-                f"The partial notebook is at {kept}."
-            ) from None
+            raise NotebookFailed(f"{source} failed in cell {err.cell_index} (execution count {err.exec_count}):\n"
+                                 f"--- cell source ---\n{err.source}\n--- traceback ---\n{trace}\n"
+                                 f"The partial notebook is at {kept}.") from None
     return time.perf_counter() - start
 
 
 def check_parameters(source: str | os.PathLike, parameters: dict[str, Any]) -> None:
-    """Refuse a parameter that ``source``'s ``parameters`` cell does not define.
-
-    Plain papermill only warns ("Passed unknown parameter") and runs the notebook with its
-    defaults, so a misspelt name silently gives a page that is not what was asked for.
+    """Refuse a parameter that ``source``'s ``parameters`` cell does not define (papermill only warns).
 
     Raises:
         UnknownParameter: names the unknown parameter, the closest defined one, and all of them.
     """
     import papermill as pm
-
     refuse_unknown_parameters(Path(source).name, list(pm.inspect_notebook(str(source))), parameters)
 
 

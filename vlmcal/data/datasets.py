@@ -1,35 +1,9 @@
 """Labelled image data: Fashion-MNIST (the book's data set), the reader's own data, label splits.
 
-Every loader returns a ``torch.utils.data.Dataset`` of ``(image, label)`` pairs that also
-carries ``class_names`` (index = label), ``labels`` ([N] int64) and ``identity`` (a small dict
-of JSON-able values that names the data exactly, for use as a cache key with
-``vlmcal.pipeline.cache.content_key``).
-
-Fashion-MNIST (Xiao, Rasul & Vollgraf, 2017) is read from the ``data_dir`` argument when one
-is given, and from nowhere else: a folder without the four ``*-ubyte.gz`` files is an error,
-never a reason to read other files silently. Without ``data_dir`` it is read from, in order:
-``$VLMCAL_DATA_DIR`` (the four files in it or in its ``fashion-mnist/`` subfolder), Debian's
-package ``dataset-fashion-mnist`` (``/usr/share/datasets/fashion-mnist``), a copy downloaded
-earlier into the vlmcal cache, and finally a download from the authors' mirror. Each file is
-checked against the SHA-256 of its decompressed IDX payload, so a re-compressed copy verifies
-too (Debian's ``.gz`` files differ byte-wise from the authors' but hold the same bytes).
-
-Fashion-MNIST images come as ``[1, 28, 28]`` float tensors in [0, 1]: the input the default
-backbones take (they normalise inside) and the input ``vlmcal.data.shifts`` corrupts. Pass
-``transform`` to get ``transform(PIL image)`` instead (e.g. an open_clip ``preprocess``).
-
-Spec strings for ``load_dataset``:
-
-- ``"fashion-mnist"``: the book's data set (``"fashion-mnist:/dir"`` reads the files from /dir).
-- ``"cifar10:/root"``, ``"cifar100:/root"``, ``"mnist:/root"``, ``"kmnist:/root"``,
-  ``"svhn:/root"``, ``"stl10:/root"``: the torchvision data sets, already downloaded under /root
-  (vlmcal never downloads them).
-- ``"imagefolder:/dir"``: torchvision ``ImageFolder`` layout (``/dir/<class>/<image>``); if
-  ``/dir/<split>/`` exists (``train``, ``test``) that subfolder is used.
-
-Length: over 400 lines because it holds every loader behind ``load_dataset`` (Fashion-MNIST
-with its lookup, checksums and download, the torchvision sets, image folders) and the label
-splits; they share the dataset classes and the spec parsing.
+Data sets carry ``class_names``, ``labels`` ([N] int64) and ``identity`` (a JSON-able dict for cache keys).
+Fashion-MNIST (Xiao, Rasul & Vollgraf, 2017) is read from ``data_dir`` only, if given; else from
+``$VLMCAL_DATA_DIR`` (or its ``fashion-mnist/``), Debian's ``/usr/share/datasets/fashion-mnist``, the cache, or
+a download, each file checked by the SHA-256 of its decompressed payload.
 """
 
 from __future__ import annotations
@@ -52,18 +26,8 @@ from vlmcal.data.templates import FASHION_MNIST_CLASSNAMES
 from vlmcal.pipeline.atomic import atomic_path
 from vlmcal.pipeline.cache import cache_dir
 
-__all__ = [
-    "DATA_ENV",
-    "DEBIAN_FASHION_MNIST_DIR",
-    "LabelledDataset",
-    "TensorImageDataset",
-    "TorchvisionDataset",
-    "ClassSubset",
-    "load_fashion_mnist",
-    "load_dataset",
-    "base_new_split",
-    "class_subset",
-]
+__all__ = ["DATA_ENV", "DEBIAN_FASHION_MNIST_DIR", "LabelledDataset", "TensorImageDataset", "TorchvisionDataset",
+           "ClassSubset", "load_fashion_mnist", "load_dataset", "base_new_split", "class_subset"]
 
 DATA_ENV = "VLMCAL_DATA_DIR"
 DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -88,7 +52,6 @@ class LabelledDataset(Dataset):
         labels: [N] int64 labels.
         identity: JSON-able dict naming the data exactly (a cache key's part).
     """
-
     class_names: list[str]
     labels: torch.Tensor
     identity: dict[str, Any]
@@ -104,19 +67,12 @@ class TensorImageDataset(LabelledDataset):
         images: [N, C, H, W] uint8.
         labels: [N] integer labels in [0, len(class_names)).
         class_names: C names.
-        identity: what names this data (goes into cache keys).
-        transform: if given, ``__getitem__`` returns ``transform(PIL image)``; otherwise a
-            [C, H, W] float tensor in [0, 1].
+        identity: what names this data (for cache keys).
+        transform: if given, items are ``transform(PIL image)``; else [C, H, W] floats in [0, 1].
     """
 
-    def __init__(
-        self,
-        images: torch.Tensor,
-        labels: torch.Tensor,
-        class_names: Sequence[str],
-        identity: dict[str, Any],
-        transform: Callable | None = None,
-    ):
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, class_names: Sequence[str], identity: dict[str, Any],
+                 transform: Callable | None = None):
         if images.ndim != 4 or images.dtype != torch.uint8:
             raise ValueError(f"Expected `images` as a [N, C, H, W] uint8 tensor, but got {images.dtype} {tuple(images.shape)}")
         if len(images) != len(labels):
@@ -151,14 +107,12 @@ class TorchvisionDataset(LabelledDataset):
 
     def __init__(self, dataset: Dataset, class_names: Sequence[str], identity: dict[str, Any], transform: Callable | None = None):
         from torchvision.transforms.functional import to_tensor
-
         self.dataset = dataset
         self.class_names = list(class_names)
         self.identity = dict(identity)
         self.transform = transform or to_tensor
         targets = getattr(dataset, "targets", None)
-        if targets is None:
-            targets = getattr(dataset, "labels", None)
+        targets = getattr(dataset, "labels", None) if targets is None else targets
         if targets is None:
             targets = [dataset[i][1] for i in range(len(dataset))]
         self.labels = torch.as_tensor(np.asarray(targets), dtype=torch.long)
@@ -168,23 +122,16 @@ class TorchvisionDataset(LabelledDataset):
         return self.transform(img.convert("RGB") if img.mode not in ("RGB", "L") else img), int(label)
 
     def images_float(self) -> torch.Tensor:
-        """All images at once, [N, C, H, W] float in [0, 1] (decoded once, then kept in memory).
-
-        Distribution shifts need this; it works for data sets whose images share one size
-        (CIFAR-10/100, MNIST-like sets, an ImageFolder of equal-sized images).
-        """
+        """All images at once, [N, C, H, W] float in [0, 1], decoded once (for images of one size; shifts need it)."""
         if getattr(self, "_images", None) is None:
             from torchvision.transforms.functional import to_tensor
-
             first = self.dataset[0][0]
             mode = "RGB" if first.mode not in ("RGB", "L") else first.mode
             images = [to_tensor(self.dataset[i][0].convert(mode)) for i in range(len(self.dataset))]
             shapes = {tuple(x.shape) for x in images}
             if len(shapes) != 1:
-                raise ValueError(
-                    f"{self.identity.get('dataset')}: distribution shifts need images of one size, but found "
-                    f"{len(shapes)} sizes (e.g. {sorted(shapes)[:3]}); resize the images first"
-                )
+                raise ValueError(f"{self.identity.get('dataset')}: distribution shifts need images of one size, "
+                                 f"but found {len(shapes)} sizes (e.g. {sorted(shapes)[:3]}); resize the images first")
             self._images = torch.stack(images)  # [N, C, H, W]
         return self._images
 
@@ -224,18 +171,14 @@ class ClassSubset(LabelledDataset):
 
 
 # ----------------------------------------------------------------------------- Fashion-MNIST
-
-
 def _read_idx(path: Path, expected_sha256: str) -> np.ndarray:
     """Decompress one IDX file, check its payload's SHA-256, parse it into an array."""
     with gzip.open(path, "rb") as fh:
         raw = fh.read()
     digest = hashlib.sha256(raw).hexdigest()
     if digest != expected_sha256:
-        raise ValueError(
-            f"Checksum mismatch for {path}: the decompressed file has SHA-256 {digest}, expected "
-            f"{expected_sha256}. The file is corrupt or not Fashion-MNIST; delete it and load again."
-        )
+        raise ValueError(f"Checksum mismatch for {path}: the decompressed file has SHA-256 {digest}, expected "
+                         f"{expected_sha256}. The file is corrupt or not Fashion-MNIST; delete it and load again.")
     ndim = raw[3]
     dims = np.frombuffer(raw, dtype=">i4", count=ndim, offset=4)
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(*dims)
@@ -251,10 +194,6 @@ def _candidate_dirs() -> list[Path]:
     return dirs
 
 
-def _has_all_files(d: Path) -> bool:
-    return all((d / name).is_file() for name, _ in _FASHION_MNIST_FILES.values())
-
-
 _HOW_TO_GET_FASHION_MNIST = (
     "Install it with `apt-get install dataset-fashion-mnist` (Debian/Ubuntu; files in "
     f"{DEBIAN_FASHION_MNIST_DIR}), or put the four files from https://github.com/zalandoresearch/fashion-mnist "
@@ -263,26 +202,22 @@ _HOW_TO_GET_FASHION_MNIST = (
 
 
 def _check_data_dir(data_dir: str | os.PathLike) -> Path:
-    """The folder ``data_dir`` names, if it holds the four files; otherwise a FileNotFoundError that
-    says which are missing (an explicit folder is never replaced by another one)."""
+    """The folder ``data_dir`` names, if it holds the four files; else a FileNotFoundError naming what is missing."""
     try:
         d = Path(data_dir).expanduser()
     except TypeError as err:
         raise TypeError(f"Expected argument `data_dir` to be a folder path (str or os.PathLike) or None, but got {data_dir!r}") from err
     names = [name for name, _ in _FASHION_MNIST_FILES.values()]
     if not d.is_dir():
-        raise FileNotFoundError(
-            f"Expected argument `data_dir` to be a folder holding the Fashion-MNIST files {', '.join(names)}, "
-            f"but {str(d)!r} is not a folder. {_HOW_TO_GET_FASHION_MNIST} Or pass data_dir=None to use those locations."
-        )
-    missing = [name for name in names if not (d / name).is_file()]
-    if missing:
-        raise FileNotFoundError(
-            f"Expected argument `data_dir` to be a folder holding the Fashion-MNIST files {', '.join(names)}, "
-            f"but {str(d)!r} lacks {', '.join(missing)} (vlmcal reads an explicit `data_dir` only, and does "
-            f"not download into it). {_HOW_TO_GET_FASHION_MNIST} Or pass data_dir=None to use those locations."
-        )
-    return d
+        problem = "is not a folder"
+    elif missing := [name for name in names if not (d / name).is_file()]:
+        problem = (f"lacks {', '.join(missing)} (vlmcal reads an explicit `data_dir` only, "
+                   "and does not download into it)")
+    else:
+        return d
+    raise FileNotFoundError(f"Expected argument `data_dir` to be a folder holding the Fashion-MNIST files "
+                            f"{', '.join(names)}, but {str(d)!r} {problem}. {_HOW_TO_GET_FASHION_MNIST} "
+                            "Or pass data_dir=None to use those locations.")
 
 
 def _download_fashion_mnist(target: Path, timeout: float = 30.0) -> Path:
@@ -302,20 +237,16 @@ def find_fashion_mnist(data_dir: str | os.PathLike | None = None, download: bool
     """The directory holding the four Fashion-MNIST files, downloading them if allowed and needed.
 
     Args:
-        data_dir: a folder that must hold the four files; when given, no other place is
-            looked at and nothing is downloaded. None: the places listed in the module docstring.
+        data_dir: the only folder to read (nothing is downloaded); None: the places in the module docstring.
         download: without ``data_dir``, whether to download the files when they are nowhere here.
-
     Raises:
-        FileNotFoundError: ``data_dir`` lacks the files, or (without ``data_dir``) the files are
-            nowhere and could not be downloaded; the message lists where they were looked for
-            and how to install them.
+        FileNotFoundError: the files are not in ``data_dir``, or nowhere and not downloaded.
     """
     if data_dir is not None:
         return _check_data_dir(data_dir)
     dirs = _candidate_dirs()
     for d in dirs:
-        if _has_all_files(d):
+        if all((d / name).is_file() for name, _ in _FASHION_MNIST_FILES.values()):
             return d
     error: Exception | None = None
     if download:
@@ -325,11 +256,9 @@ def find_fashion_mnist(data_dir: str | os.PathLike | None = None, download: bool
             error = exc
     looked = "\n  ".join(str(d) for d in dirs)
     raise FileNotFoundError(
-        "Fashion-MNIST was not found. Looked for the four *-ubyte.gz files in:\n  "
-        f"{looked}\n"
+        f"Fashion-MNIST was not found. Looked for the four *-ubyte.gz files in:\n  {looked}\n"
         + (f"and downloading from {FASHION_MNIST_URL} failed: {error!r}\n" if error else "and download=False.\n")
-        + _HOW_TO_GET_FASHION_MNIST
-    )
+        + _HOW_TO_GET_FASHION_MNIST)
 
 
 @functools.lru_cache(maxsize=4)
@@ -347,25 +276,17 @@ def _check_split(split) -> str:
     return split
 
 
-def load_fashion_mnist(
-    split: Split = "test",
-    data_dir: str | os.PathLike | None = None,
-    transform: Callable | None = None,
-    download: bool = True,
-) -> TensorImageDataset:
+def load_fashion_mnist(split: Split = "test", data_dir: str | os.PathLike | None = None,
+                       transform: Callable | None = None, download: bool = True) -> TensorImageDataset:
     """Fashion-MNIST, one split: 60,000 (train) or 10,000 (test) 28x28 grayscale images, 10 classes.
 
     Args:
         split: ``"train"`` or ``"test"``.
-        data_dir: a folder with the four ``*-ubyte.gz`` files, the only place then read (default:
-            see the module docstring).
-        transform: optional, applied to each PIL image; default: [1, 28, 28] float in [0, 1].
-        download: without ``data_dir``, whether to download the files when they are nowhere on this machine.
-
+        data_dir: the folder of the four ``*-ubyte.gz`` files, then the only place read (default: see the module).
+        transform: applied to each PIL image; default: [1, 28, 28] float in [0, 1].
+        download: without ``data_dir``, whether to download the files when they are nowhere here.
     Returns:
-        A ``TensorImageDataset`` with ``images`` [N, 1, 28, 28] uint8, ``labels`` [N] and the
-        prompt-style ``class_names`` of ``vlmcal.data.templates.FASHION_MNIST_CLASSNAMES``.
-
+        A ``TensorImageDataset``: ``images`` [N, 1, 28, 28] uint8, ``labels`` [N], prompt-style ``class_names``.
     Example:
         >>> test = load_fashion_mnist("test")
         >>> img, label = test[0]; tuple(img.shape), test.class_names[label]
@@ -379,28 +300,22 @@ def load_fashion_mnist(
 
 
 # ----------------------------------------------------------------------------- other data
-
-
 # name -> (torchvision class name, how its constructor names the split)
 _TORCHVISION = {
-    "cifar10": ("CIFAR10", "train"),
-    "cifar100": ("CIFAR100", "train"),
-    "mnist": ("MNIST", "train"),
-    "kmnist": ("KMNIST", "train"),
-    "fashion-mnist-torchvision": ("FashionMNIST", "train"),
-    "svhn": ("SVHN", "split"),
-    "stl10": ("STL10", "split"),
+    "cifar10": ("CIFAR10", "train"), "cifar100": ("CIFAR100", "train"), "mnist": ("MNIST", "train"),
+    "kmnist": ("KMNIST", "train"), "fashion-mnist-torchvision": ("FashionMNIST", "train"),
+    "svhn": ("SVHN", "split"), "stl10": ("STL10", "split"),
 }
 
 
 def load_dataset(spec: str, split: Split = "test", transform: Callable | None = None) -> LabelledDataset:
-    """A data set from a spec string (see the module docstring).
+    """A data set from a spec string.
 
     Args:
-        spec: ``"fashion-mnist"``, ``"<torchvision name>:/root"`` or ``"imagefolder:/dir"``.
+        spec: ``"fashion-mnist[:/dir]"``, ``"<name>:/root"`` for a torchvision set already downloaded under /root
+            (cifar10, cifar100, mnist, kmnist, svhn, stl10), or ``"imagefolder:/dir"`` (``/dir[/<split>]/<class>/*``).
         split: ``"train"`` or ``"test"``.
         transform: applied to each PIL image (default: a float tensor in [0, 1]).
-
     Returns:
         A ``LabelledDataset``.
     """
@@ -411,10 +326,8 @@ def load_dataset(spec: str, split: Split = "test", transform: Callable | None = 
     kind, _, path = spec.partition(":")
     kind = kind.strip().lower()
     if kind not in known:
-        raise ValueError(
-            f"Unknown data set {kind!r} in argument `spec` ({spec!r}); known: {', '.join(known)} "
-            "('fashion-mnist' alone; the others as '<name>:/path/to/data')"
-        )
+        raise ValueError(f"Unknown data set {kind!r} in argument `spec` ({spec!r}); known: {', '.join(known)} "
+                         "('fashion-mnist' alone; the others as '<name>:/path/to/data')")
     if kind == "fashion-mnist":
         return load_fashion_mnist(split, data_dir=path or None, transform=transform)
     if not path:
@@ -424,19 +337,16 @@ def load_dataset(spec: str, split: Split = "test", transform: Callable | None = 
         raise FileNotFoundError(f"{spec!r}: the folder {root} does not exist")
     if kind == "imagefolder":
         from torchvision.datasets import ImageFolder
-
         folder = root / split if (root / split).is_dir() else root
         try:
             ds = ImageFolder(str(folder))
         except FileNotFoundError as exc:  # no class folders, or no image files in them
-            raise FileNotFoundError(
-                f"{spec!r}: expected the layout {folder}/<class>/<image> (one folder per class, "
-                f"images with extensions such as .png or .jpg), but torchvision says: {exc}"
-            ) from exc
+            raise FileNotFoundError(f"{spec!r}: expected the layout {folder}/<class>/<image> (one folder per class, "
+                                    f"images with extensions such as .png or .jpg), but torchvision says: {exc}"
+                                    ) from exc
         return TorchvisionDataset(ds, ds.classes, {"dataset": "imagefolder", "path": str(folder.resolve()), "n": len(ds)}, transform)
     if kind in _TORCHVISION:
         import torchvision.datasets as tvd
-
         cls_name, split_arg = _TORCHVISION[kind]
         cls = getattr(tvd, cls_name)
         kwargs = {"train": split == "train"} if split_arg == "train" else {"split": split}
@@ -444,27 +354,21 @@ def load_dataset(spec: str, split: Split = "test", transform: Callable | None = 
             ds = cls(str(root), download=False, **kwargs)
         except RuntimeError as exc:
             raise FileNotFoundError(
-                f"{spec!r}: torchvision's {cls_name} found no data under {root} ({exc}). vlmcal does not "
-                f"download it: run torchvision.datasets.{cls_name}({str(root)!r}, download=True) once."
-            ) from exc
+                f"{spec!r}: torchvision's {cls_name} found no data under {root} ({exc}). vlmcal does not download it: "
+                f"run torchvision.datasets.{cls_name}({str(root)!r}, download=True) once.") from exc
         names = list(getattr(ds, "classes", [str(k) for k in range(int(max(ds.labels)) + 1)]))
         return TorchvisionDataset(ds, names, {"dataset": kind, "split": split, "root": str(root.resolve()), "n": len(ds)}, transform)
     raise AssertionError(f"unhandled data set {kind!r}")  # every known kind is handled above
 
 
 # ----------------------------------------------------------------------------- label splits
-
-
 def base_new_split(class_names: Sequence[str]) -> tuple[list[int], list[int]]:
-    """The base-to-new protocol's halves (CoOp/CoCoOp): sort the labels, base = the first
-    ceil(n/2), new = the rest.
+    """The base-to-new protocol's halves (CoOp/CoCoOp): base = the first ceil(n/2) labels, new = the rest.
 
     Args:
         class_names: the n class names (label ``k`` is ``class_names[k]``).
-
     Returns:
         ``(base_labels, new_labels)``, two sorted lists of labels.
-
     Example:
         >>> base_new_split(["a", "b", "c", "d", "e"])
         ([0, 1, 2], [3, 4])
@@ -472,9 +376,8 @@ def base_new_split(class_names: Sequence[str]) -> tuple[list[int], list[int]]:
     n = len(class_names)
     if n < 2:
         raise ValueError(f"Expected at least 2 classes to split, but got {n}")
-    labels = list(range(n))
     n_base = math.ceil(n / 2)
-    return labels[:n_base], labels[n_base:]
+    return list(range(n_base)), list(range(n_base, n))
 
 
 def class_subset(dataset: LabelledDataset, classes: Sequence[int]) -> ClassSubset:

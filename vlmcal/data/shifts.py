@@ -1,28 +1,10 @@
-"""Distribution shifts: a corruption suite in the manner of ImageNet-C / CIFAR-10-C
-(Hendrycks & Dietterich, ICLR 2019), and domain-style renderings, for small grayscale images.
+"""Distribution shifts for small grayscale images: a corruption suite in the manner of ImageNet-C / CIFAR-10-C
+(Hendrycks & Dietterich, ICLR 2019), and domain-style renderings.
 
-Why not a library: the reference code (``imagecorruptions``, and the ImageNet-C scripts it
-packages) dates from 2019-2020, works on one HxWx3 uint8 image at a time through Wand/skimage/
-OpenCV, and its severity constants are tuned for 224x224 (ImageNet-C) or 32x32 colour
-(CIFAR-10-C) images; several of its corruptions (frost, snow, saturate) need colour or stored
-texture images. Fashion-MNIST is 28x28 grayscale, and the book corrupts 10,000 images per
-(corruption, severity). So each corruption here is re-implemented with torch on a whole batch
-at once, following the reference's formula, with severities re-scaled to 28 pixels (the
-CIFAR-10-C values where they transfer, otherwise a grid that goes from barely visible to
-strong; each constant below says which). ``benchmarks`` and ``tests/data/test_shifts.py`` check the
-speed, the ranges and that the distance from the clean image grows with severity.
-
-Randomness: every random draw for image ``i`` comes from its own generator, seeded by
-``(seed, corruption name, i)``: the result does not depend on batching, and the same image
-meets the same random field at every severity (so severity changes only the strength).
-
-Images are float tensors ``[N, C, H, W]`` in [0, 1]; outputs are too.
-
-Corruptions (severities 1..5): gaussian_noise, shot_noise, impulse_noise, speckle_noise,
-gaussian_blur, defocus_blur, motion_blur, zoom_blur, contrast, brightness, pixelate,
-jpeg_compression, elastic_transform.
-Domain shifts (severity s blends the rendering in with weight s/5; 5 = the pure rendering):
-invert (negative image), edges (Sobel edge map), sketch (dark edge lines on white paper).
+Each corruption follows the reference's formula (``imagecorruptions``), batched in torch, with severities re-scaled
+to 28 pixels (each constant says where it comes from). Image ``i``'s random draws come from a generator seeded by
+``(seed, name, i)``: independent of batching, the same at every severity. Images are float ``[N, C, H, W]`` in
+[0, 1], in and out. Domain shifts (invert, edges, sketch) blend the rendering in with weight severity/5.
 """
 
 from __future__ import annotations
@@ -38,14 +20,13 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import Dataset
 
-__all__ = ["CORRUPTIONS", "DOMAIN_SHIFTS", "SEVERITIES", "SHIFT_FAMILIES", "shift_family", "list_shifts", "check_shift", "apply_shift", "ShiftedDataset"]
+__all__ = ["CORRUPTIONS", "DOMAIN_SHIFTS", "SEVERITIES", "SHIFT_FAMILIES", "shift_family", "list_shifts", "check_shift",
+           "apply_shift", "ShiftedDataset"]
 
 SEVERITIES = (1, 2, 3, 4, 5)
 
 
 # ----------------------------------------------------------------------------- randomness
-
-
 def _image_generators(seed: int, name: str, indices: torch.Tensor) -> list[torch.Generator]:
     """One torch generator per image, seeded by (seed, name, index)."""
     base = int.from_bytes(hashlib.sha256(f"{seed}/{name}".encode()).digest()[:8], "little")
@@ -58,8 +39,6 @@ def _per_image(gens: list[torch.Generator], fn: Callable[[torch.Generator], torc
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
 def _gaussian_kernel(sigma: float) -> torch.Tensor:
     radius = max(1, math.ceil(3 * sigma))
     x = torch.arange(-radius, radius + 1, dtype=torch.float32)
@@ -99,12 +78,9 @@ def _conv_same(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
 
 # ----------------------------------------------------------------------------- corruptions
 # Each takes (x [N,C,H,W] in [0,1], severity index 0..4, per-image generators) -> [N,C,H,W].
-
-
 def _gaussian_noise(x, s, gens):
     sigma = (0.08, 0.12, 0.18, 0.26, 0.38)[s]  # ImageNet-C's; CIFAR-10-C's (<= 0.10) barely moves a 28px image
-    noise = _per_image(gens, lambda g: torch.randn(x.shape[1:], generator=g))
-    return x + sigma * noise
+    return x + sigma * _per_image(gens, lambda g: torch.randn(x.shape[1:], generator=g))
 
 
 def _shot_noise(x, s, gens):
@@ -121,8 +97,7 @@ def _impulse_noise(x, s, gens):
 
 def _speckle_noise(x, s, gens):
     scale = (0.15, 0.20, 0.35, 0.45, 0.60)[s]  # ImageNet-C's: x + x * N(0, c^2)
-    noise = _per_image(gens, lambda g: torch.randn(x.shape[1:], generator=g))
-    return x + x * scale * noise
+    return x + x * scale * _per_image(gens, lambda g: torch.randn(x.shape[1:], generator=g))
 
 
 def _gaussian_blur(x, s, gens):
@@ -210,8 +185,6 @@ def _elastic_transform(x, s, gens):
 
 
 # ----------------------------------------------------------------------------- domain shifts
-
-
 def _sobel_edges(x: torch.Tensor) -> torch.Tensor:
     """Per-channel Sobel gradient magnitude, scaled so each image's strongest edge is 1."""
     kx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
@@ -229,19 +202,10 @@ def _blend(x: torch.Tensor, rendering: torch.Tensor, s: int) -> torch.Tensor:
 
 
 CORRUPTIONS: dict[str, Callable] = {
-    "gaussian_noise": _gaussian_noise,
-    "shot_noise": _shot_noise,
-    "impulse_noise": _impulse_noise,
-    "speckle_noise": _speckle_noise,
-    "gaussian_blur": _gaussian_blur,
-    "defocus_blur": _defocus_blur,
-    "motion_blur": _motion_blur,
-    "zoom_blur": _zoom_blur,
-    "contrast": _contrast,
-    "brightness": _brightness,
-    "pixelate": _pixelate,
-    "jpeg_compression": _jpeg_compression,
-    "elastic_transform": _elastic_transform,
+    "gaussian_noise": _gaussian_noise, "shot_noise": _shot_noise, "impulse_noise": _impulse_noise,
+    "speckle_noise": _speckle_noise, "gaussian_blur": _gaussian_blur, "defocus_blur": _defocus_blur,
+    "motion_blur": _motion_blur, "zoom_blur": _zoom_blur, "contrast": _contrast, "brightness": _brightness,
+    "pixelate": _pixelate, "jpeg_compression": _jpeg_compression, "elastic_transform": _elastic_transform,
 }
 
 DOMAIN_SHIFTS: dict[str, Callable] = {
@@ -265,11 +229,8 @@ def list_shifts(kind: Literal["all", "corruption", "domain"] = "all") -> list[st
     return names
 
 
-# The suite's families: ImageNet-C's four categories (Hendrycks & Dietterich, 2019, Fig. 1:
-# noise, blur, weather, digital), each shift under the category ImageNet-C files it in (its
-# "extra" corruptions, speckle noise and gaussian blur, under noise and blur), plus the
-# renditions. The stand-ins' pretraining corpus covers some families and holds out the rest
-# (``vlmcal.standins.corpus.COVERED_FAMILIES``).
+# ImageNet-C's four categories (Hendrycks & Dietterich, 2019, Fig. 1; its "extra" speckle noise and gaussian
+# blur under noise and blur), plus the renditions. ``vlmcal.standins.corpus.COVERED_FAMILIES`` covers some.
 SHIFT_FAMILIES: dict[str, tuple[str, ...]] = {
     "noise": ("gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise"),
     "blur": ("gaussian_blur", "defocus_blur", "motion_blur", "zoom_blur"),
@@ -286,11 +247,7 @@ def shift_family(name: str) -> str:
 
 
 def check_shift(name, severity, arg: str = "name", also: tuple[str, ...] = ()) -> Callable:
-    """The shift's function, after checking that ``name`` is a shift and ``severity`` one of 1..5.
-
-    ``arg`` is what the caller calls ``name`` and ``also`` what else it accepts there (such as
-    ``"clean"``), both for the message.
-    """
+    """The shift's function, after checking ``name`` and ``severity`` (1..5); ``arg`` and ``also`` shape the message."""
     fn = (CORRUPTIONS.get(name) or DOMAIN_SHIFTS.get(name)) if isinstance(name, str) else None
     if fn is None:
         raise ValueError(f"Unknown shift {name!r} in argument `{arg}`; known: {', '.join([*also, *list_shifts()])}")
@@ -299,13 +256,8 @@ def check_shift(name, severity, arg: str = "name", also: tuple[str, ...] = ()) -
     return fn
 
 
-def apply_shift(
-    images: torch.Tensor,
-    name: str,
-    severity: int = 3,
-    seed: int = 0,
-    indices: torch.Tensor | None = None,
-) -> torch.Tensor:
+def apply_shift(images: torch.Tensor, name: str, severity: int = 3, seed: int = 0,
+                indices: torch.Tensor | None = None) -> torch.Tensor:
     """Corrupt or re-render a batch of images.
 
     Args:
@@ -313,12 +265,9 @@ def apply_shift(
         name: one of ``list_shifts()``.
         severity: 1 (mild) .. 5 (strong); for domain shifts, the rendering's blend weight / 5.
         seed: the random seed (with ``name`` and each image's index it fixes every random draw).
-        indices: [N] the images' indices in their data set (default ``0..N-1``); give them when
-            corrupting a slice so that each image gets the draws it gets in the full set.
-
+        indices: [N] the images' indices in their data set (default ``0..N-1``), for a slice.
     Returns:
         [N, C, H, W] float in [0, 1].
-
     Example:
         >>> x = torch.rand(4, 1, 28, 28)
         >>> y = apply_shift(x, "gaussian_noise", severity=2, seed=0)
@@ -339,20 +288,14 @@ def apply_shift(
         raise ValueError(f"Expected one index per image, but got {len(indices)} indices for {len(images)} images")
     x = images.detach().float().cpu()
     gens = _image_generators(seed, name, indices) if name in _RANDOM else []
-    out = fn(x, severity - 1, gens)
-    return out.clamp(0.0, 1.0).to(images.dtype)
+    return fn(x, severity - 1, gens).clamp(0.0, 1.0).to(images.dtype)
 
 
 class ShiftedDataset(Dataset):
-    """A data set with every image shifted, vectorised, on first use, then served from memory.
-
-    Nothing is computed until an image is asked for (``images_float()`` or an item), so that
-    a caller whose results are already cached (features of this exact shifted set) pays
-    nothing: ``labels``, ``class_names``, ``identity`` and ``len`` are known up front.
+    """A data set with every image shifted on first use, then kept in memory (labels, identity known up front).
 
     Args:
-        dataset: a data set holding its images in memory (``images_float()`` -> [N, C, H, W] in
-            [0, 1]), such as ``vlmcal.data.datasets.load_fashion_mnist(...)`` or a ``ClassSubset`` of it.
+        dataset: a data set with ``images_float()`` -> [N, C, H, W] in [0, 1] (e.g. Fashion-MNIST).
         name: the shift (``list_shifts()``).
         severity: 1..5.
         seed: the random seed.
@@ -375,10 +318,9 @@ class ShiftedDataset(Dataset):
         if self._images is None:
             clean = self._clean.images_float()  # [N, C, H, W]
             step = self.chunk
-            parts = [
-                apply_shift(clean[i : i + step], self.name, self.severity, self.seed, indices=torch.arange(i, min(i + step, len(clean))))
-                for i in range(0, len(clean), step)
-            ]
+            parts = [apply_shift(clean[i : i + step], self.name, self.severity, self.seed,
+                                 indices=torch.arange(i, min(i + step, len(clean))))
+                     for i in range(0, len(clean), step)]
             self._images = torch.cat(parts)  # [N, C, H, W]
         return self._images
 

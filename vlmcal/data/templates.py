@@ -1,19 +1,8 @@
-"""Prompt templates and class names: data only, no computation.
+"""Prompt templates (``str.format`` strings with one ``{}``) and class names: data only.
 
-Every template is a ``str.format`` string with one ``{}`` for the class name.
-
-- ``CLIP_TEMPLATES``: the 80 ImageNet templates of CLIP's zero-shot evaluation (Radford et al.,
-  2021), taken from ``open_clip.zero_shot_metadata.OPENAI_IMAGENET_TEMPLATES`` (where they are
-  callables) and turned into format strings, so the list is the one open_clip ships. That file
-  holds data only; it is read on its own, without importing the open_clip package (which
-  pulls in torchvision and costs seconds), unless open_clip is imported already.
-- ``HARD_PROMPT``: the single hand-written prompt the papers start from.
-- ``FASHION_MNIST_TEMPLATES``: dataset-specific templates, in the manner of CLIP's per-dataset
-  prompt lists (small grayscale product photos of clothing on a black background).
-- ``CAPTION_POOL``: the caption forms the default stand-in VLMs are pretrained on, web
-  alt-text in style; disjoint from ``EVALUATION_TEMPLATES`` (the hard prompt, the 80 CLIP
-  templates and the Fashion-MNIST ones), so that zero-shot evaluation uses unseen prompts.
-- ``FASHION_MNIST_CLASSNAMES``: the ten class names as prompts spell them.
+``CLIP_TEMPLATES`` are CLIP's 80 ImageNet templates (Radford et al., 2021) from open_clip's
+``zero_shot_metadata.OPENAI_IMAGENET_TEMPLATES``; ``CAPTION_POOL``, the stand-ins' pretraining captions, is
+disjoint from ``EVALUATION_TEMPLATES``.
 """
 
 from __future__ import annotations
@@ -21,16 +10,8 @@ from __future__ import annotations
 import importlib.util
 import sys
 
-__all__ = [
-    "HARD_PROMPT",
-    "CLIP_TEMPLATES",
-    "FASHION_MNIST_TEMPLATES",
-    "GENERIC_CAPTION_TEMPLATES",
-    "CAPTION_POOL",
-    "EVALUATION_TEMPLATES",
-    "FASHION_MNIST_CLASSNAMES",
-    "FASHION_MNIST_ORIGINAL_CLASSNAMES",
-]
+__all__ = ["HARD_PROMPT", "CLIP_TEMPLATES", "FASHION_MNIST_TEMPLATES", "GENERIC_CAPTION_TEMPLATES", "CAPTION_POOL",
+           "EVALUATION_TEMPLATES", "FASHION_MNIST_CLASSNAMES", "FASHION_MNIST_ORIGINAL_CLASSNAMES"]
 
 HARD_PROMPT = "a photo of a {}."
 
@@ -44,99 +25,45 @@ def _open_clip_imagenet_templates() -> list:
         package = importlib.util.find_spec("open_clip")  # locates the package; runs none of its code
         if package is None or not package.submodule_search_locations:
             raise ModuleNotFoundError("vlmcal needs open_clip (pip install open_clip_torch) for CLIP's prompt templates")
-        spec = importlib.util.spec_from_file_location(
-            "_vlmcal_open_clip_zero_shot_metadata", f"{package.submodule_search_locations[0]}/zero_shot_metadata.py"
-        )
+        spec = importlib.util.spec_from_file_location("_vlmcal_open_clip_zero_shot_metadata",
+                                                      f"{package.submodule_search_locations[0]}/zero_shot_metadata.py")
         metadata = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(metadata)  # a data-only file: lists and tuples, no imports
     return list(metadata.OPENAI_IMAGENET_TEMPLATES)
 
 
-# open_clip keeps them as callables (``lambda c: f"a bad photo of a {c}."``); calling one on the
-# literal "{}" gives back its format string.
+# open_clip keeps them as callables (``lambda c: f"a bad photo of a {c}."``); on "{}" they give format strings.
 CLIP_TEMPLATES: list[str] = [template("{}") for template in _open_clip_imagenet_templates()]
 
 FASHION_MNIST_TEMPLATES: list[str] = [
-    "a photo of a {}, a type of clothing.",
-    "a photo of a {}, a type of fashion item.",
-    "a grayscale photo of a {}.",
-    "a black and white product photo of a {}.",
-    "a low resolution grayscale photo of a {}.",
-    "a small photo of a {} on a black background.",
-    "a catalogue photo of a {}.",
-    "a product image of a {}.",
-    "a centered photo of a {}.",
-    "a thumbnail of a {}.",
-]
+    "a photo of a {}, a type of clothing.", "a photo of a {}, a type of fashion item.", "a grayscale photo of a {}.",
+    "a black and white product photo of a {}.", "a low resolution grayscale photo of a {}.",
+    "a small photo of a {} on a black background.", "a catalogue photo of a {}.", "a product image of a {}.",
+    "a centered photo of a {}.", "a thumbnail of a {}.",
+]  # fmt: skip
 
-# Caption forms of the stand-ins' pretraining, in the manner of alt-text on the web. None of
-# them is an evaluation prompt (HARD_PROMPT, CLIP_TEMPLATES, FASHION_MNIST_TEMPLATES), not even
-# up to case and punctuation (``tests/test_templates.py`` checks this), so that classifying
-# with those prompts is zero-shot: the prompts were not seen in pretraining.
+# The stand-ins' pretraining captions, web alt-text in style; none is an evaluation prompt, even up to case and
+# punctuation (checked by the tests), so classifying with those is zero-shot.
 GENERIC_CAPTION_TEMPLATES: list[str] = [
-    "{}",
-    "{} for sale",
-    "{}, new with tags",
-    "{}, size medium",
-    "{}, worn once",
-    "my favourite {}",
-    "the {} i bought yesterday",
-    "vintage {} in good condition",
-    "brand new {}, never used",
-    "our best-selling {}",
-    "women's {}",
-    "men's {}",
-    "kids' {}",
-    "a {} from the summer collection",
-    "a {} from the winter collection",
-    "detail shot: {}",
-    "flat lay of a {}",
-    "studio shot of a {}",
-    "product shot: {}",
-    "front view of the {}",
-    "side view of a {}",
-    "{} on a mannequin",
-    "{} on a hanger",
-    "{} with a price tag",
-    "what do you think of this {}?",
-    "look at this {}!",
-    "just got a new {}",
-    "a {} i found at the market",
-    "selling my old {}",
-    "here is the {}",
-    "an image showing a {}",
-    "there is a {} in this image.",
-    "{}: item of the day",
-    "today's outfit: a {}",
-    "one {}, as shown",
-    "stock image of a {}",
-    "{} (second hand)",
-    "{} in stock now",
-    "free shipping on this {}",
-    "a {} like this one",
-]
+    "{}", "{} for sale", "{}, new with tags", "{}, size medium", "{}, worn once", "my favourite {}",
+    "the {} i bought yesterday", "vintage {} in good condition", "brand new {}, never used", "our best-selling {}",
+    "women's {}", "men's {}", "kids' {}", "a {} from the summer collection", "a {} from the winter collection",
+    "detail shot: {}", "flat lay of a {}", "studio shot of a {}", "product shot: {}", "front view of the {}",
+    "side view of a {}", "{} on a mannequin", "{} on a hanger", "{} with a price tag",
+    "what do you think of this {}?", "look at this {}!", "just got a new {}", "a {} i found at the market",
+    "selling my old {}", "here is the {}", "an image showing a {}", "there is a {} in this image.",
+    "{}: item of the day", "today's outfit: a {}", "one {}, as shown", "stock image of a {}", "{} (second hand)",
+    "{} in stock now", "free shipping on this {}", "a {} like this one",
+]  # fmt: skip
 
 # The evaluation prompts: what the pages classify with. Kept apart from pretraining captions.
 EVALUATION_TEMPLATES: list[str] = [HARD_PROMPT, *CLIP_TEMPLATES, *FASHION_MNIST_TEMPLATES]
-
-
-def _unique(templates: list[str]) -> list[str]:
-    seen: dict[str, None] = {}
-    for t in templates:
-        seen.setdefault(t, None)
-    return list(seen)
-
-
-CAPTION_POOL: list[str] = _unique(GENERIC_CAPTION_TEMPLATES)
+CAPTION_POOL: list[str] = list(dict.fromkeys(GENERIC_CAPTION_TEMPLATES))  # without duplicates, in order
 
 # The labels as the dataset's authors name them (index = label).
-FASHION_MNIST_ORIGINAL_CLASSNAMES: list[str] = [
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-]  # fmt: skip
+FASHION_MNIST_ORIGINAL_CLASSNAMES: list[str] = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                                "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]  # fmt: skip
 
 # The same labels as a prompt reads them: "a photo of a t-shirt." rather than "... a T-shirt/top.".
-FASHION_MNIST_CLASSNAMES: list[str] = [
-    "t-shirt", "trouser", "pullover", "dress", "coat",
-    "sandal", "shirt", "sneaker", "bag", "ankle boot",
-]  # fmt: skip
+FASHION_MNIST_CLASSNAMES: list[str] = ["t-shirt", "trouser", "pullover", "dress", "coat",
+                                       "sandal", "shirt", "sneaker", "bag", "ankle boot"]  # fmt: skip

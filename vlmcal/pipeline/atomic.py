@@ -1,41 +1,10 @@
 """Atomic file writes: a reader sees a file's old content or its complete new content, never a part.
 
-The one home of the pattern every writer in vlmcal uses (the cache, the verdict records, the
-book's executed notebooks, downloaded data files): write to a temporary file in the target's
-directory, fsync it, and ``os.replace`` it over the target, which POSIX makes atomic within
-one file system. If the writer raises (or the run is interrupted), the temporary file is
-removed and the target is left as it was.
-
-A directory that is built once and never changed (a copied data set) is made the same way by
-:func:`atomic_directory`: built under a temporary name beside the target, fsynced, and renamed
-into place; of two builders, the first rename wins and the other's copy is discarded.
-
-Temporary names are ``.<target name>.<16 hex digits>.tmp`` (hidden, so that a glob such as
-``*.json`` never picks up a file being written; the book runner's notebooks end in
-``.partial.ipynb`` instead), created with ``O_EXCL`` so that two writers of the same target,
-in threads or processes, never share one. It imports nothing heavy, so that
-``vlmcal.book.run`` stays quick to start.
-
-What a killed writer leaves behind (SIGKILL, a power cut: no clean-up can run) is removed by
-the next writer. The rule, on POSIX systems:
-
-- A writer holds an exclusive advisory lock (``fcntl.flock``) on its temporary file or
-  directory for the temporary's whole life, from just after creating it until after the
-  rename or the removal. The operating system drops the lock when the last descriptor of it
-  closes, so when the writer's process ends, however it ends.
-- :func:`sweep` removes an entry only if its name is a vlmcal temporary name
-  (:data:`TEMPORARY_NAME`: nothing else is ever touched) and it can take that lock at once
-  (non-blocking). A live writer's temporary is therefore never removed; a dead writer's is.
-- The window between creating a temporary and locking it is closed without a grace period:
-  after taking its lock, the writer checks that its path still names the file it locked, and
-  if a sweeper removed it in between, it starts over under another name. So a temporary is
-  swept however young it is, e.g. when a run restarts at once after a kill.
-- Each process sweeps a directory once, before its first write there (:func:`sweep_once`,
-  one ``scandir``); :mod:`vlmcal.pipeline.cache` sweeps the whole cache once per process and the book
-  runner sweeps the book's folders when it starts.
-
-Where locks are not available (no ``fcntl``, or a file system that refuses ``flock``),
-temporaries are not locked and never swept: a live writer's file is never at risk.
+A temporary (``.<target name>.<16 hex digits>.tmp``, ``O_EXCL``) is written beside the target, fsynced and
+``os.replace``-d over it; :func:`atomic_directory` does the same for a directory. On POSIX a writer holds an
+``fcntl.flock`` on its temporary while it exists (the OS drops it when the process dies), so :func:`sweep`
+removes only dead writers' temporaries: those whose lock it can take at once. A writer re-checks its path
+after locking and starts over if it was swept. Each process sweeps a directory once (:func:`sweep_once`).
 
 Example:
     >>> import tempfile, pathlib
@@ -51,6 +20,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shutil
 import stat
 from contextlib import contextmanager
 from pathlib import Path
@@ -72,8 +42,7 @@ _swept_trees: set[str] = set()  # ... and trees it has swept whole
 
 
 def _lock(fd: int, blocking: bool = True) -> bool:
-    """Take an exclusive ``flock`` on ``fd``; False if it is held elsewhere (non-blocking) or
-    locks are not available here."""
+    """Take an exclusive ``flock`` on ``fd``; False if held elsewhere (non-blocking) or locks are unavailable."""
     if fcntl is None:
         return False
     try:
@@ -94,13 +63,7 @@ def _names(fd: int, path: Path) -> bool:
 
 
 def _create_temporary(path: Path, suffix: str, directory: Path, is_dir: bool = False) -> tuple[Path, int]:
-    """A new empty temporary for ``path`` in ``directory``, with a name no other writer has
-    (created with O_EXCL, or ``mkdir``), and a descriptor holding its lock (see the module's
-    rule); the caller closes the descriptor when the temporary is gone or renamed.
-
-    Unlike ``tempfile.mkstemp`` (mode 0600), a file gets the umask's default permissions,
-    which the target then keeps.
-    """
+    """A new temporary for ``path`` in ``directory`` (umask permissions) and an fd holding its lock."""
     for _ in range(_NAME_ATTEMPTS):
         tmp = directory / f".{path.name}.{secrets.token_hex(8)}{suffix}"
         try:
@@ -133,8 +96,6 @@ def _remove_if_abandoned(path: Path) -> bool:
             return False  # a live writer's, or already renamed or removed
         mode = os.fstat(fd).st_mode
         if stat.S_ISDIR(mode):
-            import shutil
-
             shutil.rmtree(path)
         elif stat.S_ISREG(mode):
             path.unlink()
@@ -150,14 +111,9 @@ def _remove_if_abandoned(path: Path) -> bool:
 def sweep(directory: str | os.PathLike, recursive: bool = False) -> list[Path]:
     """Remove the temporaries in ``directory`` that no live process owns (killed writers' leftovers).
 
-    Only entries whose name is a vlmcal temporary name (:data:`TEMPORARY_NAME`) are looked at,
-    and one is removed only if its lock can be taken at once: see the module's rule. A missing
-    or unreadable directory is left alone.
-
     Args:
         directory: where to look.
         recursive: also look in its subdirectories (links are not followed).
-
     Returns:
         The paths removed.
     """
@@ -178,8 +134,7 @@ def sweep(directory: str | os.PathLike, recursive: bool = False) -> list[Path]:
 
 
 def sweep_once(directory: str | os.PathLike, recursive: bool = False) -> list[Path]:
-    """:func:`sweep`, unless this process has swept ``directory`` (or, with ``recursive``, its
-    whole tree) before; then nothing.
+    """:func:`sweep`, unless this process has swept ``directory`` (with ``recursive``, its tree) before.
 
     Returns:
         The paths removed.
@@ -203,25 +158,14 @@ def _fsync(path: Path) -> None:
 
 @contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = ".tmp", temp_dir: str | os.PathLike | None = None) -> Iterator[Path]:
-    """A temporary path to write to, moved over ``path`` only when the block succeeds.
-
-    For writers that open the file themselves (papermill, a download checked before it is
-    kept). On leaving the block normally, the temporary file is fsynced and renamed over
-    ``path``; on any exception (``KeyboardInterrupt`` too) it is removed and ``path`` is left
-    as it was. A writer may also move the temporary file away itself before raising (the book
-    runner keeps a failed notebook that way). The temporary is locked while it exists, and
-    the directory it is made in is swept first (once per process): see the module's rule.
+    """A temporary path to write to, moved over ``path`` only when the block succeeds (else removed).
 
     Args:
         path: the target file; its directory is created if missing.
-        suffix: the temporary name's ending: ``.tmp``, or ``.partial.<ext>`` for writers that
-            choose a format by extension (papermill wants ``.ipynb``).
-        temp_dir: where to make the temporary (created if missing); default ``path``'s
-            directory. It must be on ``path``'s file system, for the rename.
-
+        suffix: ``.tmp``, or ``.partial.<ext>`` for writers that choose a format by extension.
+        temp_dir: where to make the temporary (created if missing; on ``path``'s file system; default its folder).
     Yields:
         The temporary path, an existing empty file.
-
     Raises:
         ValueError: ``suffix`` is not one that :func:`sweep` recognises.
     """
@@ -252,10 +196,8 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
         path: the target file; its directory is created if missing.
         mode: ``"w"`` (text) or ``"wb"`` (bytes); the file starts empty.
         encoding: the text encoding (ignored in binary mode).
-
     Yields:
         The file object; it is closed, fsynced and renamed over ``path`` after the block.
-
     Example:
         >>> import json, tempfile, pathlib
         >>> target = pathlib.Path(tempfile.mkdtemp()) / "v.json"
@@ -272,20 +214,11 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
 
 @contextmanager
 def atomic_directory(path: str | os.PathLike) -> Iterator[Path | None]:
-    """A temporary directory to fill, renamed to ``path`` when the block succeeds.
-
-    For a directory written once and then only read. If ``path`` already exists the block gets
-    None and nothing is written. Otherwise it gets an empty temporary directory beside
-    ``path``; on leaving the block normally, its files are fsynced and it is renamed to
-    ``path``. If another process renamed its own copy there first, this copy is removed and
-    theirs is kept. On an exception the temporary directory is removed. Like a temporary
-    file, it is locked while it exists (see the module's rule).
+    """A temporary directory to fill, renamed to ``path`` when the block succeeds (a copy already there is kept).
 
     Yields:
         The temporary directory to fill, or None when ``path`` exists.
     """
-    import shutil
-
     path = Path(path)
     if path.is_dir():
         yield None

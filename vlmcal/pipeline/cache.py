@@ -1,17 +1,7 @@
-"""Where vlmcal keeps what it computes once (trained stand-in models, extracted features), and
-how it writes and reads there.
+"""Where vlmcal keeps what it computes once, and how it writes (atomically) and reads there.
 
-Writes are atomic (temporary file, fsync, rename: :mod:`vlmcal.pipeline.atomic`), so a run killed
-mid-write never leaves a file that a later run reads as valid, and the temporary files such a
-run leaves are removed by the next process that uses the cache (:func:`cache_dir` sweeps the
-cache once per process, by :mod:`vlmcal.pipeline.atomic`'s rule: never a live writer's). Every entry carries a sha256 digest of its content and
-the identity of the computation it holds (:func:`save_entry`); :func:`load_entry` returns an
-entry only if it reads, passes its digest and matches the identity asked for. Anything else
-(a truncated or foreign file, bytes changed on disk, another computation's entry copied over
-the path, an older format) is reported as a :class:`CacheEntryWarning`, deleted and recomputed.
-
-The directory is, in order: the ``cache_dir`` argument, ``$VLMCAL_CACHE_DIR``, or
-``~/.cache/vlmcal``.
+Entries carry a sha256 digest and their computation's identity; a bad one is reported (:class:`CacheEntryWarning`),
+deleted and recomputed. The directory: the ``cache_dir`` argument, ``$VLMCAL_CACHE_DIR``, or ``~/.cache/vlmcal``.
 """
 
 from __future__ import annotations
@@ -28,10 +18,8 @@ import torch
 
 from vlmcal.pipeline.atomic import atomic_write, sweep_once
 
-__all__ = [
-    "cache_dir", "content_key", "file_name", "entry_path", "cached", "atomic_torch_save", "save_entry", "load_entry", "CacheEntryWarning",
-    "CACHE_ENV", "ENTRY_FORMAT",
-]
+__all__ = ["cache_dir", "content_key", "file_name", "entry_path", "cached", "atomic_torch_save", "save_entry",
+           "load_entry", "CacheEntryWarning", "CACHE_ENV", "ENTRY_FORMAT"]
 
 CACHE_ENV = "VLMCAL_CACHE_DIR"
 ENTRY_FORMAT = 2  # the layout written by `save_entry`; bump when it changes (older entries are then recomputed)
@@ -43,8 +31,7 @@ class CacheEntryWarning(UserWarning):
 
 
 def cache_dir(path: str | os.PathLike | None = None) -> Path:
-    """The cache directory (created if missing; on first use in a process, cleared of the
-    temporary files that killed writers left: :func:`vlmcal.pipeline.atomic.sweep_once`)."""
+    """The cache directory, created if missing and swept once per process (:mod:`vlmcal.pipeline.atomic`)."""
     chosen = Path(path or os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "vlmcal").expanduser()
     chosen.mkdir(parents=True, exist_ok=True)
     sweep_once(chosen, recursive=True)
@@ -74,8 +61,7 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
 
 
 def _digest(payload: Any, identity: str) -> str:
-    """sha256 over the entry format, the identity text and the payload: its structure, scalars,
-    and every tensor's dtype, shape and bytes."""
+    """sha256 over the entry format, the identity and the payload (structure, scalars, tensors' dtype, shape, bytes)."""
     h = hashlib.sha256(f"vlmcal-entry {ENTRY_FORMAT}\n{identity}\n".encode())
 
     def walk(x: Any, where: str) -> None:
@@ -110,10 +96,8 @@ def save_entry(path: str | os.PathLike, payload: Any, identity: Mapping[str, Any
 
     Args:
         path: the file.
-        payload: plain data (tensors, str, int, float, bool, None, and lists, tuples and dicts of
-            them), so that :func:`load_entry` can read it with ``torch.load(weights_only=True)``.
-        identity: what the entry is the result of (JSON-able; the parts of its content key).
-
+        payload: tensors, str, int, float, bool, None, and lists, tuples and dicts of them.
+        identity: what the entry is the result of (JSON-able).
     Returns:
         ``path``.
     """
@@ -138,24 +122,17 @@ def _problem(entry: Any, identity: str, check: Callable[[Any], str | None] | Non
     return check(entry["payload"]) if check is not None else None
 
 
-def load_entry(
-    path: str | os.PathLike, identity: Mapping[str, Any], check: Callable[[Any], str | None] | None = None
-) -> Any | None:
-    """The payload of the cache entry at ``path``, if there is a valid one; else None.
-
-    A file that exists but cannot be used (unreadable, not an entry of this format, failing its
-    digest, of another identity, or rejected by ``check``) is reported in a
-    :class:`CacheEntryWarning` naming it and what was wrong, then deleted, so that the caller
-    recomputes it. Files are read with ``torch.load(weights_only=True)``: no code runs.
+def load_entry(path: str | os.PathLike, identity: Mapping[str, Any],
+               check: Callable[[Any], str | None] | None = None) -> Any | None:
+    """The payload of the valid cache entry at ``path``, else None; a bad file is reported in a
+    :class:`CacheEntryWarning` and deleted. Read with ``torch.load(weights_only=True)``.
 
     Args:
         path: the file.
-        identity: what the caller needs it to be the result of (as given to :func:`save_entry`).
-        check: ``payload -> None`` if it fits the caller (e.g. its shapes), else a description
-            of what does not; an exception it raises counts as not fitting.
-
+        identity: what it must be the result of (as given to :func:`save_entry`).
+        check: ``payload -> None`` if it fits the caller, else what does not (raising counts as not fitting).
     Returns:
-        The payload, or None (no file, or a file that was removed).
+        The payload, or None.
     """
     path = Path(path)
     if not path.is_file():
@@ -178,8 +155,7 @@ def load_entry(
 
 
 def file_name(text: str, limit: int = 60) -> str:
-    """``text`` as a piece of a file name: runs of anything but letters, digits, ``_``, ``.`` and
-    ``-`` become one ``_`` (``openclip:ViT-B-16:openai`` -> ``openclip_ViT-B-16_openai``), cut at ``limit``."""
+    """``text`` as a file-name piece, cut at ``limit``: ``openclip:ViT-B-16:openai`` -> ``openclip_ViT-B-16_openai``."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)[:limit]
 
 
@@ -188,20 +164,12 @@ def entry_path(folder: str, name: str, identity: Mapping[str, Any], cache_dir_: 
     return cache_dir(cache_dir_) / folder / f"{file_name(name)}-{content_key(**identity)}.pt"
 
 
-def cached(
-    path: str | os.PathLike,
-    identity: Mapping[str, Any],
-    compute: Callable[[], Any],
-    check: Callable[[Any], str | None] | None = None,
-    save: bool = True,
-) -> Any:
-    """The payload of the entry at ``path`` if a valid one is there (:func:`load_entry`), else
-    ``compute()``, saved atomically with its digest (:func:`save_entry`) unless ``save`` is False
-    (e.g. on a rank of a torchrun launch that is not the one to write it)."""
+def cached(path: str | os.PathLike, identity: Mapping[str, Any], compute: Callable[[], Any],
+           check: Callable[[Any], str | None] | None = None, save: bool = True) -> Any:
+    """The valid entry at ``path`` (:func:`load_entry`), else ``compute()``, saved (:func:`save_entry`) if ``save``."""
     payload = load_entry(path, identity, check)
     if payload is None:
         payload = compute()
         if save:
             save_entry(path, payload, identity)
     return payload
-

@@ -1,17 +1,4 @@
-"""Image features (and classifier logits) extracted once, batched, and cached on disk.
-
-Every claim evaluates a frozen image tower on the same images many times (with different
-prompts, temperatures, calibration sets). This module runs the tower once per
-(backbone, dataset, split, shift, severity, preprocessing), through a DataLoader with workers,
-on the backbone's device (fp16 autocast on CUDA, fp32 on CPU), and keeps the result in
-vlmcal's cache directory (``vlmcal.pipeline.cache.cache_dir``) under a content hash of those parts.
-Files are written atomically (temporary file, then rename), so a run killed mid-write leaves
-no file that a later run reads as valid; a later call with the same parts reads the file.
-Under ``torchrun`` the images are split between the processes in shards, each cached on its
-own, and assembled into the same result (:mod:`vlmcal.pipeline.sharding`).
-Each file carries a sha256 digest and the parts it was computed from (``vlmcal.pipeline.cache.save_entry``);
-one that is unreadable, fails its digest, or holds another computation or shape is reported in a
-``vlmcal.pipeline.cache.CacheEntryWarning``, deleted and recomputed.
+"""Image features (and classifier logits) extracted once, batched, and cached on disk (in shards under torchrun).
 
 Example:
     >>> feats = image_features(backbone, dataset, {"dataset": "fashion-mnist", "split": "test"})
@@ -55,7 +42,6 @@ class FeatureSet:
         path: the cache file.
         from_cache: whether this call read the file instead of computing.
     """
-
     features: torch.Tensor
     labels: torch.Tensor
     key: str
@@ -86,21 +72,17 @@ class _Preprocessed(Dataset):
         image, label = self.dataset[i][:2]
         if not isinstance(image, torch.Tensor):
             if self.transform is None:
-                raise TypeError(
-                    f"Item {i} is a {type(image).__name__}, not a tensor, and no transform was given; "
-                    f"pass `transform=backbone.preprocess` or a dataset that yields tensors"
-                )
+                raise TypeError(f"Item {i} is a {type(image).__name__}, not a tensor, and no transform was given; "
+                                f"pass `transform=backbone.preprocess` or a dataset that yields tensors")
             image = self.transform(image)
         return image, torch.as_tensor(label, dtype=torch.long)
 
 
 def _check_identity(identity: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(identity, Mapping) or not all(k in identity for k in ("dataset", "split")):
-        raise ValueError(
-            "Expected `identity` to be a dict naming at least the dataset and split, e.g. "
-            f"{{'dataset': 'fashion-mnist', 'split': 'test', 'shift': 'gaussian_noise', 'severity': 3}}, "
-            f"but got {identity!r}"
-        )
+        raise ValueError("Expected `identity` to be a dict naming at least the dataset and split, e.g. "
+                         f"{{'dataset': 'fashion-mnist', 'split': 'test', 'shift': 'gaussian_noise', 'severity': 3}}, "
+                         f"but got {identity!r}")
     if reserved := sorted(set(identity) & {"kind", "model", "n_items", "format"}):
         raise ValueError(f"Expected `identity` without the keys vlmcal adds itself, but it has {reserved}; rename them")
     return {**_IDENTITY_DEFAULTS, **dict(identity)}
@@ -117,9 +99,7 @@ def _preprocessing_description(dataset: Dataset, transform: Callable[[], Callabl
 
 
 def _transform_of(model, transform: Callable | None) -> Callable[[], Callable | None]:
-    """``transform``, or else the model's ``preprocess``, looked up only when asked for: a data
-    set of tensor images, or an identity that names its ``preprocessing``, never needs it (and
-    building it can import torchvision)."""
+    """``transform``, or else the model's ``preprocess``, looked up only when needed (it can import torchvision)."""
     return (lambda: transform) if transform is not None else (lambda: getattr(model, "preprocess", None))
 
 
@@ -132,21 +112,10 @@ def _shape_problem(payload: dict, n: int) -> str | None:
             f"but this data set needs torch.float32 [{n}, K] and torch.int64 [{n}]")
 
 
-def _run_cached(
-    compute_batch: Callable[[torch.Tensor], torch.Tensor],
-    model_identity: Any,
-    kind: str,
-    dataset: Dataset,
-    identity: Mapping[str, Any],
-    transform: Callable[[], Callable | None],
-    batch_size: int,
-    num_workers: int | None,
-    cache_dir_: str | os.PathLike | None,
-    use_cache: bool,
-    progress: bool,
-    device: torch.device,
-    shard_batches: int | None = None,
-) -> FeatureSet:
+def _run_cached(compute_batch: Callable[[torch.Tensor], torch.Tensor], model_identity: Any, kind: str, dataset: Dataset,
+                identity: Mapping[str, Any], transform: Callable[[], Callable | None], batch_size: int,
+                num_workers: int | None, cache_dir_: str | os.PathLike | None, use_cache: bool, progress: bool,
+                device: torch.device, shard_batches: int | None = None) -> FeatureSet:
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"Expected `batch_size` to be an integer >= 1, but got {batch_size!r}")
     n = len(dataset)
@@ -157,12 +126,10 @@ def _run_cached(
     entry_identity = {"kind": kind, "model": model_identity, "n_items": n, "format": CACHE_FORMAT, **parts}
     key = content_key(**entry_identity)
     path = entry_path(_SUBDIR, f"{kind}-{parts['dataset']}-{parts['split']}", entry_identity, cache_dir_)
-
     if use_cache:
         blob = load_entry(path, entry_identity, lambda payload: _shape_problem(payload, n))
         if blob is not None:
             return FeatureSet(blob["features"], blob["labels"], key, path, from_cache=True)
-
     prepare = getattr(dataset, "prepare", None)
     if callable(prepare):  # a lazy data set computes its images once, before the workers fork
         prepare()
@@ -170,8 +137,7 @@ def _run_cached(
     in_memory = getattr(dataset, "images_float", None)
     images = all_labels = None
     if callable(in_memory) and getattr(dataset, "transform", None) is None:
-        # The images are already model inputs in one tensor: slice batches from it, with no
-        # per-item indexing or collation (the same items a DataLoader would yield, in order).
+        # The images are model inputs in one tensor: slice batches from it (the items a DataLoader would yield).
         images, all_labels = in_memory(), torch.as_tensor(dataset.labels, dtype=torch.long)  # [N, C, H, W], [N]
 
     def compute(rows: range) -> dict[str, torch.Tensor]:
@@ -185,17 +151,15 @@ def _run_cached(
         else:
             workers = default_num_workers() if num_workers is None else int(num_workers)
             items = _Preprocessed(dataset, transform())
-            loader = DataLoader(
-                items if len(rows) == n else Subset(items, list(rows)), batch_size=batch_size, shuffle=False, num_workers=workers,
-                pin_memory=device.type == "cuda",
-            )
+            subset = items if len(rows) == n else Subset(items, list(rows))
+            loader = DataLoader(subset, batch_size=batch_size, shuffle=False, num_workers=workers,
+                                pin_memory=device.type == "cuda")
             for batch, y in tqdm(loader, desc=desc, unit="batch", disable=not progress, leave=False):
                 outputs.append(compute_batch(batch).float().cpu())  # [B, ...] -> [B, K]
                 labels.append(y)
         return {"features": torch.cat(outputs), "labels": torch.cat(labels)}  # [M, K], [M]
 
-    # Under torchrun each rank computes its shards, each its own cache entry; shards are whole
-    # batches, so every batch holds the rows it holds in one process.
+    # Under torchrun shards are whole batches, so every batch holds the rows it holds in one process.
     shard_rows = batch_size * (shard_batches or _SHARD_BATCHES)
     payload = compute_rows(compute, n, entry_identity, resolve_cache_dir(cache_dir_) / _SUBDIR / "shards", shard_rows)
     result = FeatureSet(payload["features"], payload["labels"], key, path, from_cache=False)  # [N, K], [N]
@@ -204,74 +168,45 @@ def _run_cached(
     return result
 
 
-def image_features(
-    backbone: Backbone,
-    dataset: Dataset,
-    identity: Mapping[str, Any],
-    *,
-    transform: Callable | None = None,
-    batch_size: int = 128,
-    num_workers: int | None = None,
-    cache_dir: str | os.PathLike | None = None,
-    use_cache: bool = True,
-    progress: bool = True,
-    shard_batches: int | None = None,
-) -> FeatureSet:
+def image_features(backbone: Backbone, dataset: Dataset, identity: Mapping[str, Any], *,
+                   transform: Callable | None = None, batch_size: int = 128, num_workers: int | None = None,
+                   cache_dir: str | os.PathLike | None = None, use_cache: bool = True, progress: bool = True,
+                   shard_batches: int | None = None) -> FeatureSet:
     """L2-normalised image features of every item of ``dataset``, computed once and cached.
 
     Args:
         backbone: the backbone whose ``encode_images`` runs.
-        dataset: yields ``(image, label, ...)``; images are tensors already preprocessed, or
-            PIL images that ``transform`` turns into tensors (in the DataLoader workers).
-        identity: what the dataset is, for the cache key: ``dataset`` and ``split`` (required),
-            ``shift`` and ``severity`` (default None), any other JSON-able parts (e.g. a subset
-            seed), and ``preprocessing`` to name the preprocessing yourself.
+        dataset: yields ``(image, label, ...)``; preprocessed tensors, or PIL images for ``transform``.
+        identity: the cache key's parts: ``dataset``, ``split``; optionally ``shift``, ``severity``, etc.
         transform: PIL image -> tensor; default ``backbone.preprocess``.
         batch_size: images per forward pass.
         num_workers: DataLoader workers; default :func:`default_num_workers`.
         cache_dir: vlmcal's cache directory (default ``$VLMCAL_CACHE_DIR`` or ``~/.cache/vlmcal``).
-        use_cache: read and write the cache (False: always compute, write nothing; under
-            ``torchrun`` the shards are still cached, as they are how the ranks share results).
+        use_cache: read and write the cache (under ``torchrun`` the shards are cached regardless).
         progress: show a progress bar.
-        shard_batches: under ``torchrun`` (:mod:`vlmcal.pipeline.sharding`), batches per shard
-            (default 16); ignored in a single process.
-
+        shard_batches: batches per shard under ``torchrun`` (default 16).
     Returns:
         A :class:`FeatureSet` with ``features`` [N, D] and ``labels`` [N].
     """
-    model_identity = {
-        "backbone": getattr(backbone, "cache_identity", backbone.name),
-        "precision": getattr(backbone, "precision", "fp32"),
-    }
-    return _run_cached(
-        backbone.encode_images, model_identity, "image_features", dataset, identity, _transform_of(backbone, transform), batch_size,
-        num_workers, cache_dir, use_cache, progress, backbone.device, shard_batches,
-    )
+    model_identity = {"backbone": getattr(backbone, "cache_identity", backbone.name),
+                      "precision": getattr(backbone, "precision", "fp32")}
+    return _run_cached(backbone.encode_images, model_identity, "image_features", dataset, identity,
+                       _transform_of(backbone, transform), batch_size, num_workers, cache_dir, use_cache, progress,
+                       backbone.device, shard_batches)
 
 
-def classifier_logits(
-    classifier: Classifier,
-    dataset: Dataset,
-    identity: Mapping[str, Any],
-    *,
-    transform: Callable | None = None,
-    batch_size: int = 128,
-    num_workers: int | None = None,
-    cache_dir: str | os.PathLike | None = None,
-    use_cache: bool = True,
-    progress: bool = True,
-    shard_batches: int | None = None,
-) -> FeatureSet:
+def classifier_logits(classifier: Classifier, dataset: Dataset, identity: Mapping[str, Any], *,
+                      transform: Callable | None = None, batch_size: int = 128, num_workers: int | None = None,
+                      cache_dir: str | os.PathLike | None = None, use_cache: bool = True, progress: bool = True,
+                      shard_batches: int | None = None) -> FeatureSet:
     """A classifier's logits on every item of ``dataset``, computed once and cached.
 
-    The same as :func:`image_features` but calls ``classifier.logits``; ``features`` holds the
-    [N, C] logits. The classifier is identified by its ``cache_identity`` if it has one, else by
-    its name and class names. ``transform`` defaults to ``classifier.preprocess`` when present.
+    As :func:`image_features`, with ``classifier.logits``: ``features`` holds [N, C] logits. The cache
+    identifies the classifier by ``cache_identity``, else its name and class names.
     """
-    model_identity = getattr(classifier, "cache_identity", None) or {
-        "name": classifier.name, "classes": list(classifier.class_names)}
+    model_identity = getattr(classifier, "cache_identity", None) or {"name": classifier.name,
+                                                                     "classes": list(classifier.class_names)}
     device = getattr(classifier, "device", None) or getattr(getattr(classifier, "backbone", None), "device", None)
-    return _run_cached(
-        classifier.logits, model_identity, "logits", dataset, identity, _transform_of(classifier, transform), batch_size,
-        num_workers, cache_dir, use_cache, progress, torch.device(device or "cpu"), shard_batches,
-    )
+    return _run_cached(classifier.logits, model_identity, "logits", dataset, identity,
+                       _transform_of(classifier, transform), batch_size, num_workers, cache_dir, use_cache, progress,
+                       torch.device(device or "cpu"), shard_batches)

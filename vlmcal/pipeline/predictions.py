@@ -1,10 +1,4 @@
-"""Logits of a named model on a named condition: the bridge from notebook parameters to
-``vlmcal.pipeline.runs.Run``.
-
-A model name is a backbone name (``default``, ``default-<variant>``,
-``openclip:<arch>:<pretrained>``), classified zero-shot from class text features, or
-``supervised`` (the cross-entropy baseline), whose logits come straight from its head.
-Image features and logits are cached by ``vlmcal.pipeline.features``, so a second call is a file read.
+"""Logits of a named model (a backbone, zero-shot, or ``supervised``) on a named condition: a ``Run``.
 
 Example:
     >>> run = predict("default", "fashion-mnist", shift="gaussian_noise", severity=3)
@@ -32,7 +26,8 @@ from vlmcal.pipeline.features import classifier_logits, describe_transform, imag
 from vlmcal.pipeline.runs import Run
 from vlmcal.prompting.zeroshot import ZeroShotClassifier
 
-__all__ = ["predict", "load_model", "clean_data", "RowSubset", "evaluation_rows", "covered_shifts_of", "model_inputs", "prompt_class_names", "is_supervised", "prompt_templates", "load_test_data", "TemplateChoice"]
+__all__ = ["predict", "load_model", "clean_data", "RowSubset", "evaluation_rows", "covered_shifts_of", "model_inputs",
+           "prompt_class_names", "is_supervised", "prompt_templates", "load_test_data", "TemplateChoice"]
 
 TemplateChoice = Literal["hard", "ensemble", "dataset"]
 
@@ -46,8 +41,7 @@ def prompt_templates(choice: TemplateChoice, dataset: str) -> list[str]:
     """The prompt templates a zero-shot run uses.
 
     Args:
-        choice: ``"hard"`` ("a photo of a {}."), ``"ensemble"`` (CLIP's 80 templates) or
-            ``"dataset"`` (the data set's own templates; Fashion-MNIST only).
+        choice: ``"hard"`` ("a photo of a {}."), ``"ensemble"`` (CLIP's 80) or ``"dataset"`` (Fashion-MNIST only).
         dataset: the data set's spec.
     """
     if choice == "hard":
@@ -62,8 +56,7 @@ def prompt_templates(choice: TemplateChoice, dataset: str) -> list[str]:
 
 
 def prompt_class_names(dataset: str, data) -> list[str]:
-    """The class names prompts spell by default: Fashion-MNIST's prompt spellings for
-    ``fashion-mnist``, else the data set's own ``class_names``."""
+    """The default class names of prompts: Fashion-MNIST's prompt spellings, else the data set's ``class_names``."""
     return list(T.FASHION_MNIST_CLASSNAMES) if dataset.startswith("fashion-mnist") else list(data.class_names)
 
 
@@ -96,7 +89,6 @@ def clean_data(dataset: str, split: str):
 @lru_cache(maxsize=2)
 def _shifted_data(dataset: str, split: str, shift: str, severity: int, shift_seed: int):
     """The shifted split, kept for the next call: every model of a study meets the same images."""
-
     return ShiftedDataset(clean_data(dataset, split), shift, severity, seed=shift_seed)
 
 
@@ -125,15 +117,12 @@ class RowSubset(Dataset):
 
 
 def _check_max_samples(max_samples) -> int | None:
-    """``max_samples`` as an int >= 1, or None for every row (0 also means every row, as in the
-    notebooks' parameters); anything else is an error that names ``max_samples``."""
+    """``max_samples`` as an int >= 1, or None (also for 0) for every row; anything else raises."""
     if max_samples is None:
         return None
     if isinstance(max_samples, (bool, np.bool_)) or not isinstance(max_samples, (int, np.integer)) or max_samples < 0:
-        raise ValueError(
-            f"Expected argument `max_samples` to be a positive integer (at most that many images, a stratified "
-            f"subset), or None or 0 for every image, but got {max_samples!r}"
-        )
+        raise ValueError(f"Expected argument `max_samples` to be a positive integer (at most that many images, a "
+                         f"stratified subset), or None or 0 for every image, but got {max_samples!r}")
     return int(max_samples) or None
 
 
@@ -142,26 +131,14 @@ def evaluation_rows(labels: torch.Tensor, max_samples: int | None, seed: int = 0
     max_samples = _check_max_samples(max_samples)
     if max_samples is None or max_samples >= len(labels):
         return None
-
     return torch.as_tensor(stratified_sample(labels, int(max_samples), seed=seed), dtype=torch.long).sort().values
 
 
-def load_test_data(
-    dataset: str,
-    shift: str = "clean",
-    severity: int = 0,
-    split: str = "test",
-    shift_seed: int = 0,
-    max_samples: int | None = None,
-):
-    """The (possibly shifted) evaluation data: a data set of tensor images in [0, 1].
-
-    The shift is applied to the whole split (each image's random draws depend only on its
-    index), then ``max_samples`` rows are kept (None or 0: every row), the same rows for every shift.
-    """
+def load_test_data(dataset: str, shift: str = "clean", severity: int = 0, split: str = "test", shift_seed: int = 0,
+                   max_samples: int | None = None):
+    """The (possibly shifted) evaluation data, tensor images in [0, 1]: the whole split shifted, then a subset."""
     _check_max_samples(max_samples)  # before any data is read
     if shift != "clean":
-
         check_shift(shift, severity, "shift", also=("clean",))
     data = clean_data(dataset, split) if shift == "clean" else _shifted_data(dataset, split, shift, severity, shift_seed)
     rows = evaluation_rows(data.labels, max_samples)
@@ -175,36 +152,25 @@ def load_model(model: str, device: str | None = None, cache_dir: str | None = No
 
 
 def covered_shifts_of(model: str, net) -> tuple[str, ...] | None:
-    """The shifts a loaded model's training data shows, read from the object (no weights are loaded).
+    """The shifts a loaded model's training data shows: ``net.covered_shifts`` (None: not known).
 
     Args:
-        model: the model's name.
+        model: the model's name (a supervised baseline that states none: ``()``).
         net: the loaded backbone or classifier (``load_model(...)``).
-
-    Returns:
-        ``net.covered_shifts`` (None: not known, as for CLIP through open_clip). The supervised
-        baseline, which states none, is trained on clean images only: ``()``.
     """
     covered = getattr(net, "covered_shifts", () if is_supervised(model) else None)
     return None if covered is None else tuple(covered)
 
 
 def model_inputs(net, data, clean=None) -> tuple[Dataset, str]:
-    """The data set as ``net`` takes it, and a description of that preprocessing (for cache keys).
-
-    Models that take the stored tensors as they are (vlmcal's 28x28 stand-ins, which declare
-    ``input_shape``) get them directly; any other model gets PIL images through its own
-    ``preprocess``. The description lets a cached result be found without computing a shift.
+    """``(inputs, description)``: the data as ``net`` takes it (tensors if they fit its ``input_shape``, else PIL
+    images), and a description of that preprocessing for cache keys.
 
     Args:
         net: a backbone or classifier.
         data: a data set of tensor images in [0, 1] (clean, shifted or a subset).
         clean: the clean data set whose first image gives the shape (default: ``data``).
-
-    Returns:
-        ``(inputs, description)``.
     """
-
     expected = getattr(net, "input_shape", None)
     shape = tuple((clean if clean is not None else data)[0][0].shape)
     if expected is not None and tuple(expected) == shape:
@@ -213,26 +179,16 @@ def model_inputs(net, data, clean=None) -> tuple[Dataset, str]:
 
 
 @lru_cache(maxsize=32)
-def _zero_shot_classifier(model: str, device: str | None, cache_dir: str | None, class_names: tuple[str, ...], templates: tuple[str, ...]):
+def _zero_shot_classifier(model: str, device: str | None, cache_dir: str | None, class_names: tuple[str, ...],
+                          templates: tuple[str, ...]):
     with torch.no_grad():
         return ZeroShotClassifier(load_model(model, device, cache_dir), list(class_names), list(templates))
 
 
-def predict(
-    model: str,
-    dataset: str = "fashion-mnist",
-    shift: str = "clean",
-    severity: int = 0,
-    *,
-    templates: TemplateChoice = "ensemble",
-    class_names: Sequence[str] | None = None,
-    split: str = "test",
-    shift_seed: int = 0,
-    max_samples: int | None = None,
-    device: str | None = None,
-    cache_dir: str | os.PathLike | None = None,
-    progress: bool = True,
-) -> Run:
+def predict(model: str, dataset: str = "fashion-mnist", shift: str = "clean", severity: int = 0, *,
+            templates: TemplateChoice = "ensemble", class_names: Sequence[str] | None = None, split: str = "test",
+            shift_seed: int = 0, max_samples: int | None = None, device: str | None = None,
+            cache_dir: str | os.PathLike | None = None, progress: bool = True) -> Run:
     """One model's logits on one condition of a data set.
 
     Args:
@@ -241,29 +197,23 @@ def predict(
         shift: ``"clean"`` or a name from ``vlmcal.data.shifts.list_shifts()``.
         severity: 1..5 for a shift (ignored for clean).
         templates: prompt templates of a zero-shot run (see :func:`prompt_templates`).
-        class_names: the names prompts use (default: the data set's, or Fashion-MNIST's prompt spellings).
+        class_names: the names prompts use (default: :func:`prompt_class_names`).
         split: ``"test"`` or ``"train"``.
         shift_seed: the seed of the shift's random draws.
         max_samples: keep a stratified subset of at most this many images (None or 0: all).
         device: ``"cpu"``, ``"cuda"``, or None for automatic.
         cache_dir: vlmcal's cache directory.
         progress: show progress bars.
-
     Returns:
-        A :class:`vlmcal.pipeline.runs.Run` with logits [N, C], labels [N] and the model's covered
-        shifts (:func:`covered_shifts_of`).
+        A :class:`vlmcal.pipeline.runs.Run` with logits [N, C], labels [N] and :func:`covered_shifts_of`.
     """
-
     if shift != "clean":
-
         check_shift(shift, severity, "shift", also=("clean",))  # before int(): 2.7 is an error, not severity 2
     severity = 0 if shift == "clean" else int(severity)
     if not is_supervised(model):
         prompt_templates(templates, dataset)  # a bad `templates` fails before any data or model is loaded
     data = load_test_data(dataset, shift, severity, split, shift_seed, max_samples)
-    identity = dict(data.identity)
-    identity.setdefault("split", split)
-    identity.setdefault("dataset", dataset)
+    identity = {"split": split, "dataset": dataset, **data.identity}
     cache = None if cache_dir is None else str(cache_dir)
     net = load_model(model, device, cache)
     inputs, identity["preprocessing"] = model_inputs(net, data, clean_data(dataset, split))
@@ -276,8 +226,7 @@ def predict(
     template_list = tuple(prompt_templates(templates, dataset))
     classifier = _zero_shot_classifier(model, device, cache, tuple(class_names), template_list)
     if inputs is data:
-        # A stand-in reads its 28x28 inputs straight from memory, and its image tower costs less
-        # than reading features back from disk: cache the logits (N x C) instead of the features.
+        # A stand-in's image tower costs less than reading features from disk: cache the logits (N x C) instead.
         out = classifier_logits(classifier, inputs, identity, cache_dir=cache, progress=progress, num_workers=0)
         return Run(model, "VLM", shift, severity, out.features, out.labels, covered_shifts=covered)
     feats = image_features(net, inputs, identity, cache_dir=cache, progress=progress)  # [N, D], cached: the costly part

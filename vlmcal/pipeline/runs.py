@@ -1,11 +1,5 @@
-"""Runs (one model's logits on one condition) and the split every study table uses.
-
-Protocol, as in ES (Tu et al., ICML 2024): the temperature is fitted on a labelled
-calibration set from the clean, in-distribution data, and evaluated on held-out data, clean
-and shifted. Here the test split is divided once, per seed, into a stratified calibration
-half and an evaluation half; every shifted copy of the test split uses the same evaluation
-indices, so clean and shifted figures concern the same images.
-"""
+"""Runs (one model's logits on one condition) and the calibration/evaluation split of the study tables (ES, Tu
+et al., ICML 2024: stratified halves of the clean test split, the same indices for every shift)."""
 
 from __future__ import annotations
 
@@ -20,8 +14,8 @@ import torch
 from vlmcal import metrics
 from vlmcal.calibration import stratified_sample
 
-__all__ = ["Run", "coverage_label", "COVERAGE_LABELS", "condition_name", "restrict_to_classes", "split_calibration", "model_temperatures"]
-
+__all__ = ["Run", "coverage_label", "COVERAGE_LABELS", "condition_name", "restrict_to_classes", "split_calibration",
+           "model_temperatures"]
 
 # A condition's coverage: did the model's training data show this shift? (``Run.coverage``)
 CLEAN, COVERED, HELD_OUT, UNKNOWN = "clean", "covered", "held out", "unknown"
@@ -34,10 +28,8 @@ def coverage_label(shift: str, covered_shifts: Collection[str] | None) -> str:
     Args:
         shift: ``"clean"`` or a shift name.
         covered_shifts: the shifts the model's training data shows; None when not known.
-
     Returns:
         ``"clean"``, ``"covered"``, ``"held out"`` or ``"unknown"``.
-
     Example:
         >>> coverage_label("pixelate", ("gaussian_noise",)), coverage_label("pixelate", None)
         ('held out', 'unknown')
@@ -60,8 +52,7 @@ class Run:
         severity: 0 for clean, else the shift's severity.
         logits: [N, C] logits (a VLM's already carry its logit scale).
         labels: [N] integer labels in [0, C).
-        covered_shifts: the shifts its model's training data shows (``Backbone.covered_shifts``;
-            ``()`` for the supervised baseline, trained on clean images); None when not known.
+        covered_shifts: the shifts its model's training data shows (supervised baseline: ``()``); None if unknown.
     """
 
     model: str
@@ -80,9 +71,8 @@ class Run:
                 raise ValueError(f"Expected `covered_shifts` to be a tuple of shift names or None, but got {self.covered_shifts!r}")
             object.__setattr__(self, "covered_shifts", tuple(self.covered_shifts))
         if self.logits.ndim != 2 or self.labels.shape != self.logits.shape[:1]:
-            raise ValueError(
-                f"Expected logits [N, C] and labels [N], but got {tuple(self.logits.shape)} and {tuple(self.labels.shape)}"
-            )
+            raise ValueError(f"Expected logits [N, C] and labels [N], but got {tuple(self.logits.shape)} "
+                             f"and {tuple(self.labels.shape)}")
 
     @property
     def condition(self) -> str:
@@ -104,16 +94,13 @@ def condition_name(shift: str, severity: int) -> str:
 
 
 def restrict_to_classes(logits: torch.Tensor, labels: torch.Tensor, classes: Sequence[int]):
-    """Keep the samples of ``classes`` and those classes' logits, relabelled 0..len(classes)-1.
-
-    A zero-shot VLM's logit for a class depends on that class's prompt alone, so dropping
-    columns is exactly the zero-shot classifier over the smaller label set.
+    """Keep the samples of ``classes`` and those classes' logits, relabelled 0..len(classes)-1 (for a zero-shot
+    VLM, exactly its classifier over ``classes``: a class's logit depends on its prompt alone).
 
     Args:
         logits: [N, C].
         labels: [N] in [0, C).
         classes: the K class indices to keep, in the order of their new labels.
-
     Returns:
         ``(logits [M, K], labels [M], rows [M])`` where ``rows`` are the kept samples' indices.
     """
@@ -134,7 +121,6 @@ def split_calibration(labels: torch.Tensor, seed: int, calibration_fraction: flo
         labels: [N] labels of the clean test split.
         seed: seed of the split.
         calibration_fraction: share of each class that goes to calibration.
-
     Returns:
         ``(calibration_rows, evaluation_rows)``: sorted index tensors that partition 0..N-1.
     """
@@ -154,12 +140,8 @@ def _ece(logits, labels, n_bins):
 def _top_labels(pairs: Sequence[tuple[torch.Tensor, torch.Tensor]], temperatures: Sequence[float] | None = None):
     """Top-label confidence and correctness of R prediction sets of one size: ``([R, n], [R, n])``.
 
-    Args:
-        pairs: R pairs ``(logits [n, C], labels [n])``, one per run (same n; C may differ).
-        temperatures: R temperatures to divide each run's logits by first (None: as they are).
-
-    Runs with the same C go through :func:`vlmcal.metrics.top_label` together, as one
-    [r * n, C] array of at most ``4 * CHUNK_ELEMENTS`` numbers.
+    ``pairs`` are R ``(logits [n, C], labels [n])`` (C may differ), ``temperatures`` R divisors (None: 1).
+    Runs with the same C go through :func:`vlmcal.metrics.top_label` together, ``4 * CHUNK_ELEMENTS`` at most.
     """
     if not pairs:
         raise ValueError("Expected at least one run, but got none")

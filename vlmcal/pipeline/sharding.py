@@ -1,35 +1,14 @@
 """Sharding work over the processes of a ``torchrun`` launch, with one shard per cache entry.
 
-Launched with ``torchrun --nproc_per_node N <script>``, every process sees the environment
-variables torchrun sets (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``,
-``MASTER_PORT``). :func:`launch` reads them and joins the process group once (NCCL on CUDA,
-gloo on CPU); without them it describes a single process and starts nothing, so the same
-code runs unchanged from a notebook or a plain ``python`` call.
-
-:func:`compute_rows` is the one entry point the feature extraction
-(:func:`vlmcal.pipeline.features.image_features`) and test-time prompt tuning
-(:func:`vlmcal.papers.ctpt.tpt_runs.predict_tpt`) call: in one process it computes every row at once;
-when a launch has several processes it calls :func:`run_sharded`:
-
-- the N rows are cut into shards of ``shard_rows`` consecutive rows (the last may be shorter);
-  shard ``i`` belongs to rank ``i % world_size``;
-- each rank computes its shards that are not already in the cache, and writes each one
-  atomically as its own entry with its digest (:func:`vlmcal.pipeline.cache.save_entry`), so a killed
-  rank loses only the shard it was computing: a re-run reads every finished shard and computes
-  only the missing ones;
-- after a barrier every rank reads all shards and concatenates them in row order.
-
-Callers choose ``shard_rows`` as a multiple of their batch size, so every batch holds the rows
-it would hold in a single process and the assembled result equals the single-process one.
-The cache directory must be one that every rank reads and writes (one node, or a shared file
-system). Each computed shard is reported on stderr ("rank 1 computed shard 2 of 3").
-
-The book's command line ``torchrun --nproc_per_node N -m vlmcal.book.precompute PAGE -p NAME VALUE``
-runs a page's expensive part this way.
+:func:`compute_rows` computes every row at once in one process, else :func:`run_sharded`: shard ``i`` of
+``shard_rows`` rows (a multiple of the caller's batch size, so results equal one process's) is computed on rank
+``i % world_size`` and cached as its own entry (a re-run computes only missing shards), reported on stderr
+("rank 1 computed shard 2 of 3"); after a barrier every rank reads all shards from the shared cache directory.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import sys
@@ -39,7 +18,7 @@ from typing import Any, Callable, Mapping
 
 import torch
 
-from vlmcal.pipeline.cache import content_key, load_entry, save_entry
+from vlmcal.pipeline.cache import cached, content_key, load_entry
 
 __all__ = ["Launch", "launch", "shards_of", "run_sharded", "compute_rows", "LAUNCH_VARIABLES"]
 
@@ -55,7 +34,6 @@ class Launch:
         world_size: how many processes there are (1 without torchrun).
         local_rank: its index on this machine: the GPU it uses.
     """
-
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
@@ -76,11 +54,10 @@ def _env_int(name: str) -> int:
 
 
 def launch() -> Launch:
-    """The launch this process belongs to; joins the process group on first call under torchrun.
+    """The launch this process belongs to; under torchrun, joins the process group (NCCL on CUDA, else gloo) once.
 
     Returns:
-        A :class:`Launch`; ``Launch()`` (one process) when torchrun's variables are absent.
-
+        A :class:`Launch` from ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``; ``Launch()`` when they are absent.
     Raises:
         ValueError: only some of torchrun's variables are set, or they do not fit together.
     """
@@ -117,25 +94,17 @@ def shards_of(n_rows: int, shard_rows: int, here: Launch) -> tuple[list[range], 
     return shards, [i for i in range(n_shards) if i % here.world_size == here.rank]
 
 
-def run_sharded(
-    compute: Callable[[range], Mapping[str, torch.Tensor]],
-    n_rows: int,
-    identity: Mapping[str, Any],
-    directory: str | os.PathLike,
-    shard_rows: int,
-    here: Launch | None = None,
-) -> dict[str, torch.Tensor]:
+def run_sharded(compute: Callable[[range], Mapping[str, torch.Tensor]], n_rows: int, identity: Mapping[str, Any],
+                directory: str | os.PathLike, shard_rows: int, here: Launch | None = None) -> dict[str, torch.Tensor]:
     """Compute ``compute(rows)`` shard by shard over the ranks, caching each shard, and assemble the whole.
 
     Args:
         compute: rows -> a dict of tensors whose first dimension is ``len(rows)``.
         n_rows: N.
-        identity: what the whole result is (the cache identity of the unsharded computation);
-            each shard's entry adds its row range to it.
+        identity: the cache identity of the unsharded computation; each shard adds its row range.
         directory: where the shard entries go.
         shard_rows: rows per shard.
         here: the launch (default :func:`launch`).
-
     Returns:
         The dict of concatenated tensors, [N, ...] each, on every rank.
     """
@@ -151,11 +120,15 @@ def run_sharded(
     def fits(i: int):
         return lambda payload: None if all(v.shape[0] == len(shards[i]) for v in payload.values()) else "holds another shard's rows"
 
+    def compute_shard(i: int) -> dict[str, torch.Tensor]:
+        payload = dict(compute(shards[i]))
+        print(f"vlmcal.pipeline.sharding: rank {here.rank} computed shard {i + 1} of {len(shards)}",
+              file=sys.stderr, flush=True)
+        return payload
+
     for i in mine:
         path, shard_identity = entry(i)
-        if load_entry(path, shard_identity, fits(i)) is None:
-            save_entry(path, dict(compute(shards[i])), shard_identity)
-            print(f"vlmcal.pipeline.sharding: rank {here.rank} computed shard {i + 1} of {len(shards)}", file=sys.stderr, flush=True)
+        cached(path, shard_identity, functools.partial(compute_shard, i), fits(i))
     if here.sharded:
         torch.distributed.barrier()
     parts = []
@@ -169,18 +142,9 @@ def run_sharded(
     return {name: torch.cat([p[name] for p in parts]) for name in parts[0]}
 
 
-def compute_rows(
-    compute: Callable[[range], Mapping[str, torch.Tensor]],
-    n_rows: int,
-    identity: Mapping[str, Any],
-    directory: str | os.PathLike,
-    shard_rows: int,
-) -> dict[str, torch.Tensor]:
-    """``compute(range(n_rows))`` in one process; under a torchrun launch of several, :func:`run_sharded`.
-
-    The one branch the sharded callers share; each then saves the whole result on rank 0 only
-    (``launch().rank == 0``).
-    """
+def compute_rows(compute: Callable[[range], Mapping[str, torch.Tensor]], n_rows: int, identity: Mapping[str, Any],
+                 directory: str | os.PathLike, shard_rows: int) -> dict[str, torch.Tensor]:
+    """``compute(range(n_rows))`` in one process; under a torchrun launch of several, :func:`run_sharded`."""
     here = launch()
     if here.sharded:
         return run_sharded(compute, n_rows, identity, directory, shard_rows, here)
