@@ -18,6 +18,7 @@ Every template is a ``str.format`` string with one ``{}`` for the class name.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import sys
 
@@ -35,8 +36,9 @@ __all__ = [
 HARD_PROMPT = "a photo of a {}."
 
 
-def _open_clip_imagenet_templates() -> list:
-    """open_clip's ``OPENAI_IMAGENET_TEMPLATES``, without importing the open_clip package."""
+@functools.cache
+def open_clip_metadata():
+    """open_clip's ``zero_shot_metadata`` module (templates, ImageNet class names), without importing open_clip."""
     name = "open_clip.zero_shot_metadata"
     if name in sys.modules or "open_clip" in sys.modules:
         import open_clip.zero_shot_metadata as metadata
@@ -49,12 +51,12 @@ def _open_clip_imagenet_templates() -> list:
         )
         metadata = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(metadata)  # a data-only file: lists and tuples, no imports
-    return list(metadata.OPENAI_IMAGENET_TEMPLATES)
+    return metadata
 
 
 # open_clip keeps them as callables (``lambda c: f"a bad photo of a {c}."``); calling one on the
 # literal "{}" gives back its format string.
-CLIP_TEMPLATES: list[str] = [template("{}") for template in _open_clip_imagenet_templates()]
+CLIP_TEMPLATES: list[str] = [template("{}") for template in open_clip_metadata().OPENAI_IMAGENET_TEMPLATES]
 
 FASHION_MNIST_TEMPLATES: list[str] = [
     "a photo of a {}, a type of clothing.",
