@@ -71,8 +71,9 @@ PLANS = {
     f"python -m vlmcal.book.run {C11} book/{C11} -p seed 1": Plan("as_typed", writes=f"book/{C11}", expect=r"seed = 1"),
     f".venv/bin/python -m vlmcal.book.run {C11} book/{C11} -p seed 1": Plan("as_typed", writes=f"book/{C11}", expect=r"seed = 1"),
     "jb build -W book/": Plan("as_typed", writes="book/_build/html/index.html"),
-    "python -m vlmcal.book.run --profile book/profiles/tiny.yml --out tiny-book": Plan(
-        "as_typed", writes="tiny-book/notebooks/claims_summary.ipynb", expect=r"Compared with another build"),
+    **{f"{python}python -m vlmcal.book.run --profile book/profiles/tiny.yml --out tiny-book": Plan(
+        "as_typed", writes="tiny-book/notebooks/claims_summary.ipynb", expect=r"Compared with another build")
+       for python in ("", ".venv/bin/")},
     "papermill notebooks/zero_shot.ipynb out.ipynb -p backbone openclip:ViT-B-16:openai -p device cuda": Plan(
         "needs_clip", refusal=NO_WEIGHTS, writes="out.ipynb", expect=re.escape(TINY),
         substitutions={"openclip:ViT-B-16:openai": TINY, "device cuda": "device cpu"},

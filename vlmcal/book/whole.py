@@ -177,6 +177,20 @@ def load_profile(path: str | os.PathLike, book: Path | None = None, repo: Path =
     return profile
 
 
+def _source_mtime(repo: Path, name: str) -> float:
+    return (repo / "notebooks" / f"{name}.py").stat().st_mtime
+
+
+def _current(dest: Path, parameters: dict[str, Any], changed: float) -> bool:
+    """Whether ``dest`` was executed with ``parameters`` after ``changed`` (a re-run of a profile redoes only what changed)."""
+    if not dest.exists() or dest.stat().st_mtime < changed:
+        return False
+    import nbformat
+
+    recorded = nbformat.read(dest, as_version=4).metadata.get("papermill", {}).get("parameters")
+    return json.loads(json.dumps(recorded)) == json.loads(json.dumps(parameters))
+
+
 def _write_book(out: Path, profile: Profile, pages: list[str], repo: Path) -> None:
     """The profile's own book: a table of contents of its pages, the default book's configuration
     (without the API reference), an introduction naming the profile and what it set."""
@@ -223,11 +237,17 @@ def build_profile(profile_path: str | os.PathLike, out: str | os.PathLike, repo:
     pages = book_pages(repo / "book")
     _write_book(out, profile, pages, repo)
     env = {**os.environ, "VLMCAL_VERDICT_DIR": str(out / "_verdicts")}
+    changed, library = False, _library_mtime(repo)
     for name in pages:
         parameters = profile.parameters(name, _defined(repo, name))
         if name == SUMMARY_PAGE:
             parameters = {"verdict_dir": str(out / "_verdicts"), "compare_dir": str(repo / "book" / "_verdicts"), **parameters}
-        _run_page(repo, name, out / "notebooks" / f"{name}.ipynb", parameters, env)
+        dest = out / "notebooks" / f"{name}.ipynb"
+        if changed and name == SUMMARY_PAGE or not _current(dest, parameters, max(library, _source_mtime(repo, name))):
+            _run_page(repo, name, dest, parameters, env)
+            changed = True
+        else:
+            print(f"== notebook {name}: current (run with these parameters, after its last change)", flush=True)
     if not build_site:
         return out
     jb = Path(sys.executable).with_name("jb")
