@@ -27,12 +27,15 @@
 #    holds here, the paper's figure and the figure here, each in short.
 # 2. Give each claim's record in full: what was measured, its interval, the models behind it,
 #    and what differs from the paper. A claim in the table links to its record.
+# 3. When given another build's verdicts (`compare_dir`), set each claim's outcome beside its
+#    outcome there.
 #
 # ## Prerequisites
 # None; it reads what the other pages recorded during `make book` (runs in a second).
 
 # %% tags=["parameters"]
 verdict_dir = ""  # where the verdicts were recorded; empty: $VLMCAL_VERDICT_DIR (set by `make book`)
+compare_dir = ""  # another build's verdicts to compare with (a profile's book sets the default book's); "" for none
 
 # %% [markdown]
 # ## Imports
@@ -42,7 +45,9 @@ import os
 
 from IPython.display import Markdown, display
 
-from vlmcal.papers.common.verdict import VERDICT_DIR_ENV, read_verdicts, summary_table, verdict_details, verdict_tally
+from vlmcal.papers.common.verdict import (
+    VERDICT_DIR_ENV, compare_verdicts, read_verdicts, summary_table, verdict_details, verdict_tally,
+)
 from vlmcal.papers.common.params import check_injected_parameters
 
 check_injected_parameters(page="claims_summary")  # plain papermill only warns about an unknown -p name
@@ -68,6 +73,19 @@ display(Markdown(summary_table(verdicts)))
 
 # %%
 display(Markdown(verdict_details(verdicts)))
+
+# %% [markdown]
+# ## 3. Compared with another build
+# Shown when the page was given `compare_dir`: a book built with a profile
+# (`python -m vlmcal.book.run --profile FILE --out DIR`) compares its verdicts with the default book's.
+
+# %%
+if not compare_dir:
+    display(Markdown("*No other build to compare with (`compare_dir` is empty).*"))
+elif not os.path.isdir(compare_dir) or not read_verdicts(compare_dir):
+    display(Markdown(f"*No verdicts to compare with in `{compare_dir}`: build the default book first (`make book`).*"))
+else:
+    display(Markdown(compare_verdicts(verdicts, read_verdicts(compare_dir))))
 
 # %% [markdown]
 # ## Summary

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,6 +71,9 @@ PLANS = {
     f"python -m vlmcal.book.run {C11} book/{C11} -p seed 1": Plan("as_typed", writes=f"book/{C11}", expect=r"seed = 1"),
     f".venv/bin/python -m vlmcal.book.run {C11} book/{C11} -p seed 1": Plan("as_typed", writes=f"book/{C11}", expect=r"seed = 1"),
     "jb build -W book/": Plan("as_typed", writes="book/_build/html/index.html"),
+    **{f"{python}python -m vlmcal.book.run --profile book/profiles/tiny.yml --out tiny-book": Plan(
+        "as_typed", writes="tiny-book/notebooks/claims_summary.ipynb", expect=r"Compared with another build")
+       for python in ("", ".venv/bin/")},
     "papermill notebooks/zero_shot.ipynb out.ipynb -p backbone openclip:ViT-B-16:openai -p device cuda": Plan(
         "needs_clip", refusal=NO_WEIGHTS, writes="out.ipynb", expect=re.escape(TINY),
         substitutions={"openclip:ViT-B-16:openai": TINY, "device cuda": "device cpu"},
@@ -110,12 +114,14 @@ def sandbox(tmp_path_factory):
     for item in (ROOT / "book").iterdir():
         if item.name in ("_config.yml", "_toc.yml"):
             (book / item.name).symlink_to(os.readlink(item))  # relative links, as in the clone
-        elif item.is_dir() and item.name.startswith("_") and item.name not in ("_build", "_failed"):
-            (book / item.name).symlink_to(item)  # MathJax, the Sphinx extensions, templates
+        elif item.is_dir() and (item.name.startswith("_") or item.name == "profiles") and item.name not in ("_build", "_failed"):
+            (book / item.name).symlink_to(item)  # MathJax, the Sphinx extensions, templates, profiles
         elif item.suffix == ".md":
             (book / item.name).write_text(item.read_text())
+    stamp = time.time()  # one time for every page, newer than its source: `jb build book/` finds them all current
     for source in sorted((ROOT / "notebooks").glob("*.ipynb")):
         (book / "notebooks" / source.name).write_bytes(source.read_bytes())
+        os.utime(book / "notebooks" / source.name, (stamp, stamp))
     rng = np.random.default_rng(0)
     for cls in ("cat", "dog", "fish"):
         (root / "images" / cls).mkdir(parents=True)

@@ -168,7 +168,7 @@ def test_clip_templates_read_without_importing_open_clip(monkeypatch):
     expected = [t("{}") for t in OPENAI_IMAGENET_TEMPLATES]
     for name in [m for m in sys.modules if m == "open_clip" or m.startswith("open_clip.")]:
         monkeypatch.delitem(sys.modules, name)
-    standalone = [t("{}") for t in templates._open_clip_imagenet_templates()]
+    standalone = [t("{}") for t in templates.open_clip_metadata().OPENAI_IMAGENET_TEMPLATES]
     assert "open_clip" not in sys.modules
     assert standalone == expected == templates.CLIP_TEMPLATES
 

@@ -3,7 +3,8 @@
 Data sets carry ``class_names``, ``labels`` ([N] int64) and ``identity`` (a JSON-able dict for cache keys).
 Fashion-MNIST (Xiao, Rasul & Vollgraf, 2017) is read from ``data_dir`` only, if given; else from
 ``$VLMCAL_DATA_DIR`` (or its ``fashion-mnist/``), Debian's ``/usr/share/datasets/fashion-mnist``, the cache, or
-a download, each file checked by the SHA-256 of its decompressed payload.
+a download, each file checked by the SHA-256 of its decompressed payload. The papers' own data sets
+(``imagenet:/root``, ``coop:<name>:/root`` ...) are read by :mod:`vlmcal.data.published`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from vlmcal.data.base import LabelledDataset
+from vlmcal.data.published import PUBLISHED_SPECS, load_published
 from vlmcal.data.templates import FASHION_MNIST_CLASSNAMES
 from vlmcal.pipeline.atomic import atomic_path
 from vlmcal.pipeline.cache import cache_dir
@@ -42,22 +45,6 @@ _FASHION_MNIST_FILES = {
     ("test", "images"): ("t10k-images-idx3-ubyte.gz", "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"),
     ("test", "labels"): ("t10k-labels-idx1-ubyte.gz", "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
 }  # fmt: skip
-
-
-class LabelledDataset(Dataset):
-    """The common face of vlmcal's data sets.
-
-    Attributes:
-        class_names: C names; label ``k`` is ``class_names[k]``.
-        labels: [N] int64 labels.
-        identity: JSON-able dict naming the data exactly (a cache key's part).
-    """
-    class_names: list[str]
-    labels: torch.Tensor
-    identity: dict[str, Any]
-
-    def __len__(self) -> int:
-        return len(self.labels)
 
 
 class TensorImageDataset(LabelledDataset):
@@ -319,7 +306,7 @@ def load_dataset(spec: str, split: Split = "test", transform: Callable | None = 
     Returns:
         A ``LabelledDataset``.
     """
-    known = ["fashion-mnist", "imagefolder", *_TORCHVISION]
+    known = ["fashion-mnist", "imagefolder", *_TORCHVISION, *PUBLISHED_SPECS]
     if not isinstance(spec, str):
         raise ValueError(f"Expected argument `spec` to be a string such as 'fashion-mnist' or 'cifar10:/path', but got {spec!r}")
     _check_split(split)
@@ -328,6 +315,8 @@ def load_dataset(spec: str, split: Split = "test", transform: Callable | None = 
     if kind not in known:
         raise ValueError(f"Unknown data set {kind!r} in argument `spec` ({spec!r}); known: {', '.join(known)} "
                          "('fashion-mnist' alone; the others as '<name>:/path/to/data')")
+    if kind in PUBLISHED_SPECS:
+        return load_published(spec, split, transform)
     if kind == "fashion-mnist":
         return load_fashion_mnist(split, data_dir=path or None, transform=transform)
     if not path:

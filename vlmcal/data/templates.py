@@ -7,6 +7,7 @@ disjoint from ``EVALUATION_TEMPLATES``.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import sys
 
@@ -16,8 +17,9 @@ __all__ = ["HARD_PROMPT", "CLIP_TEMPLATES", "FASHION_MNIST_TEMPLATES", "GENERIC_
 HARD_PROMPT = "a photo of a {}."
 
 
-def _open_clip_imagenet_templates() -> list:
-    """open_clip's ``OPENAI_IMAGENET_TEMPLATES``, without importing the open_clip package."""
+@functools.cache
+def open_clip_metadata():
+    """open_clip's ``zero_shot_metadata`` module (templates, ImageNet class names), without importing open_clip."""
     name = "open_clip.zero_shot_metadata"
     if name in sys.modules or "open_clip" in sys.modules:
         import open_clip.zero_shot_metadata as metadata
@@ -29,11 +31,11 @@ def _open_clip_imagenet_templates() -> list:
                                                       f"{package.submodule_search_locations[0]}/zero_shot_metadata.py")
         metadata = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(metadata)  # a data-only file: lists and tuples, no imports
-    return list(metadata.OPENAI_IMAGENET_TEMPLATES)
+    return metadata
 
 
 # open_clip keeps them as callables (``lambda c: f"a bad photo of a {c}."``); on "{}" they give format strings.
-CLIP_TEMPLATES: list[str] = [template("{}") for template in _open_clip_imagenet_templates()]
+CLIP_TEMPLATES: list[str] = [template("{}") for template in open_clip_metadata().OPENAI_IMAGENET_TEMPLATES]
 
 FASHION_MNIST_TEMPLATES: list[str] = [
     "a photo of a {}, a type of clothing.", "a photo of a {}, a type of fashion item.", "a grayscale photo of a {}.",

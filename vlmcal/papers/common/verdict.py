@@ -26,7 +26,7 @@ from vlmcal.papers.common.paper_values import paper_value, paper_values
 from vlmcal.pipeline.atomic import atomic_write
 
 __all__ = [
-    "Verdict", "render", "NUMBER_KINDS", "read_verdicts", "load_verdicts", "verdict_tally", "summary_table", "verdict_details", "claim_anchor",
+    "Verdict", "render", "NUMBER_KINDS", "compare_verdicts", "read_verdicts", "load_verdicts", "verdict_tally", "summary_table", "verdict_details", "claim_anchor",
     "VERDICT_DIR_ENV",
 ]
 
@@ -347,3 +347,26 @@ def verdict_details(verdicts: Sequence[Verdict]) -> str:
         lines += ["", f"[↑ back to the table](#{TABLE_ANCHOR})"]
         sections.append("\n".join(lines))
     return "\n\n".join(sections)
+
+
+def compare_verdicts(verdicts: Sequence[Verdict], baseline: Sequence[Verdict], baseline_name: str = "default book") -> str:
+    """Each claim's outcome here beside its outcome in ``baseline`` (another build's verdicts), as a Markdown table.
+
+    Returns:
+        GitHub-flavoured Markdown: a count of the claims whose outcome agrees, then one row per claim
+        of either build (a claim only one of them has shows "–" for the other).
+    """
+    here, there = {v.claim: v for v in verdicts}, {v.claim: v for v in baseline}
+    claims = sorted(set(here) | set(there), key=_claim_order)
+    both = [c for c in claims if c in here and c in there]
+    same = sum(here[c].holds == there[c].holds for c in both)
+    lines = [f"**{same}** of the {len(both)} claims in both builds have the same outcome here as in the {baseline_name}.", "",
+             f"| claim | here | {baseline_name} | same | figure here | figure in the {baseline_name} |",
+             "| :-- | :-- | :-- | :-- | :-- | :-- |"]
+    for c in claims:
+        a, b = here.get(c), there.get(c)
+        cells = [_md(c, True), _OUTCOME_CELL[a.holds] if a else "–", _OUTCOME_CELL[b.holds] if b else "–",
+                 ("yes" if a.holds == b.holds else "**no**") if a and b else "–",
+                 _md(_short(a.measured), True) if a else "–", _md(_short(b.measured), True) if b else "–"]
+        lines.append("| " + " | ".join(cell.replace(" ", "&nbsp;") if i in (1, 2) else cell for i, cell in enumerate(cells)) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,261 @@
+"""The whole book in one command: execute the pages that are missing or stale, then build the site.
+
+Two users:
+
+- ``jb build book/`` (through the book's Sphinx extension ``book/_ext/execute_pages.py``) and
+  ``make book``: :func:`execute_stale` runs every page of the book's table of contents whose
+  executed notebook is missing or older than its source or than vlmcal's files, the summary last.
+- ``python -m vlmcal.book.run --profile FILE --out DIR``: :func:`build_profile` runs every page
+  with a profile's parameters into DIR (a book of its own, beside the default one) and builds its
+  site there; its summary page compares its verdicts with the default book's.
+
+Each page runs in its own ``python -m vlmcal.book.run`` process: its one line per page, its
+caching, its clean stop on a signal and its exit status are the runner's.
+
+A profile is a YAML file with three keys, each optional::
+
+    description: the random-weight open_clip model on Fashion-MNIST, in minutes
+    all:     # set on every page whose parameters cell defines the name
+      backbone: openclip:vlmcal-tiny:random
+    pages:   # one page's parameters, over `all`
+      ctpt_tables: {n_images: 32}
+
+A name in ``all`` that no page defines, a page the book does not have, or a parameter that its
+page does not define is refused before anything runs, naming the closest known name.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vlmcal.papers.common.params import UnknownParameter, refuse_unknown_parameters
+
+__all__ = ["Profile", "load_profile", "book_pages", "stale_pages", "execute_stale", "build_profile", "SUMMARY_PAGE"]
+
+SUMMARY_PAGE = "claims_summary"  # collects the verdicts the other pages record: it runs last
+REPO = Path(__file__).resolve().parents[2]  # the checkout: notebooks/, book/, vlmcal/
+
+
+def book_pages(book: Path) -> list[str]:
+    """The executed pages of a book's table of contents (``file: notebooks/<name>``), the summary last."""
+    def files(node: Any) -> list[str]:
+        if isinstance(node, dict):
+            return ([node["file"]] if "file" in node else []) + [f for v in node.values() for f in files(v)]
+        return [f for v in node for f in files(v)] if isinstance(node, list) else []
+
+    toc = yaml.safe_load((book / "_toc.yml").read_text())
+    names = [Path(f).name for f in files(toc) if f.startswith("notebooks/")]
+    return sorted(names, key=lambda name: name == SUMMARY_PAGE)
+
+
+def _library_mtime(repo: Path) -> float:
+    """When vlmcal's code or data last changed (as ``make book`` reads its ``LIB_FILES``)."""
+    files = [p for p in (repo / "vlmcal").rglob("*") if p.suffix in (".py", ".csv", ".json") and p.is_file()]
+    return max(p.stat().st_mtime for p in files)
+
+
+def _ipynb(repo: Path, name: str) -> Path:
+    """``notebooks/<name>.ipynb``, written from its jupytext source when missing or older (papermill runs .ipynb)."""
+    source, notebook = repo / "notebooks" / f"{name}.py", repo / "notebooks" / f"{name}.ipynb"
+    if not source.exists():
+        raise FileNotFoundError(f"the book's table of contents lists notebooks/{name}, but {source} does not exist")
+    if not notebook.exists() or notebook.stat().st_mtime < source.stat().st_mtime:
+        import jupytext
+
+        jupytext.write(jupytext.read(source), notebook)
+    return notebook
+
+
+def stale_pages(book: Path, repo: Path = REPO) -> list[str]:
+    """The pages of ``book`` to execute: missing, or older than their source or vlmcal's files; the
+    summary too when any page before it is newer (the rule of ``make book``)."""
+    library, stale, newest = _library_mtime(repo), [], 0.0
+    for name in book_pages(book):
+        dest = book / "notebooks" / f"{name}.ipynb"
+        sources = [repo / "notebooks" / f"{name}.py", repo / "notebooks" / f"{name}.ipynb"]
+        built = dest.stat().st_mtime if dest.exists() else -1.0
+        changed = max([library] + [p.stat().st_mtime for p in sources if p.exists()])
+        if built < changed or (name == SUMMARY_PAGE and (stale or built < newest)):
+            stale.append(name)
+        newest = max(newest, built)
+    return stale
+
+
+def _run_page(repo: Path, name: str, dest: Path, parameters: dict[str, Any], env: dict[str, str]) -> None:
+    command = [sys.executable, "-m", "vlmcal.book.run", str(_ipynb(repo, name)), str(dest)]
+    for key, value in parameters.items():
+        command += ["-p", key, json.dumps(value)]  # JSON is YAML, which is how the runner reads -p values
+    status = subprocess.run(command, env=env).returncode
+    if status:
+        raise PageFailed(name, status)
+
+
+class PageFailed(RuntimeError):
+    """A page's run ended with a non-zero status (the runner printed why)."""
+
+    def __init__(self, name: str, status: int):
+        super().__init__(f"page {name} did not run to the end (status {status}); the lines above say why")
+        self.status = status
+
+
+def execute_stale(book: Path, repo: Path | None = None) -> list[str]:
+    """Execute the stale pages of ``book`` (:func:`stale_pages`) in order; returns their names.
+
+    ``repo`` (default: the folder above ``book``) holds the pages' sources in ``notebooks/``.
+    """
+    book = Path(book).resolve()
+    repo = book.parent if repo is None else repo
+    env = {**os.environ, "VLMCAL_VERDICT_DIR": os.environ.get("VLMCAL_VERDICT_DIR", str(book / "_verdicts"))}
+    pages = stale_pages(book, repo)
+    for name in pages:
+        _run_page(repo, name, book / "notebooks" / f"{name}.ipynb", {}, env)
+    return pages
+
+
+# ----------------------------------------------------------------------------- profiles
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Page parameters for a whole book (see the module docstring)."""
+
+    path: Path
+    description: str = ""
+    all: dict[str, Any] = field(default_factory=dict)
+    pages: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def parameters(self, page: str, defined: list[str]) -> dict[str, Any]:
+        """What ``page`` (whose parameters cell defines ``defined``) runs with."""
+        return {**{k: v for k, v in self.all.items() if k in defined}, **self.pages.get(page, {})}
+
+
+def _defined(repo: Path, name: str) -> list[str]:
+    import papermill as pm
+
+    return list(pm.inspect_notebook(str(_ipynb(repo, name))))
+
+
+def load_profile(path: str | os.PathLike, book: Path | None = None, repo: Path = REPO) -> Profile:
+    """Read and check a profile against the book's pages and their parameters cells.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: not a mapping of ``description``, ``all`` and ``pages``.
+        UnknownParameter: a page or a parameter that the book does not have (naming the closest).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"profile {path} does not exist (the book's profiles are in {repo / 'book' / 'profiles'})")
+    data = yaml.safe_load(path.read_text()) or {}
+    unknown = set(data) - {"description", "all", "pages"} if isinstance(data, dict) else {"(not a mapping)"}
+    if unknown or not all(isinstance(data.get(k) or {}, dict) for k in ("all", "pages")):
+        raise ValueError(f"profile {path}: expected a mapping with the keys description, all and pages (all and "
+                         f"pages mappings), but got the keys {sorted(data) if isinstance(data, dict) else type(data).__name__}")
+    profile = Profile(path, str(data.get("description") or ""), dict(data.get("all") or {}),
+                      {k: dict(v or {}) for k, v in (data.get("pages") or {}).items()})
+    pages = book_pages(book or repo / "book")
+    for page in profile.pages:
+        if page not in pages:
+            close = difflib.get_close_matches(page, pages, n=1, cutoff=0.5)
+            raise UnknownParameter(f"profile {path.name} names the page `{page}`, which the book does not have: "
+                                   + (f"did you mean `{close[0]}`? " if close else "") + f"Its pages are: {', '.join(pages)}.")
+    defined = {name: _defined(repo, name) for name in pages}
+    for name, parameters in profile.pages.items():
+        refuse_unknown_parameters(f"profile {path.name}, page {name}", defined[name], list(parameters))
+    refuse_unknown_parameters(f"profile {path.name} (its `all`)", sorted({p for d in defined.values() for p in d}),
+                              list(profile.all))
+    return profile
+
+
+def _source_mtime(repo: Path, name: str) -> float:
+    return (repo / "notebooks" / f"{name}.py").stat().st_mtime
+
+
+def _current(dest: Path, parameters: dict[str, Any], changed: float) -> bool:
+    """Whether ``dest`` was executed with ``parameters`` after ``changed`` (a re-run of a profile redoes only what changed)."""
+    if not dest.exists() or dest.stat().st_mtime < changed:
+        return False
+    import nbformat
+
+    recorded = nbformat.read(dest, as_version=4).metadata.get("papermill", {}).get("parameters")
+    return json.loads(json.dumps(recorded)) == json.loads(json.dumps(parameters))
+
+
+def _write_book(out: Path, profile: Profile, pages: list[str], repo: Path) -> None:
+    """The profile's own book: a table of contents of its pages, the default book's configuration
+    (without the API reference), an introduction naming the profile and what it set."""
+    book = repo / "book"
+    out.mkdir(parents=True, exist_ok=True)
+    config = yaml.safe_load((book / "_config.yml").read_text())
+    config["title"] = f"vlmcal: the book with profile {profile.path.stem}"
+    sphinx = config.setdefault("sphinx", {})
+    sphinx["extra_extensions"] = []
+    sphinx["local_extensions"] = {"build_info": "_ext"}  # its pages are run by build_profile, not by the build
+    for key in [k for k in sphinx.get("config", {}) if k.startswith(("autosummary", "autodoc", "napoleon", "templates"))]:
+        del sphinx["config"][key]
+    (out / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+    toc = {"format": "jb-book", "root": "intro",
+           "chapters": [{"file": f"notebooks/{name}"} for name in pages]}
+    (out / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False))
+    shown = {"all pages": profile.all, **{f"page {k}": v for k, v in profile.pages.items()}}
+    lines = [f"# The book with profile `{profile.path.name}`", "", profile.description or "", "",
+             "Every page below was executed with these parameters (a page takes those its parameters cell defines):", ""]
+    lines += [f"- **{where}**: " + ", ".join(f"`{k}` = `{json.dumps(v)}`" for k, v in params.items())
+              for where, params in shown.items() if params]
+    lines += ["", "The summary page compares this profile's verdicts with the default book's."]
+    (out / "intro.md").write_text("\n".join(lines) + "\n")
+    (out / "_ext").mkdir(exist_ok=True)
+    shutil.copy2(book / "_ext" / "build_info.py", out / "_ext" / "build_info.py")
+    if (book / "_vendor").is_dir() and not (out / "_vendor").exists():
+        shutil.copytree(book / "_vendor", out / "_vendor")
+
+
+def build_profile(profile_path: str | os.PathLike, out: str | os.PathLike, repo: Path = REPO,
+                  build_site: bool = True) -> Path:
+    """Execute every page with a profile into ``out`` and build the site there.
+
+    The default book (``book/``) is not touched; its recorded verdicts, if any, are what the
+    profile's summary page compares with.
+
+    Returns:
+        The site's ``index.html`` (or the folder, when ``build_site`` is False).
+    """
+    out = Path(out).resolve()
+    if out == (repo / "book").resolve():
+        raise ValueError(f"--out {out} is the default book; give a folder of its own")
+    profile = load_profile(profile_path, repo=repo)
+    pages = book_pages(repo / "book")
+    _write_book(out, profile, pages, repo)
+    env = {**os.environ, "VLMCAL_VERDICT_DIR": str(out / "_verdicts")}
+    changed, library = False, _library_mtime(repo)
+    for name in pages:
+        parameters = profile.parameters(name, _defined(repo, name))
+        if name == SUMMARY_PAGE:
+            parameters = {"verdict_dir": str(out / "_verdicts"), "compare_dir": str(repo / "book" / "_verdicts"), **parameters}
+        dest = out / "notebooks" / f"{name}.ipynb"
+        if changed and name == SUMMARY_PAGE or not _current(dest, parameters, max(library, _source_mtime(repo, name))):
+            _run_page(repo, name, dest, parameters, env)
+            changed = True
+        else:
+            print(f"== notebook {name}: current (run with these parameters, after its last change)", flush=True)
+    if not build_site:
+        return out
+    jb = Path(sys.executable).with_name("jb")
+    status = subprocess.run([str(jb) if jb.exists() else "jb", "build", "-W", "-n", "--keep-going", str(out)],
+                            env={**env, "VLMCAL_EXECUTE_PAGES": "0"}).returncode
+    if status:
+        raise PageFailed("(the site build)", status)
+    return out / "_build" / "html" / "index.html"
+
+
+__all__ += ["PageFailed", "UnknownParameter"]
