@@ -57,7 +57,8 @@ def _noise(what: str, interval: BootstrapResult, test: BarTest, bar: float, marg
 
 def _why(*parts: tuple[bool | None, str, str]) -> str:
     """From ``(holds, text if False, text if None)`` parts: the texts of the failed parts, then of the undecided."""
-    failed, undecided = [p[1] for p in parts if p[0] is False], [p[2] for p in parts if p[0] is None]
+    failed = [if_false for holds, if_false, _ in parts if holds is False]
+    undecided = [if_none for holds, _, if_none in parts if holds is None]
     return join_parts(failed + undecided)
 
 
@@ -95,8 +96,8 @@ def c7_tpt_worsens_calibration(
 ) -> Verdict:
     """C7: TPT raises accuracy but worsens calibration, leaving the model over-confident.
 
-    Holds when the ECE rise is at least ``c7_threshold_ece_rise`` and mean confidence minus accuracy
-    is above 0; fails also when the accuracy gain's whole 95% interval is below 0.
+    Holds when the ECE rise is at least ``c7_threshold_ece_rise`` and confidence exceeds accuracy, unless
+    the accuracy gain's whole 95% interval is below 0.
 
     Args:
         ece_rise: ECE(TPT) − ECE(zero-shot), clean test set, hard prompt, paired bootstrap over images.
@@ -115,10 +116,8 @@ def c7_tpt_worsens_calibration(
     accuracy = gain_test.holds if gain_test.decided_by == "interval" else None  # raised, lowered, or within noise
     numbers = {**_bounds("ece_rise", ece_rise), **_bounds("accuracy_gain", accuracy_gain), "rise_bar": rise_bar,
                **_bounds("overconfidence", overconfidence), "underconfidence": -overconfidence.estimate}
-    shifted = ""
-    if shifted_ece_rise is not None:
-        shifted, shifted_numbers = _c7_shifted(shifted_ece_rise, rise_bar)
-        numbers.update(shifted_numbers)
+    shifted, shifted_numbers = ("", {}) if shifted_ece_rise is None else _c7_shifted(shifted_ece_rise, rise_bar)
+    numbers.update(shifted_numbers)
     words = {True: "TPT raised accuracy", False: "TPT lowered accuracy", None: "accuracy unchanged within noise"}
     measured = join_parts([
         "ECE after TPT minus zero-shot ECE on the clean test set (hard prompt): {ece_rise:points} points "
@@ -191,7 +190,6 @@ def regime_sentence(regimes: pd.DataFrame) -> str:
         One sentence, its parts separated by "; ".
 
     Example:
-        >>> import pandas as pd
         >>> regimes = pd.DataFrame({"stage": ["after TPT"], "regime": ["over-confident"], "n": [9],
         ...                         "pearson": [0.6], "pearson_lower": [0.2], "pearson_upper": [0.9]})
         >>> regime_sentence(regimes).startswith("By confidence regime, the correlation of ATFD with ECE is positive")
@@ -247,8 +245,7 @@ def c8_dispersion_correlates_negatively(
 ) -> Verdict:
     """C8: among prompts of near-top accuracy, text-feature dispersion (ATFD) correlates negatively with ECE.
 
-    Holds when Pearson's r is below 0 (margin ``c8_margin_correlation``); not tested with fewer than
-    ``c8_min_prompts`` prompts.
+    Holds when Pearson's r is below 0; not tested with fewer than ``c8_min_prompts`` prompts.
 
     Args:
         pearson: Pearson correlation of ATFD with ECE over the prompts in the window.
@@ -355,12 +352,9 @@ def c9_ctpt_halves_ece(
         The :class:`~vlmcal.papers.common.verdict.Verdict` of C9.
     """
     ratio_bar, drop_bar = threshold("c9_threshold_ece_ratio"), threshold("c9_threshold_accuracy_drop")
-    numbers = {**_bounds("accuracy_change", accuracy_change), "accuracy_drop": -accuracy_change.estimate,
-               "ratio_bar": ratio_bar, "drop_bar": drop_bar}
-    others_text = ""
-    if others is not None:
-        others_text, other_numbers = _c9_others(others, ratio_bar)
-        numbers.update(other_numbers)
+    others_text, numbers = ("", {}) if others is None else _c9_others(others, ratio_bar)
+    numbers.update(_bounds("accuracy_change", accuracy_change), accuracy_drop=-accuracy_change.estimate,
+                   ratio_bar=ratio_bar, drop_bar=drop_bar)
     common = dict(backbone=backbone, numbers=numbers, paper_figure=_c9_paper_figure())
     accuracy = "accuracy change of C-TPT against TPT {accuracy_change:points} points"
     if math.isnan(ece_ratio.estimate):
@@ -397,8 +391,7 @@ def c10_ctpt_beats_tpt_ts(
 ) -> Verdict:
     """C10: C-TPT, without labels, ends with a lower ECE than TPT followed by temperature scaling.
 
-    Holds when ECE(C-TPT) − ECE(TPT + TS) is at most 0 (margin ``c10_margin_ece_difference``). The
-    temperature is fixed, fitted on other labelled data, as the paper's on ImageNet.
+    Holds when ECE(C-TPT) − ECE(TPT + TS) is at most 0, the temperature fitted on other labelled data.
 
     Args:
         ece_difference: mean over sets of ECE(C-TPT) − ECE(TPT + TS), paired bootstrap over images (None: no TS).
@@ -408,9 +401,6 @@ def c10_ctpt_beats_tpt_ts(
 
     Returns:
         The :class:`~vlmcal.papers.common.verdict.Verdict` of C10.
-
-    Raises:
-        ValueError: if ``temperature`` is not a positive number.
     """
     paper_vit, paper_rn = paper_value("c10_ts_temperature_vit"), paper_value("c10_ts_temperature_rn")
     paper_figure = join_parts([paper_value("c10_statement").describe(), paper_vit.describe(), paper_rn.describe()])

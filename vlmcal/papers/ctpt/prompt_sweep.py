@@ -1,12 +1,9 @@
 """Prompt choice and calibration: one point per hard prompt, and how dispersion tracks ECE (C8).
 
-C-TPT (Yoon et al., ICLR 2024, Sec. 3) scores each of CLIP's 80 templates, used alone, by accuracy,
-ECE (20 equal-width bins, ``lower < conf <= upper``) and the Average Text Feature Dispersion (ATFD,
-:func:`vlmcal.prompting.dispersion.text_feature_dispersion`), and among the prompts within 3 points
-of the best accuracy finds ATFD and ECE negatively correlated (Pearson -0.70 RN50, -0.76 ViT-B/16).
-DOR (Wang, Li & Wei, ICML 2025, Prop. 3.1) predicts that sign only for under-confident prompts
-(more dispersion, wider logits, more confidence), and the opposite for over-confident ones, hence
-:func:`correlation_by_regime`.
+C-TPT (Yoon et al., ICLR 2024, Sec. 3) scores CLIP's 80 templates, each alone, by accuracy, ECE (20 bins)
+and ATFD (:func:`vlmcal.prompting.dispersion.text_feature_dispersion`), and within 3 points of the best
+accuracy finds ATFD and ECE negatively correlated (Pearson -0.70 RN50, -0.76 ViT-B/16). DOR (Wang, Li &
+Wei, ICML 2025, Prop. 3.1) predicts that sign only for under-confident prompts (:func:`correlation_by_regime`).
 
 Example:
     >>> points = sweep_condition("default", max_samples=2000)  # doctest: +SKIP
@@ -77,7 +74,7 @@ def template_points(
         n_bins: equal-width ECE bins, ``lower < conf <= upper`` (20: C-TPT's protocol).
 
     Returns:
-        T rows in the order of ``templates``: ``template``, ``accuracy``, ``ece``, ``confidence`` (mean
+        T rows in the order of ``templates``, with columns ``template``, ``accuracy``, ``ece``, ``confidence`` (mean
         top-label probability), ``gap`` (confidence - accuracy), ``regime`` (:data:`REGIMES`), ``atfd``
         and ``logit_spread`` (mean over images of the population std of the C logits: DOR's "wider logits").
 
@@ -112,10 +109,7 @@ def sweep_condition(
     templates: Sequence[str] | None = None, class_names: Sequence[str] | None = None, max_samples: int | None = None,
     n_bins: int = 20, device: str | None = None, cache_dir: str | os.PathLike | None = None, progress: bool = True,
 ) -> pd.DataFrame:
-    """:func:`template_points` of a named backbone on one condition of a data set.
-
-    The image features are cached under the identity :func:`vlmcal.pipeline.predictions.predict`
-    gives them, so an open_clip sweep and zero-shot run of the same condition share one file.
+    """:func:`template_points` of a named backbone on one condition, its image features cached as ``predict``'s.
 
     Args:
         model: a backbone name (``"default"``, ``"openclip:<arch>:<pretrained>"``...); not the supervised baseline.
@@ -168,10 +162,8 @@ def _check_columns(points, columns: Sequence[str], name: str = "points") -> None
 def near_top(points: pd.DataFrame, window: float) -> pd.DataFrame:
     """The prompts whose accuracy is within ``window`` of the best (inclusive): C-TPT's near-top set.
 
-    The best is taken per ``condition`` when ``points`` has that column, else over all rows.
-
     Args:
-        points: rows with an ``accuracy`` column (a fraction), e.g. from :func:`template_points`.
+        points: rows with an ``accuracy`` column (a fraction); the best is per ``condition`` if it has one.
         window: the width, as a fraction (3 points = 0.03; 0 keeps only the best).
 
     Returns:
@@ -220,19 +212,17 @@ def dispersion_correlation(
 ) -> DispersionCorrelation:
     """Pearson and Spearman correlation of ``x`` against ``y`` over prompts, with bootstrap intervals.
 
-    Percentile intervals over the same resamples of rows (:func:`vlmcal.metrics.bootstrap_rows`); a
-    resample with a constant column gives NaN and is dropped. With fewer than 3 rows every figure is NaN.
+    Percentile intervals over resamples of rows (:func:`vlmcal.metrics.bootstrap_rows`), NaN ones dropped.
 
     Args:
         points: one row per prompt, e.g. :func:`near_top` of :func:`template_points`.
-        x: the column on the horizontal axis (ATFD).
-        y: the column on the vertical axis (ECE).
+        x, y: the columns on the horizontal (ATFD) and vertical (ECE) axes.
         n_resamples: bootstrap resamples (>= 1).
         seed: seed of the resampling.
         level: the intervals' coverage, in (0, 1).
 
     Returns:
-        A :class:`DispersionCorrelation`.
+        A :class:`DispersionCorrelation` (NaN with fewer than 3 rows).
 
     Example:
         >>> pts = pd.DataFrame({"atfd": [0.20, 0.25, 0.30, 0.35], "ece": [0.09, 0.08, 0.05, 0.04]})
@@ -276,7 +266,7 @@ def correlation_by_regime(
         x, y, n_resamples, seed, level: as :func:`dispersion_correlation`.
 
     Returns:
-        One row per group, in order of first appearance: the ``by`` columns, ``n``, ``pearson``,
+        One row per group, in order of first appearance, with the ``by`` columns, ``n``, ``pearson``,
         ``pearson_lower``, ``pearson_upper``, ``spearman``, ``spearman_lower``, ``spearman_upper`` (NaN where n < 3).
     """
     by = [by] if isinstance(by, str) else list(by)

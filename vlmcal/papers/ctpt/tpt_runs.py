@@ -335,9 +335,6 @@ def method_contrast(
         sets: the sets to average over.
         init: the initialisation.
         ratio: divide instead of subtract.
-
-    Example:
-        >>> ece_rise = tpt_bootstrap(outcomes, method_contrast("ece", "TPT", "zero-shot"))  # doctest: +SKIP
     """
     sets = list(sets)
 
