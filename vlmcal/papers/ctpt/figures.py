@@ -12,8 +12,7 @@ def plot_prompt_points(points, near, window: float, n_bins: int, ax=None):
 
     Args:
         points: ``prompt_sweep.sweep_condition`` output (columns atfd, ece, accuracy), one row per prompt.
-        near: the rows of ``points`` within ``window`` of the best accuracy (``prompt_sweep.near_top``).
-        window: that window, as a fraction of accuracy.
+        near, window: the rows of ``points`` within ``window`` (a fraction) of the best accuracy (``near_top``).
         n_bins: the ECE's bins, for the axis label.
         ax: the axes, or None for a new figure.
 
@@ -26,7 +25,8 @@ def plot_prompt_points(points, near, window: float, n_bins: int, ax=None):
     ax.scatter(near["atfd"], near["ece"], facecolors="none", edgecolors="crimson", s=70, lw=1.1,
                label=f"within {100 * window:g} points of the best accuracy ({len(near)})")
     ax.figure.colorbar(dots, ax=ax, label="accuracy")
-    ax.set(xlabel="ATFD of the prompt's class text features", ylabel=f"ECE ({n_bins} bins)", title=f"{len(points)} prompts, clean test set")
+    ax.set(xlabel="ATFD of the prompt's class text features", ylabel=f"ECE ({n_bins} bins)",
+           title=f"{len(points)} prompts, clean test set")
     ax.legend(fontsize=8, frameon=False)
     return ax
 

@@ -1,32 +1,13 @@
 """Prompt choice and calibration: one point per hard prompt, and how dispersion tracks ECE (C8).
 
-C-TPT (Yoon et al., ICLR 2024, Sec. 3) scores each of CLIP's 80 templates, used alone, by
-accuracy, ECE (20 equal-width bins, ``lower < conf <= upper``) and the Average Text Feature
-Dispersion (ATFD, :func:`vlmcal.prompting.dispersion.text_feature_dispersion`) of its class
-text features, and among the prompts within 3 points of the best accuracy finds ATFD and ECE
-negatively correlated (Pearson -0.70 for RN50, -0.76 for ViT-B/16): more dispersion, lower ECE.
-
-DOR (Wang, Li & Wei, ICML 2025) gives a mechanism that predicts a sign which depends on the
-model: text features that diverge more give logits spread wider across classes, and wider
-logits give a higher top-label confidence (its Proposition 3.1). Higher confidence lowers ECE
-for an under-confident model and raises it for an over-confident one. So the ATFD-ECE
-correlation is expected to be negative among under-confident prompts (the zero-shot CLIP that
-C-TPT measured) and positive among over-confident ones (e.g. after TPT's entropy minimisation).
-
-This module computes what that confrontation needs:
-
-- :func:`template_points`: one row per template (accuracy, ECE, confidence, gap, regime,
-  ATFD, logit spread) from image features already extracted;
-- :func:`sweep_condition`: the same from a model name and a condition (features cached);
-- :func:`near_top`: the prompts of near-top accuracy (C-TPT's 3-point window);
-- :func:`dispersion_correlation`: Pearson and Spearman of ATFD against ECE with percentile
-  bootstrap intervals that resample prompts;
-- :func:`correlation_by_regime`: the same per group (by default per stage and regime).
+C-TPT (Yoon et al., ICLR 2024, Sec. 3) scores CLIP's 80 templates, each alone, by accuracy, ECE (20 bins)
+and ATFD (:func:`vlmcal.prompting.dispersion.text_feature_dispersion`), and within 3 points of the best
+accuracy finds ATFD and ECE negatively correlated (Pearson -0.70 RN50, -0.76 ViT-B/16). DOR (Wang, Li &
+Wei, ICML 2025, Prop. 3.1) predicts that sign only for under-confident prompts (:func:`correlation_by_regime`).
 
 Example:
-    >>> points = sweep_condition("default", max_samples=2000)          # 80 rows
-    >>> top = near_top(points, window=0.03)
-    >>> print(dispersion_correlation(top).pearson)                      # C-TPT: negative
+    >>> points = sweep_condition("default", max_samples=2000)  # doctest: +SKIP
+    >>> print(dispersion_correlation(near_top(points, window=0.03)).pearson)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -52,20 +33,12 @@ from vlmcal.pipeline.runs import condition_name
 from vlmcal.prompting.dispersion import text_feature_dispersion
 from vlmcal.prompting.zeroshot import class_text_features, zero_shot_logits
 
-__all__ = [
-    "REGIMES",
-    "regime_of",
-    "template_points",
-    "sweep_condition",
-    "near_top",
-    "DispersionCorrelation",
-    "dispersion_correlation",
-    "correlation_by_regime",
-]
+__all__ = ["REGIMES", "regime_of", "template_points", "sweep_condition", "near_top", "DispersionCorrelation",
+           "dispersion_correlation", "correlation_by_regime"]
 
 REGIMES = ("over-confident", "under-confident")
-"""The values of the ``regime`` column: mean confidence above accuracy, or not (a gap of exactly 0
-counts as under-confident)."""
+"""The values of the ``regime`` column: mean confidence above accuracy, or not (a gap of 0 is under-confident)."""
+
 
 def regime_of(gap: float) -> str:
     """The confidence regime of a mean-confidence-minus-accuracy gap: over-confident above 0, else under-confident."""
@@ -77,61 +50,45 @@ _MIN_ROWS = 3  # with 2 points a correlation is +-1 whatever they are: no eviden
 
 def _check_templates(templates) -> list[str]:
     if isinstance(templates, str) or not hasattr(templates, "__len__") or len(templates) == 0:
-        raise ValueError(
-            f"Expected `templates` to be a non-empty list of template strings (each one row), but got {templates!r:.200}; "
-            "wrap a single template in a list"
-        )
+        raise ValueError(f"Expected `templates` to be a non-empty list of template strings (each one row), but got "
+                         f"{templates!r:.200}; wrap a single template in a list")
     not_strings = [t for t in templates if not isinstance(t, str)]
     if not_strings:
-        raise ValueError(f"Expected every template to be a string with one '{{}}' (it names its row), but got {not_strings[0]!r}")
+        raise ValueError(f"Expected every template to be a string with one '{{}}' (it names its row), but got "
+                         f"{not_strings[0]!r}")
     return list(templates)
 
 
 def template_points(
-    image_features: torch.Tensor,
-    labels: torch.Tensor,
-    backbone: Backbone,
-    class_names: Sequence[str],
-    templates: Sequence[str],
-    n_bins: int = 20,
+    image_features: torch.Tensor, labels: torch.Tensor, backbone: Backbone, class_names: Sequence[str],
+    templates: Sequence[str], n_bins: int = 20,
 ) -> pd.DataFrame:
     """One calibration point per template, each used alone as a hard prompt.
 
-    For each template: class text features ``text`` [C, D] from
-    :func:`~vlmcal.prompting.zeroshot.class_text_features`, logits
-    ``backbone.logit_scale * image_features @ text.T`` [N, C], and from them the row.
-
     Args:
-        image_features: [N, D] L2-normalised image features (as ``vlmcal.pipeline.features.image_features`` gives).
+        image_features: [N, D] L2-normalised image features.
         labels: [N] integer labels in [0, C).
-        backbone: the backbone whose text tower encodes the prompts and whose ``logit_scale`` applies.
+        backbone: encodes the prompts; its ``logit_scale`` applies.
         class_names: the C class names the prompts spell.
         templates: T template strings, each with one ``{}`` for the class name.
         n_bins: equal-width ECE bins, ``lower < conf <= upper`` (20: C-TPT's protocol).
 
     Returns:
-        A DataFrame of T rows, in the order of ``templates``, with columns ``template``,
-        ``accuracy``, ``ece``, ``confidence`` (mean top-label softmax probability), ``gap``
-        (confidence - accuracy), ``regime`` (one of :data:`REGIMES`: over-confident if gap > 0),
-        ``atfd`` (ATFD of the class text features) and ``logit_spread`` (mean over images of
-        the population standard deviation of the image's C logits: DOR's "wider logits").
+        T rows in the order of ``templates``, with columns ``template``, ``accuracy``, ``ece``, ``confidence`` (mean
+        top-label probability), ``gap`` (confidence - accuracy), ``regime`` (:data:`REGIMES`), ``atfd``
+        and ``logit_spread`` (mean over images of the population std of the C logits: DOR's "wider logits").
 
     Example:
-        >>> points = template_points(feats.features, feats.labels, backbone, ["cat", "dog"], ["a photo of a {}.", "art of the {}."])
-        >>> points[["template", "ece", "atfd"]]          # 2 rows
+        >>> template_points(feats, labels, backbone, ["cat", "dog"], ["a photo of a {}."])  # doctest: +SKIP
     """
     templates = _check_templates(templates)
-    image_features = torch.as_tensor(image_features)
-    labels = torch.as_tensor(labels)
+    image_features, labels = torch.as_tensor(image_features), torch.as_tensor(labels)
     if image_features.ndim != 2 or not image_features.is_floating_point():
-        raise ValueError(
-            f"Expected `image_features` to be a floating-point [N, D] array, but got {image_features.dtype} of shape "
-            f"{tuple(image_features.shape)}"
-        )
+        raise ValueError(f"Expected `image_features` to be a floating-point [N, D] array, but got "
+                         f"{image_features.dtype} of shape {tuple(image_features.shape)}")
     if labels.shape != image_features.shape[:1]:
-        raise ValueError(
-            f"Expected `labels` of shape [{image_features.shape[0]}] (one per image feature), but got shape {tuple(labels.shape)}"
-        )
+        raise ValueError(f"Expected `labels` of shape [{image_features.shape[0]}] (one per image feature), but got "
+                         f"shape {tuple(labels.shape)}")
     rows = []
     with torch.no_grad():
         for template in templates:
@@ -140,49 +97,27 @@ def template_points(
             accuracy = metrics.accuracy(logits, labels, inputs="logits")
             confidence = metrics.mean_confidence(logits, labels, inputs="logits")
             gap = confidence - accuracy
-            rows.append({
-                "template": template,
-                "accuracy": accuracy,
-                "ece": metrics.ece(logits, labels, n_bins=n_bins, convention="right", inputs="logits"),
-                "confidence": confidence,
-                "gap": gap,
-                "regime": regime_of(gap),
-                "atfd": float(text_feature_dispersion(text)),
-                "logit_spread": float(logits.std(dim=1, correction=0).mean()),  # [N, C] -> [N] -> mean
-            })
+            ece = metrics.ece(logits, labels, n_bins=n_bins, convention="right", inputs="logits")
+            rows.append({"template": template, "accuracy": accuracy, "ece": ece, "confidence": confidence, "gap": gap,
+                         "regime": regime_of(gap), "atfd": float(text_feature_dispersion(text)),
+                         "logit_spread": float(logits.std(dim=1, correction=0).mean())})  # [N, C] -> [N] -> mean
     return pd.DataFrame(rows)
 
 
 def sweep_condition(
-    model: str,
-    dataset: str = "fashion-mnist",
-    shift: str = "clean",
-    severity: int = 0,
-    templates: Sequence[str] | None = None,
-    class_names: Sequence[str] | None = None,
-    max_samples: int | None = None,
-    n_bins: int = 20,
-    device: str | None = None,
-    cache_dir: str | os.PathLike | None = None,
-    progress: bool = True,
+    model: str, dataset: str = "fashion-mnist", shift: str = "clean", severity: int = 0,
+    templates: Sequence[str] | None = None, class_names: Sequence[str] | None = None, max_samples: int | None = None,
+    n_bins: int = 20, device: str | None = None, cache_dir: str | os.PathLike | None = None, progress: bool = True,
 ) -> pd.DataFrame:
-    """:func:`template_points` of a named backbone on one condition of a data set.
-
-    The image features are extracted once and cached under the identity
-    :func:`vlmcal.pipeline.predictions.predict` gives them, so for a backbone that takes PIL images (CLIP
-    through open_clip) a sweep and a zero-shot run of the same condition share one file (for
-    vlmcal's stand-ins ``predict`` caches logits instead). Each template then costs C prompts
-    through the text tower.
+    """:func:`template_points` of a named backbone on one condition, its image features cached as ``predict``'s.
 
     Args:
-        model: a backbone name (``"default"``, ``"openclip:<arch>:<pretrained>"``...); the
-            supervised baseline has no text tower and is rejected.
+        model: a backbone name (``"default"``, ``"openclip:<arch>:<pretrained>"``...); not the supervised baseline.
         dataset: a data-set spec (see ``vlmcal.data.datasets``).
         shift: ``"clean"`` or a name from ``vlmcal.data.shifts.list_shifts()``.
         severity: 1..5 for a shift (ignored for clean).
         templates: the templates to score (default: CLIP's 80, ``vlmcal.data.templates.CLIP_TEMPLATES``).
-        class_names: the names prompts use (default: Fashion-MNIST's prompt spellings for
-            fashion-mnist, else the data set's).
+        class_names: the names prompts use (default: the data set's prompt spellings).
         max_samples: a stratified subset of at most this many test images (None or 0: all).
         n_bins: ECE bins (20: C-TPT's protocol).
         device: ``"cpu"``, ``"cuda"``, or None for automatic.
@@ -190,26 +125,24 @@ def sweep_condition(
         progress: show the feature extraction's progress bar.
 
     Returns:
-        The DataFrame of :func:`template_points` (one row per template) with the columns
-        ``condition`` (``"clean"`` or ``"<shift>-<severity>"``), ``shift`` and ``severity`` added.
+        :func:`template_points`' rows with ``condition`` (``"clean"`` or ``"<shift>-<severity>"``),
+        ``shift`` and ``severity`` added.
     """
-
     if predictions.is_supervised(model):
-        raise ValueError(
-            f"Expected a vision-language backbone name (e.g. 'default'), but got {model!r}, the supervised baseline: "
-            "it has no text tower, so there are no prompts to sweep"
-        )
+        raise ValueError(f"Expected a vision-language backbone name (e.g. 'default'), but got {model!r}, the "
+                         "supervised baseline: it has no text tower, so there are no prompts to sweep")
     templates = _check_templates(list(T.CLIP_TEMPLATES) if templates is None else templates)
     if shift != "clean":
-
         check_shift(shift, severity, "shift", also=("clean",))  # before int(): 2.7 is an error, not severity 2
     severity = 0 if shift == "clean" else int(severity)
     data = predictions.load_test_data(dataset, shift, severity, max_samples=max_samples)
     identity = {"split": "test", "dataset": dataset, **data.identity}  # the identity predict() caches features under
     cache = None if cache_dir is None else str(cache_dir)
     backbone = predictions.load_model(model, device, cache)
-    inputs, identity["preprocessing"] = predictions.model_inputs(backbone, data, predictions.clean_data(dataset, "test"))
-    feats = image_features(backbone, inputs, identity, cache_dir=cache, progress=progress, num_workers=0 if inputs is data else None)
+    clean = predictions.clean_data(dataset, "test")
+    inputs, identity["preprocessing"] = predictions.model_inputs(backbone, data, clean)
+    feats = image_features(backbone, inputs, identity, cache_dir=cache, progress=progress,
+                           num_workers=0 if inputs is data else None)
     if class_names is None:
         class_names = predictions.prompt_class_names(dataset, data)
     points = template_points(feats.features, feats.labels, backbone, class_names, templates, n_bins=n_bins)
@@ -218,30 +151,27 @@ def sweep_condition(
 
 def _check_columns(points, columns: Sequence[str], name: str = "points") -> None:
     if not isinstance(points, pd.DataFrame):
-        raise ValueError(f"Expected `{name}` to be a pandas DataFrame (e.g. from template_points), but got {type(points).__name__}")
+        raise ValueError(f"Expected `{name}` to be a pandas DataFrame (e.g. from template_points), but got "
+                         f"{type(points).__name__}")
     missing = [c for c in columns if c not in points.columns]
     if missing:
-        raise ValueError(f"Expected `{name}` to have the columns {list(columns)}, but it lacks {missing} (it has {list(points.columns)})")
+        raise ValueError(f"Expected `{name}` to have the columns {list(columns)}, but it lacks {missing} "
+                         f"(it has {list(points.columns)})")
 
 
 def near_top(points: pd.DataFrame, window: float) -> pd.DataFrame:
-    """The prompts whose accuracy is within ``window`` of the best: C-TPT's near-top set.
-
-    The best accuracy is taken per ``condition`` when ``points`` has that column (so a table of
-    several conditions keeps each condition's own near-top prompts), else over all rows. To
-    compare several backbones, call it on each backbone's points. The window is inclusive and
-    forgives float rounding: a row with accuracy 0.80 is kept when the best is 0.83 and the
-    window 0.03.
+    """The prompts whose accuracy is within ``window`` of the best (inclusive): C-TPT's near-top set.
 
     Args:
-        points: rows with an ``accuracy`` column (a fraction), e.g. from :func:`template_points`.
-        window: the width, as a fraction of 1 (3 points = 0.03; 0 keeps only the best).
+        points: rows with an ``accuracy`` column (a fraction); the best is per ``condition`` if it has one.
+        window: the width, as a fraction (3 points = 0.03; 0 keeps only the best).
 
     Returns:
         The rows of ``points`` that qualify, in their order and with their index.
     """
     _check_columns(points, ["accuracy"])
-    if isinstance(window, (bool, np.bool_)) or not isinstance(window, (int, float, np.integer, np.floating)) or not 0 <= window <= 1:
+    is_number = isinstance(window, (int, float, np.integer, np.floating)) and not isinstance(window, (bool, np.bool_))
+    if not is_number or not 0 <= window <= 1:
         raise ValueError(f"Expected `window` to be a fraction in [0, 1] (3 accuracy points = 0.03), but got {window!r}")
     accuracy = points["accuracy"].astype(float)
     best = accuracy.groupby(points["condition"]).transform("max") if "condition" in points.columns else accuracy.max()
@@ -274,7 +204,6 @@ def _pearson(x: np.ndarray, y: np.ndarray) -> float:
 def _spearman(x: np.ndarray, y: np.ndarray) -> float:
     """Spearman's rho: Pearson's r of the average ranks."""
     from scipy.stats import rankdata  # here, not at import: scipy costs a page's kernel seconds
-
     return _pearson(rankdata(x), rankdata(y))
 
 
@@ -283,23 +212,17 @@ def dispersion_correlation(
 ) -> DispersionCorrelation:
     """Pearson and Spearman correlation of ``x`` against ``y`` over prompts, with bootstrap intervals.
 
-    The intervals are percentile intervals over resamples of the rows (prompts) drawn with
-    replacement by :func:`vlmcal.metrics.bootstrap_rows` (the project's one source of draws;
-    Pearson and Spearman see the same draws). A resample in which either column is constant
-    (likely when few prompts are drawn) has no correlation: it gives NaN and is dropped, so
-    the interval rests on the other resamples (``nan_policy="omit"``). With fewer than 3 rows
-    every figure is NaN, since two points correlate +-1 whatever they are.
+    Percentile intervals over resamples of rows (:func:`vlmcal.metrics.bootstrap_rows`), NaN ones dropped.
 
     Args:
         points: one row per prompt, e.g. :func:`near_top` of :func:`template_points`.
-        x: the column on the horizontal axis (ATFD).
-        y: the column on the vertical axis (ECE).
+        x, y: the columns on the horizontal (ATFD) and vertical (ECE) axes.
         n_resamples: bootstrap resamples (>= 1).
         seed: seed of the resampling.
         level: the intervals' coverage, in (0, 1).
 
     Returns:
-        A :class:`DispersionCorrelation`.
+        A :class:`DispersionCorrelation` (NaN with fewer than 3 rows).
 
     Example:
         >>> pts = pd.DataFrame({"atfd": [0.20, 0.25, 0.30, 0.35], "ece": [0.09, 0.08, 0.05, 0.04]})
@@ -312,9 +235,9 @@ def dispersion_correlation(
     values = points[[x, y]].to_numpy(dtype=float)  # [n, 2]
     if not np.isfinite(values).all():
         bad = int((~np.isfinite(values)).any(axis=1).sum())
-        raise ValueError(f"Expected finite `{x}` and `{y}` in every row, but got NaN or inf in {bad} of {len(values)} rows; drop those rows first")
-    xs, ys = values[:, 0], values[:, 1]  # [n], [n]
-    n = len(values)
+        raise ValueError(f"Expected finite `{x}` and `{y}` in every row, but got NaN or inf in {bad} of {len(values)} "
+                         "rows; drop those rows first")
+    xs, ys, n = values[:, 0], values[:, 1], len(values)  # [n], [n]
     if n < _MIN_ROWS:
         undefined = metrics.BootstrapResult(math.nan, math.nan, math.nan, float(level), int(n_resamples), int(seed))
         return DispersionCorrelation(n, undefined, undefined)
@@ -332,41 +255,30 @@ def dispersion_correlation(
 
 
 def correlation_by_regime(
-    points: pd.DataFrame,
-    by: str | Sequence[str] = ("stage", "regime"),
-    x: str = "atfd",
-    y: str = "ece",
-    n_resamples: int = 1000,
-    seed: int = 0,
-    level: float = 0.95,
+    points: pd.DataFrame, by: str | Sequence[str] = ("stage", "regime"), x: str = "atfd", y: str = "ece",
+    n_resamples: int = 1000, seed: int = 0, level: float = 0.95,
 ) -> pd.DataFrame:
-    """:func:`dispersion_correlation` within each group of prompts (by default per stage and regime).
-
-    DOR's mechanism predicts a negative ATFD-ECE correlation among under-confident prompts
-    and a positive one among over-confident prompts; this table puts the two side by side.
-    Every group is resampled with the same ``seed``.
+    """:func:`dispersion_correlation` within each group of prompts, each resampled with the same ``seed``.
 
     Args:
-        points: one row per prompt with the columns ``x``, ``y`` and those of ``by`` (e.g.
-            zero-shot template points and TPT runs stacked, with ``stage`` "zero-shot" or
-            "after TPT" and the ``regime`` of :func:`template_points`).
+        points: one row per prompt with the columns ``x``, ``y`` and those of ``by``.
         by: the column or columns that define the groups.
         x, y, n_resamples, seed, level: as :func:`dispersion_correlation`.
 
     Returns:
-        One row per group, in order of first appearance, with the ``by`` columns, ``n``,
-        ``pearson``, ``pearson_lower``, ``pearson_upper``, ``spearman``, ``spearman_lower``
-        and ``spearman_upper`` (NaN where n < 3).
+        One row per group, in order of first appearance, with the ``by`` columns, ``n``, ``pearson``,
+        ``pearson_lower``, ``pearson_upper``, ``spearman``, ``spearman_lower``, ``spearman_upper`` (NaN where n < 3).
     """
     by = [by] if isinstance(by, str) else list(by)
     if not by:
-        raise ValueError("Expected `by` to name at least one column, but got none; for one correlation over all rows use dispersion_correlation")
+        raise ValueError("Expected `by` to name at least one column, but got none; for one correlation over all rows "
+                         "use dispersion_correlation")
     _check_columns(points, [*by, x, y])
-    rows = []
+    rows, figures = [], [f"{name}{end}" for name in ("pearson", "spearman") for end in ("", "_lower", "_upper")]
     for key, group in points.groupby(by, sort=False, dropna=False):
         result = dispersion_correlation(group, x, y, n_resamples=n_resamples, seed=seed, level=level)
         row = dict(zip(by, key), n=result.n)
         for name, r in (("pearson", result.pearson), ("spearman", result.spearman)):
             row.update({name: r.estimate, f"{name}_lower": r.lower, f"{name}_upper": r.upper})
         rows.append(row)
-    return pd.DataFrame(rows, columns=[*by, "n", "pearson", "pearson_lower", "pearson_upper", "spearman", "spearman_lower", "spearman_upper"])
+    return pd.DataFrame(rows, columns=[*by, "n", *figures])

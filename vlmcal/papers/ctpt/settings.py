@@ -16,14 +16,11 @@ class TPTPageSettings(OneBackbone):
     Attributes:
         backbone: the VLM backbone tuned at test time (a stand-in or ``openclip:<arch>:<pretrained>``).
         dataset: a data-set spec.
-        shifts: the shifted sets (names from ``vlmcal.data.shifts``), each at ``severity``.
-        severity: 1..5.
+        shifts, severity: the shifted sets (names from ``vlmcal.data.shifts``), each at severity 1..5.
         n_images: evaluation images per set, a stratified subset (0: every image not used for calibration).
-        n_calibration: labelled clean test images, disjoint from the evaluation images, on which
-            TPT + TS's temperature is fitted.
+        n_calibration: labelled clean test images, disjoint from those, to fit TPT + TS's temperature on.
         ensemble: the phrases of the ensemble initialisation (each as many tokens as the hard prompt's context).
-        lambda_clean, lambda_shifted: C-TPT's lambda on the clean set (the paper's fine-grained
-            sets: 50) and on the shifted sets (its natural shifts: 20).
+        lambda_clean, lambda_shifted: C-TPT's lambda on the clean set (paper: 50) and on the shifted sets (20).
         lambdas: the lambda sweep on the clean set.
         augmix: AugMix on the augmented views (the reference's setting for fine-grained sets).
         n_bins: ECE bins (C-TPT: 20).
@@ -59,7 +56,8 @@ class TPTPageSettings(OneBackbone):
         self.refuse_supervised("TPT")
         known_shifts(self.shifts)
         if self.window > 1:
-            raise ValueError(f"Expected parameter `window` to be a fraction of accuracy in [0, 1] (3 points: 0.03), but got {self.window!r}")
+            raise ValueError(f"Expected parameter `window` to be a fraction of accuracy in [0, 1] (3 points: 0.03), "
+                             f"but got {self.window!r}")
 
     @property
     def conditions(self) -> list[tuple[str, int]]:

@@ -1,21 +1,9 @@
 """Test-time prompt tuning on a named model and condition, cached, and the figures of the C-TPT pages (C7, C9, C10).
 
-:func:`predict_tpt` is to TPT what :func:`vlmcal.pipeline.predictions.predict` is to zero-shot
-classification: a model name, a data set and a condition in, a :class:`TPTRun` out (the
-tuned logits, the initial prompt's logits and each image's ATFD), computed once with the
-batched engine (:func:`vlmcal.adaptation.tpt_batched`) and cached. The same image rows serve
-every condition (each shifted set is a shifted copy of the same images), so every method on
-every set can be resampled with one draw of images: :func:`tpt_bootstrap` is a paired
-bootstrap over them.
-
-The methods compared (C-TPT's Tables 1 and 2 and its Fig. 4):
-
-- ``zero-shot``: the initial prompt's logits (the TPT run's ``initial_logits``);
-- ``TPT``: the tuned logits;
-- ``C-TPT``: the tuned logits of a run with ``ctpt_lambda > 0``;
-- ``TPT + TS``: TPT's logits divided by one temperature fitted with
-  :class:`vlmcal.calibration.TemperatureScaling` on TPT's logits of other labelled images
-  (:func:`fit_tpt_temperature`).
+:func:`predict_tpt` gives a :class:`TPTRun` (computed once with :func:`vlmcal.adaptation.tpt_batched`,
+cached); every condition holds the same image rows, so :func:`tpt_bootstrap` is paired over images.
+The methods (C-TPT's Tables 1, 2 and Fig. 4): ``zero-shot`` (the initial prompt), ``TPT``, ``C-TPT``
+(``ctpt_lambda > 0``) and ``TPT + TS`` (one temperature fitted on other labelled images).
 """
 
 from __future__ import annotations
@@ -37,12 +25,15 @@ from vlmcal.data.templates import HARD_PROMPT
 from vlmcal.metrics.paired import outcome_figures, paired_bootstrap
 from vlmcal.papers.ctpt.prompt_sweep import regime_of
 from vlmcal.pipeline.cache import cached, entry_path
-from vlmcal.pipeline.predictions import clean_data, is_supervised, load_model, load_test_data, model_inputs, prompt_class_names
+from vlmcal.pipeline.predictions import (clean_data, is_supervised, load_model, load_test_data, model_inputs,
+                                         prompt_class_names)
 from vlmcal.pipeline.runs import condition_name
 from vlmcal.pipeline.sharding import compute_rows, launch
 
 __all__ = [
-    "TPTGrid", "tpt_grid", "tpt_template_points", "method_contrast", "claim_intervals", "paper_layout", "lambda_sweep", "template_prefix", "TPTRun", "METHODS", "split_rows", "predict_tpt", "fit_tpt_temperature", "tpt_outcomes", "method_table", "tpt_bootstrap",
+    "TPTGrid", "tpt_grid", "tpt_template_points", "method_contrast", "claim_intervals", "paper_layout", "lambda_sweep",
+    "template_prefix", "TPTRun", "METHODS", "split_rows", "predict_tpt", "fit_tpt_temperature", "tpt_outcomes",
+    "method_table", "tpt_bootstrap",
 ]
 
 METHODS = ("zero-shot", "TPT", "C-TPT", "TPT + TS")
@@ -57,10 +48,8 @@ class TPTRun:
         model: the backbone's name.
         shift, severity: the condition (``"clean"``, 0 for the clean test set).
         settings: the :class:`~vlmcal.adaptation.TPTSettings` used.
-        rows: [N] the images' indices in the split.
-        labels: [N] their labels.
-        logits: [N, C] after tuning, on each image's original view.
-        initial_logits: [N, C] with the initial prompt (zero-shot).
+        rows, labels: [N] the images' indices in the split, and their labels.
+        logits, initial_logits: [N, C] after tuning (each image's original view), and with the initial prompt.
         dispersion: [N] ATFD of each image's tuned class text features.
     """
 
@@ -91,18 +80,18 @@ def split_rows(labels, n_images: int, n_calibration: int = 0, seed: int = 0) -> 
     Returns:
         ``(evaluation_rows, calibration_rows)``, each sorted.
     """
-
     labels = torch.as_tensor(labels)
     for name, value in (("n_images", n_images), ("n_calibration", n_calibration)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
             raise ValueError(f"Expected `{name}` to be an integer >= 0, but got {value!r}")
     if n_images + n_calibration > len(labels):
-        raise ValueError(f"Asked for {n_images} evaluation and {n_calibration} calibration images, but the split holds {len(labels)}")
+        raise ValueError(f"Asked for {n_images} evaluation and {n_calibration} calibration images, but the split holds "
+                         f"{len(labels)}")
     everything = torch.arange(len(labels))
-    calibration = (
-        torch.as_tensor(stratified_sample(labels, int(n_calibration), seed=seed), dtype=torch.long).sort().values
-        if n_calibration else torch.empty(0, dtype=torch.long)
-    )
+    calibration = torch.empty(0, dtype=torch.long)
+    if n_calibration:
+        calibration = torch.as_tensor(stratified_sample(labels, int(n_calibration), seed=seed), dtype=torch.long)
+        calibration = calibration.sort().values
     rest = everything[~torch.isin(everything, calibration)]
     if n_images == 0 or n_images == len(rest):
         return rest, calibration
@@ -112,30 +101,18 @@ def split_rows(labels, n_images: int, n_calibration: int = 0, seed: int = 0) -> 
 
 def _inputs_of(net, data, clean) -> Callable[[torch.Tensor], torch.Tensor]:
     """A function from row indices to the backbone's [B, C, H, W] input tensors of those rows."""
-
     inputs, _ = model_inputs(net, data, clean)
     if inputs is data:
         images = data.images_float()  # [N, C, H, W] in memory: the stand-ins take them as they are
         return lambda rows: images[rows]
-    return lambda rows: torch.stack([net.preprocess(inputs[int(i)][0]) for i in rows])  # PIL -> the model's own preprocessing
+    return lambda rows: torch.stack([net.preprocess(inputs[int(i)][0]) for i in rows])  # PIL -> the model's own
 
 
 def predict_tpt(
-    model: str,
-    dataset: str = "fashion-mnist",
-    shift: str = "clean",
-    severity: int = 0,
-    *,
-    settings: TPTSettings = TPTSettings(),
-    rows: Sequence[int] | torch.Tensor,
-    class_names: Sequence[str] | None = None,
-    split: str = "test",
-    shift_seed: int = 0,
-    batch_size: int = 16,
-    device: str | None = None,
-    cache_dir: str | os.PathLike | None = None,
-    progress: bool = True,
-    shard_batches: int = 1,
+    model: str, dataset: str = "fashion-mnist", shift: str = "clean", severity: int = 0, *,
+    settings: TPTSettings = TPTSettings(), rows: Sequence[int] | torch.Tensor, class_names: Sequence[str] | None = None,
+    split: str = "test", shift_seed: int = 0, batch_size: int = 16, device: str | None = None,
+    cache_dir: str | os.PathLike | None = None, progress: bool = True, shard_batches: int = 1,
 ) -> TPTRun:
     """TPT (or C-TPT) of ``model`` on the given rows of one condition, computed once and cached.
 
@@ -144,23 +121,19 @@ def predict_tpt(
         dataset: a data-set spec.
         shift, severity: ``"clean"`` or a shift from ``vlmcal.data.shifts`` at severity 1..5.
         settings: the TPT settings (``ctpt_lambda > 0``: C-TPT).
-        rows: the images' indices in the split (:func:`split_rows`); each image's views are
-            seeded by its index, so an image is tuned the same way in any batch and condition.
+        rows: the images' indices in the split (:func:`split_rows`); each image's views are seeded by its index.
         class_names: the names prompts use (default as :func:`vlmcal.pipeline.predictions.predict`).
         split: ``"test"`` or ``"train"``.
         shift_seed: the seed of the shift's random draws.
-        batch_size: images tuned at once (each with its own context; results do not depend on it).
+        batch_size: images tuned at once (results do not depend on it).
         device: ``"cpu"``, ``"cuda"`` or None for automatic.
         cache_dir: vlmcal's cache directory.
         progress: show a progress bar.
-        shard_batches: under ``torchrun`` (:mod:`vlmcal.pipeline.sharding`), batches per shard;
-            each rank tunes its shards and the predictions are gathered in row order.
-            Ignored in a single process.
+        shard_batches: batches per shard under ``torchrun`` (:mod:`vlmcal.pipeline.sharding`); ignored otherwise.
 
     Returns:
         A :class:`TPTRun`.
     """
-
     if is_supervised(model):
         raise ValueError(f"TPT tunes a prompt, so it needs a vision-language backbone; {model!r} has no text tower")
     if not isinstance(settings, TPTSettings):
@@ -175,11 +148,9 @@ def predict_tpt(
     if class_names is None:
         class_names = prompt_class_names(dataset, data)
     net = load_model(model, device, None if cache_dir is None else str(cache_dir))
-    identity = {
-        "kind": "tpt", "version": TPT_CACHE_VERSION, "model": getattr(net, "cache_identity", net.name),
-        "data": dict(data.identity), "split": split, "class_names": list(class_names),
-        "rows": hashlib.sha256(rows.numpy().tobytes()).hexdigest(), "settings": asdict(settings),
-    }
+    identity = {"kind": "tpt", "version": TPT_CACHE_VERSION, "model": getattr(net, "cache_identity", net.name),
+                "data": dict(data.identity), "split": split, "class_names": list(class_names),
+                "rows": hashlib.sha256(rows.numpy().tobytes()).hexdigest(), "settings": asdict(settings)}
     path = entry_path("tpt", model, identity, cache_dir)
     fields = ("labels", "logits", "initial_logits", "dispersion")
 
@@ -191,12 +162,12 @@ def predict_tpt(
         def compute(positions: range) -> dict[str, torch.Tensor]:
             """The tuned outputs of ``rows[positions]``, in batches of ``batch_size`` from the first."""
             parts = []
-            for start in tqdm(range(positions.start, positions.stop, batch_size), desc=desc, unit="batch", disable=not progress,
-                              leave=False):
+            starts = range(positions.start, positions.stop, batch_size)
+            for start in tqdm(starts, desc=desc, unit="batch", disable=not progress, leave=False):
                 batch = rows[start : min(start + batch_size, positions.stop)]
                 parts.append(tpt_batched(net, images_of(batch), list(class_names), settings, indices=batch.tolist()))
-            return {"labels": labels[positions.start : positions.stop], "logits": torch.cat([p.logits for p in parts]),
-                    "initial_logits": torch.cat([p.initial_logits for p in parts]), "dispersion": torch.cat([p.dispersion for p in parts])}
+            tuned = {name: torch.cat([getattr(p, name) for p in parts]) for name in fields[1:]}
+            return {"labels": labels[positions.start : positions.stop], **tuned}
 
         # Under torchrun each rank tunes its shards of images, each shard cached on its own.
         return compute_rows(compute, len(rows), identity, path.parent / "shards", batch_size * shard_batches)
@@ -207,7 +178,6 @@ def predict_tpt(
 
 def fit_tpt_temperature(run: TPTRun) -> float:
     """One temperature fitted by vlmcal's temperature scaling on a (calibration) run's tuned logits."""
-
     return float(TemperatureScaling().fit(run.logits, run.labels).temperature_)
 
 
@@ -217,8 +187,7 @@ def tpt_outcomes(
     """Each method's (confidence [N], correct [N]) per (set, init).
 
     Args:
-        runs: ``{(set, init): {"TPT": run, "C-TPT": run}}``; every run must hold the same rows.
-            ``zero-shot`` comes from the TPT run's initial logits.
+        runs: ``{(set, init): {"TPT": run, "C-TPT": run}}``, all on the same rows (zero-shot: TPT's initial logits).
         temperature: TPT + TS's temperature, one for all or one per init (None: no ``TPT + TS``).
 
     Returns:
@@ -237,31 +206,31 @@ def tpt_outcomes(
             if reference_rows is None:
                 reference_rows = run.rows
             if not torch.equal(run.rows, reference_rows):
-                raise ValueError(f"Expected every run on the same image rows (a paired comparison), but {name} on {set_name!r} differs")
+                raise ValueError(f"Expected every run on the same image rows (a paired comparison), but {name} on "
+                                 f"{set_name!r} differs")
             if name != "TPT":
                 logits[name] = run.logits
         for method, z in logits.items():
-            probs = z.softmax(dim=1)  # [N, C]
-            confidence, prediction = probs.max(dim=1)
+            confidence, prediction = z.softmax(dim=1).max(dim=1)  # [N, C] -> [N], [N]
             out[(set_name, init, method)] = (confidence, prediction == tpt.labels)
     return out
 
 
-def method_table(outcomes: Mapping[tuple[str, str, str], tuple[torch.Tensor, torch.Tensor]], n_bins: int = 20) -> pd.DataFrame:
+def method_table(
+    outcomes: Mapping[tuple[str, str, str], tuple[torch.Tensor, torch.Tensor]], n_bins: int = 20
+) -> pd.DataFrame:
     """Accuracy, ECE (C-TPT's 20 bins), mean confidence and its gap to accuracy per (set, init, method)."""
-    return pd.DataFrame([{"set": set_name, "init": init, "method": method, "n": len(correct), **outcome_figures(confidence, correct, n_bins)}
+    return pd.DataFrame([{"set": set_name, "init": init, "method": method, "n": len(correct),
+                          **outcome_figures(confidence, correct, n_bins)}
                          for (set_name, init, method), (confidence, correct) in outcomes.items()])
 
 
 def tpt_bootstrap(
     outcomes: Mapping[tuple[str, str, str], tuple[torch.Tensor, torch.Tensor]],
     figure: Callable[[Mapping[tuple[str, str, str], Mapping[str, torch.Tensor]]], torch.Tensor],
-    n_bins: int = 20,
-    n_resamples: int = 1000,
-    seed: int = 0,
+    n_bins: int = 20, n_resamples: int = 1000, seed: int = 0,
 ) -> metrics.BootstrapResult:
-    """:func:`vlmcal.metrics.paired_bootstrap` over the (set, init, method) outcomes of
-    :func:`tpt_outcomes`: every set holds the same images, so one draw resamples them all.
+    """:func:`vlmcal.metrics.paired_bootstrap` over the outcomes of :func:`tpt_outcomes` (one draw for all sets).
 
     Example:
         >>> ece_rise = tpt_bootstrap(outcomes, method_contrast("ece", "TPT", "zero-shot"))  # doctest: +SKIP
@@ -272,8 +241,7 @@ def tpt_bootstrap(
 def template_prefix(template: str) -> str | None:
     """The context phrase of a template whose class name comes last (``"a photo of a {}."`` -> ``"a photo of a"``).
 
-    TPT's context stands before the class name, so only such templates can start it; any
-    other template (``"a {} in a video game."``) gives None.
+    Any other template (``"a {} in a video game."``) gives None: TPT's context stands before the class name.
     """
     if template.count("{}") != 1:
         return None
@@ -286,8 +254,8 @@ class TPTGrid:
     """The C-TPT tables' runs: TPT and C-TPT per (set, init), and TPT + TS's temperatures.
 
     Attributes:
-        runs: ``{(set, init): {"TPT": run, "C-TPT": run}}``; sets are ``"clean"`` and
-            ``"<shift>-<severity>"``, inits ``"hard"`` and (with an ensemble) ``"ensemble"``.
+        runs: ``{(set, init): {"TPT": run, "C-TPT": run}}``; sets ``"clean"`` and ``"<shift>-<severity>"``, inits
+            ``"hard"`` and (with an ensemble) ``"ensemble"``.
         temperatures: init -> the temperature fitted on TPT's logits of the calibration images.
         phrases: init -> its initial phrase(s).
         lambdas: set -> C-TPT's lambda there.
@@ -313,21 +281,12 @@ class TPTGrid:
 
 def _page_run(settings, shift: str, severity: int, tpt: TPTSettings, rows) -> TPTRun:
     """One run of a page's grid; the page shows one progress bar over its runs, not one per run."""
-    return predict_tpt(
-        settings.backbone, settings.dataset, shift, severity, settings=tpt, rows=rows, batch_size=settings.batch_size,
-        device=settings.device, cache_dir=settings.cache_dir, progress=False,
-    )
+    return predict_tpt(settings.backbone, settings.dataset, shift, severity, settings=tpt, rows=rows, progress=False,
+                       batch_size=settings.batch_size, device=settings.device, cache_dir=settings.cache_dir)
 
 
 def tpt_grid(settings, progress: bool = True) -> TPTGrid:
-    """Every run of the C-TPT tables for a :class:`vlmcal.papers.ctpt.TPTPageSettings` (cached).
-
-    For each init (the hard prompt, and the ensemble if the settings name one) and each set
-    (clean, then each shift at the severity): TPT, and C-TPT with the set's lambda. TPT + TS's
-    temperature is fitted per init on TPT's logits of the clean calibration images, which are
-    disjoint from the evaluation images.
-    """
-
+    """TPT and C-TPT per init and set, and TPT + TS's temperature per init, for a page's ``TPTPageSettings``."""
     labels = load_test_data(settings.dataset).labels
     evaluation, calibration = split_rows(labels, settings.n_images, settings.n_calibration, settings.seed)
     phrases = {"hard": (template_prefix(HARD_PROMPT),)}
@@ -339,10 +298,9 @@ def tpt_grid(settings, progress: bool = True) -> TPTGrid:
         name = condition_name(shift, severity)
         lambdas[name] = settings.lambda_clean if shift == "clean" else settings.lambda_shifted
         base = TPTSettings(init_phrase=phrases[init], augmix=settings.augmix)
-        runs[(name, init)] = {
-            "TPT": _page_run(settings, shift, severity, base, evaluation),
-            "C-TPT": _page_run(settings, shift, severity, TPTSettings(**{**asdict(base), "ctpt_lambda": lambdas[name]}), evaluation),
-        }
+        ctpt = TPTSettings(**{**asdict(base), "ctpt_lambda": lambdas[name]})
+        runs[(name, init)] = {"TPT": _page_run(settings, shift, severity, base, evaluation),
+                              "C-TPT": _page_run(settings, shift, severity, ctpt, evaluation)}
     if len(calibration):
         for init in tqdm(phrases, desc="TPT on the calibration images", unit="run", disable=not progress):
             base = TPTSettings(init_phrase=phrases[init], augmix=settings.augmix)
@@ -351,10 +309,7 @@ def tpt_grid(settings, progress: bool = True) -> TPTGrid:
 
 
 def lambda_sweep(settings, grid: TPTGrid, init: str = "hard", progress: bool = True) -> pd.DataFrame:
-    """Accuracy, ECE and mean ATFD of C-TPT on the clean evaluation images at each of ``settings.lambdas``.
-
-    Lambda 0 is TPT; a lambda the tables already ran is read from the cache.
-    """
+    """Accuracy, ECE and mean ATFD of C-TPT (lambda 0: TPT) on the clean evaluation images per ``settings.lambdas``."""
     rows = []
     for lam in tqdm(settings.lambdas, desc="lambda sweep", unit="lambda", disable=not progress):
         tpt = TPTSettings(init_phrase=grid.phrases[init], augmix=settings.augmix, ctpt_lambda=float(lam))
@@ -366,7 +321,7 @@ def lambda_sweep(settings, grid: TPTGrid, init: str = "hard", progress: bool = T
 def _summary(run: TPTRun, n_bins: int) -> dict:
     """Accuracy, ECE, mean confidence and mean ATFD of a run's tuned logits."""
     table = method_table(tpt_outcomes({("", ""): {"TPT": run}}), n_bins=n_bins).set_index("method").loc["TPT"]
-    return {"accuracy": table["accuracy"], "ece": table["ece"], "confidence": table["confidence"], "atfd": float(run.dispersion.mean())}
+    return {**{k: table[k] for k in ("accuracy", "ece", "confidence")}, "atfd": float(run.dispersion.mean())}
 
 
 def method_contrast(
@@ -380,9 +335,6 @@ def method_contrast(
         sets: the sets to average over.
         init: the initialisation.
         ratio: divide instead of subtract.
-
-    Example:
-        >>> ece_rise = tpt_bootstrap(outcomes, method_contrast("ece", "TPT", "zero-shot"))  # doctest: +SKIP
     """
     sets = list(sets)
 
@@ -395,24 +347,18 @@ def method_contrast(
 
 
 def claim_intervals(grid: TPTGrid, outcomes: Mapping, settings) -> dict[str, dict]:
-    """The paired bootstrap intervals that C7, C9 and C10 are decided from, as keyword arguments of
-    their claim functions (all but ``backbone``): ``{"C7": {...}, "C9": {...}, "C10": {...}}``.
-
-    - C7: TPT's ECE rise and accuracy gain over zero-shot, its over-confidence (mean confidence
-      minus accuracy), on the clean set, and its ECE rise on the shifted sets;
-    - C9: C-TPT's ECE over TPT's and its accuracy change, from the hard prompt on the clean set,
-      and the same ratio for every other (initialisation, side);
-    - C10: C-TPT's ECE minus TPT + TS's over every set (None without calibration images).
+    """The paired bootstrap intervals of C7, C9 and C10, as their claim functions' keyword arguments (but ``backbone``).
 
     Args:
         grid: :func:`tpt_grid`'s runs.
         outcomes: ``grid.outcomes()``.
         settings: the page's :class:`~vlmcal.papers.ctpt.TPTPageSettings` (``n_bins``, ``n_resamples``, ``seed``).
-    """
-    boot = dict(n_bins=settings.n_bins, n_resamples=settings.n_resamples, seed=settings.seed)
 
+    Returns:
+        ``{"C7": {...}, "C9": {...}, "C10": {...}}``; C10's difference is None without calibration images.
+    """
     def interval(figure):
-        return tpt_bootstrap(outcomes, figure, **boot)
+        return tpt_bootstrap(outcomes, figure, settings.n_bins, settings.n_resamples, settings.seed)
 
     def overconfidence(per_key):
         return per_key[("clean", "hard", "TPT")]["confidence"] - per_key[("clean", "hard", "TPT")]["accuracy"]
@@ -424,7 +370,7 @@ def claim_intervals(grid: TPTGrid, outcomes: Mapping, settings) -> dict[str, dic
             if sets and (init, side) != ("hard", "clean"):
                 r = interval(method_contrast("ece", "C-TPT", "TPT", sets, init, ratio=True))
                 others.append({"init": init, "side": side, "ratio": r.estimate, "lower": r.lower, "upper": r.upper})
-    calibrated = "hard" in grid.temperatures
+    difference = method_contrast("ece", "C-TPT", "TPT + TS", grid.sets())
     return {
         "C7": {
             "ece_rise": interval(method_contrast("ece", "TPT", "zero-shot")),
@@ -438,7 +384,7 @@ def claim_intervals(grid: TPTGrid, outcomes: Mapping, settings) -> dict[str, dic
             "others": pd.DataFrame(others, columns=["init", "side", "ratio", "lower", "upper"]),
         },
         "C10": {
-            "ece_difference": interval(method_contrast("ece", "C-TPT", "TPT + TS", grid.sets())) if calibrated else None,
+            "ece_difference": interval(difference) if "hard" in grid.temperatures else None,
             "temperature": grid.temperatures.get("hard"),
             "fitted_on": f"TPT's logits of {len(grid.calibration_rows)} other labelled clean test images",
         },
@@ -469,15 +415,10 @@ def paper_layout(table: pd.DataFrame, sides: Mapping[str, Sequence[str]]) -> pd.
 
 
 def tpt_template_points(settings, templates: Sequence[str], rows, progress: bool = True) -> pd.DataFrame:
-    """One calibration point per template after TPT from it, on the clean images ``rows``.
+    """One calibration point per template (columns as :func:`~vlmcal.papers.ctpt.template_points`) after TPT from it.
 
-    Each template whose class name comes last (:func:`template_prefix`) starts TPT as a hard
-    prompt: its context is the template's words before the class name (as many tokens as they
-    make). Per template: accuracy, ECE, mean confidence, its gap to accuracy, the regime, and
-    the mean ATFD of the tuned prompts (each image's own), as the columns of
-    :func:`vlmcal.papers.ctpt.template_points`; templates without such a context are skipped.
+    Runs on the clean images ``rows``; templates without a :func:`template_prefix` are skipped.
     """
-
     net = load_model(settings.backbone, settings.device, settings.cache_dir)
     out = []
     for template in tqdm(templates, desc="TPT per template", unit="template", disable=not progress):
@@ -485,9 +426,8 @@ def tpt_template_points(settings, templates: Sequence[str], rows, progress: bool
         if phrase is None:
             continue
         tpt = TPTSettings(init_phrase=phrase, n_ctx=int(net.embed_phrase(phrase).shape[0]), augmix=settings.augmix)
-        run = _page_run(settings, "clean", 0, tpt, rows)
-        summary = _summary(run, settings.n_bins)
+        summary = _summary(_page_run(settings, "clean", 0, tpt, rows), settings.n_bins)
         gap = summary["confidence"] - summary["accuracy"]
-        out.append({"template": template, "accuracy": summary["accuracy"], "ece": summary["ece"], "confidence": summary["confidence"],
-                    "gap": gap, "regime": regime_of(gap), "atfd": summary["atfd"]})
+        out.append({"template": template, **{k: summary[k] for k in ("accuracy", "ece", "confidence")}, "gap": gap,
+                    "regime": regime_of(gap), "atfd": summary["atfd"]})
     return pd.DataFrame(out)
