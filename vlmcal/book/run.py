@@ -5,7 +5,8 @@ Usage (``make book``): ``python -m vlmcal.book.run notebooks/<name>.ipynb book/n
 ``<book>/_build/partial/`` and is renamed into place when every cell ran; a failed one goes to ``<book>/_failed/``,
 with its cell and traceback printed and ``<book>/_build/html`` removed (exit 1). SIGTERM, SIGHUP and SIGINT stop
 the kernel's process group (exit 128 + the signal; signals ignored at start stay ignored). Each run sweeps what
-killed runs left (:mod:`vlmcal.pipeline.atomic`).
+killed runs left (:mod:`vlmcal.pipeline.atomic`). ``--profile FILE --out DIR`` runs every page with a profile
+into a book of its own and builds its site (:func:`vlmcal.book.whole.build_profile`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from vlmcal.book.whole import PageFailed, build_profile
 from vlmcal.papers.common.params import UnknownParameter, refuse_unknown_parameters, yaml_text
 from vlmcal.papers.common.verdict import VERDICT_DIR_ENV
 from vlmcal.pipeline.atomic import atomic_path, sweep_once
@@ -190,10 +192,18 @@ def check_parameters(source: str | os.PathLike, parameters: dict[str, Any]) -> N
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vlmcal.book.run", description=__doc__.splitlines()[0])
-    parser.add_argument("source")
-    parser.add_argument("dest")
+    parser.add_argument("source", nargs="?")
+    parser.add_argument("dest", nargs="?")
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
+    parser.add_argument("--profile", help="a YAML file of page parameters: run the whole book with it (needs --out)")
+    parser.add_argument("--out", help="with --profile: the folder of that book and its site")
     args = parser.parse_args(argv)
+    if args.profile or args.out:
+        if not (args.profile and args.out) or args.source or args.parameter:
+            parser.error("--profile FILE --out DIR runs the whole book; give both, and no notebook or -p")
+        return _whole_book(args.profile, args.out)
+    if not (args.source and args.dest):
+        parser.error("give a notebook and where to write it (SOURCE DEST), or --profile FILE --out DIR")
     params = {name: yaml_text(value) for name, value in args.parameter}  # as papermill's -y reads values
     print(f"== notebook {args.source} -> {args.dest}", flush=True)
     try:
@@ -213,6 +223,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"!! not run: {err}", file=sys.stderr, flush=True)
         return 2
     print(f"== notebook {Path(args.source).stem} done in {seconds:.1f} s", flush=True)
+    return 0
+
+
+def _whole_book(profile: str, out: str) -> int:
+    try:
+        index = build_profile(profile, out)
+    except (UnknownParameter, FileNotFoundError, ValueError) as err:
+        print(f"!! not run: {err}", file=sys.stderr, flush=True)
+        return 2
+    except PageFailed as err:
+        print(f"!! {err}", file=sys.stderr, flush=True)
+        return err.status
+    print(f"== site: {index}", flush=True)
     return 0
 
 
