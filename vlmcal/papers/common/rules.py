@@ -104,14 +104,15 @@ def combine_tests(tests: list[bool | None]) -> bool | None:
 
 
 def noise_reason(what: str, interval: BootstrapResult, test: BarTest, bar: float, margin: float,
-                 kind: str = "ece_change", width_kind: str = "ece", unit: str = "") -> str:
+                 kind: str = "ece_change", width_kind: str = "ece", unit: str = "", bar_kind: str | None = None) -> str:
     """Why a :class:`BarTest` was left open: the interval, the bar, its half-width and the margin, in words.
 
-    ``kind`` formats the interval and the bar, ``width_kind`` the half-width and the margin (kinds of
-    :func:`~vlmcal.papers.common.verdict.render`); ``unit`` follows each (``" points"``).
+    ``kind`` formats the interval (and the bar, unless ``bar_kind``: ``"g"`` shows a bar of 0 as ``0``),
+    ``width_kind`` the half-width and the margin (kinds of :func:`~vlmcal.papers.common.verdict.render`);
+    ``unit`` follows each (``" points"``).
     """
     numbers = dict(lower=interval.lower, upper=interval.upper, bar=bar, half=test.half_width, margin=margin)
     return render(
         f"not testable at this sample size: the 95% CI of {what} [{{lower:{kind}}}, {{upper:{kind}}}]{unit} contains "
-        f"the bar ({{bar:{kind}}}{unit}) and its half-width {{half:{width_kind}}}{unit} is not below the margin of "
-        f"{{margin:{width_kind}}}{unit}", numbers)
+        f"the bar ({{bar:{bar_kind or kind}}}{unit}) and its half-width {{half:{width_kind}}}{unit} is not below the "
+        f"margin of {{margin:{width_kind}}}{unit}", numbers)

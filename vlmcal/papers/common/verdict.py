@@ -1,10 +1,8 @@
-"""The verdict every notebook ends with: the paper's figure, the figure here, and whether the claim holds.
+"""The verdict every page ends with: the paper's figure, the figure here, and whether the claim holds.
 
-A verdict is computed, never typed: the notebook passes the measured value, its interval
-and the boolean that its own test produced. ``Verdict.record()`` also writes it as JSON to
-the directory named by the environment variable ``VLMCAL_VERDICT_DIR`` (``make book`` sets
-it), from which the book's summary page collects them: :func:`summary_table` gives one short
-row per claim, linked to the claim's full record in :func:`verdict_details`.
+A verdict is computed, never typed: a claim function keeps its numbers and states them through
+:func:`render`. ``Verdict.record()`` writes it as JSON to ``$VLMCAL_VERDICT_DIR`` (``make book`` sets it),
+where the summary page collects them (:func:`summary_table`, :func:`verdict_details`, :func:`compare_verdicts`).
 """
 
 from __future__ import annotations
@@ -25,10 +23,8 @@ import pandas as pd
 from vlmcal.papers.common.paper_values import paper_value, paper_values
 from vlmcal.pipeline.atomic import atomic_write
 
-__all__ = [
-    "Verdict", "render", "NUMBER_KINDS", "compare_verdicts", "read_verdicts", "load_verdicts", "verdict_tally", "summary_table", "verdict_details", "claim_anchor",
-    "VERDICT_DIR_ENV",
-]
+__all__ = ["Verdict", "render", "NUMBER_KINDS", "compare_verdicts", "read_verdicts", "load_verdicts", "verdict_tally",
+           "summary_table", "verdict_details", "claim_anchor", "VERDICT_DIR_ENV"]
 
 VERDICT_DIR_ENV = "VLMCAL_VERDICT_DIR"
 
@@ -43,8 +39,7 @@ class Verdict:
         paper_figure: what the paper reports, as read from ``vlmcal.papers.common.paper_values``.
         measured: the figure measured here, in words and numbers.
         interval: its confidence interval in words (``"95% CI [0.41, 0.44]"``), or "".
-        holds: whether the claim holds here, as computed by the notebook's test; None when
-            it could not be tested with the models and data of this run (``why`` says why).
+        holds: whether the claim holds here, as its test computed; None when it could not be tested (``why`` says why).
         backbone: which model(s) produced the measurement ("none: simulation" for theory).
         why: when it does not hold (or holds only in part): what differs here.
         numbers: the measured figures behind the texts, by name, as numbers (see :func:`render`).
@@ -90,16 +85,9 @@ class Verdict:
 
     def to_frame(self) -> pd.DataFrame:
         """A one-row table for display."""
-        row = {
-            "claim": self.claim,
-            "statement": self.statement,
-            "paper's figure": self.paper_figure,
-            "measured here": self.measured,
-            "interval": self.interval,
-            "backbone": self.backbone.replace("`", ""),
-            "verdict": self.outcome,
-            "what differs here": self.why,
-        }
+        row = {"claim": self.claim, "statement": self.statement, "paper's figure": self.paper_figure,
+               "measured here": self.measured, "interval": self.interval, "backbone": self.backbone.replace("`", ""),
+               "verdict": self.outcome, "what differs here": self.why}
         return pd.DataFrame([row]).set_index("claim")
 
     def _repr_markdown_(self) -> str:
@@ -116,15 +104,8 @@ class Verdict:
         return "\n".join(lines)
 
     def record(self, directory: str | os.PathLike | None = None) -> Path | None:
-        """Write the verdict as ``<claim>.json`` (atomically) for the summary page.
-
-        Args:
-            directory: where to write; defaults to ``$VLMCAL_VERDICT_DIR``. If neither is
-                set nothing is written (a reader re-running one notebook by hand).
-
-        Returns:
-            The path written, or None.
-        """
+        """Write the verdict as ``<claim>.json`` atomically into ``directory`` (default ``$VLMCAL_VERDICT_DIR``);
+        with neither, nothing is written (a reader re-running one page by hand). Returns the path, or None."""
         directory = directory or os.environ.get(VERDICT_DIR_ENV)
         if not directory:
             return None
