@@ -1,12 +1,6 @@
-"""Post-hoc calibrators in scikit-learn's manner: fit on a labelled calibration set, then apply.
-
-- :mod:`~vlmcal.calibration.temperature`: :class:`TemperatureScaling` (Guo et al., ICML 2017), logits / T, and
-  :func:`fit_temperatures` for many calibration sets at once, with its settings in :class:`TemperatureSearch`.
-- :mod:`~vlmcal.calibration.vector`: :class:`VectorScaling` (Guo et al.), a weight and a bias per class.
-- :mod:`~vlmcal.calibration.histogram`: :class:`HistogramBinning` (Zadrozny and Elkan, 2001), on the bins of ECE.
-- :mod:`~vlmcal.calibration.sampling`: :func:`stratified_sample` and :func:`fit_on_n_samples` ("temperature
-  scaling with 40 labelled samples", the ES paper's few-sample claim).
-"""
+"""Post-hoc calibrators in scikit-learn's manner (fit on a labelled calibration set, then apply): temperature and
+vector scaling (Guo et al., ICML 2017), histogram binning (Zadrozny and Elkan, 2001), and fitting on a stratified
+few-sample set (the ES paper's "temperature scaling with 40 labelled samples")."""
 
 from __future__ import annotations
 

@@ -13,18 +13,13 @@ from vlmcal.metrics._validation import _CONVENTIONS, _INPUTS, Convention, Inputs
 class HistogramBinning:
     """Top-label histogram binning: a confidence becomes its bin's accuracy on the calibration set.
 
-    The bins are those of ``vlmcal.metrics.ece`` with the same ``n_bins`` and ``convention``; a bin
-    empty at fit time leaves its confidences unchanged. The predicted class is kept.
+    The bins are those of ``vlmcal.metrics.ece`` with the same ``n_bins`` and ``convention``; a bin empty at fit time
+    leaves its confidences unchanged. The predicted class is kept.
 
-    Args:
-        n_bins: number of equal-width bins.
-        inputs: whether ``fit`` and ``transform`` receive ``"probs"`` or ``"logits"``.
-        convention: ``"right"``, ``"left"`` or ``"torchmetrics"`` (see ``vlmcal.metrics``), at fit and transform.
     Attributes:
         n_classes_: C seen at fit time (``transform`` takes scores with C columns only).
-        edges_: [B+1] bin edges.
-        bin_accuracy_: [B'] accuracy per bin on the fit set, NaN where empty (B' = B + 1 under ``"torchmetrics"``).
-        bin_count_: [B'] samples per bin on the fit set.
+        edges_, bin_accuracy_, bin_count_: [B+1] bin edges, and [B'] accuracy (NaN where empty) and samples per bin
+            on the fit set (B' = B + 1 under ``"torchmetrics"``).
     Example:
         >>> probs = np.array([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.3, 0.7]])
         >>> hb = HistogramBinning(n_bins=2).fit(probs, np.array([0, 1, 0, 1]))  # (0.5, 1]: 3 of 4 right
@@ -48,9 +43,8 @@ class HistogramBinning:
     def transform(self, scores):
         """Calibrated top-label confidences [N] (numpy) of ``scores`` [N, C]."""
         s = _fitted_input(self, scores, "bin_accuracy_", self.inputs, "scores")
-        dummy = torch.zeros(s.shape[0], dtype=torch.long, device=s.device)
-        conf, _ = metrics.top_label(s, dummy, self.inputs)
+        conf, _ = metrics.top_label(s, torch.zeros(s.shape[0], dtype=torch.long, device=s.device), self.inputs)
         conf = conf.to(torch.float64).cpu()  # [N]; the fit-time edges, stored in float64, hold their dtype's values exactly
         idx, _ = metrics.bin_index(conf, torch.from_numpy(self.edges_), self.convention)  # [N] bin of each confidence
-        conf, mapped = conf.numpy(), self.bin_accuracy_[idx.numpy()]
-        return np.where(np.isnan(mapped), conf, mapped)
+        mapped = self.bin_accuracy_[idx.numpy()]
+        return np.where(np.isnan(mapped), conf.numpy(), mapped)

@@ -9,17 +9,12 @@ from vlmcal.metrics._validation import _as_tensor, _is_int
 
 
 def stratified_sample(labels, n: int, seed: int = 0) -> np.ndarray:
-    """Indices of ``n`` samples drawn without replacement, each class in proportion to its frequency.
+    """Sorted indices of ``n`` of the [N] integer ``labels`` (1 <= n <= N), drawn without replacement, each class
+    in proportion to its frequency.
 
     Quotas are ``n * N_c / N`` rounded down, the rest going to the largest remainders (random ties), so
     with fewer samples than classes (40 samples, 1000 classes) each chosen class gets one.
 
-    Args:
-        labels: [N] integer labels.
-        n: how many samples, 1 <= n <= N.
-        seed: seed of the draw.
-    Returns:
-        [n] sorted indices into ``labels``.
     Example:
         >>> idx = stratified_sample(np.array([0, 0, 0, 0, 1, 1, 1, 1]), 4, seed=0)
         >>> np.bincount(np.array([0, 0, 0, 0, 1, 1, 1, 1])[idx]).tolist()
@@ -48,16 +43,9 @@ def stratified_sample(labels, n: int, seed: int = 0) -> np.ndarray:
 
 
 def fit_on_n_samples(calibrator, logits, labels, n: int, seed: int = 0):
-    """Fit ``calibrator`` on a stratified sample of ``n`` labelled samples; returns the calibrator.
+    """Fit ``calibrator`` (a fresh one) on a stratified sample of ``n`` of the [N, C] ``logits`` (any scores it
+    takes) and [N] integer ``labels``; returns it, with ``sample_indices_`` set to the indices used.
 
-    Args:
-        calibrator: any of this module's calibrators (a fresh instance).
-        logits: [N, C] scores the calibrator takes.
-        labels: [N] integer labels.
-        n: number of labelled samples to fit on.
-        seed: seed of the sample.
-    Returns:
-        The fitted calibrator, with ``sample_indices_`` set to the indices used.
     Example:
         >>> from vlmcal.calibration import TemperatureScaling
         >>> rng = np.random.default_rng(0)
@@ -70,7 +58,6 @@ def fit_on_n_samples(calibrator, logits, labels, n: int, seed: int = 0):
     if z.shape[0] != y.shape[0]:
         raise ValueError(f"Expected `labels` to have one entry per row of `logits` ({z.shape[0]}), but got {y.shape[0]}")
     idx = stratified_sample(y, n, seed)
-    rows = torch.from_numpy(idx)
-    calibrator.fit(z[rows.to(z.device)], y[rows.to(y.device)])
+    calibrator.fit(z[torch.from_numpy(idx).to(z.device)], y[torch.from_numpy(idx).to(y.device)])
     calibrator.sample_indices_ = idx
     return calibrator

@@ -1,8 +1,6 @@
-"""Temperature scaling (Guo et al., ICML 2017): one positive number T, logits / T.
-
-NLL is convex in b = 1 / T, with closed-form derivatives, so T is found by a safeguarded Newton search
-on b, for G problems at once. CLIP's logits are taken with their logit scale (100) in them.
-"""
+"""Temperature scaling (Guo et al., ICML 2017): one positive number T, logits / T. NLL is convex in b = 1 / T, with
+closed-form derivatives, so T is found by a safeguarded Newton search on b, for G problems at once. CLIP's logits
+are taken with their logit scale (100) in them."""
 
 from __future__ import annotations
 
@@ -44,10 +42,7 @@ class TemperatureSearch:
 
 
 def _nll_derivatives(z: torch.Tensor, y: torch.Tensor, inverse_t: torch.Tensor):
-    """Mean NLL of softmax(b z) ([G, N, C] z, [G, N] y, [G] b) and its derivatives in b, each [G] float64.
-
-    ``d/db = mean_i (E_p[z_i] - z_iy)``, ``d2/db2 = mean_i Var_p[z_i] >= 0``.
-    """
+    """Mean NLL of softmax(b z) ([G, N, C] z, [G, N] y, [G] b) and its first two derivatives in b, each [G] float64."""
     n_problems, n, n_classes = z.shape
     b = inverse_t[:, None, None]  # [G, 1, 1]
     nll, first, second = (torch.zeros(n_problems, dtype=torch.float64, device=z.device) for _ in range(3))
@@ -59,26 +54,22 @@ def _nll_derivatives(z: torch.Tensor, y: torch.Tensor, inverse_t: torch.Tensor):
         p = torch.exp(scaled - lse[..., None])  # [G, r, C] softmax(b z)
         mean_z = (p * zb).sum(dim=2)  # [G, r] E_p[z]
         nll += (lse - inverse_t[:, None] * z_true).sum(dim=1)
-        first += (mean_z - z_true).sum(dim=1)
-        second += (p * (zb - mean_z[..., None]) ** 2).sum(dim=2).sum(dim=1)  # Var_p[z], summed over rows
+        first += (mean_z - z_true).sum(dim=1)  # d/db = mean_i (E_p[z_i] - z_iy)
+        second += (p * (zb - mean_z[..., None]) ** 2).sum(dim=2).sum(dim=1)  # d2/db2 = mean_i Var_p[z_i] >= 0
     return nll / n, first / n, second / n
 
 
 def _search_temperatures(z: torch.Tensor, y: torch.Tensor, search: TemperatureSearch):
-    """Minimise NLL over T within the search bounds for G problems: Newton on b = 1 / T inside a sign-change
-    bracket (a step leaving it takes the bracket's geometric midpoint). Returns [G] ``(T, nll_before, nll_after,
-    on_bound)``, T never worse than 1 on the fit set."""
+    """Safeguarded Newton search of b = 1 / T for G problems; returns [G] ``(T, nll_before, nll_after, on_bound)``."""
     n_problems = z.shape[0]
     if z.numel() <= toplabel.CHUNK_ELEMENTS:  # small: one float64 copy now, not one per evaluation
         z = z.to(torch.float64)
     f64 = dict(dtype=torch.float64, device=z.device)
     lo = torch.full((n_problems,), 1.0 / search.upper, **f64)  # smallest b: the largest T
     hi = torch.full((n_problems,), 1.0 / search.lower, **f64)
-    _, first_lo, _ = _nll_derivatives(z, y, lo)
-    _, first_hi, _ = _nll_derivatives(z, y, hi)
-    to_upper_t = first_lo >= 0  # NLL rises in b from the start: the largest T is best
-    to_lower_t = (first_hi <= 0) & ~to_upper_t  # NLL still falls at the largest b: the smallest T
-    b = torch.where(to_upper_t, lo, torch.where(to_lower_t, hi, torch.ones_like(lo)))
+    to_upper_t = _nll_derivatives(z, y, lo)[1] >= 0  # NLL rises in b from the start: the largest T is best
+    to_lower_t = (_nll_derivatives(z, y, hi)[1] <= 0) & ~to_upper_t  # NLL still falls at the largest b: the smallest T
+    b = torch.where(to_upper_t, lo, torch.where(to_lower_t, hi, 1.0))
     active = ~(to_upper_t | to_lower_t)
     for _ in range(search.max_iter):
         todo = torch.nonzero(active).squeeze(1)
@@ -86,8 +77,7 @@ def _search_temperatures(z: torch.Tensor, y: torch.Tensor, search: TemperatureSe
             break
         if todo.numel() == n_problems or z.numel() > toplabel.CHUNK_ELEMENTS:
             # all problems still searching (always, for G = 1), or z too large to copy each step: evaluate all
-            _, first, second = _nll_derivatives(z, y, b)
-            first, second = first[todo], second[todo]
+            first, second = (d[todo] for d in _nll_derivatives(z, y, b)[1:])
         else:
             _, first, second = _nll_derivatives(z[todo], y[todo], b[todo])
         rising = first > 0  # the minimum lies below b
@@ -95,7 +85,7 @@ def _search_temperatures(z: torch.Tensor, y: torch.Tensor, search: TemperatureSe
         lo[todo] = torch.where(rising, lo[todo], b[todo])
         newton = b[todo] - first / second  # second > 0 inside the bracket, unless the softmax saturated
         inside = (second > 0) & (newton > lo[todo]) & (newton < hi[todo])
-        step = torch.where(inside, newton, torch.sqrt(lo[todo] * hi[todo]))
+        step = torch.where(inside, newton, torch.sqrt(lo[todo] * hi[todo]))  # else the bracket's geometric midpoint
         done = (torch.log(step) - torch.log(b[todo])).abs() < search.xatol
         b[todo] = step
         active[todo[done]] = False
@@ -103,16 +93,14 @@ def _search_temperatures(z: torch.Tensor, y: torch.Tensor, search: TemperatureSe
         warnings.warn(f"The temperature search stopped after max_iter={search.max_iter} steps with {int(active.sum())} "
                       f"problem(s) not converged to xatol={search.xatol:g}; their last step is returned",
                       RuntimeWarning, stacklevel=3)
-    upper, lower = torch.full_like(b, search.upper), torch.full_like(b, search.lower)
-    temperature = torch.where(to_upper_t, upper, torch.where(to_lower_t, lower, 1.0 / b))
+    temperature = torch.where(to_upper_t, search.upper, torch.where(to_lower_t, search.lower, 1.0 / b))
     nll_before, _, _ = _nll_derivatives(z, y, torch.ones_like(b))
     nll_after, _, _ = _nll_derivatives(z, y, 1.0 / temperature)
     # Never worse than T = 1, and T = 1 unless another T is better beyond rounding (e.g. rows of equal logits).
     worse = nll_after > nll_before - 1e-12 * nll_before.abs().clamp(min=1.0)
-    temperature = torch.where(worse, torch.ones_like(b), temperature)
+    temperature = torch.where(worse, 1.0, temperature)
     nll_after = torch.where(worse, nll_before, nll_after)
-    on_bound = (temperature == search.lower) | (temperature == search.upper)
-    return temperature, nll_before, nll_after, on_bound
+    return temperature, nll_before, nll_after, (temperature == search.lower) | (temperature == search.upper)
 
 
 def _warn_on_bound(search: TemperatureSearch, what: str) -> None:
@@ -126,8 +114,6 @@ class TemperatureScaling(_LogitsToLogits):
     ``T > 1`` softens, ``T < 1`` sharpens; the predicted class never changes, and T is never worse than
     T = 1 on the fit set. If NLL keeps falling towards a bound, the bound is returned with a warning.
 
-    Args:
-        search: a :class:`TemperatureSearch`.
     Attributes:
         temperature_: the fitted T.
         nll_before_, nll_after_: NLL on the fit set at T = 1 and at ``temperature_``.
@@ -165,12 +151,9 @@ class TemperatureScaling(_LogitsToLogits):
 def fit_temperatures(logits, labels, search: TemperatureSearch = TemperatureSearch()) -> torch.Tensor:
     """Temperature scaling of G calibration sets at once: G ``TemperatureScaling().fit`` calls in one search.
 
-    Args:
-        logits: [G, N, C] logits (G sets of N samples).
-        labels: [G, N] integer labels.
-        search: a :class:`TemperatureSearch`.
-    Returns:
-        [G] float64 temperatures. Warns once if any lies on a search bound.
+    Returns the [G] float64 temperatures of [G, N, C] ``logits`` and [G, N] integer ``labels`` (G sets of N samples);
+    warns once if any lies on a search bound.
+
     Example:
         >>> gen = torch.Generator().manual_seed(0)
         >>> z = 2 * torch.randn(20, 400, 10, generator=gen)  # 20 calibration sets of 400 samples

@@ -13,14 +13,12 @@ from vlmcal.metrics._validation import _check_pair
 class VectorScaling(_LogitsToLogits):
     """Per-class affine map of the logits, ``z * w + b`` (w, b in R^C), fitted by L-BFGS on NLL.
 
-    It contains temperature scaling (``w = 1 / T``, ``b = 0``); started from the identity, it is never worse
-    than the identity on the fit set. With separable data L-BFGS stops at ``max_iter`` with large weights.
+    It contains temperature scaling (``w = 1 / T``, ``b = 0``); started from the identity, it is never worse than the
+    identity on the fit set. L-BFGS runs at most ``max_iter`` iterations (200: ample for C <= 1000 on a calibration
+    set), and with separable data stops there with large weights.
 
-    Args:
-        max_iter: L-BFGS iterations (200: ample for C <= 1000 on a calibration set).
     Attributes:
-        weight_: [C] per-class scale.
-        bias_: [C] per-class offset.
+        weight_, bias_: [C] per-class scale and offset.
         nll_before_, nll_after_: NLL on the fit set before and after.
         n_classes_: C.
     """
@@ -34,9 +32,8 @@ class VectorScaling(_LogitsToLogits):
         """Fit w and b on ``logits`` [N, C] and integer ``labels`` [N]."""
         z, y = _check_pair(logits, labels, "logits")
         z = z.detach().to(torch.float64)  # [N, C]: the calibration set, usually small
-        n_classes = z.shape[1]
-        w = torch.ones(n_classes, dtype=torch.float64, device=z.device, requires_grad=True)
-        b = torch.zeros(n_classes, dtype=torch.float64, device=z.device, requires_grad=True)
+        w = torch.ones(z.shape[1], dtype=torch.float64, device=z.device, requires_grad=True)  # [C]
+        b = torch.zeros(z.shape[1], dtype=torch.float64, device=z.device, requires_grad=True)  # [C]
         opt = torch.optim.LBFGS([w, b], max_iter=self.max_iter, line_search_fn="strong_wolfe")
 
         def closure():
@@ -45,15 +42,13 @@ class VectorScaling(_LogitsToLogits):
             loss.backward()
             return loss
 
-        with torch.no_grad():
-            before = float(torch.nn.functional.cross_entropy(z, y))
+        before = float(torch.nn.functional.cross_entropy(z, y))
         opt.step(closure)
-        with torch.no_grad():
-            after = float(torch.nn.functional.cross_entropy(z * w + b, y))
+        after = float(torch.nn.functional.cross_entropy(z * w + b, y))
         if not math.isfinite(after) or after > before:
             w, b, after = torch.ones_like(w), torch.zeros_like(b), before
         self.weight_, self.bias_, self.nll_before_, self.nll_after_ = w.detach(), b.detach(), before, after
-        self.n_classes_ = int(n_classes)
+        self.n_classes_ = int(z.shape[1])
         return self
 
     def transform(self, logits):

@@ -1,21 +1,9 @@
-"""Calibration metrics: binned ECE and its relatives, Brier, NLL, smooth ECE, bootstrap intervals.
-
-- :mod:`~vlmcal.metrics.binning`: the binning core and its three conventions; everything binned goes through it.
-- :mod:`~vlmcal.metrics.toplabel`: [N, C] scores to top-label confidences, block by block.
-- :mod:`~vlmcal.metrics.scores`: ECE (Guo et al., ICML 2017) and its relatives, Brier, NLL, the summaries.
-- :mod:`~vlmcal.metrics.smooth`: smooth ECE (Blasiok and Nakkiran, ICLR 2024; ``relplot``).
-- :mod:`~vlmcal.metrics.bootstrap`: the one source of resamples and the percentile intervals.
-- :mod:`~vlmcal.metrics._validation`: the input checks every public function starts with.
-
-Inputs are torch tensors (CPU or GPU) or numpy arrays: scores ``[N, C]`` and integer labels ``[N]``, with
-``inputs="probs"`` or ``"logits"`` said by the caller. No second ``[N, C]`` array is made: logits become
-probabilities block by block (at most ``vlmcal.metrics.toplabel.CHUNK_ELEMENTS`` numbers at a time).
-
-Bins: ES uses 15, C-TPT 20 (both ``convention="right"``, the default), DOR's code 10. The conventions differ
-only for a confidence exactly on an edge, and a top-label confidence of exactly 1.0 is common in float32 for
-CLIP's sharp softmax. Edges are the correctly rounded ``k / n_bins`` in the confidences' dtype; torchmetrics'
-``torch.linspace`` edges are one unit in the last place off for some ``n_bins``, 15 among them.
-"""
+"""Calibration metrics: binned ECE (Guo et al., ICML 2017) and its relatives, Brier, NLL, smooth ECE (Blasiok and
+Nakkiran, ICLR 2024), bootstrap intervals, of [N, C] scores (``inputs="probs"`` or ``"logits"``) and [N] integer
+labels, torch tensors (CPU or GPU) or numpy arrays. Bins: ES uses 15, C-TPT 20 (both ``convention="right"``, the
+default), DOR's code 10. The conventions differ only for a confidence on an edge, such as the 1.0 common in float32
+for CLIP's sharp softmax. Edges are the correctly rounded ``k / n_bins`` in the confidences' dtype; torchmetrics'
+``torch.linspace`` edges are one unit in the last place off for some ``n_bins``, 15 among them."""
 
 from __future__ import annotations
 

@@ -1,7 +1,5 @@
-"""Input checks shared by every metric, each raising with what it expected and what it got.
-
-Arrays are validated once, at the door of each public function, and turned into torch tensors (numpy
-arrays without a copy)."""
+"""Input checks shared by every metric, each raising with what it expected and what it got; arrays are checked once,
+at the door of each public function, and become torch tensors (numpy arrays without a copy)."""
 
 from __future__ import annotations
 
@@ -16,6 +14,7 @@ Convention = Literal["right", "left", "torchmetrics"]
 _INPUTS = ("probs", "logits")
 _CONVENTIONS = ("right", "left", "torchmetrics")
 
+
 def _as_tensor(x, name: str) -> torch.Tensor:
     if isinstance(x, torch.Tensor):
         return x
@@ -28,13 +27,11 @@ def _as_tensor(x, name: str) -> torch.Tensor:
         raise TypeError(f"Expected `{name}` to be a numeric torch tensor or numpy array, but got {what}") from err
 
 
-def _is_int(x) -> bool:
-    """Whether ``x`` is an integer (a Python or numpy int, not a bool)."""
+def _is_int(x) -> bool:  # a Python or numpy int, not a bool
     return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
 
 
-def _is_real(x) -> bool:
-    """Whether ``x`` is a real number (a Python or numpy int or float, not a bool)."""
+def _is_real(x) -> bool:  # a Python or numpy int or float, not a bool
     return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, (bool, np.bool_))
 
 
@@ -73,25 +70,8 @@ def _check_scores(scores, inputs: str, name: str | None = None) -> torch.Tensor:
     return s
 
 
-def _check_labels(labels, n: int, n_classes: int | None, device) -> torch.Tensor:
-    y = _as_tensor(labels, "labels")
-    if y.ndim != 1:
-        raise ValueError(f"Expected `labels` of shape [N], but got shape {tuple(y.shape)}")
-    if y.shape[0] != n:
-        raise ValueError(f"Expected `labels` to have one entry per sample ({n}), but got {y.shape[0]}")
-    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
-        raise ValueError(f"Expected integer `labels`, but got dtype {y.dtype}")
-    y = y.to(device=device, dtype=torch.long)
-    if n and n_classes is not None:
-        lo, hi = int(y.min()), int(y.max())
-        if lo < 0 or hi >= n_classes:
-            raise ValueError(f"Expected `labels` in [0, {n_classes - 1}], but got values in [{lo}, {hi}]")
-    return y
-
-
 def _check_outcomes(confidences, correct, shape: str = "[N]") -> tuple[torch.Tensor, torch.Tensor]:
-    """Validate confidences in [0, 1] of ``shape`` (``"[N]"`` or ``"[R, N]"``) and their 0/1 outcomes; returns
-    them as tensors on one device (integer confidences made float64)."""
+    """Checked confidences in [0, 1] of ``shape`` ("[N]" or "[R, N]") and 0/1 outcomes, on one device."""
     conf = _as_tensor(confidences, "confidences")
     hit = _as_tensor(correct, "correct").to(conf.device)
     if conf.ndim != shape.count(",") + 1 or min(conf.shape) < 1:
@@ -100,8 +80,7 @@ def _check_outcomes(confidences, correct, shape: str = "[N]") -> tuple[torch.Ten
         raise ValueError(f"Expected `correct` of the shape of `confidences` {tuple(conf.shape)}, but got shape {tuple(hit.shape)}")
     if conf.is_complex() or conf.dtype == torch.bool:
         raise ValueError(f"Expected real-valued `confidences`, but got dtype {conf.dtype}")
-    if not conf.is_floating_point():
-        conf = conf.to(torch.float64)
+    conf = conf if conf.is_floating_point() else conf.to(torch.float64)
     lo, hi = (float(v) for v in torch.aminmax(conf))  # NaN propagates through both
     if not (0.0 <= lo and hi <= 1.0):
         raise ValueError(f"Expected `confidences` in [0, 1], but got values in [{lo}, {hi}]")
@@ -113,12 +92,23 @@ def _check_outcomes(confidences, correct, shape: str = "[N]") -> tuple[torch.Ten
 
 
 def _check_pair(scores, labels, inputs: str) -> tuple[torch.Tensor, torch.Tensor]:
-    s = _check_scores(scores, inputs)
-    return s, _check_labels(labels, s.shape[0], s.shape[1], s.device)
+    """Checked [N, C] ``scores`` and their [N] integer ``labels`` in [0, C), as int64 on the scores' device."""
+    s, y = _check_scores(scores, inputs), _as_tensor(labels, "labels")
+    n, n_classes = s.shape
+    if y.ndim != 1:
+        raise ValueError(f"Expected `labels` of shape [N], but got shape {tuple(y.shape)}")
+    if y.shape[0] != n:
+        raise ValueError(f"Expected `labels` to have one entry per sample ({n}), but got {y.shape[0]}")
+    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+        raise ValueError(f"Expected integer `labels`, but got dtype {y.dtype}")
+    y = y.to(device=s.device, dtype=torch.long)
+    lo, hi = int(y.min()), int(y.max())  # N >= 1
+    if lo < 0 or hi >= n_classes:
+        raise ValueError(f"Expected `labels` in [0, {n_classes - 1}], but got values in [{lo}, {hi}]")
+    return s, y
 
 
 def _check_edges(edges) -> torch.Tensor:
-    """Validate bin edges: finite, non-decreasing (ties' equal-mass edges are equal), B + 1 >= 2, covering [0, 1]."""
     e = _as_tensor(edges, "edges")
     if e.is_complex() or e.dtype == torch.bool:
         raise ValueError(f"Expected real-valued `edges`, but got dtype {e.dtype}")

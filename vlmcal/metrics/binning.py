@@ -1,12 +1,9 @@
-"""The binning core: which bin each confidence falls in, and what each bin holds.
-
-:func:`_bin_index` alone decides bin membership; every binned number in vlmcal goes through it.
-Conventions (``convention=``), for edges ``e_0 <= ... <= e_B`` covering [0, 1]:
+"""The binning core (every binned number in vlmcal goes through :func:`_bin_index`): which bin each confidence
+falls in, and what each bin holds. Conventions, for edges ``e_0 <= ... <= e_B`` covering [0, 1]:
 
 - ``"right"`` (default): bin b holds ``e_b < conf <= e_{b+1}``, 0 in the first bin.
 - ``"left"``: ``e_b <= conf < e_{b+1}``, 1 in the last bin (numpy.histogram, netcal).
-- ``"torchmetrics"``: ``e_b <= conf < e_{b+1}``, and a confidence equal to ``e_B`` (1.0) in an
-  extra bin B of its own (torchmetrics, its issue #3510).
+- ``"torchmetrics"``: ``e_b <= conf < e_{b+1}``, and ``e_B`` (1.0) in an extra bin B (torchmetrics, its issue #3510).
 """
 
 from __future__ import annotations
@@ -27,22 +24,19 @@ def _equal_width_edges(n_bins: int, dtype, device) -> torch.Tensor:
 
 def _bin_index(values: torch.Tensor, edges: torch.Tensor, convention: str) -> tuple[torch.Tensor, int]:
     """:func:`bin_index` on checked tensors (``edges`` in ``values``' dtype and device)."""
-    n_bins = edges.numel() - 1
-    if convention == "right":  # (e_b, e_{b+1}]: the number of inner edges strictly below the value
-        return torch.searchsorted(edges[1:-1].contiguous(), values, side="left"), n_bins
-    if convention == "left":  # [e_b, e_{b+1}), last bin closed: the number of inner edges <= the value
-        return torch.searchsorted(edges[1:-1].contiguous(), values, side="right"), n_bins
-    # torchmetrics: [e_b, e_{b+1}); a value equal to e_B (1.0) lands in an extra bin B
-    return torch.searchsorted(edges[1:].contiguous(), values, side="right"), n_bins + 1
+    # The bin is the number of inner edges below the value ("right") or <= it ("left", "torchmetrics"); under
+    # "torchmetrics" e_B counts as an inner edge, so a value equal to it (1.0) lands in an extra bin B.
+    torchmetrics = convention == "torchmetrics"
+    inner = (edges[1:] if torchmetrics else edges[1:-1]).contiguous()
+    side = "left" if convention == "right" else "right"
+    return torch.searchsorted(inner, values, side=side), edges.numel() - 1 + int(torchmetrics)
 
 
 def bin_index(values, edges, convention: Convention = "right") -> tuple[torch.Tensor, int]:
     """The bin of each value under a convention, compared with the edges in the values' dtype (not range-checked).
 
     Args:
-        values: [...] floats in [0, 1] (torch tensor or numpy array, any shape).
-        edges: [B+1] non-decreasing edges, the first <= 0 and the last >= 1.
-        convention: ``"right"``, ``"left"`` or ``"torchmetrics"`` (see the module docstring).
+        values, edges: floats in [0, 1] of any shape, and [B+1] non-decreasing edges, the first <= 0, the last >= 1.
     Returns:
         ``(index, B')``: int64 indices of ``values``' shape in [0, B'); B' = B + 1 under ``"torchmetrics"``, else B.
     Example:
@@ -56,13 +50,6 @@ def bin_index(values, edges, convention: Convention = "right") -> tuple[torch.Te
     return _bin_index(v, _as_tensor(edges, "edges").to(device=v.device, dtype=v.dtype), convention)
 
 
-def _bin_sums(index: torch.Tensor, size: int, weights: torch.Tensor | None = None) -> torch.Tensor:
-    """[size] float64 sums of ``weights`` ([M]; 1 each when None) per bin ``index`` ([M] in [0, size))."""
-    if weights is None:
-        return torch.bincount(index, minlength=size).to(torch.float64)  # integer counts, exact
-    return torch.bincount(index, weights=weights.to(torch.float64), minlength=size)
-
-
 def _binned_sums(values, hits, edges, convention, groups=None, n_groups=1):
     """Per (group, bin), [G, B'] float64: the count, value sum and hit sum of [M] ``values`` and ``hits``
     (``edges`` in ``values``' dtype; optional ``groups`` [M] in [0, n_groups), the class for classwise ECE)."""
@@ -70,12 +57,11 @@ def _binned_sums(values, hits, edges, convention, groups=None, n_groups=1):
     if groups is not None:
         idx = groups * n_bins + idx  # [M] (group, bin) cell
     size = n_groups * n_bins
-    count = _bin_sums(idx, size)  # [G*B']
-    value_sum = _bin_sums(idx, size, values)  # [G*B']
+    count = torch.bincount(idx, minlength=size)  # [G*B'] integer counts, as hit_sum below: exact
+    value_sum = torch.bincount(idx, weights=values.to(torch.float64), minlength=size)
     misses_last = idx.masked_fill(~hits.to(torch.bool), size)  # misses counted in an extra cell, then dropped
-    hit_sum = _bin_sums(misses_last, size + 1)[:size]  # [G*B']
-    shape = (n_groups, n_bins)
-    return count.reshape(shape), value_sum.reshape(shape), hit_sum.reshape(shape)
+    hit_sum = torch.bincount(misses_last, minlength=size + 1)[:size]
+    return tuple(t.to(torch.float64).reshape(n_groups, n_bins) for t in (count, value_sum, hit_sum))
 
 
 @dataclass(frozen=True)
@@ -85,9 +71,7 @@ class ReliabilityData:
     Attributes:
         edges: [B+1] bin edges.
         count: [B'] samples per bin (B' = B + 1 under ``"torchmetrics"``: the last bin holds 1.0).
-        confidence_sum: [B'] sum of the confidences in each bin.
-        correct_sum: [B'] number of correct predictions in each bin.
-        convention: the binning convention used.
+        confidence_sum, correct_sum: [B'] sum of the confidences, and number of correct predictions, in each bin.
     """
 
     edges: np.ndarray
@@ -149,13 +133,9 @@ def bin_statistics(confidences, correct, n_bins: int = 15, convention: Conventio
     """Bin confidences and sum, per bin, the count, the confidences and the correct predictions.
 
     Args:
-        confidences: [N] values in [0, 1] (usually top-label confidences).
-        correct: [N] booleans, whether each prediction was right.
+        confidences, correct: [N] values in [0, 1] (usually top-label confidences) and whether each was right.
         n_bins: number of equal-width bins, used when ``edges`` is None.
-        convention: ``"right"``, ``"left"`` or ``"torchmetrics"`` (see the module docstring).
         edges: optional [B+1] increasing edges from 0 to 1 (equal-mass bins, for example).
-    Returns:
-        A :class:`ReliabilityData`.
     Example:
         >>> stats = bin_statistics(np.array([0.75, 0.8, 0.6, 0.8, 0.99]), np.array([1, 1, 0, 1, 1]), n_bins=10)
         >>> round(stats.ece, 3), round(stats.mce, 3)  # the 0.6 prediction is wrong and alone in its bin
@@ -163,18 +143,14 @@ def bin_statistics(confidences, correct, n_bins: int = 15, convention: Conventio
     """
     _check_choice(convention, _CONVENTIONS, "convention")  # before the arrays: a bad option is named first
     conf, hit = _check_outcomes(confidences, correct)
-    if edges is None:
-        e = _equal_width_edges(_check_n_bins(n_bins), conf.dtype, conf.device)
-    else:
-        e = _check_edges(edges).to(device=conf.device, dtype=conf.dtype)
+    e = (_equal_width_edges(_check_n_bins(n_bins), conf.dtype, conf.device) if edges is None
+         else _check_edges(edges).to(device=conf.device, dtype=conf.dtype))
     count, conf_sum, hit_sum = (t[0].cpu().numpy() for t in _binned_sums(conf, hit, e, convention))
-    return ReliabilityData(edges=e.to(torch.float64).cpu().numpy(), count=count, confidence_sum=conf_sum,
-                           correct_sum=hit_sum, convention=convention)
+    return ReliabilityData(e.to(torch.float64).cpu().numpy(), count, conf_sum, hit_sum, convention)
 
 
 def _quantile_edges(conf: torch.Tensor, n_bins: int) -> torch.Tensor:
     """Edges at the k / n_bins quantiles of ``conf`` (linear interpolation), first 0 and last 1."""
-    s = torch.sort(conf.to(torch.float64)).values.cpu().numpy()  # [N]
-    e = np.quantile(s, np.linspace(0.0, 1.0, n_bins + 1))
+    e = np.quantile(torch.sort(conf.to(torch.float64)).values.cpu().numpy(), np.linspace(0.0, 1.0, n_bins + 1))
     e[0], e[-1] = 0.0, 1.0
     return torch.from_numpy(np.maximum.accumulate(e)).to(device=conf.device, dtype=conf.dtype)

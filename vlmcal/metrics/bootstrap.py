@@ -1,8 +1,6 @@
-"""Percentile bootstrap intervals (Efron and Tibshirani, "An Introduction to the Bootstrap", 1993, ch. 13).
-
-Every resample comes from :func:`_draws` (one CPU generator seeded with ``seed``: the same on any device), as
-row indices (:func:`bootstrap_rows`) or multiplicities (:func:`bootstrap_weights`), the same for one seed.
-"""
+"""Percentile bootstrap intervals (Efron and Tibshirani, "An Introduction to the Bootstrap", 1993, ch. 13). Every
+resample comes from :func:`_draws` (one CPU generator seeded with ``seed``: the same on any device), as row indices
+(:func:`bootstrap_rows`) or multiplicities (:func:`bootstrap_weights`), the same for one seed."""
 
 from __future__ import annotations
 
@@ -13,7 +11,7 @@ import numpy as np
 import torch
 
 from vlmcal.metrics import toplabel
-from vlmcal.metrics._validation import _as_tensor, _is_int, _is_real
+from vlmcal.metrics._validation import _as_tensor, _check_choice, _is_int, _is_real
 
 NanPolicy = Literal["propagate", "omit"]
 _NAN_POLICIES = ("propagate", "omit")
@@ -25,11 +23,8 @@ class BootstrapResult:
 
     Attributes:
         estimate: the metric on the full sample.
-        lower: the (1 - level) / 2 percentile of the resampled metrics.
-        upper: the (1 + level) / 2 percentile.
+        lower, upper: the (1 - level) / 2 and (1 + level) / 2 percentiles of the resampled metrics.
         level: the nominal coverage (0.95).
-        n_resamples: how many resamples were drawn.
-        seed: the seed of the resampling.
     """
 
     estimate: float
@@ -45,18 +40,11 @@ class BootstrapResult:
 
 def bootstrap_ci(metric: Callable[..., float], probs, labels, n_resamples: int = 1000, level: float = 0.95,
                  seed: int = 0, **metric_kwargs) -> BootstrapResult:
-    """Percentile bootstrap confidence interval for any metric ``metric(probs, labels, **kwargs)``.
+    """Percentile bootstrap confidence interval for any ``metric(probs, labels, **kwargs)``, such as ``ece``.
 
     Args:
-        metric: e.g. ``vlmcal.metrics.ece``.
-        probs: [N, C] scores passed to ``metric``.
-        labels: [N] labels.
-        n_resamples: number of bootstrap resamples (>= 1).
-        level: coverage in (0, 1).
-        seed: seed of the resampling.
+        probs, labels: [N, C] scores and [N] labels passed to ``metric``.
         **metric_kwargs: passed on to ``metric`` (``n_bins=20``, ``inputs="logits"``...).
-    Returns:
-        A :class:`BootstrapResult`.
     Example:
         >>> from vlmcal.metrics import accuracy
         >>> p = np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8], [0.7, 0.3]])
@@ -72,15 +60,6 @@ def bootstrap_ci(metric: Callable[..., float], probs, labels, n_resamples: int =
                           s.shape[0], n_resamples, level, seed)
 
 
-def _strata_rows(strata, n: int) -> list[torch.Tensor]:
-    """Validate ``strata`` ([N] integer labels) and return each stratum's rows, in increasing label order."""
-    g = _as_tensor(strata, "strata")
-    if g.shape != (n,) or g.is_floating_point() or g.is_complex() or g.dtype == torch.bool:
-        raise ValueError(f"Expected `strata` to be an integer array of shape [{n}] (one label per row), but got {g.dtype} of shape {tuple(g.shape)}")
-    _, inverse, counts = torch.unique(g.cpu(), sorted=True, return_inverse=True, return_counts=True)
-    return list(torch.argsort(inverse, stable=True).split(counts.tolist()))  # [n_g] rows each, increasing
-
-
 def _draws(n: int, n_resamples: int, seed: int, strata=None) -> Iterator[torch.Tensor]:
     """The one source of resamples: blocks of [s, N] row indices, ``randint(n_g, (S, n_g))`` per stratum in
     increasing label order (``strata=None``: one stratum, in blocks of at most ``CHUNK_ELEMENTS`` indices)."""
@@ -90,8 +69,12 @@ def _draws(n: int, n_resamples: int, seed: int, strata=None) -> Iterator[torch.T
         for start in range(0, n_resamples, per_block):
             yield torch.randint(n, (min(per_block, n_resamples - start), n), generator=gen)  # [s, N]
         return
+    g = _as_tensor(strata, "strata")
+    if g.shape != (n,) or g.is_floating_point() or g.is_complex() or g.dtype == torch.bool:
+        raise ValueError(f"Expected `strata` to be an integer array of shape [{n}] (one label per row), but got {g.dtype} of shape {tuple(g.shape)}")
+    _, inverse, counts = torch.unique(g.cpu(), sorted=True, return_inverse=True, return_counts=True)
     draws = torch.empty(n_resamples, n, dtype=torch.long)  # [S, N]
-    for rows in _strata_rows(strata, n):
+    for rows in torch.argsort(inverse, stable=True).split(counts.tolist()):  # [n_g] rows of each stratum, increasing
         draws[:, rows] = rows[torch.randint(len(rows), (n_resamples, len(rows)), generator=gen)]  # [S, n_g]
     yield draws
 
@@ -103,8 +86,8 @@ def multiplicities(draws: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"Expected `draws` to be an integer [S, N] array of row indices, but got {d.dtype} of shape {tuple(d.shape)}")
     if d.numel() and (int(d.min()) < 0 or int(d.max()) >= d.shape[1]):
         raise ValueError(f"Expected `draws` in [0, {d.shape[1] - 1}] (row indices), but got values in [{int(d.min())}, {int(d.max())}]")
-    d = d.to(torch.long)
-    return torch.zeros(d.shape, dtype=torch.float64, device=d.device).scatter_add_(1, d, torch.ones(d.shape, dtype=torch.float64, device=d.device))
+    ones = torch.ones(d.shape, dtype=torch.float64, device=d.device)
+    return torch.zeros_like(ones).scatter_add_(1, d.to(torch.long), ones)
 
 
 def _check_bootstrap(n_resamples, level, n, rows: str | None = None, nan_policy: str = "propagate") -> None:
@@ -113,8 +96,7 @@ def _check_bootstrap(n_resamples, level, n, rows: str | None = None, nan_policy:
         raise ValueError(f"Expected argument `n_resamples` to be an integer larger than 0, but got {n_resamples!r}")
     if not (_is_real(level) and 0.0 < level < 1.0):
         raise ValueError(f"Expected argument `level` to be a number in (0, 1), but got {level!r}")
-    if nan_policy not in _NAN_POLICIES:
-        raise ValueError(f"Expected argument `nan_policy` to be one of {_NAN_POLICIES}, but got {nan_policy!r}")
+    _check_choice(nan_policy, _NAN_POLICIES, "nan_policy")
     if rows is None and (not _is_int(n) or n < 1):
         raise ValueError(f"Expected argument `n` (the number of rows to resample) to be an integer larger than 0, but got {n!r}")
     if rows is not None and n < 1:
@@ -138,14 +120,8 @@ def bootstrap_rows(statistic: Callable[[torch.Tensor], float], n: int, n_resampl
 
     Args:
         statistic: maps [N] row indices (``arange(N)`` for the estimate) to a float.
-        n: N, the number of rows.
-        n_resamples: number of resamples (one CPU torch generator seeded with ``seed``).
-        level: coverage in (0, 1).
-        seed: seed of the resampling.
         strata: optional [N] integer labels, for a stratified bootstrap.
         nan_policy: ``"propagate"`` (a NaN resample makes the interval NaN) or ``"omit"`` (ignore NaNs).
-    Returns:
-        A :class:`BootstrapResult`.
     """
     _check_bootstrap(n_resamples, level, n, nan_policy=nan_policy)
     values = np.array([float(statistic(rows)) for block in _draws(n, n_resamples, seed, strata) for rows in block])
@@ -162,9 +138,7 @@ def bootstrap_weights(statistic: Callable[[torch.Tensor], torch.Tensor], n: int,
 
     Args:
         statistic: maps [S, N] float64 weights to [S] values (a row of ones is the full sample).
-        n, n_resamples, level, seed, strata, nan_policy: as :func:`bootstrap_rows` (S = ``n_resamples``).
-    Returns:
-        A :class:`BootstrapResult`.
+        strata, nan_policy: as :func:`bootstrap_rows` (S = ``n_resamples``).
     Example:
         >>> x = torch.tensor([0.0, 1.0, 1.0, 1.0])  # [N]
         >>> r = bootstrap_weights(lambda w: (w * x).sum(dim=1) / w.sum(dim=1), 4, n_resamples=200)  # weighted means

@@ -23,18 +23,11 @@ def outcome_figures(confidence: torch.Tensor, correct: torch.Tensor, n_bins: int
 def paired_bootstrap(outcomes: Mapping[Hashable, tuple[torch.Tensor, torch.Tensor]],
                      figure: Callable[[Mapping[Hashable, Mapping[str, torch.Tensor]]], torch.Tensor],
                      n_bins: int = 15, n_resamples: int = 1000, seed: int = 0) -> BootstrapResult:
-    """A paired bootstrap over images of any figure of several runs' accuracies, ECEs and confidences.
-
-    Every run holds the same N images in the same order, so one draw of images resamples them all.
+    """A paired bootstrap over images of any figure of runs' accuracies, ECEs (``n_bins`` bins) and confidences.
 
     Args:
-        outcomes: run key -> ``(confidence [N], correct [N])``.
+        outcomes: run key -> ``(confidence [N], correct [N])``, every run on the same N images in the same order.
         figure: maps ``{key: {"ece": [S], "accuracy": [S], "confidence": [S]}}`` to the [S] figures (elementwise).
-        n_bins: ECE bins.
-        n_resamples: bootstrap resamples.
-        seed: resampling seed.
-    Returns:
-        A :class:`~vlmcal.metrics.BootstrapResult`.
     """
     keys = list(outcomes)
     sizes = {len(outcomes[k][0]) for k in keys}

@@ -1,8 +1,6 @@
-"""Scores of [N, C] predictions: binned ECE and its relatives, the proper scores, the top-label summaries.
-
-Every binned score bins through :mod:`vlmcal.metrics.binning`. ECE is ``sum_b |conf_sum_b - hit_sum_b| / N``
-(Guo et al., ICML 2017), with no division by bin counts; MCE is the largest per-bin gap.
-"""
+"""Scores of [N, C] predictions: binned ECE (``sum_b |conf_sum_b - hit_sum_b| / N``, Guo et al., ICML 2017, with no
+division by bin counts, binned by :mod:`vlmcal.metrics.binning`) and its relatives, proper scores, top-label
+summaries."""
 
 from __future__ import annotations
 
@@ -12,8 +10,8 @@ import torch
 from vlmcal.metrics import toplabel
 from vlmcal.metrics._validation import (_CONVENTIONS, Convention, Inputs, _as_tensor, _check_choice, _check_n_bins,
                                         _check_outcomes, _check_pair)
-from vlmcal.metrics.binning import (ReliabilityData, _bin_index, _bin_sums, _binned_sums, _equal_width_edges,
-                                    _quantile_edges, bin_statistics)
+from vlmcal.metrics.binning import (ReliabilityData, _bin_index, _binned_sums, _equal_width_edges, _quantile_edges,
+                                    bin_statistics)
 from vlmcal.metrics.toplabel import _probs_block, _row_blocks, _work_dtype, top_label
 
 
@@ -21,30 +19,18 @@ def reliability_data(scores, labels, n_bins: int = 15, convention: Convention = 
                      inputs: Inputs = "probs") -> ReliabilityData:
     """Reliability-diagram data of top-label predictions: per bin, count, mean confidence, accuracy.
 
-    Args:
-        scores: [N, C] probabilities (or logits with ``inputs="logits"``).
-        labels: [N] integer labels.
-        n_bins: number of equal-width bins (ES: 15, C-TPT: 20, DOR: 10).
-        convention: bin membership, see :func:`bin_statistics`.
-        inputs: ``"probs"`` or ``"logits"``.
-    Returns:
-        A :class:`ReliabilityData` (draw it with ``vlmcal.papers.common.figures.plot_reliability_diagram``).
-    """
+    Arguments as :func:`ece`; draw the result with ``vlmcal.papers.common.figures.plot_reliability_diagram``."""
     conf, ok = top_label(scores, labels, inputs)
     return bin_statistics(conf, ok, n_bins=n_bins, convention=convention)
 
 
 def ece(probs, labels, n_bins: int = 15, convention: Convention = "right", inputs: Inputs = "probs") -> float:
-    """Top-label expected calibration error with equal-width bins: ``sum_b (n_b / N) |acc_b - conf_b|``.
+    """Top-label expected calibration error with equal-width bins: ``sum_b (n_b / N) |acc_b - conf_b|``, in [0, 1].
 
     Args:
-        probs: [N, C] probabilities (or logits with ``inputs="logits"``).
-        labels: [N] integer labels in [0, C).
+        probs, labels: [N, C] probabilities (or logits with ``inputs="logits"``) and [N] integer labels in [0, C).
         n_bins: number of bins (default 15, as ES; C-TPT uses 20, DOR's code 10).
         convention: ``"right"``, ``"left"`` or ``"torchmetrics"``, see :func:`bin_statistics`.
-        inputs: ``"probs"`` or ``"logits"``.
-    Returns:
-        ECE in [0, 1].
     Example:
         >>> p = np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8]])
         >>> round(ece(p, np.array([0, 1, 1]), n_bins=10), 4)  # bins: 0.9 right, 0.6 wrong, 0.8 right
@@ -53,22 +39,16 @@ def ece(probs, labels, n_bins: int = 15, convention: Convention = "right", input
     return reliability_data(probs, labels, n_bins, convention, inputs).ece
 
 
-_FEW_WEIGHTINGS = 8  # up to this many weightings, ece_weighted sums each one's bins instead of one matmul
-
-
 def ece_weighted(confidences, correct, weights, n_bins: int = 15, convention: Convention = "right") -> torch.Tensor:
     """Top-label ECE of many prediction sets under many weightings of their samples, as one matmul.
 
-    For bootstraps: rows of ``confidences``/``correct`` are runs on the same N images, rows of ``weights``
-    resamples. ``sum_b |sum_i w_i (conf_i - hit_i) [i in b]| / sum_i w_i`` is, for integer weights, exactly
-    the ECE of the resampled set.
+    For bootstraps: rows of ``confidences``/``correct`` are runs on the same N images, rows of ``weights`` resamples.
+    ``sum_b |sum_i w_i (conf_i - hit_i) [i in b]| / sum_i w_i`` is, for integer weights, exactly the resampled ECE.
 
     Args:
-        confidences: [R, N] values in [0, 1].
-        correct: [R, N] booleans.
+        confidences, correct: [R, N] values in [0, 1] and booleans.
         weights: [S, N] non-negative weights, each row with a positive sum (a row of ones: plain ECE).
-        n_bins: number of equal-width bins.
-        convention: bin membership, see :func:`bin_statistics`.
+        n_bins, convention: as :func:`ece`.
     Returns:
         [S, R] float64: entry ``(s, r)`` is the ECE of run ``r`` with sample ``i`` counted ``weights[s, i]`` times.
     """
@@ -85,10 +65,10 @@ def ece_weighted(confidences, correct, weights, n_bins: int = 15, convention: Co
     idx, n_cols = _bin_index(conf, edges, convention)  # [R, N] bin of each prediction
     gap = conf.to(torch.float64) - hit.to(torch.float64)  # [R, N] confidence minus hit
     out = torch.empty(w.shape[0], n_runs, dtype=torch.float64, device=conf.device)
-    if w.shape[0] <= _FEW_WEIGHTINGS:  # per-bin sums for each weighting beat building the [N, R*B'] matrix
+    if w.shape[0] <= 8:  # for a few weightings, per-bin sums for each one beat building the [N, R*B'] matrix
         cell = (torch.arange(n_runs, device=conf.device)[:, None] * n_cols + idx).reshape(-1)  # [R*N] (run, bin) of each value
         for s, ws in enumerate(w):
-            per_bin = _bin_sums(cell, n_runs * n_cols, (gap * ws).reshape(-1))  # [R*B'] weighted gap per bin
+            per_bin = torch.bincount(cell, weights=(gap * ws).reshape(-1), minlength=n_runs * n_cols)  # [R*B']
             out[s] = per_bin.view(n_runs, n_cols).abs().sum(dim=1)
         return out / total[:, None]
     block = max(1, toplabel.CHUNK_ELEMENTS // (n * n_cols))  # runs per block: an [N, r, B'] matrix of <= CHUNK_ELEMENTS
@@ -103,24 +83,16 @@ def ece_weighted(confidences, correct, weights, n_bins: int = 15, convention: Co
 
 
 def mce(probs, labels, n_bins: int = 15, convention: Convention = "right", inputs: Inputs = "probs") -> float:
-    """Maximum calibration error: the largest ``|acc_b - conf_b|`` over non-empty equal-width bins.
+    """Maximum calibration error, in [0, 1]: the largest ``|acc_b - conf_b|`` over non-empty equal-width bins.
 
-    Args: as :func:`ece`.
-
-    Returns:
-        MCE in [0, 1].
-    """
+    Arguments as :func:`ece`."""
     return reliability_data(probs, labels, n_bins, convention, inputs).mce
 
 
 def adaptive_ece(probs, labels, n_bins: int = 15, convention: Convention = "right", inputs: Inputs = "probs") -> float:
-    """ECE with equal-mass bins: edges 0, the k / n_bins quantiles of the top-label confidences, and 1.
+    """ECE with equal-mass bins, in [0, 1]: edges 0, the k / n_bins quantiles of the top-label confidences, and 1.
 
-    Args: as :func:`ece`; the quantiles interpolate linearly (numpy's default).
-
-    Returns:
-        Adaptive ECE in [0, 1].
-    """
+    Arguments as :func:`ece`; the quantiles interpolate linearly (numpy's default)."""
     _check_n_bins(n_bins)
     conf, ok = top_label(probs, labels, inputs)
     return bin_statistics(conf, ok, convention=convention, edges=_quantile_edges(conf, n_bins)).ece
@@ -129,41 +101,27 @@ def adaptive_ece(probs, labels, n_bins: int = 15, convention: Convention = "righ
 def classwise_ece(probs, labels, n_bins: int = 15, convention: Convention = "right", inputs: Inputs = "probs") -> float:
     """Classwise ECE (Kull et al., NeurIPS 2019): the mean over classes of the binned ECE of p_c.
 
-    ``(1/C) sum_c sum_b (n_cb / N) |mean p_c - freq(c)|``, binning every p_c against whether c is the label.
-
-    Args: as :func:`ece`.
-
-    Returns:
-        Classwise ECE in [0, 1].
-    """
+    ``(1/C) sum_c sum_b (n_cb / N) |mean p_c - freq(c)|``, in [0, 1], binning every p_c against whether c is the
+    label. Arguments as :func:`ece`."""
     s, y = _check_pair(probs, labels, inputs)
     n_bins = _check_n_bins(n_bins)
     _check_choice(convention, _CONVENTIONS, "convention")
     n, n_classes = s.shape
     edges = _equal_width_edges(n_bins, _work_dtype(s) if inputs == "logits" else s.dtype, s.device)
     classes = torch.arange(n_classes, device=s.device)
-    total = None
+    conf_sum = hit_sum = 0.0
     for rows in _row_blocks(n, n_classes):
         p = _probs_block(s[rows], inputs)  # [r, C]
-        r = p.shape[0]
-        groups = classes.repeat(r)  # [r*C]: class of each flattened entry
         hits = (y[rows, None] == classes[None, :]).reshape(-1)  # [r*C]
-        sums = _binned_sums(p.reshape(-1), hits, edges, convention, groups, n_classes)
-        total = sums if total is None else tuple(a + b for a, b in zip(total, sums))
-    _, conf_sum, hit_sum = total  # [C, B']
+        _, c, h = _binned_sums(p.reshape(-1), hits, edges, convention, classes.repeat(p.shape[0]), n_classes)
+        conf_sum, hit_sum = conf_sum + c, hit_sum + h  # [C, B']
     return float((conf_sum - hit_sum).abs().sum() / (n * n_classes))
 
 
 def brier_score(probs, labels, inputs: Inputs = "probs") -> float:
     """Multiclass Brier score (Brier, 1950; not divided by C): mean of sum_c (p_c - 1[y = c])^2, in [0, 2].
 
-    Args:
-        probs: [N, C] probabilities (or logits with ``inputs="logits"``).
-        labels: [N] integer labels.
-        inputs: ``"probs"`` or ``"logits"``.
-    Returns:
-        The Brier score.
-    """
+    Arguments as :func:`ece`."""
     s, y = _check_pair(probs, labels, inputs)
     total = 0.0
     for rows in _row_blocks(*s.shape):
@@ -178,18 +136,10 @@ def nll(probs, labels, inputs: Inputs = "probs") -> float:
     """Mean negative log-likelihood of the labels (cross-entropy), in nats.
 
     From logits ``logsumexp(z) - z_y`` (stable at CLIP's scale); from probs ``-log p_y`` (``inf`` if ``p_y = 0``).
-
-    Args:
-        probs: [N, C] probabilities (or logits with ``inputs="logits"``).
-        labels: [N] integer labels.
-        inputs: ``"probs"`` or ``"logits"``.
-    Returns:
-        The mean NLL.
-    """
+    Arguments as :func:`ece`."""
     s, y = _check_pair(probs, labels, inputs)
     if inputs == "probs":
-        p_true = s.gather(1, y[:, None])[:, 0].to(torch.float64)  # [N]
-        return float(-torch.log(p_true).mean())
+        return float(-torch.log(s.gather(1, y[:, None])[:, 0].to(torch.float64)).mean())  # [N] p_y
     total = 0.0
     for rows in _row_blocks(*s.shape):
         z = s[rows].to(_work_dtype(s))  # [r, C]
@@ -222,34 +172,17 @@ def confidence_gap(probs, labels, inputs: Inputs = "probs") -> float:
 
 
 def confusion_matrix(scores, labels, inputs: Inputs = "probs") -> np.ndarray:
-    """Counts of (true class, predicted class) pairs.
-
-    Args:
-        scores: [N, C] probabilities (or logits with ``inputs="logits"``).
-        labels: [N] integer labels.
-        inputs: ``"probs"`` or ``"logits"``.
-    Returns:
-        [C, C] int64 array: row = true class, column = predicted class.
-    """
+    """Counts of (true class, predicted class) pairs: a [C, C] int64 array, row = true class, column = predicted
+    class. Arguments as :func:`ece`."""
     s, y = _check_pair(scores, labels, inputs)
     n_classes = s.shape[1]
-    pred = s.argmax(dim=1)  # [N]; softmax keeps the argmax, so logits need no conversion
-    flat = torch.bincount(y * n_classes + pred, minlength=n_classes * n_classes)
+    flat = torch.bincount(y * n_classes + s.argmax(dim=1), minlength=n_classes * n_classes)  # softmax keeps the argmax
     return flat.reshape(n_classes, n_classes).cpu().numpy()
 
 
 def per_class_table(scores, labels, class_names=None, n_bins: int = 15, inputs: Inputs = "probs"):
-    """Top-label calibration of the predictions on each class's samples.
-
-    Args:
-        scores: [N, C] probabilities (or logits with ``inputs="logits"``).
-        labels: [N] integer labels.
-        class_names: optional C names for the index.
-        n_bins: bins of the per-class ECE.
-        inputs: ``"probs"`` or ``"logits"``.
-    Returns:
-        A DataFrame, one row per class with samples: n, accuracy, mean confidence, gap and ECE.
-    """
+    """Top-label calibration of the predictions on each class's samples: a DataFrame, one row per class with samples
+    (n, accuracy, mean confidence, gap and ECE), indexed by ``class_names`` if given. Arguments as :func:`ece`."""
     import pandas as pd
     n_bins = _check_n_bins(n_bins)
     s, y = _check_pair(scores, labels, inputs)

@@ -1,6 +1,6 @@
-"""Smooth ECE (Blasiok and Nakkiran, "Smooth ECE: Principled Reliability Diagrams via Kernel Smoothing", ICLR
-2024; reference implementation ``relplot``): no bins, the residuals ``conf - hit`` smoothed with a Gaussian
-kernel reflected at 0 and 1, and the integral of the result's absolute value."""
+"""Smooth ECE (Blasiok and Nakkiran, "Smooth ECE: Principled Reliability Diagrams via Kernel Smoothing", ICLR 2024;
+``relplot``): no bins, the integral of the absolute residuals ``conf - hit`` smoothed by a Gaussian kernel reflected
+at 0 and 1."""
 
 from __future__ import annotations
 
@@ -14,11 +14,10 @@ from vlmcal.metrics.toplabel import top_label
 
 
 def _smooth_ece_at(f: np.ndarray, r: np.ndarray, sigma: float, n_grid: int) -> float:
-    """Smooth ECE at bandwidth sigma: integral over t in [0, 1] of |(1/N) sum_i K_sigma(t, f_i) r_i|, on a grid
-    of ``n_grid`` points (each residual split linearly between its two neighbours, then Gaussian-smoothed)."""
+    """Smooth ECE at bandwidth sigma: integral over t in [0, 1] of |(1/N) sum_i K_sigma(t, f_i) r_i| on a grid."""
     from scipy import ndimage  # here, not at import: most pages never need it
     h = 1.0 / (n_grid - 1)
-    pos = f * (n_grid - 1)
+    pos = f * (n_grid - 1)  # each residual is split linearly between its two grid neighbours, then smoothed
     left = np.clip(np.floor(pos).astype(np.int64), 0, n_grid - 2)
     frac = pos - left
     mass = np.bincount(left, weights=(1.0 - frac) * r, minlength=n_grid)
@@ -32,17 +31,12 @@ def _smooth_ece_at(f: np.ndarray, r: np.ndarray, sigma: float, n_grid: int) -> f
 
 
 def smooth_ece_from_confidences(confidences, correct, sigma: float | None = None, n_grid: int | None = None):
-    """Smooth ECE (Blasiok and Nakkiran) of confidences against 0/1 outcomes.
-
-    With ``sigma=None`` the bandwidth is the unique fixed point ``smECE_sigma = sigma``, found by Brent's method.
+    """Smooth ECE (Blasiok and Nakkiran) of [N] confidences in [0, 1] against 0/1 outcomes: ``(smooth_ece, sigma)``.
 
     Args:
-        confidences: [N] values in [0, 1].
-        correct: [N] 0/1 outcomes.
-        sigma: kernel bandwidth; None for the paper's self-consistent choice.
+        sigma: kernel bandwidth; None for the paper's self-consistent choice, the unique fixed point
+            ``smECE_sigma = sigma``, found by Brent's method.
         n_grid: grid points on [0, 1]; default ``max(2001, 20 / sigma)``.
-    Returns:
-        ``(smooth_ece, sigma)``.
     """
     conf, hit = _check_outcomes(confidences, correct)
     if sigma is not None and not (_is_real(sigma) and 0.0 < sigma < math.inf):
@@ -54,7 +48,6 @@ def smooth_ece_from_confidences(confidences, correct, sigma: float | None = None
 
     def at(s: float) -> float:
         return _smooth_ece_at(f, r, s, n_grid or max(2001, int(math.ceil(20.0 / s)) + 1))
-
     if sigma is not None:
         return at(float(sigma)), float(sigma)
     lo = 1e-3
@@ -66,15 +59,8 @@ def smooth_ece_from_confidences(confidences, correct, sigma: float | None = None
 
 
 def smooth_ece(probs, labels, sigma: float | None = None, inputs: Inputs = "probs") -> float:
-    """Smooth ECE of the top-label confidences (Blasiok and Nakkiran; ``relplot.smECE``).
+    """Smooth ECE of the top-label confidences, in [0, 1] (Blasiok and Nakkiran; ``relplot.smECE``).
 
-    Args:
-        probs: [N, C] probabilities (or logits with ``inputs="logits"``).
-        labels: [N] integer labels.
-        sigma: kernel bandwidth; None (default) for the self-consistent one.
-        inputs: ``"probs"`` or ``"logits"``.
-    Returns:
-        Smooth ECE in [0, 1].
-    """
+    Arguments as :func:`ece`; ``sigma`` is the kernel bandwidth, None (default) for the self-consistent one."""
     conf, ok = top_label(probs, labels, inputs)
     return smooth_ece_from_confidences(conf, ok, sigma)[0]

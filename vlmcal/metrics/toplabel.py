@@ -28,28 +28,17 @@ def _probs_block(s: torch.Tensor, inputs: str) -> torch.Tensor:
 
 
 def probs_from_logits(logits) -> torch.Tensor:
-    """Softmax over classes: a new [N, C] array (the metrics never need it; pass inputs='logits').
-
-    Args:
-        logits: [N, C] logits (CLIP's already include the logit scale).
-    Returns:
-        [N, C] probabilities, same dtype and device as ``logits``.
-    """
+    """Softmax over classes of [N, C] ``logits`` (CLIP's include the logit scale), in their dtype and device: a new
+    [N, C] array, which the metrics never need (pass them inputs='logits')."""
     return torch.softmax(_check_scores(logits, "logits"), dim=1)
 
 
 def top_label(scores, labels, inputs: Inputs = "probs") -> tuple[torch.Tensor, torch.Tensor]:
-    """Top-label confidence and correctness of each prediction.
+    """Top-label ``(confidences, correct)``, each [N], of the predictions of [N, C] ``scores`` for integer ``labels``.
 
-    From logits the confidence is ``1 / (1 + sum_{c != top} exp(z_c - z_top))`` in float64, below 1
-    even where a float32 softmax would round to 1.
+    The confidences are in the input's dtype, or from logits ``1 / (1 + sum_{c != top} exp(z_c - z_top))`` in float64,
+    below 1 even where a float32 softmax would round to 1.
 
-    Args:
-        scores: [N, C] probabilities or logits.
-        labels: [N] integer labels in [0, C).
-        inputs: ``"probs"`` or ``"logits"``.
-    Returns:
-        ``(confidences, correct)``: [N] floats (float64 from logits, else the input's dtype), [N] booleans.
     Example:
         >>> conf, ok = top_label(torch.tensor([[0.3, 0.7], [0.9, 0.1]], dtype=torch.float64), torch.tensor([1, 1]))
         >>> conf.tolist(), ok.tolist()
