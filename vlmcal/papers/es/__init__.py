@@ -1,8 +1,5 @@
-"""ES: "An Empirical Study Into What Matters for Calibrating Vision-Language Models" (Tu et al., ICML 2024): C1-C6.
-
-From backbone names to the pages' tables: the runs (``runs``), temperature scaling across shifts, label
-shift and confidence against accuracy (``tables``), the calibration-set size (``set_size``), the verdicts'
-bootstrap intervals (``intervals``), the two sides of the shifts (``coverage``), and the claims (``claims``).
+"""ES: "An Empirical Study Into What Matters for Calibrating Vision-Language Models" (Tu et al., ICML 2024): C1-C6,
+from backbone names to the pages' tables, intervals and verdicts.
 
 Example:
     >>> from vlmcal.papers import es

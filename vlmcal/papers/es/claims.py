@@ -2,7 +2,8 @@
 
 Thresholds and statements are rows of ``vlmcal/papers/common/paper_values.csv``; a noisy estimate is compared
 with a threshold only as far as its 95% interval allows (:func:`vlmcal.papers.common.rules.compare_with_bar`).
-C3 and C5 decide on the paper-like side of the shifts (:mod:`vlmcal.papers.es.coverage`).
+C3 and C5 decide on the paper-like side of the shifts (:mod:`vlmcal.papers.es.coverage`). Each claim function's
+``backbone`` is the run's models in words (``StudySettings.describe_models``).
 """
 
 from __future__ import annotations
@@ -23,10 +24,9 @@ from vlmcal.papers.es.coverage import COVERED, HELD_OUT, PAPER_LIKE, SIDES, UNKN
 from vlmcal.papers.es.set_size import CalibrationSizePlan, gap_to_full_set, smallest_sufficient_n
 from vlmcal.papers.es.tables import confidence_vs_accuracy
 
-__all__ = [
-    "c1_vlms_not_better_calibrated", "c2_ts_improves_markedly", "c3_ts_stable_under_shift",
-    "c4_ts_transfers_across_labels", "c5_confidence_tracks_accuracy", "c6_few_samples_suffice", "sufficient_sizes",
-]
+__all__ = ["c1_vlms_not_better_calibrated", "c2_ts_improves_markedly", "c3_ts_stable_under_shift",
+           "c4_ts_transfers_across_labels", "c5_confidence_tracks_accuracy", "c6_few_samples_suffice",
+           "sufficient_sizes"]
 
 
 # A verdict's texts are templates that Verdict.of renders: a number is a placeholder with its kind
@@ -59,19 +59,15 @@ def _ci(numbers: dict, name: str, interval: BootstrapResult, kind: str) -> str:
     return f"[{{{name}_lower:{kind}}}, {{{name}_upper:{kind}}}]"
 
 
-# ----------------------------------------------------------------------------- C1
 def c1_vlms_not_better_calibrated(table: pd.DataFrame, difference: BootstrapResult | None, backbone: str) -> Verdict:
     """C1: before calibration, the VLMs' ECE is similar to or worse than a supervised model's.
 
-    Test: the VLMs' mean ECE before TS minus the supervised baseline's is at least ``-c1_threshold_similar_ece``.
+    Test: the VLMs' mean ECE before TS minus the supervised baseline's is at least ``-c1_threshold_similar_ece``;
+    not tested without a supervised baseline.
 
     Args:
         table: :func:`vlmcal.papers.es.ts_across_shifts` output of one seed (VLM and supervised rows).
         difference: :func:`vlmcal.papers.es.vlm_minus_supervised_ece` of the same seed; None without a baseline.
-        backbone: the run's models in words.
-
-    Returns:
-        The :class:`~vlmcal.papers.common.verdict.Verdict` of C1; not tested without a supervised baseline.
     """
     margin = threshold("c1_threshold_similar_ece")
     vlm, supervised = _vlm_rows(table), table[table["kind"] == "supervised"]
@@ -102,7 +98,6 @@ def c1_vlms_not_better_calibrated(table: pd.DataFrame, difference: BootstrapResu
                    interval="95% CI of the difference " + _ci(numbers, "difference", difference, "ece_change"))
 
 
-# ----------------------------------------------------------------------------- C2
 def _c2_premise(numbers: dict, vlm: pd.DataFrame) -> list[str]:
     """Where the ECE before and after TS came from: clean and shifted data, and the temperatures."""
     clean, shifted = vlm[vlm["shift"] == "clean"], vlm[vlm["shift"] != "clean"]
@@ -117,24 +112,20 @@ def _c2_premise(numbers: dict, vlm: pd.DataFrame) -> list[str]:
     if not shifted.empty:
         numbers.update(shifted_before=shifted["ece_before"].mean(), shifted_after=shifted["ece_after"].mean())
         parts.append("on shifted data from {shifted_before:ece} to {shifted_after:ece}")
-    fitted = vlm.groupby("model")["temperature"].mean().items()
     return parts + ["fitted temperatures: " + ", ".join(
         _fill(numbers, f"model_{i}", "{model} {temperature:temperature}", model=model, temperature=t)
-        for i, (model, t) in enumerate(fitted))]
+        for i, (model, t) in enumerate(vlm.groupby("model")["temperature"].mean().items()))]
 
 
 def c2_ts_improves_markedly(table: pd.DataFrame, ratio: BootstrapResult, backbone: str) -> Verdict:
     """C2: temperature scaling improves the VLMs' calibration markedly.
 
-    Test: the VLMs' mean ECE after TS over their mean ECE before TS is at most ``c2_threshold_ece_ratio``.
+    Test: the VLMs' mean ECE after TS over their mean ECE before TS is at most ``c2_threshold_ece_ratio``;
+    not tested when the VLMs' ECE before TS is 0.
 
     Args:
         table: :func:`vlmcal.papers.es.ts_across_shifts` output of one seed.
         ratio: :func:`vlmcal.papers.es.ts_ece_ratio` of the same seed.
-        backbone: the run's models in words.
-
-    Returns:
-        The :class:`~vlmcal.papers.common.verdict.Verdict` of C2; not tested when the VLMs' ECE before TS is 0.
     """
     bar = threshold("c2_threshold_ece_ratio")
     vlm = _vlm_rows(table)
@@ -152,13 +143,11 @@ def c2_ts_improves_markedly(table: pd.DataFrame, ratio: BootstrapResult, backbon
     elif not test.holds:
         why = join_parts(["after TS the VLMs' mean ECE is {ratio:share} of its value before, above the bar of "
                           "{bar:share}", *_c2_premise(numbers, vlm)])
-    interval = "95% CI of after/before " + _ci(numbers, "ratio", ratio, "share")
-    return verdict(holds=test.holds, why=why, interval=interval,
+    return verdict(holds=test.holds, interval="95% CI of after/before " + _ci(numbers, "ratio", ratio, "share"),
                    measured="VLMs' mean ECE over {conditions:count} condition(s): {before:ece} before TS, {after:ece} "
-                            "after, {ratio:share} of before (marked: at most {bar:share})")
+                            "after, {ratio:share} of before (marked: at most {bar:share})", why=why)
 
 
-# ----------------------------------------------------------------------------- the two sides of the shifts (C3, C5)
 _SECOND_RESULT = "Held-out shifts (a second result, which does not decide the verdict)"
 
 
@@ -179,25 +168,18 @@ def _models_text(models) -> str:
     return _literal(", ".join(f"`{model}`" for model in dict.fromkeys(models)))
 
 
-def _side_words(numbers: dict, shifted: pd.DataFrame) -> str:
-    """The paper-like side's shifted rows in words: which shifts they are, and whose coverage is unknown."""
+def _side_words(numbers: dict, shifted: pd.DataFrame) -> tuple[str, str]:
+    """The paper-like side's shifted rows in words (which shifts, whose coverage is unknown), and in a few words."""
     numbers["paper_like_shifts"] = shifted["shift"].nunique()
     labels, unknown = set(shifted["coverage"]), _models_text(shifted.loc[shifted["coverage"] == UNKNOWN, "model"])
     if labels == {COVERED}:
         return ("the {paper_like_shifts:count} shift(s) covered by the VLMs' pretraining data, the side the paper's "
-                "shifts resemble")
+                "shifts resemble", "covered shifts")
     if labels == {UNKNOWN}:
-        return f"all {{paper_like_shifts:count}} shift(s), as the pretraining coverage of {unknown} is unknown"
+        return (f"all {{paper_like_shifts:count}} shift(s), as the pretraining coverage of {unknown} is unknown",
+                "all shifts")
     return (f"the {{paper_like_shifts:count}} shift(s) covered by the VLMs' pretraining data or of unknown coverage "
-            f"(that of {unknown}), held-out shifts set apart")
-
-
-def _side_label(shifted: pd.DataFrame) -> str:
-    """The paper-like side's shifted rows in two or three words, for the interval's label."""
-    labels = set(shifted["coverage"])
-    if labels == {COVERED}:
-        return "covered shifts"
-    return "all shifts" if labels == {UNKNOWN} else "covered shifts and shifts of unknown coverage"
+            f"(that of {unknown}), held-out shifts set apart", "covered shifts and shifts of unknown coverage")
 
 
 def _no_paper_like_reason(numbers: dict, held_out: pd.DataFrame, what: str) -> str:
@@ -210,7 +192,6 @@ def _no_paper_like_reason(numbers: dict, held_out: pd.DataFrame, what: str) -> s
             f"measure {what} in the paper's setting (their figures are under measured)")
 
 
-# ----------------------------------------------------------------------------- C3
 def _c3_figures(numbers: dict, side: str, shifted: pd.DataFrame, clean: pd.DataFrame,
                 rise: BootstrapResult | None) -> str:
     """One side's figures; its share of shifted cells where TS helps goes to ``numbers[side + "_helps"]``."""
@@ -255,15 +236,12 @@ def c3_ts_stable_under_shift(table: pd.DataFrame, rises: Mapping[str, BootstrapR
 
     Test, on the paper-like side's shifted VLM cells: the clean-fitted temperature lowers ECE in at least
     ``c3_threshold_ts_helps_share`` of them, and the mean ECE after TS rises from clean by at most
-    ``c3_threshold_stable_rise``. The held-out side is reported in ``measured`` only.
+    ``c3_threshold_stable_rise``; not tested without a paper-like shifted condition. The held-out side is reported
+    in ``measured`` only.
 
     Args:
         table: :func:`vlmcal.papers.es.ts_across_shifts` output of one seed (with a coverage column).
         rises: :func:`vlmcal.papers.es.shift_rise_by_side` of the same seed (None: a run without shifts).
-        backbone: the run's models in words.
-
-    Returns:
-        C3's :class:`~vlmcal.papers.common.verdict.Verdict`; not tested without a paper-like shifted condition.
     """
     helps_bar, rise_bar = threshold("c3_threshold_ts_helps_share"), threshold("c3_threshold_stable_rise")
     vlm, paper_like, held_out, rises = _sides(table, rises, ("table", "rises"), (
@@ -283,7 +261,8 @@ def c3_ts_stable_under_shift(table: pd.DataFrame, rises: Mapping[str, BootstrapR
     if rise is None:
         raise ValueError(f"Expected `rises` to hold the rise of the {PAPER_LIKE!r} side, which has {len(paper_like)} "
                          f"shifted VLM cells, but got {rises!r}; compute it with vlmcal.papers.es.shift_rise_by_side")
-    measured = (f"On {_side_words(numbers, paper_like)}: {_c3_figures(numbers, 'paper_like', paper_like, clean, rise)} "
+    words, label = _side_words(numbers, paper_like)
+    measured = (f"On {words}: {_c3_figures(numbers, 'paper_like', paper_like, clean, rise)} "
                 "(bars: TS lowers ECE in at least {helps_bar:share} of the cells, a rise of at most "
                 "{rise_bar:ece_change})")
     numbers.update(helps_bar=helps_bar, rise_bar=rise_bar, rise_excess=rise.estimate - rise_bar)
@@ -298,25 +277,20 @@ def c3_ts_stable_under_shift(table: pd.DataFrame, rises: Mapping[str, BootstrapR
         "" if rise_test.holds is not None else _literal(noise_reason("the rise", rise, rise_test, rise_bar, rise_bar)),
         "" if holds else _worst_shifts(numbers, paper_like),
     ])
-    interval = f"95% CI of the rise on {_side_label(paper_like)} " + _ci(numbers, "rise", rise, "ece_change")
     return verdict(holds=holds, measured=". ".join(part for part in [measured, held_out_text] if part), why=why,
-                   interval=interval)
+                   interval=f"95% CI of the rise on {label} " + _ci(numbers, "rise", rise, "ece_change"))
 
 
-# ----------------------------------------------------------------------------- C4
 def c4_ts_transfers_across_labels(table: pd.DataFrame, intervals: dict[str, BootstrapResult], backbone: str) -> Verdict:
     """C4: a temperature fitted on other labels calibrates the test labels.
 
     Test: over the VLMs' cells, ``mean(before - with other labels' T) / mean(before - with target labels' T)``
-    is at least ``c4_threshold_recovery_share`` (a ratio of means: no cell with little to recover dominates).
+    is at least ``c4_threshold_recovery_share`` (a ratio of means: no cell with little to recover dominates);
+    not tested when no cell has a reduction to recover.
 
     Args:
         table: :func:`vlmcal.papers.es.label_shift` output, any seeds and transfers (optionally a source column).
         intervals: label -> :func:`vlmcal.papers.es.bootstrap_label_shift` interval of the recovered share.
-        backbone: the run's models in words.
-
-    Returns:
-        The :class:`~vlmcal.papers.common.verdict.Verdict` of C4; not tested when no cell has a reduction to recover.
     """
     bar = threshold("c4_threshold_recovery_share")
     vlm = _vlm_rows(table)
@@ -349,7 +323,6 @@ def c4_ts_transfers_across_labels(table: pd.DataFrame, intervals: dict[str, Boot
                             "the target labels (bar: at least {bar:share}); " + means)
 
 
-# ----------------------------------------------------------------------------- C5
 def _largest_gaps(numbers: dict, vlm: pd.DataFrame, k: int = 3) -> str:
     gap = vlm["confidence_after"] - vlm["accuracy"]
     numbers["mean_gap"] = gap.mean()
@@ -385,17 +358,13 @@ def c5_confidence_tracks_accuracy(
 ) -> Verdict:
     """C5: after TS, mean confidence tracks accuracy across shifts and label sets.
 
-    Test: over the VLMs' clean and paper-like points, R^2 of accuracy on confidence after TS exceeds ``c5_r2``
-    and Spearman's rho exceeds ``c5_spearman`` (the paper's bars). The held-out side is in ``measured`` only.
+    Test: over the VLMs' clean and paper-like points, R^2 of accuracy on confidence after TS exceeds ``c5_r2`` and
+    Spearman's rho exceeds ``c5_spearman`` (the paper's bars); not tested without a paper-like shifted condition, with
+    fewer than 3 points, or when accuracy or confidence does not vary. The held-out side is in ``measured`` only.
 
     Args:
         points: :func:`vlmcal.papers.es.confidence_accuracy_points` output (with a coverage column).
         correlations: :func:`vlmcal.papers.es.bootstrap_confidence_vs_accuracy_by_side` of the points (None: none).
-        backbone: the run's models in words.
-
-    Returns:
-        C5's :class:`~vlmcal.papers.common.verdict.Verdict`; not tested without a paper-like shifted condition,
-        with fewer than 3 points, or when accuracy or confidence does not vary.
     """
     r2_bar, rho_bar = threshold("c5_r2"), threshold("c5_spearman")
     vlm, paper_like, held_out, correlations = _sides(points, correlations, ("points", "correlations"), (
@@ -412,14 +381,14 @@ def c5_confidence_tracks_accuracy(
     if paper_like.empty:
         return verdict(holds=None, measured=held_out_text,
                        why=_no_paper_like_reason(numbers, held_out, "how confidence tracks accuracy"))
-    where = "clean, and " + _side_words(numbers, paper_like)
+    words, label = _side_words(numbers, paper_like)
+    where = "clean, and " + words
     if len(pooled) < 3:
         return verdict(holds=None, measured=join_parts([f"{{points:count}} VLM point(s) ({where})", held_out_text]),
                        why="only {points:count} VLM point(s) were measured; a correlation needs at least 3")
     if _c5_flat(pooled):
-        accuracy, confidence = pooled["accuracy"], pooled["confidence_after"]
-        numbers.update(accuracy_min=accuracy.min(), accuracy_max=accuracy.max(),
-                       confidence_min=confidence.min(), confidence_max=confidence.max())
+        numbers.update(accuracy_min=pooled["accuracy"].min(), accuracy_max=pooled["accuracy"].max(),
+                       confidence_min=pooled["confidence_after"].min(), confidence_max=pooled["confidence_after"].max())
         return verdict(holds=None, measured=join_parts([f"{{points:count}} VLM points ({where})", held_out_text]),
                        why="accuracy ({accuracy_min:.3f} to {accuracy_max:.3f}) or confidence after TS "
                            "({confidence_min:.3f} to {confidence_max:.3f}) does not vary across the {points:count} "
@@ -432,7 +401,7 @@ def c5_confidence_tracks_accuracy(
                 "(bars: above {r2_bar:.2f} and {rho_bar:.2f})")
     intervals = correlations.get(PAPER_LIKE)
     interval = "" if intervals is None else (
-        f"95% CI on clean data and {_side_label(paper_like)}: R^2 {_ci(numbers, 'r2', intervals['r2'], 'r')}, "
+        f"95% CI on clean data and {label}: R^2 {_ci(numbers, 'r2', intervals['r2'], 'r')}, "
         f"rho {_ci(numbers, 'rho', intervals['spearman'], 'r')}")
     why = "" if holds else join_parts([
         "" if r2 > r2_bar else "R^2 is {r2:r}, {r2_shortfall:r} below {r2_bar:.2f}",
@@ -443,7 +412,6 @@ def c5_confidence_tracks_accuracy(
                    interval=interval, why=why)
 
 
-# ----------------------------------------------------------------------------- C6
 def _c6_notes(numbers: dict, plan: CalibrationSizePlan, n_classes: int) -> list[str]:
     """What this run leaves out of C6: sizes the pool could not supply, and the many-class setting."""
     numbers.update(pool=plan.pool, classes=n_classes, many_classes=threshold("c6_many_classes"))
@@ -458,15 +426,10 @@ def _c6_notes(numbers: dict, plan: CalibrationSizePlan, n_classes: int) -> list[
 
 
 def sufficient_sizes(table: pd.DataFrame) -> pd.DataFrame:
-    """Per model and seed, the smallest sufficient calibration-set size at C6's tolerance.
-
-    Args:
-        table: :func:`vlmcal.papers.es.calibration_set_size` output, one or more seeds (column seed).
-
-    Returns:
-        :func:`vlmcal.papers.es.smallest_sufficient_n` of every seed, with a seed column
-        (NaN smallest_n: no size below the full set came within ``c6_threshold_plateau_ece``).
-    """
+    """Per model and seed, the smallest sufficient calibration-set size at C6's tolerance: the
+    :func:`vlmcal.papers.es.smallest_sufficient_n` of every seed of ``table``
+    (:func:`vlmcal.papers.es.calibration_set_size` output, column seed), with a seed column (NaN smallest_n: no size
+    below the full set came within ``c6_threshold_plateau_ece``)."""
     tolerance = threshold("c6_threshold_plateau_ece")
     if "seed" not in table:
         return smallest_sufficient_n(table, tolerance)
@@ -485,13 +448,7 @@ def c6_few_samples_suffice(table: pd.DataFrame, full_set_ece: dict[str, Bootstra
     Args:
         table: :func:`vlmcal.papers.es.calibration_set_size` output, one or more seeds (column seed when several).
         full_set_ece: :func:`vlmcal.papers.es.full_set_ece` of the first seed, one entry per VLM.
-        plan: the sizes run and skipped (:func:`vlmcal.papers.es.plan_calibration_sizes`).
-        n_classes: the data set's number of classes.
-        backbone: the run's models in words.
         n_resamples: bootstrap resamples of the interval at the paper's n (first seed).
-
-    Returns:
-        The :class:`~vlmcal.papers.common.verdict.Verdict` of C6.
     """
     tolerance, paper_n = threshold("c6_threshold_plateau_ece"), threshold("c6_samples_high")
     vlm = _vlm_rows(table)

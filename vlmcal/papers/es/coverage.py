@@ -1,19 +1,10 @@
 """Which shifted conditions a model's training data showed: the labels that split C3 and C5 in two.
 
-A model's *coverage* is the tuple of shift names (``vlmcal.data.shifts``) its training data is known to
-show (``Backbone.covered_shifts``, read from ``vlmcal.standins.corpus`` for vlmcal's own VLMs), or None
-when unknown (CLIP through open_clip). Each run carries it (:class:`vlmcal.pipeline.runs.Run`, filled in
-by :func:`vlmcal.pipeline.predictions.predict`; no weights loaded), and each condition gets one label:
-
-- ``"clean"``: the clean test set;
-- ``"covered"``: a shift the model's training data shows (at some severity);
-- ``"held out"``: a shift the model's training data, known, never shows;
-- ``"unknown"``: any shift of a model whose coverage is not known.
-
-The supervised baseline is trained on clean single items, so its coverage is ``()`` and every shift is
-"held out" for it. The two *sides* (``SIDES``): ``"paper-like"`` (covered or unknown) and ``"held out"``.
-ES's shifts (row ``es_paper_shift_side`` of ``vlmcal/papers/common/paper_values.csv``) resemble the
-covered side, so C3 and C5 decide on the paper-like side and report the held-out side as a second result.
+A model's *coverage* is the shifts its training data is known to show (``Backbone.covered_shifts``, from
+``vlmcal.standins.corpus`` for vlmcal's own VLMs; ``()`` for the supervised baseline), or None when unknown (CLIP
+through open_clip); :func:`coverage_label` labels each run's condition clean, covered, held out or unknown. ES's
+shifts (row ``es_paper_shift_side`` of ``vlmcal/papers/common/paper_values.csv``) resemble the covered side, so C3
+and C5 decide on the ``"paper-like"`` side (``SIDES``: covered or unknown) and report the held-out side apart.
 """
 
 from __future__ import annotations
@@ -28,10 +19,8 @@ from vlmcal.papers.common.paper_values import paper_value
 from vlmcal.pipeline.runs import CLEAN, COVERAGE_LABELS, COVERED, HELD_OUT, UNKNOWN, coverage_label
 from vlmcal.standins.corpus import COVERED_FAMILIES, HELD_OUT_FAMILIES, covered_shifts, held_out_shifts
 
-__all__ = [
-    "CLEAN", "COVERED", "HELD_OUT", "UNKNOWN", "COVERAGE_LABELS", "PAPER_LIKE", "SIDES", "coverage_label",
-    "model_coverage", "side_rows", "shifted_rows", "CoveragePanel", "coverage_panels", "coverage_note",
-]
+__all__ = ["CLEAN", "COVERED", "HELD_OUT", "UNKNOWN", "COVERAGE_LABELS", "PAPER_LIKE", "SIDES", "coverage_label",
+           "model_coverage", "side_rows", "shifted_rows", "CoveragePanel", "coverage_panels", "coverage_note"]
 
 PAPER_LIKE = "paper-like"
 # Each side: the coverage labels of the shifted conditions on it.
@@ -39,14 +28,8 @@ SIDES: dict[str, tuple[str, ...]] = {PAPER_LIKE: (COVERED, UNKNOWN), HELD_OUT: (
 
 
 def model_coverage(runs: Sequence) -> dict[str, tuple[str, ...] | None]:
-    """Each model's coverage, read from its runs (no model is loaded).
-
-    Args:
-        runs: :class:`vlmcal.pipeline.runs.Run` objects (any conditions, any models).
-
-    Returns:
-        model -> its ``covered_shifts`` (None: unknown), in the order the models first appear.
-    """
+    """Each model's coverage, read from its runs (no model is loaded): model -> ``covered_shifts`` (None: unknown),
+    in the order the models first appear."""
     coverage: dict[str, tuple[str, ...] | None] = {}
     for run in runs:
         if run.model in coverage and coverage[run.model] != run.covered_shifts:
@@ -57,11 +40,11 @@ def model_coverage(runs: Sequence) -> dict[str, tuple[str, ...] | None]:
     return coverage
 
 
-def _check_frame(frame: pd.DataFrame, side: str | None = None) -> None:
+def _check_frame(frame: pd.DataFrame, side: str) -> None:
     if "coverage" not in frame.columns:
         raise ValueError("Expected a `coverage` column (as vlmcal.papers.es.ts_across_shifts and "
                          f"confidence_accuracy_points write), but the table has only {list(frame.columns)}")
-    if side is not None and side not in SIDES:
+    if side not in SIDES:
         raise ValueError(f"Expected `side` to be one of {list(SIDES)}, but got {side!r}")
 
 
@@ -79,13 +62,8 @@ def side_rows(frame: pd.DataFrame, side: str) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class CoveragePanel:
-    """One side of a table, ready to plot in its own panel.
-
-    Attributes:
-        side: ``"paper-like"`` or ``"held out"``.
-        title: what the panel shows, in words computed from its rows.
-        rows: its clean rows and its shifted rows.
-    """
+    """One side (``"paper-like"`` or ``"held out"``) of a table, ready to plot in its own panel: a title in words
+    computed from its rows, and its clean and shifted rows."""
 
     side: str
     title: str
@@ -93,16 +71,9 @@ class CoveragePanel:
 
 
 def coverage_panels(frame: pd.DataFrame) -> list[CoveragePanel]:
-    """One panel per side that has shifted rows (the paper-like side first).
-
-    Args:
-        frame: :func:`vlmcal.papers.es.ts_across_shifts` or :func:`vlmcal.papers.es.confidence_accuracy_points`
-            output (a ``coverage`` column).
-
-    Returns:
-        The panels; a frame without shifted rows gives one panel of its clean rows.
-    """
-    _check_frame(frame)
+    """One panel per side of ``frame`` that has shifted rows (the paper-like side first); one panel of its clean rows
+    if it has none. ``frame``: :func:`vlmcal.papers.es.ts_across_shifts` or
+    :func:`vlmcal.papers.es.confidence_accuracy_points` output (a ``coverage`` column)."""
     panels = []
     for side in SIDES:
         shifted = shifted_rows(frame, side)
@@ -119,10 +90,8 @@ def coverage_panels(frame: pd.DataFrame) -> list[CoveragePanel]:
             unknown = dict.fromkeys(shifted.loc[shifted["coverage"] == UNKNOWN, "model"])
             title = "covered shifts, and every shift of " + ", ".join(unknown) + " (coverage unknown)"
         panels.append(CoveragePanel(side, title, side_rows(frame, side)))
-    if not panels:
-        clean = frame[frame["coverage"] == CLEAN]
-        panels.append(CoveragePanel(PAPER_LIKE, "clean data only (no shifted condition in this run)", clean))
-    return panels
+    return panels or [CoveragePanel(PAPER_LIKE, "clean data only (no shifted condition in this run)",
+                                     frame[frame["coverage"] == CLEAN])]
 
 
 def _families_text(shifts: Collection[str]) -> str:
@@ -132,16 +101,9 @@ def _families_text(shifts: Collection[str]) -> str:
 
 
 def coverage_note(runs: Sequence) -> str:
-    """A Markdown paragraph: what covered and held out mean, and each model's coverage in this run.
-
-    The families come from ``vlmcal.standins.corpus``, the paper's side from row ``es_paper_shift_side``.
-
-    Args:
-        runs: the page's :class:`vlmcal.pipeline.runs.Run` objects.
-
-    Returns:
-        Markdown text (display it with ``IPython.display.Markdown``).
-    """
+    """A Markdown paragraph (for ``IPython.display.Markdown``): what covered and held out mean, and each model's
+    coverage in ``runs``. The families come from ``vlmcal.standins.corpus``, the paper's side from row
+    ``es_paper_shift_side``."""
     run_shifts = list(dict.fromkeys(run.shift for run in runs if run.shift != CLEAN))
     lines = [
         "**Covered and held-out shifts.** vlmcal pretrains its own VLMs on a corpus of captioned scenes "
@@ -161,8 +123,7 @@ def coverage_note(runs: Sequence) -> str:
         if covered is None:
             lines.append(f"- {', '.join(models)}: coverage **unknown** (all {len(run_shifts)} shift(s) on the paper-like side)")
             continue
-        on = [s for s in run_shifts if s in covered]
-        off = [s for s in run_shifts if s not in covered]
+        on, off = [s for s in run_shifts if s in covered], [s for s in run_shifts if s not in covered]
         lines.append(f"- {', '.join(models)}: **covered** {len(on)} shift(s): {_families_text(on)}; "
                      f"**held out** {len(off)}: {_families_text(off)}")
     return "\n".join(lines)

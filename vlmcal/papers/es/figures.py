@@ -1,6 +1,6 @@
 """The ES pages' figures: ECE before and after TS (by shift, severity, label shift, calibration-set size),
-and confidence against accuracy. Seaborn (and its scipy) is imported only by the functions that draw bands.
-"""
+and confidence against accuracy. Each draws on the matplotlib axes ``ax`` (or ``axes``) it is given, a new figure if
+None, and returns them. Seaborn (and its scipy) is imported only by the functions that draw bands."""
 
 from __future__ import annotations
 
@@ -14,22 +14,13 @@ __all__ = ["plot_ece_before_after", "plot_label_shift", "plot_ece_by_severity", 
 
 def _model_palette(models):
     """One colour per model; the supervised baseline in black."""
-    colors = cmap_colors("tab10", len(models))
-    return {m: ("black" if m.startswith("supervised") else c) for m, c in zip(models, colors)}
+    return {m: "black" if m.startswith("supervised") else c for m, c in zip(models, cmap_colors("tab10", len(models)))}
 
 
 def plot_ece_before_after(table, ax=None):
-    """Grouped bars in the manner of ES Fig. 1: each model's ECE before and after TS, clean and under shift.
-
-    Args:
-        table: ``vlmcal.papers.es.ts_across_shifts`` output (several seeds allowed: bars show means).
-        ax: matplotlib axes; a new figure if None.
-
-    Returns:
-        The axes.
-    """
-    if ax is None:
-        _, ax = plt.subplots(figsize=(8, 3.6))
+    """Grouped bars in the manner of ES Fig. 1: each model's ECE before and after TS, clean and under shift, from
+    ``table`` (``vlmcal.papers.es.ts_across_shifts`` output; several seeds allowed: bars show means)."""
+    ax = plt.subplots(figsize=(8, 3.6))[1] if ax is None else ax
     where = np.where(table["shift"] == "clean", "clean", "shifted (mean)")
     means = table.assign(where=where).groupby(["model", "where"], sort=False)[["ece_before", "ece_after"]].mean()
     heights = means.unstack("where")  # one row per model; columns (before/after, clean/shifted)
@@ -46,15 +37,9 @@ def plot_ece_before_after(table, ax=None):
 
 
 def plot_label_shift(table, axes=None):
-    """ECE with no TS, TS from other labels and TS from the target labels: one panel per transfer.
-
-    Args:
-        table: ``vlmcal.papers.es.label_shift`` output with a ``source`` column (bars show means over seeds).
-        axes: one matplotlib axes per (source, target) pair; a new figure if None.
-
-    Returns:
-        The axes.
-    """
+    """ECE with no TS, TS from other labels and TS from the target labels: one panel (of ``axes``) per (source,
+    target) pair of ``table`` (``vlmcal.papers.es.label_shift`` output with a ``source`` column; bars show means over
+    seeds)."""
     bars = {"ece_before": "none", "ece_source_ts": "T from other labels", "ece_target_ts": "T from target labels"}
     panels = list(dict.fromkeys(zip(table["source"], table["target"])))
     if axes is None:
@@ -73,24 +58,16 @@ def plot_label_shift(table, axes=None):
 
 
 def plot_ece_by_severity(table, axes=None):
-    """ECE against shift severity (0 = clean), averaged over shifts: before TS and after TS.
+    """ECE against shift severity (0 = clean), averaged over shifts, on two axes: before TS and after TS.
 
-    Each line is a model's mean over seeds; the band spans the seeds (min to max). The supervised baseline is dashed.
-
-    Args:
-        table: ``vlmcal.papers.es.ts_across_shifts`` output (a ``seed`` column when it holds several seeds).
-        axes: two matplotlib axes; a new figure if None.
-
-    Returns:
-        The axes.
+    Each line is a model's mean over seeds of ``table`` (``vlmcal.papers.es.ts_across_shifts`` output, with a ``seed``
+    column when it holds several); the band spans the seeds (min to max). The supervised baseline is dashed.
     """
     import seaborn as sns
-
     models = list(dict.fromkeys(table["model"]))
     seeds = ["seed"] if "seed" in table.columns else []
     curves = table.groupby(["model", "severity", *seeds], sort=False)[["ece_before", "ece_after"]].mean().reset_index()
-    if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(10, 3.4), sharey=True)
+    axes = plt.subplots(1, 2, figsize=(10, 3.4), sharey=True)[1] if axes is None else axes
     dashes = {m: (4, 2) if m.startswith("supervised") else "" for m in models}
     titles = {"ece_before": "before TS", "ece_after": "after TS (T fitted on clean data)"}
     for i, (ax, (column, title)) in enumerate(zip(axes, titles.items())):
@@ -105,20 +82,11 @@ def plot_ece_by_severity(table, axes=None):
 
 
 def plot_calibration_set_size(table, ax=None):
-    """Post-TS ECE against calibration-set size: the mean over draws and a 10-90% band, per model.
-
-    Args:
-        table: ``vlmcal.papers.es.calibration_set_size`` output (the draws of several seeds are pooled).
-        ax: matplotlib axes; a new figure if None.
-
-    Returns:
-        The axes.
-    """
+    """Post-TS ECE against calibration-set size: the mean over draws and a 10-90% band, per model, from ``table``
+    (``vlmcal.papers.es.calibration_set_size`` output; the draws of several seeds are pooled)."""
     import seaborn as sns
-
     models = list(dict.fromkeys(table["model"]))
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6, 3.6))
+    ax = plt.subplots(figsize=(6, 3.6))[1] if ax is None else ax
     sns.lineplot(data=table, x="n", y="ece_after", hue="model", hue_order=models, palette=_model_palette(models),
                  estimator="mean", errorbar=("pi", 80), marker="o", markersize=4,
                  err_kws={"alpha": 0.15, "linewidth": 0}, ax=ax)
@@ -129,24 +97,15 @@ def plot_calibration_set_size(table, ax=None):
 
 
 def plot_confidence_vs_accuracy(points, confidence="confidence_after", ax=None):
-    """Mean confidence against accuracy, one point per condition, with the identity line.
+    """Mean confidence against accuracy, one point per condition (a row of ``points``, with columns ``model``,
+    ``accuracy`` and ``confidence``, and maybe ``kind``), with the identity line.
 
     Over the VLM points (every row without a ``kind`` column), the least-squares line whose R^2 C5 tests,
     with a seeded 95% bootstrap band (seaborn's ``regplot``).
-
-    Args:
-        points: rows with columns ``model``, ``accuracy`` and ``confidence`` (and ``kind``).
-        confidence: the confidence column to plot.
-        ax: matplotlib axes; a new figure if None.
-
-    Returns:
-        The axes.
     """
     import seaborn as sns
-
     fitted = points[points["kind"] == "VLM"] if "kind" in points.columns else points
-    if ax is None:
-        _, ax = plt.subplots(figsize=(4.6, 4.4))
+    ax = plt.subplots(figsize=(4.6, 4.4))[1] if ax is None else ax
     palette = _model_palette(list(dict.fromkeys(points["model"])))
     for model, group in points.groupby("model", sort=False):
         ax.scatter(group[confidence], group["accuracy"], s=14, alpha=0.7, color=palette[model], edgecolors="none", label=model)

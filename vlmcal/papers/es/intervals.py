@@ -1,7 +1,7 @@
 """Bootstrap intervals behind the ES verdicts, resampling the evaluation images (``vlmcal.metrics``' bootstrap core).
-
-The runs of one interval share the same draws (a paired bootstrap).
-"""
+The runs of one interval share the same draws (a paired bootstrap). In every function, ``evaluation_rows`` are the
+evaluation images' indices (shared by every run), and ``n_bins``, ``n_resamples``, ``seed``: ECE bins, bootstrap
+resamples and their seed."""
 
 from __future__ import annotations
 
@@ -17,27 +17,22 @@ from vlmcal.papers.es.coverage import SIDES, shifted_rows, side_rows
 from vlmcal.papers.es.tables import confidence_vs_accuracy
 from vlmcal.pipeline.runs import Run, _of_kind, _run_top_labels, _top_labels, restrict_to_classes
 
-__all__ = [
-    "mean_ece_bootstrap", "vlm_minus_supervised_ece", "ts_ece_ratio", "shift_rise_after_ts", "shift_rise_by_side",
-    "bootstrap_label_shift", "bootstrap_confidence_vs_accuracy", "bootstrap_confidence_vs_accuracy_by_side",
-    "full_set_ece",
-]
+__all__ = ["mean_ece_bootstrap", "vlm_minus_supervised_ece", "ts_ece_ratio", "shift_rise_after_ts",
+           "shift_rise_by_side", "bootstrap_label_shift", "bootstrap_confidence_vs_accuracy",
+           "bootstrap_confidence_vs_accuracy_by_side", "full_set_ece"]
 
 
 def mean_ece_bootstrap(
     groups: dict[str, Sequence[Run]], evaluation_rows, combine: Callable[[dict[str, torch.Tensor]], torch.Tensor],
     temperatures: dict[str, float] | None = None, n_bins: int = 15, n_resamples: int = 200, seed: int = 0,
 ) -> metrics.BootstrapResult:
-    """Bootstrap a figure built from mean ECEs of groups of runs, resampling the evaluation images.
-
-    Every run sees the same draws (a paired bootstrap), all resamples at once (:func:`vlmcal.metrics.ece_weighted`).
+    """Bootstrap a figure built from mean ECEs of groups of runs, resampling the evaluation images (the same draws for
+    every run: a paired bootstrap).
 
     Args:
         groups: name -> runs; each group's figure is the mean ECE over its runs.
-        evaluation_rows: the evaluation images' indices (shared by every run).
         combine: maps ``{group name: [S] mean ECEs}`` to the [S] figures (e.g. a difference).
         temperatures: model -> temperature to apply first (None: raw logits).
-        n_bins, n_resamples, seed: ECE bins, bootstrap resamples and their seed.
     """
     rows = torch.as_tensor(evaluation_rows)
     stacked = {name: _run_top_labels(runs, rows, temperatures) for name, runs in groups.items()}  # [R, n], [R, n] each
@@ -48,19 +43,10 @@ def mean_ece_bootstrap(
     return metrics.bootstrap_weights(statistic, len(rows), n_resamples=n_resamples, seed=seed)
 
 
-def vlm_minus_supervised_ece(
-    runs: Sequence[Run], evaluation_rows, n_bins: int = 15, n_resamples: int = 200, seed: int = 0
-) -> metrics.BootstrapResult | None:
-    """Mean ECE before TS of the VLM runs minus that of the supervised runs, with a paired bootstrap (C1).
-
-    Args:
-        runs: runs of VLMs and (maybe) of a supervised baseline, on the same images.
-        evaluation_rows, n_bins, n_resamples, seed: as for :func:`mean_ece_bootstrap`.
-
-    Returns:
-        A ``BootstrapResult`` in ECE units (positive: the VLMs are worse calibrated), or None without a
-        supervised model (or a VLM).
-    """
+def vlm_minus_supervised_ece(runs: Sequence[Run], evaluation_rows, n_bins: int = 15, n_resamples: int = 200,
+                             seed: int = 0) -> metrics.BootstrapResult | None:
+    """Mean ECE before TS of the VLM runs minus that of the supervised runs, with a paired bootstrap (C1), in ECE
+    units (positive: the VLMs are worse calibrated); None without a supervised run (or a VLM run)."""
     vlm, supervised = _of_kind(runs, "VLM"), _of_kind(runs, "supervised")
     if not vlm or not supervised:
         return None
@@ -68,18 +54,12 @@ def vlm_minus_supervised_ece(
                               n_bins=n_bins, n_resamples=n_resamples, seed=seed)
 
 
-def ts_ece_ratio(
-    runs: Sequence[Run], temperatures: dict[str, float], evaluation_rows, n_bins: int = 15, n_resamples: int = 200, seed: int = 0
-) -> metrics.BootstrapResult:
-    """The VLM runs' mean ECE after TS over their mean ECE before TS, with a paired bootstrap (C2).
+def ts_ece_ratio(runs: Sequence[Run], temperatures: dict[str, float], evaluation_rows, n_bins: int = 15,
+                 n_resamples: int = 200, seed: int = 0) -> metrics.BootstrapResult:
+    """The VLM runs' mean ECE after TS over that before TS (0.5: TS halves it), with a paired bootstrap (C2).
 
     Args:
-        runs: runs (only those of kind ``"VLM"`` count).
         temperatures: model -> temperature fitted on clean calibration data.
-        evaluation_rows, n_bins, n_resamples, seed: as for :func:`mean_ece_bootstrap`.
-
-    Returns:
-        A ``BootstrapResult`` of the ratio (0.5: TS halves the mean ECE).
     """
     vlm = _of_kind(runs, "VLM")
     if not vlm:
@@ -93,21 +73,15 @@ def ts_ece_ratio(
     return metrics.bootstrap_weights(ratio, len(rows), n_resamples=n_resamples, seed=seed)
 
 
-def shift_rise_after_ts(
-    runs: Sequence[Run], temperatures: dict[str, float], evaluation_rows, n_bins: int = 15, n_resamples: int = 200,
-    seed: int = 0, coverage: Collection[str] | None = None,
-) -> metrics.BootstrapResult | None:
-    """The VLMs' mean ECE after TS on shifted runs minus that on clean runs, with a paired bootstrap (C3).
+def shift_rise_after_ts(runs: Sequence[Run], temperatures: dict[str, float], evaluation_rows, n_bins: int = 15,
+                        n_resamples: int = 200, seed: int = 0,
+                        coverage: Collection[str] | None = None) -> metrics.BootstrapResult | None:
+    """The VLMs' mean ECE after TS on shifted runs minus that on clean runs, with a paired bootstrap (C3), in ECE
+    units (positive: calibration worsens under shift); None without such a shifted (or a clean) VLM run.
 
     Args:
-        runs: runs on the clean and shifted conditions (only VLMs count).
         temperatures: model -> temperature fitted on clean calibration data.
-        evaluation_rows, n_bins, n_resamples, seed: as for :func:`mean_ece_bootstrap`.
         coverage: count only the shifted runs whose :attr:`Run.coverage` is one of these labels; None: all.
-
-    Returns:
-        A ``BootstrapResult`` in ECE units (positive: calibration worsens under shift), or None without
-        such a shifted (or a clean) VLM run.
     """
     if isinstance(coverage, str):
         raise ValueError(f"Expected `coverage` to be a collection of coverage labels, e.g. ('held out',), but got the string {coverage!r}")
@@ -120,32 +94,23 @@ def shift_rise_after_ts(
                               temperatures=temperatures, n_bins=n_bins, n_resamples=n_resamples, seed=seed)
 
 
-def shift_rise_by_side(
-    runs: Sequence[Run], temperatures: dict[str, float], evaluation_rows, n_bins: int = 15, n_resamples: int = 200, seed: int = 0
-) -> dict[str, metrics.BootstrapResult | None]:
-    """:func:`shift_rise_after_ts` on each side of the shifts (``vlmcal.papers.es.coverage.SIDES``), for C3.
-
-    Args:
-        runs, temperatures, evaluation_rows, n_bins, n_resamples, seed: as for :func:`shift_rise_after_ts`.
-
-    Returns:
-        ``{"paper-like": rise or None, "held out": rise or None}``: None where the side has no shifted VLM run.
-    """
+def shift_rise_by_side(runs: Sequence[Run], temperatures: dict[str, float], evaluation_rows, n_bins: int = 15,
+                       n_resamples: int = 200, seed: int = 0) -> dict[str, metrics.BootstrapResult | None]:
+    """:func:`shift_rise_after_ts` on each side of the shifts (``vlmcal.papers.es.coverage.SIDES``), for C3:
+    ``{"paper-like": rise or None, "held out": rise or None}``, None where the side has no shifted VLM run."""
     return {side: shift_rise_after_ts(runs, temperatures, evaluation_rows, n_bins=n_bins, n_resamples=n_resamples,
                                       seed=seed, coverage=labels) for side, labels in SIDES.items()}
 
 
-def bootstrap_label_shift(
-    runs: Sequence[Run], table: pd.DataFrame, target_classes: dict[str, Sequence[int]], evaluation_rows,
-    n_bins: int = 15, n_resamples: int = 200, seed: int = 0,
-) -> metrics.BootstrapResult:
+def bootstrap_label_shift(runs: Sequence[Run], table: pd.DataFrame, target_classes: dict[str, Sequence[int]],
+                          evaluation_rows, n_bins: int = 15, n_resamples: int = 200,
+                          seed: int = 0) -> metrics.BootstrapResult:
     """Bootstrap the share of the attainable ECE reduction that a temperature from other labels achieves (C4).
 
-    The share is a ratio of means over the (model, target) cells of ``table``:
-    ``mean(ECE before - ECE with the source T) / mean(ECE before - ECE with the target T)`` (a mean of
-    per-cell ratios would let a cell with almost nothing to recover swamp the rest). Each cell's images
-    are resampled within that cell (strata); the temperatures come from ``table``. NaN where the
-    attainable reduction is not positive.
+    The share is a ratio of means over the (model, target) cells of ``table``: ``mean(ECE before - ECE with the source
+    T) / mean(ECE before - ECE with the target T)`` (a mean of per-cell ratios would let a cell with almost nothing to
+    recover swamp the rest). Each cell's images are resampled within that cell (strata); the temperatures come from
+    ``table``. NaN where the attainable reduction is not positive.
     """
     evaluation_rows = torch.as_tensor(evaluation_rows)
     cells = []  # per (model, target): ([3, n], [3, n]) top labels before TS, with the source T, with the target T
@@ -153,8 +118,8 @@ def bootstrap_label_shift(
         ev_logits, ev_labels = run.subset(evaluation_rows)
         for name, classes in target_classes.items():
             row = table[(table["model"] == run.model) & (table["target"] == name)].iloc[0]
-            logits, labels, _ = restrict_to_classes(ev_logits, ev_labels, classes)
-            cells.append(_top_labels([(logits, labels)] * 3, [1.0, row["temperature_source"], row["temperature_target"]]))
+            cells.append(_top_labels([restrict_to_classes(ev_logits, ev_labels, classes)[:2]] * 3,
+                                     [1.0, row["temperature_source"], row["temperature_target"]]))
     sizes = [conf.shape[1] for conf, _ in cells]
     strata = torch.repeat_interleave(torch.arange(len(cells)), torch.tensor(sizes))  # [sum n] the cell of each row
 
@@ -167,18 +132,15 @@ def bootstrap_label_shift(
     return metrics.bootstrap_weights(share, len(strata), n_resamples, seed=seed, strata=strata, nan_policy="omit")
 
 
-def bootstrap_confidence_vs_accuracy(
-    points: pd.DataFrame, n_resamples: int = 200, seed: int = 0, side: str | None = None
-) -> dict[str, metrics.BootstrapResult]:
-    """95% bootstraps over the VLM points of R^2 and Spearman's rho of calibrated confidence against accuracy (C5).
+def bootstrap_confidence_vs_accuracy(points: pd.DataFrame, n_resamples: int = 200, seed: int = 0,
+                                     side: str | None = None) -> dict[str, metrics.BootstrapResult]:
+    """95% bootstraps over the VLM points of R^2 and Spearman's rho of calibrated confidence against accuracy (C5),
+    as ``{"r2": BootstrapResult, "spearman": BootstrapResult}``.
 
     Args:
         points: :func:`confidence_accuracy_points` output; only rows of kind ``"VLM"`` count.
         n_resamples, seed: bootstrap resamples (the same for both statistics) and their seed.
         side: None for every point, or a side of ``vlmcal.papers.es.coverage.SIDES`` (with the clean points).
-
-    Returns:
-        ``{"r2": BootstrapResult, "spearman": BootstrapResult}``.
     """
     vlm = points[points["kind"] == "VLM"]
     vlm = (vlm if side is None else side_rows(vlm, side)).reset_index(drop=True)
@@ -192,38 +154,25 @@ def bootstrap_confidence_vs_accuracy(
         return {name: metrics.bootstrap_rows(statistic(name), len(vlm), n_resamples, seed=seed) for name in ("r2", "spearman")}
 
 
-def bootstrap_confidence_vs_accuracy_by_side(
-    points: pd.DataFrame, n_resamples: int = 200, seed: int = 0
-) -> dict[str, dict[str, metrics.BootstrapResult] | None]:
-    """:func:`bootstrap_confidence_vs_accuracy` on each side of the shifts (``vlmcal.papers.es.coverage.SIDES``), for C5.
-
-    Args:
-        points, n_resamples, seed: as for :func:`bootstrap_confidence_vs_accuracy`.
-
-    Returns:
-        ``{"paper-like": intervals or None, "held out": intervals or None}``: None where the side has no
-        shifted VLM point, or fewer than 3 points with the clean ones.
-    """
+def bootstrap_confidence_vs_accuracy_by_side(points: pd.DataFrame, n_resamples: int = 200,
+                                             seed: int = 0) -> dict[str, dict[str, metrics.BootstrapResult] | None]:
+    """:func:`bootstrap_confidence_vs_accuracy` per side of the shifts (``vlmcal.papers.es.coverage.SIDES``), for C5:
+    ``{"paper-like": intervals or None, "held out": intervals or None}``, None where the side has no shifted VLM
+    point, or fewer than 3 points with the clean ones."""
     vlm = points[points["kind"] == "VLM"]
     return {side: bootstrap_confidence_vs_accuracy(points, n_resamples, seed=seed, side=side)
             if not shifted_rows(vlm, side).empty and len(side_rows(vlm, side)) >= 3 else None
             for side in SIDES}
 
 
-def full_set_ece(
-    runs: Sequence[Run], table: pd.DataFrame, evaluation_rows, n_bins: int = 15, n_resamples: int = 200, seed: int = 0
-) -> dict[str, metrics.BootstrapResult]:
-    """Each VLM's ECE after TS fitted on the whole calibration pool, with its bootstrap over images (C6).
-
-    The half-width is the noise of the figure every calibration-set size is compared with.
+def full_set_ece(runs: Sequence[Run], table: pd.DataFrame, evaluation_rows, n_bins: int = 15, n_resamples: int = 200,
+                 seed: int = 0) -> dict[str, metrics.BootstrapResult]:
+    """model -> each VLM's ECE after TS fitted on the whole calibration pool, with its bootstrap over images (C6),
+    whose half-width is the noise of the figure every calibration-set size is compared with.
 
     Args:
         runs: clean runs, one per model (only VLMs count).
         table: :func:`calibration_set_size` output for the seed whose ``evaluation_rows`` these are.
-        evaluation_rows, n_bins, n_resamples, seed: as for :func:`mean_ece_bootstrap`.
-
-    Returns:
-        model -> ``BootstrapResult`` of its full-set ECE after TS.
     """
     if "seed" in table and table["seed"].nunique() > 1:
         raise ValueError(f"Expected the table of one seed, but got seeds {sorted(table['seed'].unique())}")

@@ -17,33 +17,24 @@ from vlmcal.pipeline.runs import Run, _ece_of_rows, _top_labels
 __all__ = ["calibration_set_size", "CalibrationSizePlan", "plan_calibration_sizes", "smallest_sufficient_n", "gap_to_full_set"]
 
 
-def calibration_set_size(
-    runs: Run | Sequence[Run], sizes: Sequence[int | str], calibration_rows, evaluation_rows, n_draws: int = 20,
-    seed: int = 0, n_bins: int = 15,
-) -> pd.DataFrame:
-    """ECE after TS fitted on n calibration samples, over repeated stratified draws (C6).
-
-    Every model is fitted on the same draws, all of one size at once (:func:`vlmcal.calibration.fit_temperatures`).
+def calibration_set_size(runs: Run | Sequence[Run], sizes: Sequence[int | str], calibration_rows, evaluation_rows,
+                         n_draws: int = 20, seed: int = 0, n_bins: int = 15) -> pd.DataFrame:
+    """ECE after TS fitted on n calibration samples, over repeated stratified draws shared by every model (C6).
 
     Args:
         runs: clean runs, one per model (or a single run).
         sizes: calibration-set sizes; ``"all"`` means every calibration row (drawn once).
         calibration_rows, evaluation_rows: the pool the samples are drawn from, and where ECE is measured.
-        n_draws: stratified draws per size.
         seed: base seed; draw ``d`` of size ``n`` uses its own derived seed.
-        n_bins: ECE bins.
-
     Returns:
         One row per (model, size, draw): model, kind, n, size, draw, temperature, ece_after.
     """
     runs = [runs] if isinstance(runs, Run) else list(runs)
-    calibration_rows = torch.as_tensor(calibration_rows)
-    evaluation_rows = torch.as_tensor(evaluation_rows)
+    calibration_rows, evaluation_rows = torch.as_tensor(calibration_rows), torch.as_tensor(evaluation_rows)
     cal_labels = runs[0].labels[calibration_rows]  # [P] the pool's labels
     if any(not torch.equal(run.labels[calibration_rows], cal_labels) for run in runs[1:]):
         raise ValueError("Expected runs on the same images (equal labels); fit each data set's runs separately")
-    labels_of_sizes = [str(size) for size in sizes]
-    if not labels_of_sizes or len(set(labels_of_sizes)) != len(labels_of_sizes):
+    if len(sizes) == 0 or len({str(size) for size in sizes}) != len(sizes):
         raise ValueError(f"Expected one or more distinct calibration sizes, but got {list(sizes)!r}")
     draws_by_size = {}  # size label -> [D, n] sample indices into the pool
     for size in sizes:
@@ -55,40 +46,31 @@ def calibration_set_size(
             raise ValueError(f"Expected calibration sizes in [1, {len(cal_labels)}] or 'all', but got {size!r}")
         draws_by_size[str(size)] = torch.stack([
             torch.as_tensor(stratified_sample(cal_labels, n, seed=seed * 100_003 + n * 1_009 + d), dtype=torch.long)
-            for d in range(n_draws)
-        ])
+            for d in range(n_draws)])
     cal_logits = torch.stack([run.logits[calibration_rows] for run in runs])  # [M, P, C], M models
     fits_by_model = [[] for _ in runs]  # per model: (size label, n, draw, temperature)
     for size, draws in draws_by_size.items():
-        n_draws_here, n = draws.shape
         with warnings.catch_warnings():  # tiny draws often have every prediction right: T on its bound is expected
             warnings.simplefilter("ignore", RuntimeWarning)
             temperatures = fit_temperatures(
                 cal_logits[:, draws].flatten(0, 1),  # [M, D, n, C] -> [M*D, n, C]: every model's draws at once
                 cal_labels[draws].repeat(len(runs), 1),  # [M*D, n]
-            ).view(len(runs), n_draws_here)  # [M, D]
-        for m in range(len(runs)):
-            fits_by_model[m] += [(size, n, d, float(t)) for d, t in enumerate(temperatures[m])]
+            ).view(len(runs), len(draws))  # [M, D]
+        for model_fits, model_temperatures in zip(fits_by_model, temperatures):
+            model_fits += [(size, draws.shape[1], d, float(t)) for d, t in enumerate(model_temperatures)]
     frames = []
     for run, fits in zip(runs, fits_by_model):
+        frame = pd.DataFrame(fits, columns=["size", "n", "draw", "temperature"])
         # Every fitted temperature on the evaluation set, then all ECEs in one pass.
-        size_labels, ns, draw_ids, fitted = (list(column) for column in zip(*fits))
-        conf, correct = _top_labels([run.subset(evaluation_rows)] * len(fits), fitted)  # [F, n], [F, n]
-        frames.append(pd.DataFrame({"model": run.model, "kind": run.kind, "n": ns, "size": size_labels,
-                                    "draw": draw_ids, "temperature": fitted,
-                                    "ece_after": _ece_of_rows(conf, correct, n_bins)}))
-    return pd.concat(frames, ignore_index=True)
+        conf, correct = _top_labels([run.subset(evaluation_rows)] * len(fits), frame["temperature"].tolist())  # [F, n]
+        frames.append(frame.assign(model=run.model, kind=run.kind, ece_after=_ece_of_rows(conf, correct, n_bins)))
+    return pd.concat(frames, ignore_index=True)[["model", "kind", "n", "size", "draw", "temperature", "ece_after"]]
 
 
 @dataclass(frozen=True)
 class CalibrationSizePlan:
-    """Which calibration-set sizes a run can draw from its pool, and which it must skip.
-
-    Attributes:
-        kept: the sizes that fit the pool (integers <= ``pool``, and ``"all"``), in the given order.
-        skipped: the integer sizes larger than the pool, in the given order.
-        pool: how many calibration images there are to draw from.
-    """
+    """Which calibration-set sizes a run can draw from its pool of ``pool`` images (``kept``: integers <= ``pool``,
+    and ``"all"``), and which it must skip (``skipped``: the larger integers), each in the given order."""
 
     kept: tuple[int | str, ...]
     skipped: tuple[int, ...]
@@ -104,15 +86,11 @@ class CalibrationSizePlan:
 
 
 def plan_calibration_sizes(sizes: Sequence[int | str], pool: int) -> CalibrationSizePlan:
-    """Split the requested calibration-set sizes into those the pool can supply and those it cannot.
+    """Split the requested calibration-set sizes into those the pool can supply (the plan's ``kept``, which
+    :func:`calibration_set_size` accepts) and those it cannot.
 
     Args:
         sizes: integers >= 1 and/or ``"all"`` (the whole pool).
-        pool: the number of calibration images (e.g. ``len(calibration_rows)``).
-
-    Returns:
-        A :class:`CalibrationSizePlan`; :func:`calibration_set_size` accepts its ``kept``.
-
     Example:
         >>> plan_calibration_sizes([5, 50, 500, "all"], pool=60).skipped
         (500,)
@@ -133,15 +111,9 @@ def plan_calibration_sizes(sizes: Sequence[int | str], pool: int) -> Calibration
 
 
 def smallest_sufficient_n(table: pd.DataFrame, tolerance: float) -> pd.DataFrame:
-    """Per model, the smallest n whose mean ECE after TS is within ``tolerance`` (absolute) of the full set's.
-
-    Args:
-        table: the output of :func:`calibration_set_size` for one seed.
-        tolerance: how far above the full-set ECE a size's mean ECE may lie (C6: ``c6_threshold_plateau_ece``).
-
-    Returns:
-        One row per model: full_ece, smallest_n (NaN when no size below the full set qualifies).
-    """
+    """Per model of ``table`` (:func:`calibration_set_size` output for one seed), the smallest n whose mean ECE after
+    TS is within ``tolerance`` (absolute; C6: ``c6_threshold_plateau_ece``) of the full set's: one row per model with
+    full_ece and smallest_n (NaN when no size below the full set qualifies)."""
     out = []
     for model, group in table.groupby("model"):
         means = group.groupby("n")["ece_after"].mean().sort_index()
@@ -154,15 +126,8 @@ def smallest_sufficient_n(table: pd.DataFrame, tolerance: float) -> pd.DataFrame
 def gap_to_full_set(table: pd.DataFrame, n: int, n_resamples: int = 200, seed: int = 0) -> metrics.BootstrapResult:
     """Mean post-TS ECE with n calibration samples minus the full-set ECE, averaged over models (C6).
 
-    The interval is a 95% percentile bootstrap over the draws at size n, resampled within each model (strata).
-
-    Args:
-        table: :func:`calibration_set_size` output for one seed (one or more models).
-        n: the calibration-set size to compare (e.g. the paper's 50).
-        n_resamples, seed: bootstrap resamples and their seed.
-
-    Returns:
-        A ``BootstrapResult`` in ECE units (all NaN when ``table`` has no draws of size n).
+    The interval is a 95% percentile bootstrap over the draws at size n (e.g. the paper's 50), resampled within each
+    model (strata); all NaN when ``table`` (:func:`calibration_set_size` output for one seed) has no draws of size n.
     """
     at_n = table[(table["n"] == n) & (table["size"] != "all")]
     full = table[table["size"] == "all"].set_index("model")["ece_after"]

@@ -23,13 +23,10 @@ class StudySettings(PageSettings):
         dataset: a data-set spec (``fashion-mnist``, ``cifar10:/path``, ``imagefolder:/path``).
         seeds: seeds of the calibration/evaluation split (and of the draws of C6).
         n_bins: ECE bins (the paper: 15).
-        device: ``"cpu"``, ``"cuda"`` or "" (read as None) for automatic.
-        cache_dir: vlmcal's cache directory, or "" (read as None) for the default.
+        device, cache_dir: ``"cpu"`` or ``"cuda"``, and vlmcal's cache directory; "" (read as None): the default.
         shifts: shift names, or ``["all"]`` for every shift in ``vlmcal.data.shifts``.
-        severities: shift severities (1..5).
         templates: ``"ensemble"`` (CLIP's 80), ``"hard"`` or ``"dataset"``.
         max_samples: evaluate on a stratified subset of at most this many test images (0: all).
-        n_resamples: bootstrap resamples for the verdict's interval.
     """
 
     backbones: tuple[str, ...] = spec(nonempty=True)
@@ -118,12 +115,8 @@ def _sizes(value, name: str) -> tuple[int | str, ...]:
 
 @dataclass(frozen=True)
 class SetSizeSettings(PageSettings):
-    """The calibration-set-size page's own parameters.
-
-    Attributes:
-        sizes: calibration-set sizes, each an integer >= 1 or ``"all"``.
-        n_draws: stratified draws per size (at least 2, so that the draws have a spread).
-    """
+    """The calibration-set-size page's own parameters: ``sizes`` (calibration-set sizes, each an integer >= 1 or
+    ``"all"``) and ``n_draws`` (stratified draws per size, at least 2 so that the draws have a spread)."""
 
     sizes: tuple[int | str, ...] = spec(read=_sizes)
     n_draws: int = spec(minimum=2)

@@ -20,23 +20,17 @@ __all__ = ["ts_across_shifts", "label_shift", "confidence_vs_accuracy", "confide
 
 def _family(shift: str) -> str:
     """The shift's family in ``vlmcal.data.shifts.SHIFT_FAMILIES``; ``"clean"``, or ``"other"`` outside it."""
-    if shift == "clean":
-        return "clean"
-    return next((family for family, names in SHIFT_FAMILIES.items() if shift in names), "other")
+    return "clean" if shift == "clean" else next((f for f, names in SHIFT_FAMILIES.items() if shift in names), "other")
 
 
 def ts_across_shifts(runs: Sequence[Run], calibration_rows, evaluation_rows, n_bins: int = 15) -> pd.DataFrame:
     """ECE before and after temperature scaling fitted on clean calibration data (C1, C2, C3).
 
-    Each model's temperature is fitted on ``calibration_rows`` of its clean run and applied, unchanged,
-    to ``evaluation_rows`` of every run of that model.
+    Each model's temperature is fitted on ``calibration_rows`` of its clean run (``shift == "clean"``; every model of
+    ``runs`` needs one) and applied, unchanged, to ``evaluation_rows`` of every run of that model.
 
     Args:
-        runs: runs of one or more models; each model needs a run with ``shift == "clean"``.
-        calibration_rows: indices of the clean calibration samples.
-        evaluation_rows: indices of the evaluation samples (the same in every run).
         n_bins: ECE bins (ES: 15).
-
     Returns:
         One row per run: model, kind, shift, severity, condition, family ("clean" for clean data), coverage
         (:attr:`Run.coverage`), temperature, accuracy, ece_before, ece_after, confidence_before, confidence_after.
@@ -51,8 +45,7 @@ def ts_across_shifts(runs: Sequence[Run], calibration_rows, evaluation_rows, n_b
     conf_after, correct_after = _run_top_labels(runs, evaluation_rows, temperatures)  # [R, n], [R, n]
     return pd.DataFrame({
         **{key: [getattr(run, key) for run in runs] for key in ("model", "kind", "shift", "severity", "condition")},
-        "family": [_family(run.shift) for run in runs],
-        "coverage": [run.coverage for run in runs],
+        "family": [_family(run.shift) for run in runs], "coverage": [run.coverage for run in runs],
         "temperature": [temperatures[run.model] for run in runs],
         "accuracy": correct.double().mean(dim=1).cpu().numpy(),
         "ece_before": _ece_of_rows(conf_before, correct, n_bins),
@@ -62,20 +55,14 @@ def ts_across_shifts(runs: Sequence[Run], calibration_rows, evaluation_rows, n_b
     })
 
 
-def label_shift(
-    runs: Sequence[Run], source_classes: Sequence[int], target_classes: dict[str, Sequence[int]], calibration_rows,
-    evaluation_rows, n_bins: int = 15,
-) -> pd.DataFrame:
+def label_shift(runs: Sequence[Run], source_classes: Sequence[int], target_classes: dict[str, Sequence[int]],
+                calibration_rows, evaluation_rows, n_bins: int = 15) -> pd.DataFrame:
     """TS fitted on one label set, evaluated on others (C4), against TS fitted on the target labels.
 
     Args:
         runs: clean runs, one per model.
         source_classes: the classes whose calibration samples fit the temperature (e.g. base).
         target_classes: name -> classes to evaluate on (e.g. ``{"new": [...], "all": [...]}``).
-        calibration_rows: calibration sample indices (for the source and the target fit).
-        evaluation_rows: evaluation sample indices.
-        n_bins: ECE bins.
-
     Returns:
         One row per (model, target): temperature_source, temperature_target, ece_before, ece_source_ts,
         ece_target_ts, and ``recovered``: the share of the target-fitted TS's ECE reduction that the
@@ -92,22 +79,16 @@ def label_shift(
             before = _ece(logits, labels, n_bins)
             with_source, with_target = _ece(logits / t_source, labels, n_bins), _ece(logits / t_target, labels, n_bins)
             gain = before - with_target
-            rows.append({
-                "model": run.model, "kind": run.kind, "target": name, "n_classes": len(classes),
-                "accuracy": metrics.accuracy(logits, labels, inputs="logits"), "temperature_source": t_source,
-                "temperature_target": t_target, "ece_before": before, "ece_source_ts": with_source,
-                "ece_target_ts": with_target, "recovered": (before - with_source) / gain if gain > 0 else np.nan,
-            })
+            rows.append({"model": run.model, "kind": run.kind, "target": name, "n_classes": len(classes),
+                         "accuracy": metrics.accuracy(logits, labels, inputs="logits"), "temperature_source": t_source,
+                         "temperature_target": t_target, "ece_before": before, "ece_source_ts": with_source,
+                         "ece_target_ts": with_target,
+                         "recovered": (before - with_source) / gain if gain > 0 else np.nan})
     return pd.DataFrame(rows)
 
 
 def confidence_vs_accuracy(points: pd.DataFrame, confidence: str = "confidence_after", accuracy: str = "accuracy") -> dict:
-    """How well mean calibrated confidence tracks accuracy across conditions (C5).
-
-    Args:
-        points: one row per condition.
-        confidence: column of mean (calibrated) confidence.
-        accuracy: column of accuracy.
+    """How well mean calibrated confidence (column ``confidence``) tracks accuracy across conditions, one per row (C5).
 
     Returns:
         ``{"r2": R^2 of the least-squares line, "r2_identity": 1 - SS(acc - conf) / SS(acc - mean),``
@@ -123,17 +104,13 @@ def confidence_vs_accuracy(points: pd.DataFrame, confidence: str = "confidence_a
             "spearman": spearman, "pearson": pearson, "n": int(len(x))}
 
 
-def confidence_accuracy_points(
-    runs: Sequence[Run], temperatures: dict[str, float], evaluation_rows, class_sets: dict[str, Sequence[int]]
-) -> pd.DataFrame:
+def confidence_accuracy_points(runs: Sequence[Run], temperatures: dict[str, float], evaluation_rows,
+                               class_sets: dict[str, Sequence[int]]) -> pd.DataFrame:
     """Accuracy and mean confidence (before and after TS) per (model, condition, label set) (C5).
 
     Args:
-        runs: runs on any conditions.
         temperatures: model -> temperature (fitted on clean, all-class calibration data).
-        evaluation_rows: evaluation images.
         class_sets: name -> classes; each set restricts the logits and images to those classes.
-
     Returns:
         One row per (run, label set): model, kind, shift, condition, coverage (:attr:`Run.coverage`), labels,
         accuracy, confidence_before, confidence_after.
@@ -149,8 +126,7 @@ def confidence_accuracy_points(
         conf_after, _ = _top_labels(restricted, scale)  # [R, m]
         frames.append(pd.DataFrame({
             **{key: [getattr(run, key) for run in runs] for key in ("model", "kind", "shift", "condition", "coverage")},
-            "labels": name,
-            "accuracy": correct.double().mean(dim=1).cpu().numpy(),
+            "labels": name, "accuracy": correct.double().mean(dim=1).cpu().numpy(),
             "confidence_before": conf_before.double().mean(dim=1).cpu().numpy(),
             "confidence_after": conf_after.double().mean(dim=1).cpu().numpy(),
         }))
@@ -161,12 +137,8 @@ def confidence_accuracy_points(
 def confidence_vs_accuracy_by_side(points: pd.DataFrame, confidences: Sequence[str] = ("confidence_before", "confidence_after")) -> pd.DataFrame:
     """:func:`confidence_vs_accuracy` per model and side of the shifts (C5's table).
 
-    Each side (``vlmcal.papers.es.coverage.SIDES``) pools the model's clean points with its shifted
-    points of that side, over every label set.
-
-    Args:
-        points: :func:`confidence_accuracy_points` output.
-        confidences: the confidence columns to correlate with accuracy.
+    Each side (``vlmcal.papers.es.coverage.SIDES``) pools the model's clean points with its shifted points of that
+    side, over every label set; ``points`` is :func:`confidence_accuracy_points` output.
 
     Returns:
         One row per (model, side with shifted points, confidence column): kind, model, side, confidence,
@@ -178,7 +150,6 @@ def confidence_vs_accuracy_by_side(points: pd.DataFrame, confidences: Sequence[s
             pooled = side_rows(group, side)
             if shifted_rows(group, side).empty or len(pooled) < 3:
                 continue
-            for column in confidences:
-                rows.append({"kind": kind, "model": model, "side": side, "confidence": column,
-                             **confidence_vs_accuracy(pooled, confidence=column)})
+            rows += [{"kind": kind, "model": model, "side": side, "confidence": column,
+                      **confidence_vs_accuracy(pooled, confidence=column)} for column in confidences]
     return pd.DataFrame(rows, columns=["kind", "model", "side", "confidence", "r2", "r2_identity", "spearman", "pearson", "n"])
