@@ -1,9 +1,6 @@
-"""Figures every page may draw, and the style helpers the papers' figure modules share.
-
-Compute first, draw second: every function takes the result and an optional ``ax`` (or ``axes``),
-draws on it and returns the axes, never changing global matplotlib settings. Seaborn (and its scipy,
-about a second) is imported only inside the functions that need it, since every notebook imports this.
-"""
+"""Figures every page may draw, and the style helpers the papers' figure modules share. Every function takes the
+result and an optional ``ax`` (or ``axes``; None: a new figure), draws on it and returns the axes, never changing
+global settings. Seaborn (about a second to import) is imported only where needed."""
 
 from __future__ import annotations
 
@@ -50,23 +47,16 @@ UNDER_CONFIDENT = "#1f77b4"  # blue: mean confidence below accuracy
 def plot_reliability_diagram(data, ax=None, title: str | None = None):
     """Reliability diagram (accuracy bars, over-/under-confidence gaps red/blue) with the confidence histogram beneath.
 
-    Args:
-        data: a ``vlmcal.metrics.ReliabilityData`` (from ``reliability_data`` or ``bin_statistics``).
-        ax: matplotlib axes for the diagram (the histogram is attached beneath); a new figure if None.
-        title: axes title; by default the ECE, MCE and sample count.
-
-    Returns:
-        ``(diagram_axes, histogram_axes)``.
+    ``data`` is a ``vlmcal.metrics.ReliabilityData`` (from ``reliability_data`` or ``bin_statistics``); ``title``
+    defaults to the ECE, MCE and sample count. Returns ``(diagram_axes, histogram_axes)``.
     """
     from mpl_toolkits.axes_grid1 import make_axes_locatable
-    if ax is None:
-        _, ax = plt.subplots(figsize=(4.2, 4.6))
+    ax = plt.subplots(figsize=(4.2, 4.6))[1] if ax is None else ax
     hist_ax = make_axes_locatable(ax).append_axes("bottom", size="32%", pad=0.08, sharex=ax)
     lower, upper = data.edges[:-1], data.edges[1:]
     if data.n_bins == len(data.edges):  # torchmetrics' extra bin for exactly 1.0: draw it as a sliver at 1
         lower, upper = np.append(lower, 1.0), np.append(upper, 1.01)
-    width, centre = upper - lower, (lower + upper) / 2
-    full = data.count > 0
+    width, centre, full = upper - lower, (lower + upper) / 2, data.count > 0
     acc, conf = data.accuracy, data.mean_confidence
     ax.bar(lower[full], acc[full], width=width[full], align="edge", color="0.82", edgecolor="0.45", lw=0.6, label="accuracy")
     for colour, mask, label in ((OVER_CONFIDENT, full & (conf > acc), "over-confident"),
@@ -86,20 +76,11 @@ def plot_reliability_diagram(data, ax=None, title: str | None = None):
 
 
 # ----------------------------------------------------------------------------- the empirical study (C1-C6)
-
-
 def plot_top_predictions(images, probs, labels, class_names, k: int = 3, axes=None):
     """A few images, each above a bar chart of its top-k class probabilities (true class in green).
 
-    Args:
-        images, probs, labels: [M, 1 or 3, H, W] float images in [0, 1], [M, C] probabilities, [M] true labels.
-        class_names: the C names.
-        k: how many classes to show per image.
-        axes: a [2, M] array of axes; a new figure if None.
-
-    Returns:
-        The axes.
-    """
+    ``images``, ``probs``, ``labels``: [M, 1 or 3, H, W] float images in [0, 1], [M, C] probabilities, [M] true labels;
+    ``axes``: a [2, M] array."""
     m = len(images)
     if axes is None:
         _, axes = plt.subplots(2, m, figsize=(2.1 * m, 4.0), gridspec_kw={"height_ratios": [1.1, 1]})
@@ -130,41 +111,26 @@ def _annotated_heatmap(ax, values, class_names, fmt: str, cmap: str, cbar_label:
 
 
 def plot_confusion_matrix(matrix, class_names, ax=None, normalize: bool = True):
-    """A confusion matrix as a heat map (rows: true class, columns: predicted class).
+    """A confusion matrix ([C, C] counts) as a heat map (rows: true class, columns: predicted class).
 
-    Args:
-        matrix: [C, C] counts.
-        class_names: the C names.
-        ax: matplotlib axes; a new figure if None.
-        normalize: show each row as shares of the true class.
-
-    Returns:
-        The axes.
+    ``normalize`` shows each row as shares of the true class.
     """
     m = np.asarray(matrix, dtype=float)  # [C, C]
     if normalize:
         m = m / np.clip(m.sum(axis=1, keepdims=True), 1, None)  # rows as shares; an empty row stays 0
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6, 5))
+    ax = plt.subplots(figsize=(6, 5))[1] if ax is None else ax
     _annotated_heatmap(ax, m, class_names, fmt=".2f" if normalize else ".0f", cmap="Blues", vmin=0)
     ax.set(xlabel="predicted", ylabel="true")
     return ax
 
 
 def plot_text_similarity(similarity, class_names, ax=None):
-    """Cosine similarity between the class text features as an annotated heat map.
+    """Cosine similarity between the class text features as an annotated heat map, with a colour bar beside.
 
-    Args:
-        similarity: [C, C] cosine similarities, e.g. ``text @ text.T`` of L2-normalised text features (tensor or array).
-        class_names: the C names.
-        ax: matplotlib axes (a colour bar is attached beside); a new figure if None.
-
-    Returns:
-        The axes.
+    ``similarity``: [C, C], e.g. ``text @ text.T`` of L2-normalised text features (tensor or array).
     """
     sim = np.asarray(similarity.detach().cpu() if hasattr(similarity, "detach") else similarity, dtype=float)  # [C, C]
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6, 5))
+    ax = plt.subplots(figsize=(6, 5))[1] if ax is None else ax
     _annotated_heatmap(ax, sim, class_names, fmt=".2f", cmap="viridis", cbar_label="cosine similarity")
     return ax
 
@@ -174,16 +140,12 @@ def plot_corpus_samples(corpus, n: int = 18, seed: int | None = None, ncols: int
 
     Args:
         corpus: a ``vlmcal.standins.corpus.Corpus`` (a stand-in's is ``make_corpus(backbone.config.corpus)``).
-        n: how many scenes to show.
         seed: None shows the first n scenes (the corpus is in random order); an integer draws n with that seed.
         ncols: scenes per row of a new figure (ignored when ``axes`` is given).
-        axes: at least n matplotlib axes (any shape; those beyond the n-th are hidden); a new figure if None.
-        wrap: wrap captions at this many characters per line.
-
+        axes: at least n axes (any shape; those beyond the n-th are hidden).
     Returns:
-        The axes as a numpy array (a new figure's: [rows, ncols]); scene ``j`` on ``axes.flat[j]``, titled with
-        its caption, its x label the style and severity ("sketch, severity 4", or "plain").
-
+        The axes as a numpy array (a new figure's: [rows, ncols]); scene ``j`` on ``axes.flat[j]``, its x label the
+        style and severity ("sketch, severity 4", or "plain").
     Raises:
         ValueError: ``n`` is not a positive integer at most the corpus size, or fewer than n axes are given.
     """
@@ -200,13 +162,13 @@ def plot_corpus_samples(corpus, n: int = 18, seed: int | None = None, ncols: int
     if axes is None:
         nrows = -(-n // ncols)  # ceil
         lines = max(t.count("\n") + 1 for t in titles.values())  # the tallest title sets every row's height
-        _, axes = plt.subplots(nrows, ncols, figsize=(1.55 * ncols, (1.75 + 0.13 * lines) * nrows), squeeze=False, layout="constrained")
+        _, axes = plt.subplots(nrows, ncols, figsize=(1.55 * ncols, (1.75 + 0.13 * lines) * nrows), squeeze=False,
+                               layout="constrained")
     axes = np.asarray(axes)
     if axes.size < n:
         raise ValueError(f"Expected at least n = {n} axes to draw on, but got {axes.size}")
     for ax, i in zip(axes.flat, picks):
-        img = corpus.images[i].detach().cpu().float().numpy()  # [1, 28, 28]
-        ax.imshow(img[0], cmap="gray", vmin=0, vmax=1)
+        ax.imshow(corpus.images[i].detach().cpu().float().numpy()[0], cmap="gray", vmin=0, vmax=1)  # image [1, 28, 28]
         ax.set(xticks=[], yticks=[])
         ax.spines[:].set_visible(False)
         ax.set_title(titles[i], fontsize=6.5)

@@ -18,17 +18,14 @@ _SUPERVISED = "vlmcal's CNN trained with cross-entropy on Fashion-MNIST, standin
 def model_family(name: str) -> str:
     """Which kind of model a backbone name is: ``"stand-in"``, ``"random"``, ``"supervised"`` or ``"pretrained"``.
 
-    Example:
-        >>> [model_family(n) for n in ("default-wide", "openclip:vlmcal-tiny:random", "openclip:ViT-B-32:openai")]
-        ['stand-in', 'random', 'pretrained']
+    >>> [model_family(n) for n in ("default-wide", "openclip:vlmcal-tiny:random", "openclip:ViT-B-32:openai")]
+    ['stand-in', 'random', 'pretrained']
     """
     if name == "default" or name.startswith("default-"):
         return "stand-in"
     if name == "supervised" or name.startswith("supervised-"):
         return "supervised"
-    if name.startswith("openclip:") and name.endswith(":random"):
-        return "random"
-    return "pretrained"
+    return "random" if name.startswith("openclip:") and name.endswith(":random") else "pretrained"
 
 
 def _names(names: Sequence[str]) -> str:
@@ -57,9 +54,8 @@ class BackboneNote:
 
 def _inline_html(text: str) -> str:
     """`code` and **bold** of one paragraph as HTML, everything else escaped."""
-    escaped = html.escape(text, quote=False)
-    escaped = re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
-    return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", escaped)
+    coded = re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text, quote=False))
+    return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", coded)
 
 
 def _vlm_paragraphs(backbones: Sequence[str]) -> list[str]:
@@ -88,14 +84,9 @@ def _supervised_paragraph(settings) -> str:
 
 
 def backbone_note(settings, scope: str = "") -> BackboneNote:
-    """The page's Backbone box, from the models and data the run was given.
+    """The page's Backbone box, from the models and data the run was given; a cell's last expression displays it.
 
-    Args:
-        settings: a :class:`vlmcal.papers.es.StudySettings` (its backbones, models, supervised and dataset are read).
-        scope: what of the data set the page uses, e.g. ``"clean test set"`` (optional).
-
-    Returns:
-        A :class:`BackboneNote`; the last expression of a cell displays it.
-    """
+    ``settings``: a :class:`vlmcal.papers.es.StudySettings` (its backbones, models, supervised and dataset are read);
+    ``scope``: what of the data set the page uses, e.g. ``"clean test set"`` (optional)."""
     data = f"Data: `{settings.dataset}`" + (f", {scope}" if scope else "") + "."
     return BackboneNote(tuple(_vlm_paragraphs(list(settings.backbones)) + [_supervised_paragraph(settings), data]))

@@ -1,7 +1,5 @@
-"""The papers' own figures, looked up by id in one data file (``vlmcal/papers/common/paper_values.csv``).
-
-Each row has: id, claim, paper, quantity, value (a number, or empty for a statement), unit, source.
-"""
+"""The papers' own figures, looked up by id in one data file (``vlmcal/papers/common/paper_values.csv``), whose
+rows have: id, claim, paper, quantity, value (a number, or empty for a statement), unit, source."""
 
 from __future__ import annotations
 

@@ -1,11 +1,6 @@
-"""Reading a notebook's parameters as a reader types them, and checking them once.
-
-A value arrives as written in the cell, as YAML parsed by ``vlmcal.book.run``, or from papermill's
-``-p`` as a string (``-p n_classes '[2, 1000]'`` arrives as ``"[2, 1000]"``): a string is read as YAML,
-then checked; an error names the parameter, what it received and what it accepts. A misspelt name is
-refused before a run (:func:`refuse_unknown_parameters`) or in the cell papermill injected
-(:func:`check_injected_parameters`).
-"""
+"""Reading a notebook's parameters as a reader types them (in the cell, as YAML, or as text from papermill's ``-p``:
+``-p n_classes '[2, 1000]'`` arrives as ``"[2, 1000]"`` and is read as YAML), checking them once, and refusing a
+misspelt name; an error names the parameter, what it received and what it accepts."""
 
 from __future__ import annotations
 
@@ -26,13 +21,8 @@ class UnknownParameter(ValueError):
 
 
 def refuse_unknown_parameters(page: str, known: Sequence[str], parameters: Mapping[str, Any] | Sequence[str]) -> None:
-    """Raise :class:`UnknownParameter` for the first name in ``parameters`` that is not in ``known``.
-
-    Args:
-        page: the page's name, for the message.
-        known: the names its ``parameters`` cell defines.
-        parameters: the names given (or a mapping of names to values).
-    """
+    """Raise :class:`UnknownParameter` for the first name in ``parameters`` that is not in ``known``, the names the
+    ``parameters`` cell of ``page`` defines."""
     known = list(known)
     for name in parameters:
         if name not in known:
@@ -53,15 +43,9 @@ def _assigned_names(source: str) -> list[str]:
 def check_injected_parameters(history: Sequence[str] | None = None, page: str = "This page") -> None:
     """Refuse a parameter that papermill injected but the page's ``parameters`` cell does not define.
 
-    Plain papermill only warns about it. Reads back the executed cells (IPython's ``In``): the injected
-    one (starting ``# Parameters``) and the parameters cell before it; outside IPython, does nothing.
-
-    Args:
-        history: the executed cells' sources, oldest first (default: the running kernel's ``In``).
-        page: the page's name, for the message.
-
-    Raises:
-        UnknownParameter: names the unknown parameter, the closest defined one, and all of them.
+    Plain papermill only warns about it. Reads back the executed cells' sources, oldest first (``history``; default:
+    the running kernel's ``In``; outside IPython, does nothing): the injected one (starting ``# Parameters``) and the
+    parameters cell before it. Its :class:`UnknownParameter` names the parameter, the closest defined one, and all.
     """
     if history is None:
         try:
@@ -78,9 +62,8 @@ def check_injected_parameters(history: Sequence[str] | None = None, page: str = 
 def yaml_text(text: str) -> Any:
     """``text`` read as YAML, or ``text`` itself when it is not valid YAML.
 
-    Example:
-        >>> yaml_text("[2, 1000]"), yaml_text("fashion-mnist"), yaml_text("a: [")
-        ([2, 1000], 'fashion-mnist', 'a: [')
+    >>> yaml_text("[2, 1000]"), yaml_text("fashion-mnist"), yaml_text("a: [")
+    ([2, 1000], 'fashion-mnist', 'a: [')
     """
     import yaml
     try:
@@ -92,25 +75,16 @@ def yaml_text(text: str) -> Any:
 def as_list(value: Any, name: str, kind: type) -> tuple:
     """A list parameter as a tuple of ``kind``; one value is read as a list of one.
 
-    Args:
-        value: a list, one value, or the YAML text of a list (``'[2, 1000]'``), as papermill's ``-p`` passes it.
-        name: the parameter's name, for the error message.
-        kind: the element type (``int``, ``float``, ``str``); ``int`` refuses fractions and bools.
+    ``value``: a list, one value, or the YAML text of a list (``'[2, 1000]'``), as papermill's ``-p`` passes it;
+    ``kind``: the element type (``int``, ``float``, ``str``), ``int`` refusing fractions and bools. An element that
+    cannot be read as ``kind`` raises a ValueError that names the parameter.
 
-    Raises:
-        ValueError: an element cannot be read as ``kind``; the message names the parameter.
-
-    Example:
-        >>> as_list("[2, 1000]", "n_classes", int), as_list(3, "seeds", int), as_list("default", "backbones", str)
-        ((2, 1000), (3,), ('default',))
+    >>> as_list("[2, 1000]", "n_classes", int), as_list(3, "seeds", int), as_list("default", "backbones", str)
+    ((2, 1000), (3,), ('default',))
     """
-    received = value
-    if isinstance(value, str):
-        parsed = yaml_text(value)
-        if isinstance(parsed, list):  # a string that is not a YAML list is one value
-            value = parsed
-    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-        value = [value]
+    items = yaml_text(value) if isinstance(value, str) else value
+    if not isinstance(items, list) and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        items = [value]  # one value (a string that is not a YAML list is one value)
 
     def convert(v: Any):
         if kind is int and (isinstance(v, bool) or (isinstance(v, float) and not v.is_integer())):
@@ -120,18 +94,17 @@ def as_list(value: Any, name: str, kind: type) -> tuple:
         return kind(v)
 
     try:
-        return tuple(convert(v) for v in value)
+        return tuple(convert(v) for v in items)
     except (TypeError, ValueError):
         wanted = f"a list of {kind.__name__}s (e.g. -p {name} '[...]')"
-        raise ValueError(f"Expected parameter `{name}` to be {wanted}, but got {received!r}") from None
+        raise ValueError(f"Expected parameter `{name}` to be {wanted}, but got {value!r}") from None
 
 
 def as_bool(value: Any, name: str) -> bool:
     """A bool parameter; the strings ``true``/``false``/``yes``/``no`` are read as YAML reads them.
 
-    Example:
-        >>> as_bool("false", "verbose"), as_bool(True, "verbose")
-        (False, True)
+    >>> as_bool("false", "verbose"), as_bool(True, "verbose")
+    (False, True)
     """
     parsed = yaml_text(value) if isinstance(value, str) else value
     if not isinstance(parsed, bool):
@@ -143,9 +116,8 @@ def as_number(value: Any, name: str, kind: type = float, minimum: float | None =
               maximum: float | None = None) -> int | float:
     """A finite int or float parameter, from a number or the text of one; optionally in ``[minimum, maximum]``.
 
-    Example:
-        >>> as_number("0.5", "alpha"), as_number(3, "n_bins", int, minimum=1), as_number("2", "severity", int, 1, 5)
-        (0.5, 3, 2)
+    >>> as_number("0.5", "alpha"), as_number(3, "n_bins", int, minimum=1), as_number("2", "severity", int, 1, 5)
+    (0.5, 3, 2)
     """
     parsed = yaml_text(value) if isinstance(value, str) else value
     ok = isinstance(parsed, numbers.Real) and not isinstance(parsed, bool)  # numpy's numbers too
@@ -167,15 +139,14 @@ def as_number(value: Any, name: str, kind: type = float, minimum: float | None =
 def list_parameter(settings: Any, name: str, kind: type) -> tuple:
     """Set ``settings.<name>`` (a frozen dataclass field) to :func:`as_list` of it and return it.
 
-    Example:
-        >>> from dataclasses import dataclass
-        >>> @dataclass(frozen=True)
-        ... class S:
-        ...     seeds: tuple
-        ...     def __post_init__(self):
-        ...         list_parameter(self, "seeds", int)
-        >>> S(seeds=3).seeds, S(seeds=[1, "2"]).seeds, S(seeds="[0, 1]").seeds
-        ((3,), (1, 2), (0, 1))
+    >>> from dataclasses import dataclass
+    >>> @dataclass(frozen=True)
+    ... class S:
+    ...     seeds: tuple
+    ...     def __post_init__(self):
+    ...         list_parameter(self, "seeds", int)
+    >>> S(seeds=3).seeds, S(seeds=[1, "2"]).seeds, S(seeds="[0, 1]").seeds
+    ((3,), (1, 2), (0, 1))
     """
     out = as_list(getattr(settings, name), name, kind)
     object.__setattr__(settings, name, out)

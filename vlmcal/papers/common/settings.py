@@ -1,8 +1,6 @@
-"""What every page's settings share: each parameter declared once, on its field, and checked once.
-
-A page's settings are a frozen dataclass subclassing :class:`PageSettings`: a field's annotation gives
-its type, :func:`spec` its default and what it accepts; every field is read (also as papermill's ``-p``
-text, :mod:`vlmcal.papers.common.params`) and checked once:
+"""What every page's settings share: a frozen dataclass subclassing :class:`PageSettings`, each field's annotation
+giving its type and :func:`spec` its default and what it accepts, every field read (also from papermill's ``-p`` text,
+:mod:`vlmcal.papers.common.params`) and checked once:
 
     >>> from dataclasses import dataclass
     >>> @dataclass(frozen=True)
@@ -18,7 +16,6 @@ How each annotation is read: ``int``, ``float``: a finite number or its text, in
 ``bool``: true or false, or their text; ``str``: a non-empty string, one of ``choices`` if given;
 ``tuple[X, ...]``: a list, its YAML text, or one value, each read as ``X`` (``nonempty``: at least one);
 ``X | None``: ``""`` and None become None, anything else is read as ``X``; ``spec(read=f)``: ``f(value, name)``.
-Rules over several fields are the class's :meth:`PageSettings.check_rules`, run after every field is read.
 """
 
 from __future__ import annotations
@@ -95,7 +92,7 @@ class PageSettings:
         self.check_rules()
 
     def check_rules(self) -> None:
-        """Check what no field's declaration says; a settings class with such rules overrides this."""
+        """Check what no field's declaration says, once every field is read; a class with such rules overrides this."""
 
     def _set(self, **values: Any) -> None:
         """Keep checked values on the frozen instance (while it is being checked)."""

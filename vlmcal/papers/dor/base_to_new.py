@@ -1,10 +1,8 @@
-"""Prompt learning in the base-to-new protocol, on a named model and data set (C12): data, runs, tables.
+"""Prompt learning in the base-to-new protocol of CoOp/CoCoOp, as the DOR paper uses it (C12): data, runs, tables.
 
-The protocol (CoOp/CoCoOp, as the DOR paper uses it): prompts learned on ``shots`` images per base class
-(the first half of the sorted labels, ``vlmcal.data.datasets.base_new_split``) are evaluated on each half's
-test images against that half's classes; HM, the harmonic mean of the two accuracies, sums up the trade.
-The seed draws the shots, initial context, batch order and DOR's outliers, as the reference code's does.
-"""
+Prompts learned on ``shots`` images per base class (the first half of the sorted labels, ``base_new_split``) are
+evaluated on each half's test images against its classes; HM, the harmonic mean of the two accuracies, sums up the
+trade. The seed draws the shots, initial context, batch order and DOR's outliers, as the reference code's does."""
 
 from __future__ import annotations
 
@@ -23,7 +21,8 @@ from vlmcal.data.datasets import base_new_split
 from vlmcal.metrics.paired import outcome_figures, paired_bootstrap
 from vlmcal.pipeline.cache import cached, entry_path
 from vlmcal.pipeline.features import image_features
-from vlmcal.pipeline.predictions import RowSubset, clean_data, evaluation_rows, is_supervised, load_model, model_inputs, prompt_class_names
+from vlmcal.pipeline.predictions import (RowSubset, clean_data, evaluation_rows, is_supervised, load_model,
+                                         model_inputs, prompt_class_names)
 from vlmcal.prompting.dispersion import feature_divergence
 from vlmcal.prompting.zeroshot import class_text_features, zero_shot_logits
 
@@ -58,16 +57,8 @@ class BaseToNewData:
 
 
 def few_shot_rows(labels, classes: Sequence[int], shots: int, seed: int) -> torch.Tensor:
-    """``shots`` rows of each class in ``classes``, drawn without replacement by ``seed``.
-
-    Args:
-        labels: [N] the split's labels.
-        classes: the classes to draw from.
-        shots, seed: rows per class, and the draw's seed.
-
-    Returns:
-        [len(classes) * shots] sorted row indices.
-    """
+    """The sorted indices ([len(classes) * shots]) of ``shots`` rows of each class in ``classes`` among ``labels``
+    ([N]), drawn without replacement by ``seed``."""
     if isinstance(shots, bool) or not isinstance(shots, int) or shots < 1:
         raise ValueError(f"Expected `shots` to be an integer >= 1, but got {shots!r}")
     labels = torch.as_tensor(labels)
@@ -96,14 +87,9 @@ def base_to_new_data(model: str, dataset: str = "fashion-mnist", *, shots: int =
     Args:
         model: a backbone name (a stand-in or ``openclip:<arch>:<pretrained>``).
         dataset: a data-set spec with a train and a test split.
-        shots: training images per base class (16 in the papers).
-        seed: draws the shots.
+        shots, seed: training images per base class (16 in the papers), and the seed that draws them.
         max_test: evaluate on a stratified subset of at most this many test images (None or 0: all).
         class_names: the names prompts use (default as :func:`vlmcal.pipeline.predictions.predict`).
-        device, cache_dir, progress: the device (None: automatic), vlmcal's cache directory, progress bars.
-
-    Returns:
-        A :class:`BaseToNewData`.
     """
     if is_supervised(model):
         raise ValueError(f"Prompt learning tunes a prompt, so it needs a vision-language backbone; {model!r} has no text tower")
@@ -129,11 +115,10 @@ def base_to_new_data(model: str, dataset: str = "fashion-mnist", *, shots: int =
         keep = torch.isin(test_set.labels, torch.tensor(classes))
         splits[split] = TrackedSplit(test_set.features[keep], _relabel(test_set.labels[keep], classes, len(names)),
                                      [names[c] for c in classes])
-    identity = {
-        "model": getattr(net, "cache_identity", net.name), "dataset": dict(test.identity), "class_names": names, "shots": shots,
-        "test_rows": None if test_rows is None else hashlib.sha256(test_rows.numpy().tobytes()).hexdigest(),
-        "seed": int(seed), "rows": hashlib.sha256(shot_rows.numpy().tobytes()).hexdigest(),
-    }
+    identity = {"model": getattr(net, "cache_identity", net.name), "dataset": dict(test.identity), "class_names": names,
+                "shots": shots,
+                "test_rows": None if test_rows is None else hashlib.sha256(test_rows.numpy().tobytes()).hexdigest(),
+                "seed": int(seed), "rows": hashlib.sha256(shot_rows.numpy().tobytes()).hexdigest()}
     return BaseToNewData(model, int(seed), [names[c] for c in base], [names[c] for c in new], shots_set.features,
                          _relabel(shots_set.labels, base, len(names)), splits, identity)
 
@@ -183,16 +168,9 @@ def train_method(data: BaseToNewData, method: str, *, pool=None, device: str | N
                  cache_dir: str | os.PathLike | None = None, progress: bool = True, **overrides) -> PromptLearningRun:
     """Train ``method`` on the data's shots (following both test halves), computed once and cached.
 
-    Args:
-        data: :func:`base_to_new_data`.
-        method: a name of :data:`vlmcal.adaptation.prompt_learning.METHODS` other than zero-shot.
-        pool: DOR's :class:`~vlmcal.adaptation.outliers.OutlierPool` (required with DOR).
-        device, cache_dir, progress: as everywhere.
-        **overrides: settings other than the method's defaults (``epochs``, ``kg_weight``, ``dor_weight``, ...).
-
-    Returns:
-        A :class:`PromptLearningRun` (its seed is the data's).
-    """
+    ``method``: a name of :data:`vlmcal.adaptation.prompt_learning.METHODS` other than zero-shot; ``pool``: DOR's
+    :class:`~vlmcal.adaptation.outliers.OutlierPool` (required with DOR); ``overrides``: settings other than the
+    method's defaults (``epochs``, ``kg_weight``, ``dor_weight``, ...)."""
     settings = method_settings(method, seed=data.seed, **overrides)
     if settings.dor_weight > 0 and pool is None:
         raise ValueError(f"{settings.name} needs DOR's outlier pool: pass pool=outlier_pool(backbone, data.base_names)")
@@ -204,17 +182,15 @@ def train_method(data: BaseToNewData, method: str, *, pool=None, device: str | N
         net = load_model(data.model, device, None if cache_dir is None else str(cache_dir))
         tuner = PromptTuner(net, settings, pool).fit(data.train_features, data.train_labels, data.base_names, track=data.splits,
                                                      progress=progress)
-        return {
-            "logits": {split: tuner.logits(part.image_features, part.class_names).cpu() for split, part in data.splits.items()},
-            "history": {k: torch.tensor(v.to_numpy(dtype="float64")) for k, v in tuner.history_.items()},
-            "seconds_per_epoch": torch.tensor(tuner.seconds_per_epoch_),
-        }
+        return {"logits": {split: tuner.logits(part.image_features, part.class_names).cpu()
+                           for split, part in data.splits.items()},
+                "history": {k: torch.tensor(v.to_numpy(dtype="float64")) for k, v in tuner.history_.items()},
+                "seconds_per_epoch": torch.tensor(tuner.seconds_per_epoch_)}
 
     payload = cached(entry_path("prompt-learning", data.model, identity, cache_dir), identity, train)
-    history = pd.DataFrame({k: v.numpy() for k, v in payload["history"].items()})
-    history["epoch"] = history["epoch"].astype(int)
-    labels = {split: part.labels for split, part in data.splits.items()}
-    return PromptLearningRun(settings.name, data.seed, _weight_of(settings), payload["logits"], labels, history,
+    history = pd.DataFrame({k: v.numpy() for k, v in payload["history"].items()}).astype({"epoch": int})
+    return PromptLearningRun(settings.name, data.seed, _weight_of(settings), payload["logits"],
+                             {split: part.labels for split, part in data.splits.items()}, history,
                              float(payload["seconds_per_epoch"]))
 
 
@@ -225,8 +201,7 @@ def harmonic_mean(a: float, b: float) -> float:
 
 def split_outcomes(run: PromptLearningRun, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     """``(confidence [N], correct [N])`` of a run on one half."""
-    probs = run.logits[split].double().softmax(dim=-1)  # [N, C]
-    confidence, predicted = probs.max(dim=-1)
+    confidence, predicted = run.logits[split].double().softmax(dim=-1).max(dim=-1)  # max over [N, C] probabilities
     return confidence, predicted == run.labels[split]
 
 
@@ -248,11 +223,8 @@ def run_table(runs: Sequence[PromptLearningRun], n_bins: int = 10) -> pd.DataFra
 class Contrast:
     """A figure of the methods on one half: ``metric`` of method ``a`` minus that of ``b`` (or of ``a`` alone), mean over seeds.
 
-    Attributes:
-        split: ``"base"`` or ``"new"``.
-        metric: ``"ece"``, ``"accuracy"``, ``"confidence"``, ``"gap"`` (confidence - accuracy) or ``"fd"``.
-        a, b: a method, and the method it is compared with (or None).
-    """
+    ``split``: ``"base"`` or ``"new"``; ``metric``: ``"ece"``, ``"accuracy"``, ``"confidence"``, ``"gap"`` (confidence -
+    accuracy) or ``"fd"``."""
 
     split: str
     metric: str
@@ -264,20 +236,14 @@ def contrast_figures(runs: Sequence[PromptLearningRun], contrasts: Mapping[str, 
                      n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
     """Each contrast's mean over seeds, its paired-bootstrap 95% interval over test images, and its value per seed.
 
-    The feature divergence depends on the text features alone: its interval is the estimate itself.
-
-    Args:
-        runs: every method's runs (the same seeds for the methods a contrast names).
-        contrasts: name -> :class:`Contrast`.
-        n_bins, n_resamples, seed: ECE bins, and the bootstrap's resamples and seed.
-
-    Returns:
-        One row per contrast: name, split, metric, a, b, estimate, lower, upper, per_seed (a list) and seeds.
-    """
+    One row per contrast: name, split, metric, a, b, estimate, lower, upper, per_seed (a list) and seeds, from
+    ``runs`` of every method (the same seeds for the methods a contrast names), ECE in ``n_bins`` bins, and the
+    bootstrap's ``n_resamples`` and ``seed``. The feature divergence depends on the text features alone: its interval
+    is the estimate itself."""
     by_key = {(r.method, r.seed): r for r in runs}
     if len(by_key) != len(runs):
         raise ValueError("Expected one run per (method, seed), but some (method, seed) appears twice in `runs`")
-    table = run_table(runs, n_bins)
+    values = run_table(runs, n_bins).set_index(["method", "seed"])
     rows = []
     for name, c in contrasts.items():
         methods = [m for m in (c.a, c.b) if m is not None]
@@ -285,7 +251,6 @@ def contrast_figures(runs: Sequence[PromptLearningRun], contrasts: Mapping[str, 
         if not seeds:
             raise ValueError(f"Contrast {name!r}: no seed has runs of {methods}")
         column = f"{c.split}_{c.metric}"
-        values = table.set_index(["method", "seed"])
         per_seed = [float(values.loc[(c.a, s), column] - (values.loc[(c.b, s), column] if c.b is not None else 0.0))
                     for s in seeds]
         estimate = sum(per_seed) / len(per_seed)
@@ -321,15 +286,9 @@ def weight_sweep(data: BaseToNewData, weights: Sequence[float], *, pool, methods
                  progress: bool = True, **overrides) -> pd.DataFrame:
     """Accuracy and ECE as the regulariser's weight varies: KgCoOp's w against DOR's lambda (the DOR paper's Fig. 4).
 
-    Args:
-        data, pool: one seed's data, and DOR's outlier pool.
-        weights: the weights to try.
-        methods: method -> the setting its weight is (default: KgCoOp's ``kg_weight``, CoOp + DOR's ``dor_weight``).
-        **overrides: shared settings (``epochs``, ...).
-
-    Returns:
-        :func:`run_table`'s rows, one per (method, weight).
-    """
+    :func:`run_table`'s rows, one per (method, weight), on one seed's ``data``, with DOR's outlier ``pool``;
+    ``methods`` maps each method to the setting its weight is (default: KgCoOp's ``kg_weight``, CoOp + DOR's
+    ``dor_weight``), ``overrides`` are shared settings (``epochs``, ...)."""
     methods = dict(methods or {"KgCoOp": "kg_weight", "CoOp + DOR": "dor_weight"})
     runs = [train_method(data, method, pool=pool, device=device, cache_dir=cache_dir, progress=progress,
                          **{**overrides, setting: float(w)}) for method, setting in methods.items() for w in weights]
@@ -340,11 +299,8 @@ def weight_sweep(data: BaseToNewData, weights: Sequence[float], *, pool, methods
 class PageRuns:
     """Everything the C12 page shows: each seed's data, DOR's outlier pool, every method's runs.
 
-    Attributes:
-        data: seed -> :class:`BaseToNewData`.
-        pool: DOR's :class:`~vlmcal.adaptation.outliers.OutlierPool` for the base classes.
-        runs: one :class:`PromptLearningRun` per (method, seed), methods in :data:`METHODS` order.
-    """
+    ``pool`` is DOR's :class:`~vlmcal.adaptation.outliers.OutlierPool` for the base classes; ``runs`` hold one
+    :class:`PromptLearningRun` per (method, seed), methods in :data:`METHODS` order."""
 
     data: Mapping[int, BaseToNewData] = field(repr=False)
     pool: object = field(repr=False)
@@ -364,9 +320,8 @@ def page_runs(settings, progress: bool = True) -> PageRuns:
     device, cache = settings.device, settings.cache_dir
     data = {seed: base_to_new_data(settings.backbone, settings.dataset, shots=settings.shots, seed=seed, max_test=settings.n_test or None,
                                    device=device, cache_dir=cache, progress=progress) for seed in settings.seeds}
-    first = data[settings.seeds[0]]
-    net = load_model(settings.backbone, device, cache)
-    pool = outlier_pool(net, first.base_names, OutlierPoolSettings(size=settings.pool_size), cache_dir=cache, progress=progress)
+    pool = outlier_pool(load_model(settings.backbone, device, cache), data[settings.seeds[0]].base_names,
+                        OutlierPoolSettings(size=settings.pool_size), cache_dir=cache, progress=progress)
     schedule = {"epochs": settings.epochs, "batch_size": settings.batch_size}
     runs = [zero_shot_run(seed_data, device=device, cache_dir=cache) if method == "zero-shot" else
             train_method(seed_data, method, pool=pool, device=device, cache_dir=cache, progress=progress, **schedule)

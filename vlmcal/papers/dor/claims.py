@@ -1,9 +1,6 @@
-"""Claims C11 and C12 of the DOR paper (Wang, Li & Wei, ICML 2025).
-
-C11 (Proposition 3.1) is decided from the simulated grid, with checks of the estimator that say "not checked" when
-the grid gives them nothing to compare; C12 (prompt tuning trades calibration between base and new classes, and DOR
-fixes both) from the base-to-new runs, each of its parts (:data:`C12_PARTS`) beyond its noise over images and seeds.
-"""
+"""Claims C11 and C12 of the DOR paper (Wang, Li & Wei, ICML 2025): C11 (Proposition 3.1) from the simulated grid,
+with estimator checks that say "not checked" when the grid holds nothing to compare; C12 (prompt tuning trades
+calibration between base and new classes, DOR fixes both) from the base-to-new runs, each part beyond its noise."""
 
 from __future__ import annotations
 
@@ -18,10 +15,8 @@ from vlmcal.papers.common.verdict import Verdict, render
 from vlmcal.papers.dor import theory
 from vlmcal.papers.dor.base_to_new import Contrast
 
-__all__ = [
-    "EstimatorChecks", "estimator_checks", "step_tests", "outcome_text", "c11_max_softmax_increases", "C12_PARTS", "c12_contrasts",
-    "c12_part_tests", "c12_paper_table", "c12_prompt_tuning_trade",
-]
+__all__ = ["EstimatorChecks", "estimator_checks", "step_tests", "outcome_text", "c11_max_softmax_increases",
+           "C12_PARTS", "c12_contrasts", "c12_part_tests", "c12_paper_table", "c12_prompt_tuning_trade"]
 
 BACKBONE = "none: Monte Carlo simulation and synthetic features"
 
@@ -35,13 +30,9 @@ def outcome_text(result: bool | None) -> str:
 class EstimatorChecks:
     """The two checks of the Monte Carlo estimator against exact values.
 
-    Attributes:
-        sigma_zero: the estimates at sigma = 0 (rows of the curve; possibly none).
-        sigma_zero_exact: every estimate at sigma = 0 is exactly 1/K; None without sigma = 0 in the grid.
-        quadrature: the K = 2 estimates beside quadrature (:func:`vlmcal.papers.dor.theory.quadrature_comparison`).
-        quadrature_agrees: every K = 2 estimate agrees; None without K = 2 in the grid.
-        max_stderrs: the agreement tolerance, in standard errors.
-    """
+    ``sigma_zero``: the curve's rows at sigma = 0 (possibly none); ``quadrature``: its K = 2 estimates beside quadrature
+    (:func:`vlmcal.papers.dor.theory.quadrature_comparison`); ``sigma_zero_exact``, ``quadrature_agrees``: every one is
+    exact / agrees, None when the grid has no such row; ``max_stderrs``: the agreement tolerance, in standard errors."""
 
     sigma_zero: pd.DataFrame
     sigma_zero_exact: bool | None
@@ -58,22 +49,15 @@ class EstimatorChecks:
 
 
 def estimator_checks(curve: pd.DataFrame) -> EstimatorChecks:
-    """Check the estimates of :func:`vlmcal.papers.dor.theory.max_softmax_curve` against exact values.
-
-    Args:
-        curve: one row per (K, mu, sigma): n_classes, mu, sigma, mean, stderr.
-
-    Returns:
-        An :class:`EstimatorChecks`.
-    """
+    """Check the estimates of a :func:`vlmcal.papers.dor.theory.max_softmax_curve` against exact values."""
     max_stderrs = threshold("c11_threshold_quadrature_stderrs")
     comparison = theory.quadrature_comparison(curve, max_stderrs)
-    at_zero = curve[curve["sigma"] == 0.0]
-    return EstimatorChecks(at_zero, theory.sigma_zero_exact(curve), comparison, theory.all_agree(comparison), max_stderrs)
+    return EstimatorChecks(curve[curve["sigma"] == 0.0], theory.sigma_zero_exact(curve), comparison,
+                           theory.all_agree(comparison), max_stderrs)
 
 
 def step_tests(curve: pd.DataFrame) -> pd.DataFrame:
-    """:func:`vlmcal.papers.dor.theory.monotonicity_tests` at the z of ``c11_threshold_step_z``: one row per step up the sigma grid."""
+    """:func:`vlmcal.papers.dor.theory.monotonicity_tests` at the z of ``c11_threshold_step_z``."""
     return theory.monotonicity_tests(curve, z=threshold("c11_threshold_step_z"))
 
 
@@ -82,8 +66,7 @@ def _step_failure(steps: pd.DataFrame) -> tuple[str, dict]:
     unresolved = steps[~steps["resolved"]]
     weakest = unresolved.loc[unresolved["lower_bound"].idxmin()]
     numbers = dict(steps_unresolved=len(unresolved), steps_tested=len(steps), weakest_k=int(weakest["n_classes"]))
-    numbers.update({f"weakest_{key}": weakest[key] for key in ("mu", "sigma_from", "sigma_to", "increase")})
-    numbers["weakest_lower_bound"] = weakest["lower_bound"]
+    numbers |= {f"weakest_{k}": weakest[k] for k in ("mu", "sigma_from", "sigma_to", "increase", "lower_bound")}
     return ("{steps_unresolved:count} of {steps_tested:count} steps up the sigma grid were not resolved as increases; "
             "the weakest, K = {weakest_k:count}, mu = {weakest_mu:g}, sigma {weakest_sigma_from:g} -> "
             "{weakest_sigma_to:g}, changed by {weakest_increase:.2e} "
@@ -131,17 +114,10 @@ def _mechanism_failure(mechanism: pd.DataFrame) -> tuple[str, dict]:
 def c11_max_softmax_increases(steps: pd.DataFrame, checks: EstimatorChecks, mechanism: pd.DataFrame) -> Verdict:
     """C11: E[max softmax] of i.i.d. Gaussian logits increases strictly with sigma, for every mu.
 
-    Holds when every step up the sigma grid is resolved as an increase and no check that could be
-    made (sigma = 0 exact, K = 2 against quadrature, the mechanism rising) failed.
-
-    Args:
-        steps: :func:`step_tests` output.
-        checks: :func:`estimator_checks` of the same curve.
-        mechanism: :func:`vlmcal.papers.dor.theory.dispersion_mechanism` output.
-
-    Returns:
-        The :class:`~vlmcal.papers.common.verdict.Verdict` of C11; not tested when the grid has no step.
-    """
+    Holds when every step up the sigma grid is resolved as an increase and no check that could be made (sigma = 0
+    exact, K = 2 against quadrature, the mechanism rising) failed; not tested when the grid has no step. ``steps``
+    and ``checks`` are :func:`step_tests` and :func:`estimator_checks` of the same curve, ``mechanism`` the output of
+    :func:`vlmcal.papers.dor.theory.dispersion_mechanism`."""
     mechanism_ok = theory.mechanism_increasing(mechanism)
     if steps.empty:
         return Verdict.of("C11", holds=None, backbone=BACKBONE, numbers={}, measured="no step up the sigma grid",
@@ -176,17 +152,12 @@ def c11_max_softmax_increases(steps: pd.DataFrame, checks: EstimatorChecks, mech
 
 
 # ----------------------------------------------------------------------------- C12
-
-
 @dataclass(frozen=True)
 class C12Part:
     """One part of C12: a figure of the runs and the side of 0 the claim puts it on.
 
-    Attributes:
-        split, metric, a, b: the figure (:class:`vlmcal.papers.dor.base_to_new.Contrast`).
-        sign: +1 when the claim says the figure is above 0, -1 below.
-        says, figure: what the part claims, and the figure, in words.
-    """
+    ``split``, ``metric``, ``a``, ``b``: the figure (:class:`vlmcal.papers.dor.base_to_new.Contrast`); ``sign``: +1
+    when the claim says it is above 0, -1 below; ``says``, ``figure``: what the part claims and the figure, in words."""
 
     split: str
     metric: str
@@ -222,10 +193,8 @@ def _c12_slot(metric: str, name: str) -> str:
 
 
 def _c12_judge(name: str, part: C12Part, row) -> tuple[dict, dict]:
-    """One part's row of :func:`c12_part_tests` with its texts as templates, and the numbers they name.
-
-    A part holds when its interval and every seed are on the claim's side of 0, fails when all are on the other side.
-    """
+    """One part's row of :func:`c12_part_tests` with its texts as templates, and the numbers they name: the part holds
+    when its interval and every seed are on the claim's side of 0, fails when all are on the other side."""
     per_seed = [float(v) for v in row["per_seed"]]
     lower, upper = float(row["lower"]), float(row["upper"])
     signed = [v * part.sign for v in (lower, upper, *per_seed)]  # above 0: on the claim's side
@@ -246,10 +215,10 @@ def _c12_judge(name: str, part: C12Part, row) -> tuple[dict, dict]:
         why = f"{part.says}: within noise, the 95% interval over test images {bounds} contains 0"
     else:
         why = f"{part.says}: the seeds disagree ({seeds_text})"
-    interval = "no image noise (text features only)" if part.metric == "fd" else bounds
-    outcome = outcome_text(holds) if holds is not None else "undecided"
-    return {"part": part.says, "figure": part.figure, "estimate": _c12_slot(part.metric, name), "interval": interval,
-            "per_seed": seeds_text, "outcome": outcome, "holds": holds, "why": why}, numbers
+    return {"part": part.says, "figure": part.figure, "estimate": _c12_slot(part.metric, name),
+            "interval": "no image noise (text features only)" if part.metric == "fd" else bounds,
+            "per_seed": seeds_text, "outcome": outcome_text(holds) if holds is not None else "undecided",
+            "holds": holds, "why": why}, numbers
 
 
 def _c12_judged(figures: pd.DataFrame) -> list[tuple[dict, dict]]:
@@ -261,16 +230,9 @@ def _c12_judged(figures: pd.DataFrame) -> list[tuple[dict, dict]]:
 
 
 def c12_part_tests(figures: pd.DataFrame) -> pd.DataFrame:
-    """Each part of C12 with its figure and outcome.
-
-    Args:
-        figures: :func:`vlmcal.papers.dor.base_to_new.contrast_figures` of :func:`c12_contrasts`
-            (columns ``name``, ``estimate``, ``lower``, ``upper``, ``per_seed``, ``seeds``).
-
-    Returns:
-        One row per part, in :data:`C12_PARTS` order: ``part`` (what it claims), ``figure``,
-        ``estimate``, ``interval``, ``per_seed``, ``outcome`` and ``holds`` (True, False or None).
-    """
+    """Each part of C12 with its figure and outcome, from the :func:`vlmcal.papers.dor.base_to_new.contrast_figures`
+    of :func:`c12_contrasts`: one row per part, in :data:`C12_PARTS` order, with ``part`` (what it claims),
+    ``figure``, ``estimate``, ``interval``, ``per_seed``, ``outcome`` and ``holds`` (True, False or None)."""
     return pd.DataFrame([{key: render(text, numbers) if isinstance(text, str) else text for key, text in row.items()}
                          for row, numbers in _c12_judged(figures)])
 
@@ -298,16 +260,9 @@ def _c12_paper_figure() -> str:
 def c12_prompt_tuning_trade(figures: pd.DataFrame, backbone: str) -> Verdict:
     """C12: CoOp over-confident on new classes (features diverging), KgCoOp under-confident on base, DOR fixing both.
 
-    Holds when all five parts of :data:`C12_PARTS` hold beyond their noise (:func:`c12_part_tests`),
+    Holds when all five parts of :data:`C12_PARTS` hold beyond their noise (:func:`c12_part_tests` of ``figures``),
     does not hold when any fails, and is not tested otherwise; ``why`` names each failed or undecided part.
-
-    Args:
-        figures: :func:`vlmcal.papers.dor.base_to_new.contrast_figures` of :func:`c12_contrasts`.
-        backbone: the run's model in words.
-
-    Returns:
-        The :class:`~vlmcal.papers.common.verdict.Verdict` of C12.
-    """
+    ``backbone``: the run's model in words."""
     tests, part_numbers = zip(*_c12_judged(figures))
     seeds = int(figures["seeds"].min())
     numbers = {"seeds": seeds} | {key: value for part in part_numbers for key, value in part.items()}

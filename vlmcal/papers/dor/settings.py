@@ -22,7 +22,6 @@ class DORPageSettings(OneBackbone):
         n_test: evaluate on a stratified subset of at most this many test images (0: all).
         weights: the regulariser weights of the sensitivity sweep (KgCoOp's w and DOR's lambda).
         n_bins, n_resamples: ECE bins (the DOR code base: 10), and bootstrap resamples behind the intervals.
-        device, cache_dir: as on every page; "" is read as None.
     """
 
     backbone: str

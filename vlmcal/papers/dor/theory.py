@@ -1,8 +1,6 @@
-"""Proposition 3.1 of the DOR paper (Wang, Li & Wei, ICML 2025), checked numerically.
-
-For K logits i.i.d. N(mu, sigma^2), m_K(sigma) = E[max_k softmax(z)_k] increases strictly with sigma from 1/K,
-whatever mu: estimated by Monte Carlo (K = 2 also by quadrature), with the mechanism it explains simulated.
-"""
+"""Proposition 3.1 of the DOR paper (Wang, Li & Wei, ICML 2025), checked numerically: for K logits i.i.d.
+N(mu, sigma^2), m_K(sigma) = E[max_k softmax(z)_k] increases strictly with sigma from 1/K, whatever mu. Estimated by
+Monte Carlo (K = 2 also by quadrature), with the mechanism it explains simulated."""
 
 from __future__ import annotations
 
@@ -22,13 +20,8 @@ __all__ = ["MaxSoftmaxEstimate", "expected_max_softmax", "expected_max_softmax_t
 
 @dataclass(frozen=True)
 class MaxSoftmaxEstimate:
-    """A Monte Carlo estimate of E[max softmax] for one (K, mu, sigma).
-
-    Attributes:
-        n_classes, mu, sigma: K, the logits' common mean and their standard deviation.
-        mean, stderr: the estimate of E[max softmax] and its standard error (sample std / sqrt(n_draws)).
-        n_draws: how many logit vectors were drawn.
-    """
+    """A Monte Carlo estimate of E[max softmax] for one (K = ``n_classes``, mu, sigma): ``mean``, with ``stderr`` the
+    sample std / sqrt(``n_draws``)."""
 
     n_classes: int
     mu: float
@@ -55,81 +48,57 @@ def expected_max_softmax(sigma: float, n_classes: int, mu: float = 0.0, n_draws:
                          chunk_elements: int = 4_000_000) -> MaxSoftmaxEstimate:
     """Estimate E[max_k softmax(z)_k] for z_k ~ N(mu, sigma^2) i.i.d., by Monte Carlo (the same draws for every mu).
 
-    Args:
-        sigma, mu: the logits' standard deviation (>= 0) and common mean.
-        n_classes: K, the number of logits.
-        n_draws, seed: how many logit vectors to draw, and their seed.
-        chunk_elements: largest number of logits held at once.
+    ``sigma``, ``mu``: the logits' standard deviation (>= 0) and common mean; ``chunk_elements``: the largest number of
+    logits held at once.
 
-    Returns:
-        A :class:`MaxSoftmaxEstimate`.
-
-    Example:
-        >>> est = expected_max_softmax(0.0, n_classes=10)
-        >>> est.mean
-        0.1
+    >>> est = expected_max_softmax(0.0, n_classes=10)
+    >>> est.mean
+    0.1
     """
     _check(n_classes, sigma, n_draws)
     rng = np.random.default_rng(seed)
     rows = max(1, chunk_elements // n_classes)
     # Sum deviations from 1/K: at sigma = 0 the mean is then exactly 1/K (a sum of n copies would not round back).
     baseline = 1.0 / n_classes
-    total, total_sq, done = 0.0, 0.0, 0
-    while done < n_draws:
+    total, total_sq = 0.0, 0.0
+    for done in range(0, n_draws, rows):
         n = min(rows, n_draws - done)
         logits = mu + sigma * rng.standard_normal((n, n_classes))  # [n, K]
         shifted = logits - logits.max(axis=1, keepdims=True)  # [n, K], max entry 0
-        max_prob = 1.0 / np.exp(shifted).sum(axis=1)  # [n]: exp(0) / sum_k exp(z_k - z_max)
-        deviation = max_prob - baseline  # [n]
+        deviation = 1.0 / np.exp(shifted).sum(axis=1) - baseline  # [n]: exp(0) / sum_k exp(z_k - z_max) - 1/K
         total += deviation.sum()
         total_sq += np.square(deviation).sum()
-        done += n
     mean_dev = total / n_draws
     var = max(total_sq / n_draws - mean_dev**2, 0.0) * n_draws / (n_draws - 1)
-    mean = baseline + mean_dev
-    return MaxSoftmaxEstimate(int(n_classes), float(mu), float(sigma), float(mean), float(np.sqrt(var / n_draws)), int(n_draws))
+    return MaxSoftmaxEstimate(int(n_classes), float(mu), float(sigma), float(baseline + mean_dev),
+                              float(np.sqrt(var / n_draws)), int(n_draws))
 
 
 def expected_max_softmax_two_classes(sigma: float) -> float:
     """E[max softmax] for K = 2 by quadrature: ``2 * integral_0^inf sigmoid(x) phi(x; 0, sqrt(2) sigma) dx``.
 
-    Args:
-        sigma: standard deviation of each logit, >= 0.
-
-    Returns:
-        The expectation, a float in [1/2, 1).
+    ``sigma`` is each logit's standard deviation (>= 0); the expectation is in [1/2, 1).
     """
     _check(2, sigma, 2)
     if sigma == 0:
         return 0.5
     from scipy import integrate, special  # here, not at the top: every claim page imports this module, few need scipy
     s = np.sqrt(2.0) * sigma
-
-    def integrand(x: float) -> float:
-        return 2.0 * special.expit(x) * np.exp(-0.5 * (x / s) ** 2) / (s * np.sqrt(2.0 * np.pi))
-
-    value, _ = integrate.quad(integrand, 0.0, np.inf, epsabs=1e-13, epsrel=1e-12)
+    value, _ = integrate.quad(
+        lambda x: 2.0 * special.expit(x) * np.exp(-0.5 * (x / s) ** 2) / (s * np.sqrt(2.0 * np.pi)), 0.0, np.inf,
+        epsabs=1e-13, epsrel=1e-12)
     return float(value)
 
 
 def max_softmax_curve(sigmas: np.ndarray | list[float], n_classes: list[int] | tuple[int, ...],
                       mus: list[float] | tuple[float, ...] = (0.0,), n_draws: int = 20_000, seed: int = 0):
-    """E[max softmax] over a grid of (K, mu, sigma), one independent seed per grid point.
-
-    Args:
-        sigmas, n_classes, mus: the grid's standard deviations, values of K and common means.
-        n_draws: draws per grid point.
-        seed: base seed; each grid point derives its own from it.
-
-    Returns:
-        A pandas DataFrame with columns n_classes, mu, sigma, mean, stderr, lower, upper, n_draws.
-    """
+    """E[max softmax] over the grid of (K, mu, sigma), ``n_draws`` draws per point, each its own seed from ``seed``:
+    a DataFrame with columns n_classes, mu, sigma, mean, stderr, lower, upper, n_draws."""
     grid = [(int(k), float(m), float(s)) for k in n_classes for m in mus for s in sigmas]
     rows = []
     for (k, m, s), child in zip(grid, np.random.SeedSequence(seed).spawn(len(grid))):
         est = expected_max_softmax(s, k, mu=m, n_draws=n_draws, seed=int(child.generate_state(1)[0]))
-        lo, hi = est.interval()
-        rows.append({**est.__dict__, "lower": lo, "upper": hi})
+        rows.append({**est.__dict__, "lower": est.interval()[0], "upper": est.interval()[1]})
     return pd.DataFrame(rows)
 
 
@@ -137,18 +106,11 @@ def dispersion_mechanism(spreads: np.ndarray | list[float], n_classes: int = 10,
                          logit_scale: float = 100.0, n_images: int = 2_000, seed: int = 0):
     """The paper's mechanism, simulated: more dispersed text features -> wider logits -> higher confidence.
 
-    Synthetic class text features ``normalize(shared + spread * noise_c)`` against fixed unit image features.
-
-    Args:
-        spreads: class-noise scales, >= 0.
-        n_classes, dim: C, the number of classes, and D, the feature dimension (384: the default backbone's text width).
-        logit_scale: the multiplier of the cosine similarities (CLIP: 100).
-        n_images: N, how many fixed image features to average over.
-        seed: seed of the shared direction, the class noise and the image features.
-
-    Returns:
-        A DataFrame: spread, atfd (mean distance of the class features to their centroid), logit_std (over
-        classes, mean over images) and confidence (mean max softmax).
+    Synthetic text features ``normalize(shared + spread * noise_c)`` of ``n_classes`` classes in ``dim`` dimensions
+    (384: the default backbone's text width), one set per spread in ``spreads`` (class-noise scales, >= 0), against
+    ``n_images`` fixed unit image features, cosine similarities times ``logit_scale`` (CLIP: 100); ``seed`` draws the
+    shared direction, the noise and the images. One row per spread: spread, atfd (mean distance of the class features
+    to their centroid), logit_std (over classes, mean over images) and confidence (mean max softmax).
     """
     gen = torch.Generator().manual_seed(seed)
     shared = torch.nn.functional.normalize(torch.randn(dim, generator=gen), dim=0)  # [D]
@@ -159,20 +121,16 @@ def dispersion_mechanism(spreads: np.ndarray | list[float], n_classes: int = 10,
     for spread in spreads:
         text = torch.nn.functional.normalize(shared + float(spread) * noise, dim=1)  # [C, D]
         logits = logit_scale * images @ text.T  # [N, D] @ [D, C] -> [N, C]
-        probs = logits.softmax(dim=1)  # [N, C]
         rows.append({"spread": float(spread), "atfd": float(text_feature_dispersion(text)),
-                     "logit_std": float(logits.std(dim=1).mean()), "confidence": float(probs.max(dim=1).values.mean())})
+                     "logit_std": float(logits.std(dim=1).mean()),
+                     "confidence": float(logits.softmax(dim=1).max(dim=1).values.mean())})
     return pd.DataFrame(rows)
 
 
 @dataclass(frozen=True)
 class PropositionSettings(PageSettings):
-    """Settings of the Proposition 3.1 notebook, checked once from its parameters cell.
-
-    Attributes:
-        sigmas, n_classes, mus, n_draws, seed: the grid of :func:`max_softmax_curve` (sigmas increasing, each K >= 2).
-        spreads, logit_scale: those of :func:`dispersion_mechanism`.
-    """
+    """Settings of the Proposition 3.1 notebook, checked once: the grid of :func:`max_softmax_curve` (sigmas
+    increasing, each K >= 2) and the ``spreads`` and ``logit_scale`` of :func:`dispersion_mechanism`."""
 
     sigmas: tuple[float, ...] = spec(minimum=0)
     n_classes: tuple[int, ...] = spec(nonempty=True, minimum=2)
@@ -184,21 +142,16 @@ class PropositionSettings(PageSettings):
 
     def check_rules(self) -> None:
         if len(self.sigmas) < 2 or list(self.sigmas) != sorted(set(self.sigmas)):
-            raise ValueError(f"Expected parameter `sigmas` to be at least two distinct increasing values >= 0, but got {list(self.sigmas)}")
+            raise ValueError("Expected parameter `sigmas` to be at least two distinct increasing values >= 0, "
+                             f"but got {list(self.sigmas)}")
         if self.logit_scale <= 0:
             raise ValueError(f"Expected parameter `logit_scale` to be a positive number, but got {self.logit_scale!r}")
 
 
 def monotonicity_tests(curve, z: float = 1.96):
-    """Test, for every (K, mu), that each step up the sigma grid raises E[max softmax]: ``d - z * se_d > 0``.
-
-    Args:
-        curve: the output of :func:`max_softmax_curve`.
-        z: the normal quantile of the one-sided bound (1.96: 97.5%).
-
-    Returns:
-        One row per step: n_classes, mu, sigma_from, sigma_to, increase, stderr, lower_bound, resolved.
-    """
+    """Test, for every (K, mu) of a :func:`max_softmax_curve`, that each step up the sigma grid raises E[max softmax]:
+    ``d - z * se_d > 0``, with ``z`` the normal quantile of the one-sided bound (1.96: 97.5%). One row per step:
+    n_classes, mu, sigma_from, sigma_to, increase, stderr, lower_bound, resolved."""
     rows = []
     for (k, mu), group in curve.sort_values("sigma").groupby(["n_classes", "mu"]):
         g = group.reset_index(drop=True)
@@ -212,57 +165,33 @@ def monotonicity_tests(curve, z: float = 1.96):
 
 # ----------------------------------------------------------------------------- checks of the estimator
 # Each returns None when the grid holds nothing to check: "no comparison" never reads as agreement.
-
-
 def sigma_zero_exact(curve) -> bool | None:
-    """Whether every estimate at sigma = 0 equals 1/K exactly; None when sigma = 0 is not in the grid.
-
-    Args:
-        curve: the output of :func:`max_softmax_curve`.
-    """
+    """Whether every estimate at sigma = 0 of a :func:`max_softmax_curve` is 1/K exactly; None without sigma = 0."""
     at_zero = curve[curve["sigma"] == 0.0]
-    if at_zero.empty:
-        return None
-    return bool(np.all(at_zero["mean"].to_numpy() == 1.0 / at_zero["n_classes"].to_numpy()))
+    return None if at_zero.empty else bool(np.all(at_zero["mean"].to_numpy() == 1.0 / at_zero["n_classes"].to_numpy()))
 
 
 def quadrature_comparison(curve, max_stderrs: float):
-    """The K = 2 estimates beside their quadrature values, and whether each agrees.
-
-    Args:
-        curve: the output of :func:`max_softmax_curve`.
-        max_stderrs: the largest distance, in standard errors, that counts as agreement.
-
-    Returns:
-        The K = 2 rows of ``curve`` with columns quadrature, error_in_stderrs (NaN where the standard
-        error is 0, where only equality agrees) and agrees.
-    """
+    """The K = 2 rows of a :func:`max_softmax_curve` beside their quadrature values, and whether each agrees (is within
+    ``max_stderrs`` standard errors): columns quadrature, error_in_stderrs (NaN where the standard error is 0, where
+    only equality agrees) and agrees."""
     two = curve[curve["n_classes"] == 2].copy()
     two["quadrature"] = [expected_max_softmax_two_classes(s) for s in two["sigma"]]
     stderr = two["stderr"].where(two["stderr"] > 0)  # NaN where the estimate has no spread
     two["error_in_stderrs"] = (two["mean"] - two["quadrature"]) / stderr
     within = two["error_in_stderrs"].abs() < max_stderrs
-    exact = two["mean"] == two["quadrature"]
-    two["agrees"] = within.where(stderr.notna(), exact).astype(bool)
+    two["agrees"] = within.where(stderr.notna(), two["mean"] == two["quadrature"]).astype(bool)  # else: only if equal
     return two
 
 
 def all_agree(comparison) -> bool | None:
     """Whether every row of :func:`quadrature_comparison` agrees; None when it has no rows (K = 2 not in the grid)."""
-    if comparison.empty:
-        return None
-    return bool(comparison["agrees"].all())
+    return None if comparison.empty else bool(comparison["agrees"].all())
 
 
 def mechanism_increasing(mechanism) -> bool | None:
-    """Whether ATFD, logit spread and confidence all rise with every step of the spread.
-
-    Args:
-        mechanism: the output of :func:`dispersion_mechanism`.
-
-    Returns:
-        True or False; None when fewer than two spreads were simulated.
-    """
+    """Whether ATFD, logit spread and confidence of a :func:`dispersion_mechanism` all rise with every step of the
+    spread; None when fewer than two spreads were simulated."""
     ordered = mechanism.sort_values("spread")
     if len(ordered) < 2:
         return None
