@@ -1,18 +1,12 @@
 """The DOR outlier pool: WordNet nouns near the base classes in text-feature space.
 
-DOR (Wang, Li & Wei, ICML 2025) pulls the tuned prompt's features of a few "outlier" labels,
-redrawn each step, towards their frozen zero-shot features. The pool (:func:`outlier_pool`):
-
-1. candidates: WordNet 3.0 noun lemmas of at most ``max_words`` words (:func:`wordnet_nouns`)
-   tagged at least ``min_count`` times in SemCor (:func:`noun_tag_counts`), minus those that
-   overlap a class (:func:`excluded_words`);
-2. ``f_w = encode_text(template.format(w))`` and ``t_c = encode_text(template.format(c))``, L2-normalised;
-3. score(w) = (1/C) sum_c cos(f_w, t_c); the K highest-scoring candidates are the pool.
-
-Candidate features are cached per (backbone, template, word list). WordNet is read offline with
-nltk from Debian's ``wordnet-base`` files in ``/usr/share/wordnet`` (or ``wordnet_dir`` /
-``$VLMCAL_WORDNET_DIR``), copied by :func:`wordnet_root` into the cache with a generated ``lexnames``
-(nltk 3.10 needs it and refuses links out of its roots).
+DOR (Wang, Li & Wei, ICML 2025) pulls the tuned prompt's features of a few outlier labels, redrawn each step,
+towards their frozen zero-shot features. Candidates: WordNet 3.0 nouns of at most ``max_words`` words tagged at
+least ``min_count`` times in SemCor, minus those overlapping a class; score(w) = (1/C) sum_c cos(f_w, t_c) over
+L2-normalised features of ``template.format(.)``; the K best are the pool (candidate features cached per backbone,
+template and word list). WordNet is read offline with nltk from Debian's ``wordnet-base`` (``/usr/share/wordnet``,
+or ``wordnet_dir`` / ``$VLMCAL_WORDNET_DIR``), copied into the cache with a generated ``lexnames`` (nltk 3.10
+needs it and refuses links out of its roots); whatever reads WordNet raises FileNotFoundError without it.
 """
 
 from __future__ import annotations
@@ -92,13 +86,6 @@ def _source_dir(wordnet_dir: str | os.PathLike | None) -> Path:
                             f"{DEBIAN_WORDNET_DIR}, and ${WORDNET_ENV} is not set; {how_to}")
 
 
-def _root_key(source: Path) -> str:
-    """Names the cached copy of ``source``: its path and every file's size and modification time."""
-    files = {name: [(source / name).stat().st_size, (source / name).stat().st_mtime_ns]
-             for name in _REQUIRED + _OPTIONAL if (source / name).is_file()}
-    return content_key(source=str(source), files=files, lexnames=hashlib.sha256(_lexnames_text().encode()).hexdigest())
-
-
 def wordnet_root(wordnet_dir: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None) -> Path:
     """A WordNet root directory nltk can read: the dict files copied into vlmcal's cache, plus ``lexnames``.
 
@@ -109,20 +96,16 @@ def wordnet_root(wordnet_dir: str | os.PathLike | None = None, cache_dir: str | 
         wordnet_dir: WordNet 3.0's dict folder, or a tree with it in ``dict/``. Default:
             ``$VLMCAL_WORDNET_DIR``, else ``/usr/share/wordnet`` (Debian's ``wordnet-base``).
         cache_dir: vlmcal's cache directory (default: :func:`vlmcal.pipeline.cache.cache_dir`).
-
-    Returns:
-        The root directory (resolved).
-
-    Raises:
-        FileNotFoundError: no WordNet dict files where they were looked for.
-
     Example:
         >>> root = wordnet_root()
         >>> (root / "lexnames").read_text().splitlines()[3]
         '03\\tnoun.Tops\\t1'
     """
     source = _source_dir(wordnet_dir)
-    root = _cache_dir(cache_dir) / "wordnet-3.0" / _root_key(source)
+    files = {name: [(source / name).stat().st_size, (source / name).stat().st_mtime_ns]
+             for name in _REQUIRED + _OPTIONAL if (source / name).is_file()}
+    key = content_key(source=str(source), files=files, lexnames=hashlib.sha256(_lexnames_text().encode()).hexdigest())
+    root = _cache_dir(cache_dir) / "wordnet-3.0" / key
     if _has_dict_files(root) and (root / "lexnames").is_file():
         return root.resolve()
     if root.exists():  # not a complete copy (made by hand?): build it again
@@ -142,9 +125,7 @@ def _open_reader(source: str, root: str):
     from nltk.corpus.reader.wordnet import NOUN, WordNetCorpusReader
 
     class WordNet30Reader(WordNetCorpusReader):
-        """nltk's reader of the files under ``root``, not mapped to nltk's own (maybe absent) WordNet 3.0."""
-
-        def map_wn(self, version="wordnet"):
+        def map_wn(self, version="wordnet"):  # the files under `root`, not nltk's own (maybe absent) WordNet 3.0
             return None
 
     if root not in nltk.data.path:  # nltk 3.10 reads only below the roots on its data path
@@ -163,17 +144,10 @@ def _open_reader(source: str, root: str):
 def wordnet_reader(wordnet_dir: str | os.PathLike | None = None, *, cache_dir: str | os.PathLike | None = None):
     """nltk's ``WordNetCorpusReader`` of WordNet 3.0, read offline; built once per source folder and process.
 
-    Args:
-        wordnet_dir: WordNet 3.0's dict folder (default as in :func:`wordnet_root`).
-        cache_dir: vlmcal's cache directory, for the readable copy.
-
-    Returns:
-        A ``nltk.corpus.reader.wordnet.WordNetCorpusReader`` (without the multilingual OMW data).
+    It lacks the multilingual OMW data. ``wordnet_dir``, ``cache_dir``: as for :func:`wordnet_root`.
 
     Raises:
-        FileNotFoundError: no WordNet dict files where they were looked for.
         ValueError: the files are another WordNet version than 3.0.
-
     Example:
         >>> wn = wordnet_reader()
         >>> wn.synsets("sneaker", "n")[0].lemma_names()
@@ -197,16 +171,8 @@ def _nouns(source: str) -> tuple[str, ...]:
 def wordnet_nouns(wordnet_dir: str | os.PathLike | None = None) -> list[str]:
     """Every noun lemma of WordNet 3.0 made of letters, spaces and hyphens: 115,799 of its 117,798.
 
-    Underscores become spaces; lemmas are lower-cased, deduplicated and sorted.
-
-    Args:
-        wordnet_dir: WordNet 3.0's dict folder (default as in :func:`wordnet_root`).
-
-    Returns:
-        The nouns, sorted (a new list on every call).
-
-    Raises:
-        FileNotFoundError: no WordNet dict files where they were looked for.
+    Underscores become spaces; lemmas are lower-cased, deduplicated and sorted (a new list on every call).
+    ``wordnet_dir``: as for :func:`wordnet_root`.
 
     Example:
         >>> nouns = wordnet_nouns()
@@ -218,9 +184,8 @@ def wordnet_nouns(wordnet_dir: str | os.PathLike | None = None) -> list[str]:
 
 def _lemma_names(wn, term: str) -> set[str]:
     """The lemma names (spaces, lower case) of every noun synset of ``term``, and its morphy base forms."""
-    key = term.replace(" ", "_")
-    found = {lemma.replace("_", " ").lower() for synset in wn.synsets(key, "n") for lemma in synset.lemma_names()}
-    return found | _base_forms(wn, term)
+    synsets = wn.synsets(term.replace(" ", "_"), "n")
+    return {lemma.replace("_", " ").lower() for s in synsets for lemma in s.lemma_names()} | _base_forms(wn, term)
 
 
 def _base_forms(wn, term: str) -> set[str]:
@@ -231,23 +196,14 @@ def _base_forms(wn, term: str) -> set[str]:
 
 
 def excluded_words(class_names: Sequence[str], wordnet_dir: str | os.PathLike | None = None) -> set[str]:
-    """The words that must never be an outlier of these classes.
+    """The words (lower case, spaces for underscores) that must never be an outlier of these classes.
 
     For each lower-cased class name: the name, its '/'-separated parts and its words (split on
     spaces, '/' and '-'), and for each of these the lemma names of all its WordNet noun synsets
-    (every sense) and its morphy base forms.
-
-    Args:
-        class_names: the base classes' names.
-        wordnet_dir: WordNet 3.0's dict folder (default as in :func:`wordnet_root`).
-
-    Returns:
-        The excluded words: lower case, spaces for underscores.
+    (every sense) and its morphy base forms. ``wordnet_dir``: as for :func:`wordnet_root`.
 
     Raises:
         ValueError: ``class_names`` is not a non-empty list of non-empty strings.
-        FileNotFoundError: no WordNet dict files where they were looked for.
-
     Example:
         >>> sorted(excluded_words(["Sneaker"]))[:4]
         ['canary', 'fink', 'gym shoe', 'sneak']
@@ -258,22 +214,15 @@ def excluded_words(class_names: Sequence[str], wordnet_dir: str | os.PathLike | 
     for name in names:
         full = " ".join(name.lower().split())
         terms = {full} | {p.strip() for p in full.split("/") if p.strip()} | {w for w in _NAME_SPLIT.split(full) if w}
-        for term in terms:
-            excluded.add(term)
-            excluded |= _lemma_names(wn, term)
+        excluded |= terms.union(*(_lemma_names(wn, term) for term in terms))
     return excluded
 
 
 def is_excluded(candidate: str, excluded: set[str], wordnet_dir: str | os.PathLike | None = None) -> bool:
     """Whether ``candidate``, one of its words, or a morphy base form of either is an excluded word.
 
-    Args:
-        candidate: a noun (lower case, spaces between words).
-        excluded: the excluded words (from :func:`excluded_words`).
-        wordnet_dir: the WordNet dict folder, for morphy (default as in :func:`wordnet_reader`).
-
-    Returns:
-        True if the candidate must not be an outlier.
+    ``candidate``: a noun (lower case, spaces between words); ``excluded``: from :func:`excluded_words`;
+    ``wordnet_dir``: as for :func:`wordnet_root`, for morphy.
     """
     return _excluder(excluded, wordnet_reader(wordnet_dir))(candidate)
 
@@ -298,10 +247,6 @@ def _check_names(names: Any, what: str) -> list[str]:
     return list(names)
 
 
-def _is_count(x: Any) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool) and x >= 1
-
-
 @dataclass(frozen=True)
 class OutlierPoolSettings:
     """How the outlier pool is built.
@@ -313,7 +258,6 @@ class OutlierPoolSettings:
         min_count: WordNet candidates are the nouns tagged at least this often in SemCor; 0 for
             every noun (1 keeps 11,773 of 115,799). Explicit ``candidates`` are not filtered.
         batch_size: prompts per ``encode_text`` call while encoding the candidates.
-
     Example:
         >>> OutlierPoolSettings(size=1000).template
         'a photo of a {}.'
@@ -328,7 +272,7 @@ class OutlierPoolSettings:
     def __post_init__(self):
         for name in ("size", "max_words", "batch_size"):
             value = getattr(self, name)
-            if not _is_count(value):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"Expected `{name}` to be an integer >= 1, but got {value!r}")
         if isinstance(self.min_count, bool) or not isinstance(self.min_count, int) or self.min_count < 0:
             raise ValueError(f"Expected `min_count` to be an integer >= 0 (0: every noun), but got {self.min_count!r}")
@@ -342,11 +286,8 @@ class OutlierPool:
     """K outlier labels with their scores and frozen text features, best first.
 
     Attributes:
-        names: the K outlier nouns, highest score first.
-        scores: [K] each one's mean cosine similarity to the base classes' text features.
+        scores: [K] each outlier noun's mean cosine similarity to the base classes' text features.
         text_features: [K, D] L2-normalised frozen features of ``settings.template.format(name)`` (float32, CPU).
-        settings: the settings the pool was built with.
-
     Example:
         >>> pool = outlier_pool(backbone, ["t-shirt", "trouser"], OutlierPoolSettings(size=100))
         >>> idx = pool.sample(16, torch.Generator().manual_seed(0))   # [16], redrawn every step
@@ -371,26 +312,13 @@ class OutlierPool:
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Indices of ``n`` outliers drawn uniformly: without replacement if ``n <= K``, else with.
 
-        Args:
-            n: how many to draw (an integer >= 1).
-            generator: the (CPU) random generator; None uses torch's global one.
-
-        Returns:
-            [n] int64 indices into ``names``, ``scores`` and ``text_features``.
-
-        Raises:
-            ValueError: ``n`` is not an integer >= 1.
-
-        Example:
-            >>> pool.sample(4, torch.Generator().manual_seed(0))
-            tensor([...])  # four distinct indices
+        Returns [n] int64 indices into ``names``, ``scores`` and ``text_features``. ``generator``: a CPU one, or
+        None for torch's global one.
         """
-        if not _is_count(n):
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"Expected `n` to be an integer >= 1, but got {n!r}")
         k = len(self.names)
-        if n <= k:
-            return torch.randperm(k, generator=generator)[:n]
-        return torch.randint(k, (n,), generator=generator)
+        return torch.randperm(k, generator=generator)[:n] if n <= k else torch.randint(k, (n,), generator=generator)
 
 
 @functools.lru_cache(maxsize=None)
@@ -409,11 +337,8 @@ def _noun_tag_counts(source: str) -> dict[str, int]:
 def noun_tag_counts(wordnet_dir: str | os.PathLike | None = None) -> dict[str, int]:
     """How often each noun lemma is tagged in SemCor, summed over its senses (WordNet's ``cntlist.rev``).
 
-    Args:
-        wordnet_dir: WordNet 3.0's dict folder (default as in :func:`wordnet_root`).
-
-    Returns:
-        lemma (lower case, spaces for underscores) -> its tag count (a new dict on every call).
+    Returns lemma (lower case, spaces for underscores) -> tag count, a new dict on every call. ``wordnet_dir``: as
+    for :func:`wordnet_root`.
     """
     source = _source_dir(wordnet_dir)
     if not (source / "cntlist.rev").is_file():
@@ -454,10 +379,7 @@ def _candidate_features(backbone, words: list[str], settings: OutlierPoolSetting
                               unit="batch", disable=not progress):
                 batch = [prompts[i] for i in order[start:start + settings.batch_size]]
                 chunks.append(F.normalize(backbone.encode_text(batch).detach().float().cpu(), dim=-1))  # [B, D]
-        encoded = torch.cat(chunks)  # [N, D], in length order
-        features = torch.empty_like(encoded)
-        features[torch.tensor(order, dtype=torch.long)] = encoded  # back to the order of `words`
-        return features
+        return torch.cat(chunks)[torch.argsort(torch.tensor(order))]  # [N, D] in length order -> in that of `words`
 
     return cached(entry_path("outliers", "candidates", identity, cache_dir), identity, encode, fits)
 
@@ -472,28 +394,17 @@ def outlier_pool(
     cache_dir: str | os.PathLike | None = None,
     progress: bool = True,
 ) -> OutlierPool:
-    """DOR's outlier pool: the K candidate nouns closest to the base classes, none of them a class.
+    """DOR's outlier pool, best first: the K candidate nouns closest to the base classes, none of them a class.
 
     Candidates overlapping a class (:func:`is_excluded`) are set aside; the rest are ranked by mean
     cosine similarity to the classes' ``template`` features, and the K best kept (fewer if fewer remain).
 
     Args:
-        backbone: a :class:`~vlmcal.backbones.base.Backbone` (only ``encode_text`` and ``name``
-            or ``cache_identity`` are used).
-        class_names: the base classes' names, as the template reads them.
-        settings: pool size K, template, candidate length and batch size.
+        backbone: a :class:`~vlmcal.backbones.base.Backbone`; only ``encode_text``, ``name`` or ``cache_identity`` used.
         candidates: the nouns to choose from (lower-cased, deduplicated); default :func:`wordnet_nouns`.
-        wordnet_dir: WordNet 3.0's dict folder (default as in :func:`wordnet_root`).
-        cache_dir: vlmcal's cache directory (default: :func:`vlmcal.pipeline.cache.cache_dir`).
-        progress: show a progress bar while encoding.
-
-    Returns:
-        The :class:`OutlierPool`, best-scoring outlier first.
-
+        wordnet_dir, cache_dir: as for :func:`wordnet_root`.
     Raises:
         ValueError: bad ``class_names``, ``candidates`` or ``settings``, or no candidate left.
-        FileNotFoundError: no WordNet dict files where they were looked for.
-
     Example:
         >>> from vlmcal.backbones import load_backbone
         >>> pool = outlier_pool(load_backbone("default"), ["t-shirt", "trouser", "pullover", "dress", "coat"])
@@ -507,8 +418,7 @@ def outlier_pool(
     if not words:
         raise ValueError(f"Expected candidates of at most `max_words` = {settings.max_words} words, but none has "
                          f"so few; pass shorter `candidates` or raise `max_words`")
-    excluded = excluded_words(class_names, wordnet_dir)
-    check = _excluder(excluded, wordnet_reader(wordnet_dir))
+    check = _excluder(excluded_words(class_names, wordnet_dir), wordnet_reader(wordnet_dir))
     keep = torch.tensor([not check(w) for w in words], dtype=torch.bool)  # [N]
     if not keep.any():
         raise ValueError(f"Expected some candidates that do not overlap the classes, but all {len(words)} are class "

@@ -1,17 +1,12 @@
-"""Prompt learning on few labelled shots: CoOp, KgCoOp, and either with DOR.
+"""Prompt learning on few labelled shots, backbone frozen, from cached image features: CoOp, KgCoOp, either with DOR.
 
-All tune the learnable context of :class:`~vlmcal.prompting.prompt_learner.PromptLearner` on the
-base classes' shots, with the backbone frozen:
-
-- **CoOp** (Zhou et al., IJCV 2022): cross-entropy of ``logit_scale * f_img @ t_c``; 16 context
-  tokens from N(0, 0.02^2).
-- **KgCoOp** (Yao et al., CVPR 2023): adds ``w * (1 - mean_c cos(t_c, t0_c))``, ``t0_c`` the frozen
-  zero-shot feature of ``template``; w = 8, context from "a photo of a".
-- **DOR** (Wang, Li & Wei, ICML 2025): adds ``lambda * (1 - mean_o cos(t_o, t0_o))`` to either, over
-  outlier labels ``o`` (:mod:`vlmcal.adaptation.outliers`), one per base class, redrawn every step.
-
-Training reads cached image features ([N, D], L2-normalised). Schedule, as CoOp's configuration:
-SGD (momentum 0.9, weight decay 5e-4) at lr 0.002, cosine-annealed, after a first epoch at 1e-5.
+- **CoOp** (Zhou et al., IJCV 2022): cross-entropy of ``logit_scale * f_img @ t_c``; 16 context tokens from
+  N(0, 0.02^2). Schedule as CoOp's configuration: SGD (momentum 0.9, weight decay 5e-4) at lr 0.002,
+  cosine-annealed, after a first epoch at 1e-5.
+- **KgCoOp** (Yao et al., CVPR 2023): adds ``w * (1 - mean_c cos(t_c, t0_c))``, ``t0_c`` the frozen zero-shot
+  feature of ``template``; w = 8, context from "a photo of a".
+- **DOR** (Wang, Li & Wei, ICML 2025): adds ``lambda * (1 - mean_o cos(t_o, t0_o))`` to either, over outlier labels
+  ``o`` (:mod:`vlmcal.adaptation.outliers`), one per base class, redrawn every step.
 """
 
 from __future__ import annotations
@@ -47,17 +42,12 @@ class PromptTuningSettings:
     Attributes:
         method: ``"CoOp"`` or ``"KgCoOp"`` (the base method).
         dor_weight: lambda, the weight of DOR's outlier regulariser; 0 for the base method alone.
-        n_ctx: M, the context length.
-        init_phrase: initialise the context from this phrase (of ``n_ctx`` tokens), or None for N(0, 0.02^2).
+        n_ctx, init_phrase: the context length M, and the phrase (of M tokens) it starts from, or None for N(0, 0.02^2).
         kg_weight: w, the weight of KgCoOp's regulariser (used only by KgCoOp).
         template: the zero-shot template of the frozen features both regularisers pull towards.
-        epochs: passes over the shots.
-        batch_size: shots per step.
-        lr: the peak learning rate of SGD.
-        momentum: SGD's momentum.
-        weight_decay: SGD's weight decay.
-        warmup_epochs: epochs at the constant ``warmup_lr`` before the cosine schedule.
-        warmup_lr: the warm-up learning rate.
+        epochs, batch_size: passes over the shots, and shots per step.
+        lr, momentum, weight_decay: SGD's peak learning rate, momentum and weight decay.
+        warmup_epochs, warmup_lr: epochs at the constant ``warmup_lr`` before the cosine schedule.
         fd_neighbours: M of the feature divergence that :meth:`PromptTuner.fit` follows.
         seed: seeds the context's initialisation, the batch order and the outlier draws.
     """
@@ -82,14 +72,12 @@ class PromptTuningSettings:
         if self.method not in BASE_METHODS:
             raise ValueError(f"Expected `method` to be one of {BASE_METHODS}, but got {self.method!r} "
                              f"(DOR is added with dor_weight > 0, or by name through method_settings('{self.method} + DOR'))")
-        for name in ("dor_weight", "kg_weight", "weight_decay", "momentum"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"Expected `{name}` to be a finite number >= 0, but got {value!r}")
-        for name in ("lr", "warmup_lr"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-                raise ValueError(f"Expected `{name}` to be a finite number > 0, but got {value!r}")
+        for name in ("dor_weight", "kg_weight", "weight_decay", "momentum", "lr", "warmup_lr"):
+            value, positive = getattr(self, name), name in ("lr", "warmup_lr")
+            if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+                    or value < 0 or (positive and value == 0)):
+                raise ValueError(f"Expected `{name}` to be a finite number {'>' if positive else '>='} 0, "
+                                 f"but got {value!r}")
         for name, low in (("epochs", 1), ("batch_size", 1), ("n_ctx", 1), ("fd_neighbours", 1), ("warmup_epochs", 0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -124,21 +112,16 @@ def method_settings(name: str, **overrides) -> PromptTuningSettings:
     trainable = [m for m in METHODS if m != "zero-shot"]
     if name not in trainable:
         raise ValueError(f"Expected a method name among {trainable}, but got {name!r}")
-    base, dor = name.removesuffix(DOR_SUFFIX), name.endswith(DOR_SUFFIX)
-    values = {"method": base, **_METHOD_DEFAULTS[base], "dor_weight": DOR_WEIGHTS[base] if dor else 0.0}
-    values.update(overrides)
-    return PromptTuningSettings(**values)
+    base = name.removesuffix(DOR_SUFFIX)
+    dor_weight = DOR_WEIGHTS[base] if name.endswith(DOR_SUFFIX) else 0.0
+    return PromptTuningSettings(**{"method": base, **_METHOD_DEFAULTS[base], "dor_weight": dor_weight, **overrides})
 
 
 def anchor_loss(tuned_features: torch.Tensor, frozen_features: torch.Tensor) -> torch.Tensor:
     """``1 - mean cos(tuned, frozen)`` over rows: the regulariser of KgCoOp (on the classes) and DOR (on outliers).
 
-    Args:
-        tuned_features: [K, D] text features through the learned context (with gradients).
-        frozen_features: [K, D] the same labels' zero-shot features (no gradients).
-
-    Returns:
-        A 0-d tensor, 0 when every tuned feature points where its frozen one does.
+    ``tuned_features``: [K, D] text features through the learned context (with gradients); ``frozen_features``:
+    [K, D] the same labels' zero-shot features (no gradients). The 0-d result is 0 when they point alike.
     """
     if tuned_features.shape != frozen_features.shape:
         raise ValueError(f"Expected tuned and frozen features of one shape, but got {tuple(tuned_features.shape)} "
@@ -166,8 +149,7 @@ class TrackedSplit:
 
     Attributes:
         image_features: [N, D] L2-normalised image features.
-        labels: [N] labels indexing ``class_names``.
-        class_names: the split's classes.
+        labels: [N] labels indexing ``class_names``, the split's classes.
     """
 
     image_features: torch.Tensor
@@ -192,16 +174,12 @@ class PromptTuner:
     """CoOp or KgCoOp, with or without DOR, trained on cached image features.
 
     Args:
-        backbone: the frozen backbone (any :class:`~vlmcal.backbones.base.Backbone`).
-        settings: the method and its schedule.
         outliers: DOR's outlier pool (:func:`vlmcal.adaptation.outliers.outlier_pool`); required if ``dor_weight > 0``.
-
     Attributes:
         learner_: the trained :class:`PromptLearner` over the base classes (set by :meth:`fit`, as are the others).
         history_: one row per epoch (0 = before training): loss, cross-entropy, regulariser, lr, seconds,
             and per tracked split ``<split>_fd``, ``<split>_accuracy`` and ``<split>_confidence``.
         seconds_per_epoch_: mean training time of an epoch (following the tracked splits excluded).
-
     Example:
         >>> tuner = PromptTuner(backbone, method_settings("KgCoOp", epochs=5)).fit(feats, labels, base_names)
         >>> logits = tuner.logits(test_feats, new_names)  # [N, D] @ [D, C_new] -> [N, C_new]
@@ -251,17 +229,12 @@ class PromptTuner:
 
     def fit(self, image_features, labels, class_names: Sequence[str], *, track: Mapping[str, TrackedSplit] | None = None,
             progress: bool = True) -> "PromptTuner":
-        """Train the context on the shots.
+        """Train the context on the shots; returns self.
 
         Args:
             image_features: [N, D] L2-normalised image features of the shots.
-            labels: [N] labels indexing ``class_names``.
-            class_names: the C base classes.
+            labels: [N] labels indexing the C base ``class_names``.
             track: named held-out splits to follow each epoch (under ``torch.no_grad``).
-            progress: show a progress bar over epochs.
-
-        Returns:
-            self.
         """
         s, bb = self.settings, self.backbone
         learner = PromptLearner(bb, class_names, s.prompt)
@@ -289,10 +262,9 @@ class PromptTuner:
                 optimizer.step()
                 sums += torch.stack([loss, ce, regulariser]).detach().cpu() * len(batch)
                 n_seen += len(batch)
-            seconds = time.perf_counter() - started
             means = (sums / n_seen).tolist()
             rows.append({"epoch": epoch + 1, "loss": means[0], "cross_entropy": means[1], "regulariser": means[2], "lr": lr,
-                         "seconds": seconds, **self._follow(learner, tracked)})
+                         "seconds": time.perf_counter() - started, **self._follow(learner, tracked)})
         self.learner_, self.history_ = learner, pd.DataFrame(rows)
         self.seconds_per_epoch_ = float(self.history_["seconds"].iloc[1:].mean())
         return self

@@ -1,17 +1,12 @@
 """Test-time prompt tuning: TPT and C-TPT, batched, with a one-image-at-a-time reference.
 
-TPT (Shu et al., NeurIPS 2022) tunes a prompt's context on each unlabelled test image: the image
-and 63 augmented views are classified, the ``int(64 * 0.1) = 6`` lowest-entropy views kept, and
-the loss is the entropy of their mean probability; the image is then classified on its original
-view and the prompt reset. C-TPT (Yoon et al., ICLR 2024) subtracts ``lambda * ATFD`` of the
-class text features (``vlmcal.prompting.dispersion``) from that loss.
-
-:func:`tpt_reference` follows the reference code (azshue/TPT), one image at a time;
-:func:`tpt_batched` tunes B images at once, one [M, W] context each, with the per-image losses
-summed (AdamW is elementwise, so each update is the one it would make alone). Views are random
-resized crops (scale 0.08-1) with flips of the preprocessed input, seeded per ``(seed, index)``;
-``augmix=True`` adds AugMix. Several phrases in ``init_phrase`` give an ensemble of contexts
-(:func:`ensemble_features`). On CUDA the text tower runs under float16 autocast (untested here).
+TPT (Shu et al., NeurIPS 2022) tunes a prompt's context on each unlabelled test image: the image and 63 augmented views
+are classified, the ``int(64 * 0.1) = 6`` lowest-entropy views kept, and the loss is the entropy of their mean
+probability; the image is then classified on its original view and the prompt reset. C-TPT (Yoon et al., ICLR 2024)
+subtracts ``lambda * ATFD`` of the class text features from that loss. :func:`tpt_reference` follows the reference code
+(azshue/TPT); :func:`tpt_batched` sums the per-image losses of B contexts (AdamW is elementwise, so each update is the
+one it would make alone). Views are random resized crops (scale 0.08-1) with flips, seeded per ``(seed, index)``. On
+CUDA the text tower runs under float16 autocast (untested here).
 """
 
 from __future__ import annotations
@@ -41,12 +36,10 @@ class TPTSettings:
     Attributes:
         n_views: views per image, the original included (64).
         selection: the fraction of views kept, by lowest entropy (0.1: ``int(64 * 0.1) = 6``).
-        steps: optimiser steps per image (1).
-        lr: AdamW's learning rate (5e-3).
+        steps, lr: AdamW's steps per image (1) and learning rate (5e-3).
         n_ctx, init_phrase: the learnable context: 4 tokens from "a photo of a"; a tuple of
             phrases (each of ``n_ctx`` tokens) starts an ensemble, one context per phrase.
-        augmix: put torchvision's AugMix (severity 1) on top of each view, as the reference does
-            for its fine-grained sets.
+        augmix: put torchvision's AugMix (severity 1) on each view, as the reference does for its fine-grained sets.
         ctpt_lambda: C-TPT's weight in ``L_TPT - lambda * ATFD`` (paper: 50 for fine-grained sets,
             20 for natural shifts); 0 gives TPT.
         seed: fixes the augmented views.
@@ -107,10 +100,6 @@ class TPTResult:
     dispersion: torch.Tensor
 
 
-def _view_generator(seed: int, index: int) -> int:
-    return int.from_bytes(hashlib.sha256(f"tpt/{seed}/{index}".encode()).digest()[:8], "little") % 2**63
-
-
 def input_normalization(backbone: Backbone) -> tuple[torch.Tensor, torch.Tensor] | None:
     """The per-channel (mean, std) that the backbone's preprocessing ends with, or None (inputs in [0, 1])."""
     from torchvision import transforms as tv1
@@ -129,14 +118,12 @@ def augmented_views(images: torch.Tensor, n_views: int, seed: int = 0, indices: 
 
     Args:
         images: [B, C, H, W] backbone input tensors (already preprocessed).
-        n_views: views per image, the original first.
         seed: with each image's index, fixes its views.
         indices: [B] the images' indices in their data set (default ``0..B-1``).
         augmix: mix each crop with torchvision's ``AugMix`` (severity 1, no colour operations).
         normalization: the inputs' (mean, std) (:func:`input_normalization`), undone around AugMix.
-
     Returns:
-        [B, V, C, H, W]; ``[:, 0]`` is ``images``.
+        [B, V, C, H, W], V = ``n_views``; ``[:, 0]`` is ``images``.
     """
     from torchvision.transforms import RandomResizedCrop
     from torchvision.transforms.v2 import AugMix
@@ -152,7 +139,8 @@ def augmented_views(images: torch.Tensor, n_views: int, seed: int = 0, indices: 
     out = images.unsqueeze(1).repeat(1, n_views, 1, 1, 1)  # [B, V, C, H, W]
     for k, (image, index) in enumerate(zip(images, indices)):
         with torch.random.fork_rng(devices=[]):  # torchvision draws from the global generator; seed it per image, restore after
-            torch.manual_seed(_view_generator(seed, index))
+            digest = hashlib.sha256(f"tpt/{seed}/{index}".encode()).digest()
+            torch.manual_seed(int.from_bytes(digest[:8], "little") % 2**63)
             for v in range(1, n_views):
                 top, left, ch, cw = RandomResizedCrop.get_params(image, scale=[0.08, 1.0], ratio=[3 / 4, 4 / 3])
                 view = resized_crop(image, top, left, ch, cw, [h, w], antialias=True)  # [C, H, W]
@@ -224,9 +212,7 @@ def initial_contexts(backbone: Backbone, settings: TPTSettings) -> torch.Tensor:
 
 def ensemble_features(text_features: torch.Tensor) -> torch.Tensor:
     """[..., E, K, D] unit class features of E prompts -> [..., K, D] their ensemble (mean, normalised again)."""
-    if text_features.shape[-3] == 1:
-        return text_features.select(-3, 0)
-    return F.normalize(text_features.mean(dim=-3), dim=-1)
+    return text_features.select(-3, 0) if text_features.shape[-3] == 1 else F.normalize(text_features.mean(-3), dim=-1)
 
 
 def tpt_batched(backbone: Backbone, images: torch.Tensor, class_names: Sequence[str],
@@ -237,13 +223,8 @@ def tpt_batched(backbone: Backbone, images: torch.Tensor, class_names: Sequence[
     Args:
         backbone: any backbone with the context hook.
         images: [B, C, H, W] backbone inputs.
-        class_names: the K class names.
-        settings: :class:`TPTSettings`.
         indices: [B] the images' indices in their data set (fixes their views; default ``0..B-1``).
         timings: if given, seconds spent in each of ``PHASES`` are added to it.
-
-    Returns:
-        A :class:`TPTResult`.
     """
     _check(backbone, images, class_names)
     device, names, b, k = backbone.device, list(class_names), len(images), len(class_names)

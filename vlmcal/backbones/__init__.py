@@ -33,7 +33,6 @@ class Family:
     """A family of models loadable by name.
 
     Attributes:
-        name: the family's name, for messages.
         accepts: whether a model name belongs to the family.
         load: ``load(name, device=..., cache_dir=..., **kwargs)`` -> a ``Backbone`` or ``Classifier``.
         names: the names that load here, for :func:`list_backbones`.
@@ -75,11 +74,9 @@ def load_model(name: str, device: str | torch.device | None = None, cache_dir: s
                **kwargs) -> Backbone | Classifier:
     """Load a model by name: a VLM backbone, or a classifier such as a supervised baseline.
 
-    Args:
-        name: ``openclip:<arch>:<pretrained>``, or a name of a registered family.
-        device: where it runs; default CUDA when present, else CPU.
-        cache_dir: vlmcal's cache directory (default ``$VLMCAL_CACHE_DIR`` or ``~/.cache/vlmcal``).
-        **kwargs: passed to the family's loader (e.g. :func:`vlmcal.backbones.openclip.load_openclip`).
+    ``name``: ``openclip:<arch>:<pretrained>``, or a name of a registered family; ``device``: where it runs (default
+    CUDA when present, else CPU); ``cache_dir``: vlmcal's cache directory (default ``$VLMCAL_CACHE_DIR`` or
+    ``~/.cache/vlmcal``); ``**kwargs``: for the family's loader (e.g. :func:`vlmcal.backbones.openclip.load_openclip`).
 
     Raises:
         ValueError: for a name no family accepts (the message lists what is accepted).
@@ -98,10 +95,7 @@ def load_model(name: str, device: str | torch.device | None = None, cache_dir: s
 
 def load_backbone(name: str, device: str | torch.device | None = None, cache_dir: str | os.PathLike | None = None,
                   **kwargs) -> Backbone:
-    """Load a VLM backbone by name (see :func:`load_model` for the arguments).
-
-    Returns:
-        The frozen backbone.
+    """Load a frozen VLM backbone by name (see :func:`load_model` for the arguments).
 
     Raises:
         ValueError: for a name no family accepts, or one that names a classifier, not a VLM.
@@ -115,19 +109,13 @@ def load_backbone(name: str, device: str | torch.device | None = None, cache_dir
 def list_backbones(include_downloadable: bool = False) -> list[str]:
     """Backbone names that load on this machine (or, optionally, that could be downloaded).
 
-    Args:
-        include_downloadable: also list every ``openclip:<arch>:<tag>`` pair open_clip knows.
-
-    Returns:
-        The registered families' names, the random-weight test models, and the cached open_clip pairs.
+    The registered families' names, the random-weight test models, and the cached open_clip pairs; with
+    ``include_downloadable``, every ``openclip:<arch>:<tag>`` pair open_clip knows.
     """
-    names = [n for family in _families() for n in family.names()]
-    from vlmcal.backbones.openclip import RANDOM_TAG, TEST_CONFIGS, _find_cached_weights
-
-    names += [f"openclip:{arch}:{RANDOM_TAG}" for arch in TEST_CONFIGS]
     import open_clip
 
-    for arch, tag in open_clip.list_pretrained():
-        if include_downloadable or _find_cached_weights(open_clip.get_pretrained_cfg(arch, tag)):
-            names.append(f"openclip:{arch}:{tag}")
-    return names
+    from vlmcal.backbones.openclip import RANDOM_TAG, TEST_CONFIGS, _find_cached_weights
+
+    names = [n for family in _families() for n in family.names()] + [f"openclip:{a}:{RANDOM_TAG}" for a in TEST_CONFIGS]
+    return names + [f"openclip:{arch}:{tag}" for arch, tag in open_clip.list_pretrained()
+                    if include_downloadable or _find_cached_weights(open_clip.get_pretrained_cfg(arch, tag))]

@@ -44,7 +44,6 @@ class Backbone(ABC):
         logit_scale: multiplier of cosine similarities (a float; CLIP's is 100).
         embed_dim: D, the width of the shared feature space.
         token_embedding_dim: W, the width of the text tower's token embeddings (for context vectors).
-        device: where the encoders run.
         preprocess: maps one PIL image to the image tower's input tensor.
         covered_shifts: the shifts (``vlmcal.data.shifts`` names) its pretraining data shows; None if unknown.
     """
@@ -73,13 +72,9 @@ class Backbone(ABC):
     def encode_text_with_context(self, context: torch.Tensor, class_names: Sequence[str]) -> torch.Tensor:
         """Text features with learnable context before each class name.
 
-        Args:
-            context: [M, W] shared context, or [C, M, W] class-specific context.
-            class_names: the C class names.
-
-        Returns:
-            [C, D] L2-normalised text features, differentiable with respect to ``context``; the context
-            ``embed_phrase("a photo of a")`` gives ``encode_text`` of "a photo of a <class>." (to float error).
+        ``context``: [M, W] shared, or [C, M, W] class-specific, for the C ``class_names``. Returns [C, D]
+        L2-normalised text features, differentiable with respect to ``context``; the context
+        ``embed_phrase("a photo of a")`` gives ``encode_text`` of "a photo of a <class>." (to float error).
         """
 
 

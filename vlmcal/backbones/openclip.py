@@ -1,16 +1,12 @@
 """open_clip models as vlmcal backbones: ``openclip:<arch>:<pretrained>``.
 
-``<pretrained>`` is a pretrained tag open_clip knows for ``<arch>`` (``openclip:ViT-B-16:openai``),
-a local checkpoint path, or ``random`` (seeded random weights, for tests and dry runs).
-
-Weights are never fetched silently: a tag is looked up in the local caches (Hugging Face hub,
-``~/.cache/clip``), and when absent with the hub offline (``HF_HUB_OFFLINE=1``) or unreachable
-(a 3-second socket probe), loading stops with :class:`WeightsNotFoundError`.
-
-OpenAI's weights need QuickGELU, which open_clip's plain configs lack (open_clip issue #441): the
-activation comes from the tag's record, or for a file, from ``openai`` in its name; ``quick_gelu=``
-overrides both. The prompt-learner hook follows CoOp's ``PromptLearner`` and ``TextEncoder`` (Zhou
-et al., IJCV 2022). ``vlmcal-tiny`` is a tiny random-weight architecture with CLIP's tokenizer.
+``<pretrained>`` is a pretrained tag open_clip knows for ``<arch>`` (``openclip:ViT-B-16:openai``), a local
+checkpoint path, or ``random`` (seeded random weights, for tests). Weights are never fetched silently: a tag is
+looked up in the local caches (Hugging Face hub, ``~/.cache/clip``), and when absent with the hub offline
+(``HF_HUB_OFFLINE=1``) or unreachable (a 3-second socket probe), loading stops with :class:`WeightsNotFoundError`.
+OpenAI's weights need QuickGELU, which open_clip's plain configs lack (open_clip issue #441): it comes from the
+tag's record, or for a file, from ``openai`` in its name; ``quick_gelu=`` overrides both. The prompt-learner hook
+follows CoOp's ``PromptLearner`` and ``TextEncoder`` (Zhou et al., IJCV 2022).
 """
 
 from __future__ import annotations
@@ -43,15 +39,13 @@ CONTEXT_TOKEN_CACHE_SIZE = 32  # class-name lists whose token ids are kept for t
 HUB_PROBE_TIMEOUT_S = 3.0  # long enough for a healthy connection, short enough to fail "at once"
 
 # Architecture configs in open_clip's JSON schema, tiny for CPU tests; CLIP's tokenizer (vocab 49408, context 77).
+_TINY = {"embed_dim": 32,
+         "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "head_width": 32, "patch_size": 8},
+         "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2}}
 TEST_CONFIGS: dict[str, dict[str, Any]] = {
-    "vlmcal-tiny": {"embed_dim": 32,
-                    "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "head_width": 32, "patch_size": 8},
-                    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2}},
+    "vlmcal-tiny": _TINY,
     # The same as open_clip's CustomTextCLIP (text tower under `model.text`), as many non-OpenAI models are.
-    "vlmcal-tiny-customtext": {
-        "embed_dim": 32, "custom_text": True,
-        "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "head_width": 32, "patch_size": 8},
-        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2}},
+    "vlmcal-tiny-customtext": {**_TINY, "custom_text": True},
 }
 
 
@@ -109,28 +103,26 @@ def _find_cached_weights(pretrained_cfg: dict, weights_dir: str | os.PathLike | 
     if pretrained_cfg.get("file") and os.path.isfile(pretrained_cfg["file"]):
         return pretrained_cfg["file"]
     hf_hub = pretrained_cfg.get("hf_hub", "")
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # no hub client: only the URL cache can hold them
+        hf_hub = ""
     if hf_hub:
-        try:
-            from huggingface_hub import try_to_load_from_cache
-        except ImportError:  # no hub client: only the URL cache can hold them
-            try_to_load_from_cache = None
-        if try_to_load_from_cache is not None:
-            repo_id, filename = os.path.split(hf_hub)
-            filename = filename or HF_WEIGHTS_NAME
-            candidates = [filename]
-            if filename == HF_WEIGHTS_NAME:
-                candidates.insert(0, HF_SAFE_WEIGHTS_NAME)
-            elif filename.endswith((".bin", ".pth")):
-                candidates.insert(0, filename[:-4] + ".safetensors")
-            for candidate in candidates:
-                found = try_to_load_from_cache(repo_id, candidate, cache_dir=weights_dir)
-                if isinstance(found, str) and os.path.isfile(found):
-                    return found
+        repo_id, filename = os.path.split(hf_hub)
+        filename = filename or HF_WEIGHTS_NAME
+        candidates = [filename]
+        if filename == HF_WEIGHTS_NAME:
+            candidates.insert(0, HF_SAFE_WEIGHTS_NAME)
+        elif filename.endswith((".bin", ".pth")):
+            candidates.insert(0, filename[:-4] + ".safetensors")
+        for candidate in candidates:
+            found = try_to_load_from_cache(repo_id, candidate, cache_dir=weights_dir)
+            if isinstance(found, str) and os.path.isfile(found):
+                return found
     url = pretrained_cfg.get("url", "")
-    if url:
-        for folder in [weights_dir, Path.home() / ".cache" / "clip"]:
-            if folder is not None and (Path(folder) / os.path.basename(url)).is_file():
-                return str(Path(folder) / os.path.basename(url))
+    for folder in [weights_dir, Path.home() / ".cache" / "clip"]:
+        if url and folder is not None and (Path(folder) / os.path.basename(url)).is_file():
+            return str(Path(folder) / os.path.basename(url))
     return None
 
 
@@ -174,8 +166,7 @@ def _plan(arch: str, pretrained: str, weights_dir: str | os.PathLike | None = No
                          source=f"local checkpoint {pretrained}")
     tag_cfg = open_clip.get_pretrained_cfg(arch, pretrained)
     if not tag_cfg:
-        looks_like_path = os.sep in pretrained or pretrained.endswith((".pt", ".pth", ".bin", ".safetensors"))
-        if looks_like_path:
+        if os.sep in pretrained or pretrained.endswith((".pt", ".pth", ".bin", ".safetensors")):  # a path, not a tag
             raise WeightsNotFoundError(
                 f"Checkpoint file {pretrained!r} for open_clip architecture {arch!r} does not exist. "
                 f"Check the path, or name a pretrained tag instead: {open_clip.list_pretrained_tags_by_model(arch)}")
@@ -183,9 +174,8 @@ def _plan(arch: str, pretrained: str, weights_dir: str | os.PathLike | None = No
             f"{pretrained!r} is neither a pretrained tag of {arch!r} nor an existing file. Tags for "
             f"{arch!r}: {open_clip.list_pretrained_tags_by_model(arch)} (all pairs: open_clip.list_pretrained()); "
             f"or use `random` for random weights")
-    tag_quick_gelu = bool(tag_cfg.get("quick_gelu", False)) or arch_quick_gelu
     preprocess = {k: tag_cfg[k] for k in ("mean", "std", "interpolation", "resize_mode") if k in tag_cfg}
-    use_quick_gelu = tag_quick_gelu if quick_gelu is None else quick_gelu
+    use_quick_gelu = (bool(tag_cfg.get("quick_gelu", False)) or arch_quick_gelu) if quick_gelu is None else quick_gelu
     local = _find_cached_weights(tag_cfg, weights_dir)
     if local is not None:
         return _LoadPlan(arch, local, use_quick_gelu, preprocess, source=f"cached weights {local}")
@@ -208,17 +198,13 @@ class OpenClipBackbone(Backbone):
 
     Args:
         model: an open_clip ``CLIP`` (or ``CustomTextCLIP`` with a plain text transformer).
-        preprocess: the model's own inference transform (PIL image -> [3, H, W] tensor).
-        tokenizer: the model's tokenizer (``open_clip.get_tokenizer(arch)``).
-        name: the name it was loaded by.
+        preprocess, tokenizer: the model's own inference transform (PIL image -> [3, H, W] tensor) and tokenizer.
         device: where it runs; CUDA uses fp16 autocast, CPU stays fp32.
         text_batch_size: prompts encoded per forward pass in :meth:`encode_text`.
         cache_identity: what identifies its weights in feature-cache keys (defaults to ``name``).
-
     Attributes:
         model: the frozen open_clip model (eval mode, no parameter requires grad).
         weights_source: where the weights came from (set by :func:`load_openclip`), for reports.
-
     Example:
         >>> bb = load_openclip("openclip:vlmcal-tiny:random")
         >>> bb.encode_text(["a photo of a cat.", "a photo of a dog."]).shape
@@ -229,9 +215,7 @@ class OpenClipBackbone(Backbone):
                  device: str | torch.device | None = None, text_batch_size: int = 256, cache_identity: Any = None):
         self.device = default_device(device)
         self.model = model.to(self.device).eval().requires_grad_(False)
-        self.preprocess = preprocess
-        self.tokenizer = tokenizer
-        self.name = name
+        self.preprocess, self.tokenizer, self.name = preprocess, tokenizer, name
         self.text_batch_size = int(text_batch_size)
         self.cache_identity = cache_identity if cache_identity is not None else name
         self.weights_source = "given model"
@@ -262,10 +246,8 @@ class OpenClipBackbone(Backbone):
     def image_size(self) -> tuple[int, int] | None:
         """(H, W) of the image tower's input (what ``preprocess`` makes), or None if the model does not say."""
         size = getattr(self.model.visual, "preprocess_cfg", {}).get("size") or getattr(self.model.visual, "image_size", None)
-        if size is None:
-            return None
-        size = (size, size) if isinstance(size, int) else tuple(size)
-        return (int(size[0]), int(size[1])) if len(size) == 2 else None
+        size = (size, size) if isinstance(size, int) else size
+        return (int(size[0]), int(size[1])) if size is not None and len(size) == 2 else None
 
     def _check_images(self, images) -> None:
         """A clear error for input the image tower would reject deep inside (wrong size, channels, dtype, NaN)."""
@@ -283,12 +265,7 @@ class OpenClipBackbone(Backbone):
             raise ValueError(f"Expected finite `images`, but got NaN or inf entries. {how}")
 
     def encode_images(self, images: torch.Tensor) -> torch.Tensor:
-        """[B, 3, H, W] preprocessed images -> [B, D] L2-normalised image features (float32).
-
-        Raises:
-            ValueError: ``images`` is not a finite float [B, 3, H, W] tensor of the size
-                ``preprocess`` makes (:attr:`image_size`). An empty batch (B = 0) gives [0, D].
-        """
+        """[B, 3, H, W] preprocessed images -> [B, D] L2-normalised image features (float32); B = 0 gives [0, D]."""
         self._check_images(images)
         if images.shape[0] == 0:  # no images, no features (open_clip's forward cannot take an empty batch)
             return torch.empty(0, self.embed_dim, device=self.device)
@@ -312,8 +289,7 @@ class OpenClipBackbone(Backbone):
         if not self._hookable:
             with self._autocast():
                 return F.normalize(self.model.encode_text(tokens).float(), dim=-1)
-        embeddings = self._tower.token_embedding(tokens)  # [P, L] -> [P, L, W]
-        return self._encode_embeddings(embeddings, self._pool_index(tokens))
+        return self._encode_embeddings(self._tower.token_embedding(tokens), self._pool_index(tokens))  # [P, L, W], [P]
 
     def _pool_index(self, tokens: torch.Tensor) -> torch.Tensor:
         """[P, L] token ids -> [P] the position whose output is the text feature (as open_clip pools)."""
@@ -330,10 +306,7 @@ class OpenClipBackbone(Backbone):
         raise NotImplementedError(f"Text pooling {pool!r} of {self.name} is not supported by vlmcal's text path")
 
     def _encode_embeddings(self, x: torch.Tensor, pool_index: torch.Tensor) -> torch.Tensor:
-        """The frozen text transformer on token embeddings: [P, L, W], [P] -> [P, D] normalised.
-
-        Follows open_clip's ``CLIP.encode_text`` line by line, with embeddings in place of ids.
-        """
+        """The frozen text transformer on embeddings, as open_clip's ``CLIP.encode_text``: [P, L, W], [P] -> [P, D]."""
         tower = self._tower
         with self._autocast():
             cast = tower.transformer.get_cast_dtype()
@@ -362,40 +335,34 @@ class OpenClipBackbone(Backbone):
         ids = self.tokenizer.encode(phrase)
         if not ids:
             raise ValueError(f"Expected a phrase with at least one token, but got {phrase!r}")
-        ids = torch.tensor(ids, dtype=torch.long, device=self.device)  # [M]
-        return self._tower.token_embedding(ids).detach().clone()  # [M] -> [M, W]
+        return self._tower.token_embedding(torch.tensor(ids, dtype=torch.long, device=self.device)).detach().clone()
 
     def _context_token_ids(self, class_names: tuple[str, ...], n_ctx: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Token ids of ``[SOT] X*M <class>. [EOT]`` ([C, L]) and the pooling positions ([C])."""
         key = (class_names, n_ctx)
         if key in self._context_tokens:
             self._context_tokens.move_to_end(key)
-        else:
-            tok = self.tokenizer
-            length = int(self._tower.positional_embedding.shape[0])
-            if n_ctx + 2 > length:
-                raise ValueError(f"{n_ctx} context tokens do not fit the text tower's context length {length}")
-            ids = torch.zeros(len(class_names), length, dtype=torch.long)  # [C, L], 0 = padding
-            for i, cls in enumerate(class_names):
-                row = [tok.sot_token_id] + [0] * n_ctx + tok.encode(f"{cls}.") + [tok.eot_token_id]
-                if len(row) > length:  # truncate the class name, keep EOT last (as the tokenizer does)
-                    row = row[:length - 1] + [tok.eot_token_id]
-                ids[i, :len(row)] = torch.tensor(row)
-            ids = ids.to(self.device)
-            self._context_tokens[key] = (ids, self._pool_index(ids))
-            if len(self._context_tokens) > CONTEXT_TOKEN_CACHE_SIZE:
-                self._context_tokens.popitem(last=False)
+            return self._context_tokens[key]
+        tok, length = self.tokenizer, int(self._tower.positional_embedding.shape[0])
+        if n_ctx + 2 > length:
+            raise ValueError(f"{n_ctx} context tokens do not fit the text tower's context length {length}")
+        ids = torch.zeros(len(class_names), length, dtype=torch.long)  # [C, L], 0 = padding
+        for i, cls in enumerate(class_names):
+            row = [tok.sot_token_id] + [0] * n_ctx + tok.encode(f"{cls}.") + [tok.eot_token_id]
+            if len(row) > length:  # truncate the class name, keep EOT last (as the tokenizer does)
+                row = row[:length - 1] + [tok.eot_token_id]
+            ids[i, :len(row)] = torch.tensor(row)
+        ids = ids.to(self.device)
+        self._context_tokens[key] = (ids, self._pool_index(ids))
+        if len(self._context_tokens) > CONTEXT_TOKEN_CACHE_SIZE:
+            self._context_tokens.popitem(last=False)
         return self._context_tokens[key]
 
     def encode_text_with_context(self, context: torch.Tensor, class_names: Sequence[str]) -> torch.Tensor:
         """Text features of ``[SOT] [ctx_1 .. ctx_M] [class tokens] [.] [EOT]`` (CoOp's layout), read at EOT.
 
-        Args:
-            context: [M, W] shared context, or [C, M, W] class-specific context.
-            class_names: the C class names.
-
-        Returns:
-            [C, D] L2-normalised text features, differentiable with respect to ``context``.
+        ``context``: [M, W] shared, or [C, M, W] class-specific, for the C ``class_names``. Returns [C, D]
+        L2-normalised text features, differentiable with respect to ``context``.
         """
         self._require_hook()
         names = tuple(class_names)
@@ -458,10 +425,6 @@ def load_openclip(name: str, device: str | torch.device | None = None, cache_dir
         weights_dir: where open_clip keeps downloaded weights (default: the hub cache and ``~/.cache/clip``).
         quick_gelu: force QuickGELU on or off; default: the tag's record, or ``openai`` in a file's name.
         text_batch_size: prompts per forward pass in ``encode_text``.
-
-    Returns:
-        The backbone, in eval mode with every parameter frozen.
-
     Raises:
         ValueError: malformed name, unknown architecture or tag.
         WeightsNotFoundError: the weights are not on this machine and no hub is reachable.
@@ -471,10 +434,8 @@ def load_openclip(name: str, device: str | torch.device | None = None, cache_dir
     arch, pretrained = parse_openclip_name(name)
     plan = _plan(arch, pretrained, weights_dir=weights_dir, quick_gelu=quick_gelu)
     device = default_device(device)
-    pp = plan.preprocess
-    kwargs = dict(force_quick_gelu=plan.quick_gelu, image_mean=pp.get("mean"), image_std=pp.get("std"),
-                  image_interpolation=pp.get("interpolation"), image_resize_mode=pp.get("resize_mode"),
-                  cache_dir=str(weights_dir) if weights_dir else None)
+    kwargs = dict(force_quick_gelu=plan.quick_gelu, cache_dir=str(weights_dir) if weights_dir else None,
+                  **{f"image_{k}": plan.preprocess.get(k) for k in ("mean", "std", "interpolation", "resize_mode")})
     # Feature-cache identity: name, activation, and a local file's size and mtime (a replaced checkpoint is new).
     identity: dict[str, Any] = {"name": name, "quick_gelu": plan.quick_gelu}
     if plan.random_seed is not None:
@@ -493,8 +454,7 @@ def load_openclip(name: str, device: str | torch.device | None = None, cache_dir
         if os.path.isfile(plan.pretrained):
             stat = os.stat(plan.pretrained)
             identity.update(file_size=stat.st_size, file_mtime_ns=stat.st_mtime_ns)
-    tokenizer = open_clip.get_tokenizer(arch)
-    backbone = OpenClipBackbone(model, preprocess, tokenizer, name=name, device=device,
+    backbone = OpenClipBackbone(model, preprocess, open_clip.get_tokenizer(arch), name=name, device=device,
                                 text_batch_size=text_batch_size, cache_identity=identity)
     backbone.weights_source = plan.source
     return backbone

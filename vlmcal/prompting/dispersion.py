@@ -28,12 +28,8 @@ def _unit_rows(text_features, normalize: bool, min_rows: int) -> torch.Tensor:
 def text_feature_dispersion(text_features: torch.Tensor, normalize: bool = True) -> torch.Tensor:
     """ATFD of class text features; differentiable, so C-TPT can use it as a loss term.
 
-    Args:
-        text_features: [C, D] one feature per class (torch tensor or array-like).
-        normalize: L2-normalise each row first.
-
-    Returns:
-        A 0-d tensor: the mean Euclidean distance of the class features to their centroid.
+    ``text_features``: [C, D] one feature per class (tensor or array-like); rows L2-normalised first if
+    ``normalize``. Returns a 0-d tensor: the mean Euclidean distance of the class features to their centroid.
 
     Example:
         >>> t = torch.eye(2)  # two orthogonal unit features
@@ -48,13 +44,9 @@ def text_feature_dispersion(text_features: torch.Tensor, normalize: bool = True)
 def feature_divergence(text_features: torch.Tensor, n_neighbours: int = 3, normalize: bool = True) -> torch.Tensor:
     """DOR's feature divergence: the mean distance of each class text feature to its nearest others.
 
-    Args:
-        text_features: [C, D] one feature per class, C >= 2.
-        n_neighbours: M, the nearest other classes each class is measured against (at most C - 1).
-        normalize: L2-normalise each row first.
-
-    Returns:
-        A 0-d tensor: the mean over classes of the mean Euclidean distance to the M nearest others.
+    ``text_features``: [C, D] one feature per class, C >= 2; rows L2-normalised first if ``normalize``.
+    ``n_neighbours``: M, the nearest other classes each class is measured against (at most C - 1).
+    Returns a 0-d tensor: the mean over classes of the mean Euclidean distance to the M nearest others.
 
     Example:
         >>> round(float(feature_divergence(torch.eye(3), n_neighbours=2)), 4)  # every pair sqrt(2) apart
@@ -64,7 +56,6 @@ def feature_divergence(text_features: torch.Tensor, n_neighbours: int = 3, norma
         raise ValueError(f"Expected `n_neighbours` to be an integer >= 1, but got {n_neighbours!r}")
     feats = _unit_rows(text_features, normalize, 2)  # [C, D]
     n_classes = feats.shape[0]
-    distances = torch.cdist(feats, feats)  # [C, D] x [C, D] -> [C, C]
-    self_pairs = torch.eye(n_classes, dtype=torch.bool, device=feats.device)
-    distances = distances.masked_fill(self_pairs, float("inf"))  # a class is not its own neighbour
+    self_pairs = torch.eye(n_classes, dtype=torch.bool, device=feats.device)  # a class is not its own neighbour
+    distances = torch.cdist(feats, feats).masked_fill(self_pairs, float("inf"))  # [C, D] x [C, D] -> [C, C]
     return distances.sort(dim=1).values[:, :min(n_neighbours, n_classes - 1)].mean()  # [C, M] nearest

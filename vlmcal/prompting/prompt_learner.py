@@ -1,8 +1,5 @@
-"""Learnable prompt context, CoOp style: the one module TPT, C-TPT, CoOp, KgCoOp and DOR tune.
-
-M context vectors in the text tower's token-embedding space, ``[SOT] [ctx_1 .. ctx_M] [class] [.] [EOT]``,
-are the module's only parameter. Follows CoOp's ``PromptLearner`` (Zhou et al., IJCV 2022;
-github.com/KaiyangZhou/CoOp): initialised from a phrase or N(0, 0.02^2), shared or per class ("CSC").
+"""Learnable prompt context, CoOp style (``[SOT] [ctx_1 .. ctx_M] [class] [.] [EOT]``): what TPT, C-TPT, CoOp,
+KgCoOp and DOR tune. Follows CoOp's ``PromptLearner`` (Zhou et al., IJCV 2022; github.com/KaiyangZhou/CoOp).
 """
 
 from __future__ import annotations
@@ -26,8 +23,7 @@ class PromptSettings:
         n_ctx: M, the number of context tokens; with ``init_phrase``, the phrase's token count.
         init_phrase: initialise from this phrase's token embeddings; None for random N(0, init_std^2).
         class_specific: one context per class ([C, M, W], CoOp's "CSC") instead of one shared ([M, W]).
-        init_std: the standard deviation of the random initialisation.
-        seed: the seed of the random initialisation.
+        init_std, seed: the standard deviation and seed of the random initialisation.
     """
 
     n_ctx: int = 4  # TPT/C-TPT/KgCoOp: the 4 tokens of "a photo of a"
@@ -50,12 +46,8 @@ class PromptLearner(nn.Module):
 
     Args:
         backbone: any :class:`~vlmcal.backbones.base.Backbone` (its text tower is not touched).
-        class_names: the C class names.
-        settings: shape and initialisation of the context.
-
     Attributes:
         ctx: the only parameter: [M, W] shared, or [C, M, W] class-specific.
-
     Example:
         >>> learner = PromptLearner(backbone, ["cat", "dog"], PromptSettings())
         >>> text = learner()                              # [2, D], differentiable w.r.t. learner.ctx
@@ -68,23 +60,20 @@ class PromptLearner(nn.Module):
             raise ValueError(f"Expected `class_names` to be a non-empty list of strings, but got {class_names!r:.200}")
         # Not an nn.Module attribute: the backbone's weights are not this module's parameters.
         object.__setattr__(self, "backbone", backbone)
-        self.class_names = list(class_names)
-        self.settings = settings
+        self.class_names, self.settings = list(class_names), settings
         self.ctx = nn.Parameter(self.initial_context())
 
     def initial_context(self) -> torch.Tensor:
         """The initial context: [M, W] or [C, M, W] (a fresh tensor each call; used by :meth:`reset`)."""
         s, bb = self.settings, self.backbone
-        if s.init_phrase is not None:
-            base = bb.embed_phrase(s.init_phrase).detach().float()  # [M, W]
-            if base.shape[0] != s.n_ctx:
-                raise ValueError(f"`init_phrase` {s.init_phrase!r} has {base.shape[0]} tokens but `n_ctx` is "
-                                 f"{s.n_ctx}; set n_ctx={base.shape[0]} or init_phrase=None for random context")
-        else:
-            gen = torch.Generator().manual_seed(s.seed)
+        if s.init_phrase is None:
             shape = (len(self.class_names), s.n_ctx, bb.token_embedding_dim) if s.class_specific else (
                 s.n_ctx, bb.token_embedding_dim)
-            return (torch.randn(shape, generator=gen) * s.init_std).to(bb.device)  # [M, W] or [C, M, W]
+            return (torch.randn(shape, generator=torch.Generator().manual_seed(s.seed)) * s.init_std).to(bb.device)
+        base = bb.embed_phrase(s.init_phrase).detach().float()  # [M, W]
+        if base.shape[0] != s.n_ctx:
+            raise ValueError(f"`init_phrase` {s.init_phrase!r} has {base.shape[0]} tokens but `n_ctx` is "
+                             f"{s.n_ctx}; set n_ctx={base.shape[0]} or init_phrase=None for random context")
         if s.class_specific:
             base = base.unsqueeze(0).repeat(len(self.class_names), 1, 1)  # [M, W] -> [C, M, W]
         return base.clone().to(bb.device)
@@ -97,9 +86,8 @@ class PromptLearner(nn.Module):
     def forward(self, class_names: Sequence[str] | None = None) -> torch.Tensor:
         """[C, D] L2-normalised class text features, differentiable with respect to ``ctx``.
 
-        Args:
-            class_names: other names to put after a shared context (new classes, outlier labels);
-                None for the learner's classes.
+        ``class_names``: other names to put after a shared context (new classes, outlier labels); None for the
+        learner's classes.
         """
         if class_names is None:
             return self.backbone.encode_text_with_context(self.ctx, self.class_names)  # [C, D]

@@ -20,10 +20,6 @@ Template = Union[str, Callable[[str], str]]
 """A prompt template: a string with one ``{}`` for the class name, or a function of the class name."""
 
 
-def _fill(template: Template, class_name: str) -> str:
-    return template(class_name) if callable(template) else template.format(class_name)
-
-
 def _check_class_names(class_names) -> list[str]:
     if (isinstance(class_names, str) or not hasattr(class_names, "__len__") or len(class_names) == 0
             or not all(isinstance(c, str) for c in class_names)):
@@ -32,9 +28,7 @@ def _check_class_names(class_names) -> list[str]:
 
 
 def _check_templates(templates: Template | Sequence[Template]) -> list[Template]:
-    if isinstance(templates, str) or callable(templates):
-        templates = [templates]
-    templates = list(templates)
+    templates = [templates] if isinstance(templates, str) or callable(templates) else list(templates)
     if not templates:
         raise ValueError("Expected at least one template (e.g. 'a photo of a {}.'), but got none")
     for t in templates:
@@ -46,39 +40,23 @@ def _check_templates(templates: Template | Sequence[Template]) -> list[Template]
 
 def class_text_features(backbone: Backbone, class_names: Sequence[str],
                         templates: Template | Sequence[Template] = "a photo of a {}.") -> torch.Tensor:
-    """Class text features from one template or an ensemble of T (normalised, averaged, normalised again).
+    """[C, D] class text features (float32, on the backbone's device) from one template or an ensemble of T.
 
-    Args:
-        backbone: the backbone whose ``encode_text`` is used.
-        class_names: the C class names.
-        templates: a template (``"a photo of a {}."``) or a list of T; a template may be a function of the name.
-
-    Returns:
-        [C, D] L2-normalised class text features (float32, on the backbone's device).
-
-    Example:
-        >>> text = class_text_features(backbone, ["cat", "dog"], ["a photo of a {}.", "a drawing of a {}."])
-        >>> text.shape
-        torch.Size([2, D])
+    The T features of a class are L2-normalised, averaged and normalised again. ``templates``: a template
+    (``"a photo of a {}."``) or a list of T; a template may be a function of the class name.
     """
     class_names = _check_class_names(class_names)
     templates = _check_templates(templates)
-    prompts = [_fill(template, c) for template in templates for c in class_names]  # T*C, template-major
+    prompts = [t(c) if callable(t) else t.format(c) for t in templates for c in class_names]  # T*C, template-major
     # One call, so the backbone batches all T*C prompts (80 templates x 10 classes: 4 passes, not 80).
     feats = backbone.encode_text(prompts).float().view(len(templates), len(class_names), -1)  # [T*C, D] -> [T, C, D]
     return F.normalize(F.normalize(feats, dim=-1).mean(dim=0), dim=-1)  # [T, C, D] -> [C, D]
 
 
 def zero_shot_logits(image_features: torch.Tensor, text_features: torch.Tensor, logit_scale: float) -> torch.Tensor:
-    """Logits = logit_scale * image_features @ text_features^T, the features used as given.
+    """[N, C] logits = logit_scale * image_features @ text_features^T, the features used as given.
 
-    Args:
-        image_features: [N, D] image features.
-        text_features: [C, D] class text features.
-        logit_scale: the multiplier of similarities (CLIP: 100), a positive number.
-
-    Returns:
-        [N, C] logits.
+    ``image_features``: [N, D]; ``text_features``: [C, D]; ``logit_scale``: positive (CLIP's is 100).
     """
     if image_features.ndim != 2 or text_features.ndim != 2 or image_features.shape[1] != text_features.shape[1]:
         raise ValueError(f"Expected `image_features` [N, D] and `text_features` [C, D] with the same D, but got "
@@ -96,18 +74,7 @@ def zero_shot_logits(image_features: torch.Tensor, text_features: torch.Tensor, 
 class ZeroShotClassifier(Classifier):
     """A backbone plus class text features: a :class:`~vlmcal.backbones.base.Classifier`.
 
-    Args:
-        backbone: the image-text backbone.
-        class_names: the C class names.
-        templates: one template or a list (a prompt ensemble); see :func:`class_text_features`.
-
-    Attributes:
-        text_features: [C, D] the class text features.
-        preprocess: the backbone's image preprocessing.
-
-    Example:
-        >>> clf = ZeroShotClassifier(backbone, ["cat", "dog"], "a photo of a {}.")
-        >>> probs = clf.logits(images).softmax(dim=-1)   # [B, 2]
+    ``templates``: one template or a list (a prompt ensemble); see :func:`class_text_features`.
     """
 
     def __init__(self, backbone: Backbone, class_names: Sequence[str],
