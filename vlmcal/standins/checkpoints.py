@@ -19,16 +19,13 @@ def checkpoint_path(identity: dict[str, Any], cache_dir: str | Path | None) -> P
     return entry_path("backbones", identity["name"], identity, cache_dir)
 
 
-def load_or_train(
-    path: Path, identity: dict[str, Any], make_tower: Callable[[], nn.Module], train: Callable[[], tuple[nn.Module, ModelCard]]
-) -> tuple[nn.Module, ModelCard]:
+def load_or_train(path: Path, identity: dict[str, Any], make_tower: Callable[[], nn.Module],
+                  train: Callable[[], tuple[nn.Module, ModelCard]]) -> tuple[nn.Module, ModelCard]:
     """A trained tower and its card: read from the cache file ``path`` if valid and fitting, else trained and written.
 
     Args:
-        path: the cache file (its name carries the content hash of ``identity``).
-        identity: what was trained (name, config, code version, data; JSON-able).
-        make_tower: builds an untrained tower of the right shape, to load weights into.
-        train: trains one: ``() -> (tower, card)``.
+        identity: what was trained (name, config, code version, data; JSON-able); ``path``'s name carries its hash.
+        make_tower: builds an untrained tower of the right shape, to load weights into (``train`` trains one).
     """
     tower = make_tower()
     expected = {k: (v.dtype, tuple(v.shape)) for k, v in tower.state_dict().items()}

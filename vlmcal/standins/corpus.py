@@ -1,14 +1,11 @@
 """The stand-ins' pretraining corpus: web-like captioned scenes built from the Fashion-MNIST train split.
 
-- **Scenes.** 1 to 4 train items (``ITEM_COUNT_PROBS``) on a 28x28 canvas: one at 16-28 px, two side
-  by side (or stacked) at 11-14 px, three or four in random quadrants at 10-14 px.
-- **Styles.** A fraction ``p_styled`` is rendered in a shift of a ``COVERED_FAMILIES`` family (severity
-  1-5); ``HELD_OUT_FAMILIES`` is ImageNet-C's "digital" category, which no scene shows.
-- **Captions.** Each names its items in one of ``SCENE_CAPTION_FORMS``, sometimes with positions or the
-  style; none is an evaluation prompt (``tests/standins/test_corpus.py`` checks it).
-
-``kind="task"`` is the ablation: single clean items captioned by a ``CAPTION_POOL`` form of their class.
-The same config gives the same corpus (on one machine).
+A scene holds 1 to 4 train items (``ITEM_COUNT_PROBS``) on a 28x28 canvas: one at 16-28 px, two side by side (or
+stacked) at 11-14 px, three or four in random quadrants at 10-14 px. A fraction ``p_styled`` is rendered in a shift of
+a ``COVERED_FAMILIES`` family (severity 1-5); ``HELD_OUT_FAMILIES`` is ImageNet-C's "digital" category, which no scene
+shows. Captions name the items in one of ``SCENE_CAPTION_FORMS``, sometimes with positions or the style; none is an
+evaluation prompt. ``kind="task"`` is the ablation: single clean items, captioned by a ``CAPTION_POOL`` form of their
+class.
 
 Example:
     >>> corpus = make_corpus(CorpusConfig(n_scenes=8))
@@ -29,10 +26,8 @@ from vlmcal.data import datasets  # looked up at call time: the tests watch whic
 from vlmcal.data.shifts import SEVERITIES, SHIFT_FAMILIES, apply_shift
 from vlmcal.data.templates import CAPTION_POOL, FASHION_MNIST_CLASSNAMES
 
-__all__ = [
-    "COVERED_FAMILIES", "HELD_OUT_FAMILIES", "ITEM_COUNT_PROBS", "SCENE_CAPTION_FORMS", "STYLE_WORDS", "CorpusConfig",
-    "Corpus", "make_corpus", "covered_shifts", "held_out_shifts",
-]
+__all__ = ["COVERED_FAMILIES", "HELD_OUT_FAMILIES", "ITEM_COUNT_PROBS", "SCENE_CAPTION_FORMS", "STYLE_WORDS",
+           "CorpusConfig", "Corpus", "make_corpus", "covered_shifts", "held_out_shifts"]
 
 CANVAS = 28  # the test images' size, so that one backbone input serves both
 
@@ -78,10 +73,8 @@ class CorpusConfig:
         kind: ``"scenes"`` (captioned scenes, some styled) or ``"task"`` (single clean items; the ablation).
         n_scenes: how many scenes (``"task"``: a seeded subset of that many train items; None: all 60,000).
         families: the shift families scenes may be styled in (``()``: plain scenes only).
-        p_styled: the fraction of scenes rendered in a style.
-        p_style_caption: the chance that a styled scene's caption names its style.
-        p_positions: the chance that a two-item caption says where each item is.
-        seed: fixes every draw.
+        p_styled, p_style_caption, p_positions: the fraction of scenes rendered in a style; the chance that a styled
+            scene's caption names its style; the chance that a two-item caption says where each item is.
     """
 
     kind: Literal["scenes", "task"] = "scenes"
@@ -123,13 +116,10 @@ class Corpus:
     """A generated corpus: images, captions and what each scene holds.
 
     Attributes:
-        config: what it was made from.
         images: [N, 1, 28, 28] float32 in [0, 1].
-        captions: the K distinct captions.
-        caption_ids: [N] each scene's caption, an index into ``captions``.
+        captions, caption_ids: the K distinct captions; [N] each scene's caption, an index into ``captions``.
         items: [N, 4] the class labels of each scene's items, -1 where a scene has fewer.
-        styles: N shift names, "" for a plain scene.
-        severities: [N] the style's severity, 0 for a plain scene.
+        styles, severities: N shift names and [N] their severities ("" and 0 for a plain scene).
     """
 
     config: CorpusConfig
@@ -170,14 +160,11 @@ def _noun(label: int, count: int) -> str:
     return f"{_NUMBERS[count]} {_PLURALS.get(name, name + 's')}"
 
 
-def _join(phrases: list[str]) -> str:
-    return phrases[0] if len(phrases) == 1 else f"{', '.join(phrases[:-1])} and {phrases[-1]}"
-
-
 def _items_phrase(labels: list[int]) -> str:
     """The items of a scene, counted and in label order: ``"a t-shirt, two coats and a bag"``."""
     counts = Counter(labels)
-    return _join([_noun(label, counts[label]) for label in sorted(counts)])
+    phrases = [_noun(label, counts[label]) for label in sorted(counts)]
+    return phrases[0] if len(phrases) == 1 else f"{', '.join(phrases[:-1])} and {phrases[-1]}"
 
 
 def _paste(canvas: torch.Tensor, items: torch.Tensor, scene: torch.Tensor, size: torch.Tensor, x0: torch.Tensor, y0: torch.Tensor) -> None:
@@ -201,33 +188,25 @@ def _layout(n_items: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, 
     u = torch.rand(n, 4, 3, generator=gen)  # per slot: size, x and y jitter
     horizontal = torch.rand(n, generator=gen) < 0.5
     quadrants = torch.rand(n, 4, generator=gen).argsort(dim=1)  # a random quadrant per slot
-    size = torch.full((n, 4), -1)
-    x0, y0 = size.clone(), size.clone()
     slot = torch.arange(4)[None, :].expand(n, 4)
-    present = slot < n_items[:, None]
     half = CANVAS // 2
     # One item: 16..28 px anywhere.
     s1 = (16 + (u[..., 0] * 13).long()).clamp(max=28)
-    one = present & (n_items[:, None] == 1)
-    size = torch.where(one, s1, size)
-    x0 = torch.where(one, ((CANVAS - s1 + 1) * u[..., 1]).long(), x0)
-    y0 = torch.where(one, ((CANVAS - s1 + 1) * u[..., 2]).long(), y0)
+    cases = [(n_items == 1, s1, ((CANVAS - s1 + 1) * u[..., 1]).long(), ((CANVAS - s1 + 1) * u[..., 2]).long())]
     # Two items: 11..14 px, slot 0 in the left (top) half, slot 1 in the right (bottom) one.
     s2 = (11 + (u[..., 0] * 4).long()).clamp(max=14)
-    two = present & (n_items[:, None] == 2)
     along = slot * half + ((half - s2 + 1) * u[..., 1]).long()  # position along the split
     across = ((CANVAS - s2 + 1) * u[..., 2]).long()
     h = horizontal[:, None]
-    size = torch.where(two, s2, size)
-    x0 = torch.where(two, torch.where(h, along, across), x0)
-    y0 = torch.where(two, torch.where(h, across, along), y0)
+    cases.append((n_items == 2, s2, torch.where(h, along, across), torch.where(h, across, along)))
     # Three or four items: 10..14 px, each in its own random quadrant.
     s3 = (10 + (u[..., 0] * 5).long()).clamp(max=14)
-    many = present & (n_items[:, None] >= 3)
-    qx, qy = (quadrants % 2) * half, (quadrants // 2) * half
-    size = torch.where(many, s3, size)
-    x0 = torch.where(many, qx + ((half - s3 + 1) * u[..., 1]).long(), x0)
-    y0 = torch.where(many, qy + ((half - s3 + 1) * u[..., 2]).long(), y0)
+    cases.append((n_items >= 3, s3, (quadrants % 2) * half + ((half - s3 + 1) * u[..., 1]).long(),
+                  (quadrants // 2) * half + ((half - s3 + 1) * u[..., 2]).long()))
+    size = x0 = y0 = torch.full((n, 4), -1)
+    for case, s, x, y in cases:
+        at = case[:, None] & (slot < n_items[:, None])  # [N, 4] this case's items
+        size, x0, y0 = torch.where(at, s, size), torch.where(at, x, x0), torch.where(at, y, y0)
     return size, x0, y0, horizontal
 
 
@@ -237,8 +216,7 @@ def _task_corpus(config: CorpusConfig, images: torch.Tensor, labels: torch.Tenso
     forms = torch.randint(0, len(CAPTION_POOL), (n,), generator=gen)
     texts = [CAPTION_POOL[f].format(FASHION_MNIST_CLASSNAMES[y]) for f, y in zip(forms.tolist(), labels[rows].tolist())]
     captions, caption_ids = _index(texts)
-    items = torch.full((n, 4), -1)
-    items[:, 0] = labels[rows]
+    items = torch.cat([labels[rows, None], torch.full((n, 3), -1)], dim=1)  # [N, 4]
     return Corpus(config, images[rows].clone(), captions, caption_ids, items, ("",) * n, torch.zeros(n, dtype=torch.long))
 
 
@@ -250,15 +228,8 @@ def _index(texts: list[str]) -> tuple[tuple[str, ...], torch.Tensor]:
 
 
 def make_corpus(config: CorpusConfig = CorpusConfig(), progress: bool = False) -> Corpus:
-    """Build the corpus a config describes, from the Fashion-MNIST train split (never the test split).
-
-    Args:
-        config: what to build (default: the ``default`` stand-in's corpus).
-        progress: show a progress bar while styling scenes.
-
-    Returns:
-        A :class:`Corpus`; the same config gives the same corpus.
-    """
+    """Build the corpus a config describes from the Fashion-MNIST train split (never the test split); the same config
+    gives the same corpus (on one machine)."""
     from tqdm.auto import tqdm
     train = datasets.load_fashion_mnist("train")
     images, labels = train.images_float(), train.labels  # [60000, 1, 28, 28], [60000]
@@ -281,18 +252,15 @@ def make_corpus(config: CorpusConfig = CorpusConfig(), progress: bool = False) -
     canvas = torch.zeros(n, 1, CANVAS, CANVAS)
     _paste(canvas, images[picks[scene, slot]], scene, size[scene, slot], x0[scene, slot], y0[scene, slot])
     items = torch.where(present, labels[picks], torch.full_like(picks, -1))  # [N, 4]
-    families = list(config.families)
-    styles = [""] * n
-    severities = torch.zeros(n, dtype=torch.long)
+    families = config.families
+    styles, severities = [""] * n, torch.zeros(n, dtype=torch.long)
     if families:
+        groups: dict[tuple[str, int], list[int]] = {}  # (style, severity) -> its scenes, in order
         for i in styled.nonzero().squeeze(1).tolist():
             shifts = SHIFT_FAMILIES[families[int(family_u[i] * len(families))]]
             styles[i] = shifts[int(shift_u[i] * len(shifts))]
             severities[i] = severity[i]
-        groups: dict[tuple[str, int], list[int]] = {}  # (style, severity) -> its scenes, in order
-        for i, (style, level) in enumerate(zip(styles, severities.tolist())):
-            if style:
-                groups.setdefault((style, level), []).append(i)
+            groups.setdefault((styles[i], int(severity[i])), []).append(i)
         for style, level in tqdm(sorted(groups), desc="styling scenes", disable=not progress, unit="style"):
             at = torch.tensor(groups[(style, level)])
             canvas[at] = apply_shift(canvas[at], style, level, seed=config.seed, indices=at)
@@ -304,9 +272,7 @@ def make_corpus(config: CorpusConfig = CorpusConfig(), progress: bool = False) -
             phrase = f"{_noun(labels_i[0], 1)} {first} and {_noun(labels_i[1], 1)} {second}"
         else:
             phrase = _items_phrase(labels_i)
-        text = SCENE_CAPTION_FORMS[forms[i]].format(phrase)
-        if styles[i] and names_style[i]:
-            text += f", {STYLE_WORDS[styles[i]]}"
-        texts.append(text)
+        style = f", {STYLE_WORDS[styles[i]]}" if styles[i] and names_style[i] else ""
+        texts.append(SCENE_CAPTION_FORMS[forms[i]].format(phrase) + style)
     captions, caption_ids = _index(texts)
     return Corpus(config, canvas, captions, caption_ids, items, tuple(styles), severities)

