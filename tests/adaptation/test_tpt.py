@@ -37,8 +37,9 @@ def _class_names(backbone) -> list[str]:
         FEW_VIEWS,
         TPTSettings(n_views=16, selection=0.25, steps=2, ctpt_lambda=20.0, lr=5e-2),
         TPTSettings(n_views=16, selection=0.25, init_phrase=ENSEMBLE, augmix=True, ctpt_lambda=20.0, lr=5e-2),
+        TPTSettings(n_views=16, selection=0.25, init_phrase=ENSEMBLE, otpt_lambda=18.0, lr=5e-2, text_chunk=7),
     ],
-    ids=["tpt-1-step", "ctpt-2-steps", "ensemble-augmix-ctpt"],
+    ids=["tpt-1-step", "ctpt-2-steps", "ensemble-augmix-ctpt", "ensemble-otpt-chunked"],
 )
 def test_batched_gives_the_reference_predictions_and_confidences(which, settings, request):
     backbone = request.getfixturevalue(which)

@@ -255,6 +255,7 @@ def test_numpy_and_torch_inputs_agree():
         assert fn(probs.numpy(), labels) == pytest.approx(fn(probs, torch.tensor(labels)), abs=1e-12)
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU on this machine")
 def test_gpu_matches_cpu():
     probs, labels, _, n_bins = _random_case(np.random.default_rng(7))

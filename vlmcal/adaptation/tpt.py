@@ -3,10 +3,14 @@
 TPT (Shu et al., NeurIPS 2022) tunes a prompt's context on each unlabelled test image: the image and 63 augmented views
 are classified, the ``int(64 * 0.1) = 6`` lowest-entropy views kept, and the loss is the entropy of their mean
 probability; the image is then classified on its original view and the prompt reset. C-TPT (Yoon et al., ICLR 2024)
-subtracts ``lambda * ATFD`` of the class text features from that loss. :func:`tpt_reference` follows the reference code
-(azshue/TPT); :func:`tpt_batched` sums the per-image losses of B contexts (AdamW is elementwise, so each update is the
-one it would make alone). Views are random resized crops (scale 0.08-1) with flips, seeded per ``(seed, index)``. On
-CUDA the text tower runs under float16 autocast (untested here).
+subtracts ``lambda * ATFD`` of the class text features from that loss; O-TPT (Sharifdeen et al., CVPR 2025) adds
+``lambda`` times their orthogonality penalty. ZERO (Farina et al., NeurIPS 2024) tunes nothing: the confident views vote
+at zero temperature (:func:`zero_batched`). :func:`tpt_reference` follows the reference code (azshue/TPT), one image at
+a time; :func:`tpt_batched` tunes B contexts (AdamW is elementwise, so each update is the one it would make alone). Its
+first step is shared: every context starts from the same phrase, so one text forward serves all B images and each
+image's gradient is a vector-Jacobian product through the same activations (``is_grads_batched``). Views are random
+resized crops (scale 0.08-1) with flips, seeded per ``(seed, index)``. On CUDA the text tower runs under float16
+autocast (untested here).
 """
 
 from __future__ import annotations
@@ -22,11 +26,12 @@ import torch
 import torch.nn.functional as F
 
 from vlmcal.backbones.base import Backbone
-from vlmcal.prompting.dispersion import text_feature_dispersion
+from vlmcal.prompting.dispersion import orthogonality_penalty, text_feature_dispersion
 from vlmcal.prompting.prompt_learner import PromptLearner, PromptSettings
 
 __all__ = ["PHASES", "TPTSettings", "TPTResult", "augmented_views", "confident_views", "marginal_entropy",
-           "tpt_batched", "tpt_reference", "initial_contexts", "ensemble_features", "input_normalization"]
+           "tpt_batched", "tpt_reference", "initial_contexts", "ensemble_features", "input_normalization",
+           "ZeroResult", "zero_batched", "zero_reference"]
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,11 @@ class TPTSettings:
         augmix: put torchvision's AugMix (severity 1) on each view, as the reference does for its fine-grained sets.
         ctpt_lambda: C-TPT's weight in ``L_TPT - lambda * ATFD`` (paper: 50 for fine-grained sets,
             20 for natural shifts); 0 gives TPT.
+        otpt_lambda: O-TPT's weight in ``L_TPT + lambda * penalty`` (:func:`~vlmcal.prompting.dispersion.orthogonality_penalty`;
+            its scripts: 18 for fine-grained sets, test_tpt_otpt_fg.sh, 2 for natural shifts, test_tpt_otpt_ds.sh).
         seed: fixes the augmented views.
+        text_chunk: at most this many prompts per text-tower pass without gradients (0: all at once), so that
+            B images of 1000 classes fit a fixed memory budget.
     """
 
     n_views: int = 64
@@ -54,6 +63,8 @@ class TPTSettings:
     augmix: bool = False
     ctpt_lambda: float = 0.0
     seed: int = 0
+    otpt_lambda: float = 0.0
+    text_chunk: int = 0
 
     def __post_init__(self) -> None:
         phrases = (self.init_phrase,) if isinstance(self.init_phrase, str) else tuple(self.init_phrase)
@@ -71,8 +82,12 @@ class TPTSettings:
                              f"but got {self.selection!r}")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"Expected `lr` > 0, but got {self.lr!r}")
-        if not (math.isfinite(self.ctpt_lambda) and self.ctpt_lambda >= 0):
-            raise ValueError(f"Expected `ctpt_lambda` >= 0 (0: TPT), but got {self.ctpt_lambda!r}")
+        for name in ("ctpt_lambda", "otpt_lambda"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"Expected `{name}` >= 0 (0: TPT), but got {value!r}")
+        if isinstance(self.text_chunk, bool) or not isinstance(self.text_chunk, int) or self.text_chunk < 0:
+            raise ValueError(f"Expected `text_chunk` to be an integer >= 0 (0: no chunks), but got {self.text_chunk!r}")
 
     @property
     def phrases(self) -> tuple[str, ...]:
@@ -215,10 +230,39 @@ def ensemble_features(text_features: torch.Tensor) -> torch.Tensor:
     return text_features.select(-3, 0) if text_features.shape[-3] == 1 else F.normalize(text_features.mean(-3), dim=-1)
 
 
+def _regularised(loss: torch.Tensor, txt: torch.Tensor, settings: TPTSettings) -> torch.Tensor:
+    """TPT's loss [...] with C-TPT's and O-TPT's terms of the class features txt [..., K, D]."""
+    if settings.ctpt_lambda:
+        atfd = torch.stack([text_feature_dispersion(t) for t in txt.reshape(-1, *txt.shape[-2:])]).view(loss.shape)
+        loss = loss - settings.ctpt_lambda * atfd
+    if settings.otpt_lambda:
+        loss = loss + settings.otpt_lambda * orthogonality_penalty(txt)
+    return loss
+
+
+def _encode(backbone: Backbone, contexts: torch.Tensor, names: list[str], chunk: int = 0) -> torch.Tensor:
+    """[N, M, W] contexts -> [N, K, D] class text features, ``chunk`` prompts per text-tower pass at most (0: one pass)."""
+    n, k = len(contexts), len(names)
+    step = max(1, chunk // k) if chunk else n  # contexts per pass
+    with _autocast(backbone.device):
+        parts = [backbone.encode_text_with_context(contexts[i:i + step].repeat_interleave(k, dim=0),
+                                                   names * len(contexts[i:i + step])) for i in range(0, n, step)]
+    return torch.cat(parts).float().view(n, k, -1)  # [N*K, D] -> [N, K, D]
+
+
+def _views_and_features(backbone, images, settings, indices, timings):
+    b = len(images)
+    with _phase(timings, "augmentation"):
+        views = augmented_views(images, settings.n_views, settings.seed, indices, settings.augmix,
+                                input_normalization(backbone))  # [B, V, C, H, W]
+    with torch.no_grad(), _phase(timings, "image encoding"):
+        return backbone.encode_images(views.flatten(0, 1).to(backbone.device)).float().view(b, settings.n_views, -1)
+
+
 def tpt_batched(backbone: Backbone, images: torch.Tensor, class_names: Sequence[str],
                 settings: TPTSettings = TPTSettings(), indices: Sequence[int] | None = None,
                 timings: dict[str, float] | None = None) -> TPTResult:
-    """TPT (or C-TPT, with ``settings.ctpt_lambda > 0``) on B images at once.
+    """TPT (C-TPT with ``ctpt_lambda``, O-TPT with ``otpt_lambda``) on B images at once.
 
     Args:
         backbone: any backbone with the context hook.
@@ -228,45 +272,41 @@ def tpt_batched(backbone: Backbone, images: torch.Tensor, class_names: Sequence[
     """
     _check(backbone, images, class_names)
     device, names, b, k = backbone.device, list(class_names), len(images), len(class_names)
-    with _phase(timings, "augmentation"):
-        views = augmented_views(images, settings.n_views, settings.seed, indices, settings.augmix,
-                                input_normalization(backbone))  # [B, V, C, H, W]
-    with torch.no_grad(), _phase(timings, "image encoding"):
-        feats = backbone.encode_images(views.flatten(0, 1).to(device)).float().view(b, settings.n_views, -1)  # [B, V, D]
-    init = initial_contexts(backbone, settings)  # [E, M, W]
-    e = len(init)
-    ctx = torch.nn.Parameter(init.unsqueeze(0).repeat(b, 1, 1, 1).to(device))  # [B, E, M, W]: E contexts per image
+    feats = _views_and_features(backbone, images, settings, indices, timings)  # [B, V, D]
+    init = initial_contexts(backbone, settings).to(device)  # [E, M, W]
+    e, scale = len(init), backbone.logit_scale
+
+    def losses(txt: torch.Tensor) -> torch.Tensor:  # [B, K, D] class features -> [B] losses on the kept views
+        chosen = scale * torch.einsum("bvd,bkd->bvk", feats.gather(1, kept[..., None].expand(-1, -1, feats.shape[-1])), txt)
+        return _regularised(marginal_entropy(chosen), txt, settings)  # [B, n_kept, K] -> [B]
+
+    # Step 1, shared: every image starts from the same contexts, so one forward serves all B.
+    with _phase(timings, "text forward"):
+        start = init.clone().requires_grad_()
+        shared = ensemble_features(_encode(backbone, start, names))  # [E, K, D] -> [K, D]
+        logits = scale * torch.einsum("bvd,kd->bvk", feats, shared.detach())  # [B, V, D] x [K, D] -> [B, V, K]
+        kept = confident_views(logits, settings.n_kept)  # [B, n_kept], chosen at the first step and kept
+        initial_logits = logits[:, 0]  # [B, K]
+        copies = shared.detach().expand(b, k, -1).clone().requires_grad_()  # [B, K, D]: each image's own copy
+        cotangents = torch.autograd.grad(losses(copies).sum(), copies)[0]  # [B, K, D] dL_b / d features
+    with _phase(timings, "text backward"):  # B vector-Jacobian products through the one forward's activations
+        grads = torch.autograd.grad(shared, start, cotangents, is_grads_batched=True)[0]  # [B, E, M, W]
+    ctx = torch.nn.Parameter(init.unsqueeze(0).repeat(b, 1, 1, 1))  # [B, E, M, W]: E contexts per image
     opt = torch.optim.AdamW([ctx], lr=settings.lr)
-
-    def text_features() -> torch.Tensor:
-        with _autocast(device):
-            per_context = ctx.flatten(0, 1).repeat_interleave(k, dim=0)  # [B*E*K, M, W]
-            txt = backbone.encode_text_with_context(per_context, names * (b * e))  # -> [B*E*K, D]
-        return ensemble_features(txt.float().view(b, e, k, -1))  # [B, E, K, D] -> [B, K, D]
-
-    def logits_of(txt: torch.Tensor, image_feats: torch.Tensor) -> torch.Tensor:
-        return backbone.logit_scale * torch.einsum("bvd,bkd->bvk", image_feats, txt)  # [B,V,D] x [B,K,D] -> [B,V,K]
-
-    kept = None
-    for _ in range(settings.steps):
+    with _phase(timings, "optimiser step"):
+        ctx.grad = grads
+        opt.step()
+    for _ in range(settings.steps - 1):  # later steps: each image's contexts differ
         with _phase(timings, "text forward"):
-            txt = text_features()  # [B, K, D]
-            logits = logits_of(txt, feats)  # [B, V, K]
-            if kept is None:  # chosen at the first step and kept, as the reference does
-                kept = confident_views(logits.detach(), settings.n_kept)  # [B, n_kept]
-                initial_logits = logits[:, 0].detach()  # [B, K]: the first step's prompt is the initial one
-            chosen = logits.gather(1, kept[..., None].expand(-1, -1, k))  # [B, n_kept, K]
-            loss = marginal_entropy(chosen)  # [B]
-            if settings.ctpt_lambda:
-                loss = loss - settings.ctpt_lambda * torch.stack([text_feature_dispersion(t) for t in txt])  # [B]
+            loss = losses(ensemble_features(_encode(backbone, ctx.flatten(0, 1), names).view(b, e, k, -1)))  # [B]
         with _phase(timings, "text backward"):
             opt.zero_grad(set_to_none=True)
             loss.sum().backward()  # each image's loss reaches only its own context
         with _phase(timings, "optimiser step"):
             opt.step()
     with torch.no_grad(), _phase(timings, "text forward"):
-        txt = text_features()
-        logits = logits_of(txt, feats[:, :1])[:, 0]  # [B, K] on the original view
+        txt = ensemble_features(_encode(backbone, ctx.flatten(0, 1), names, settings.text_chunk).view(b, e, k, -1))
+        logits = scale * torch.einsum("bd,bkd->bk", feats[:, 0], txt)  # [B, D] x [B, K, D] -> [B, K] original views
         dispersion = torch.stack([text_feature_dispersion(t) for t in txt])
     return TPTResult(logits=logits.cpu(), initial_logits=initial_logits.cpu(), dispersion=dispersion.cpu())
 
@@ -306,9 +346,7 @@ def tpt_reference(backbone: Backbone, images: torch.Tensor, class_names: Sequenc
                 if kept is None:
                     kept = confident_views(logits.detach(), settings.n_kept)  # [n_kept]
                     initial_out.append(logits[0].detach())  # [K]: the original view with the initial prompt
-                loss = marginal_entropy(logits[kept])
-                if settings.ctpt_lambda:
-                    loss = loss - settings.ctpt_lambda * text_feature_dispersion(txt)
+                loss = _regularised(marginal_entropy(logits[kept]), txt, settings)
             with _phase(timings, "text backward"):
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -320,3 +358,67 @@ def tpt_reference(backbone: Backbone, images: torch.Tensor, class_names: Sequenc
             dispersion_out.append(text_feature_dispersion(txt))
     return TPTResult(logits=torch.stack(logits_out).cpu(), initial_logits=torch.stack(initial_out).cpu(),
                      dispersion=torch.stack(dispersion_out).cpu())
+
+
+@dataclass(frozen=True)
+class ZeroResult:
+    """What ZERO gives for B images.
+
+    Attributes:
+        votes: [B, C] how many of the confident views predict each class (+1 for the class that broke a tie).
+        probs: [B, C] ``votes`` normalised: the confidence is the winner's vote share.
+        initial_logits: [B, C] zero-shot logits of the original views with ``init_phrase``.
+    """
+
+    votes: torch.Tensor
+    probs: torch.Tensor
+    initial_logits: torch.Tensor
+
+
+def _zero_vote(logits: torch.Tensor, n_kept: int) -> torch.Tensor:
+    """ZERO's vote for one image, as its code (FarinaMatteo/zero, ttas/zero.py) casts it: [V, C] logits -> [C] votes.
+
+    The ``n_kept`` lowest-entropy views each give one vote to their top class (a softmax at zero temperature). A tie
+    is broken greedily: the first of the other views, by increasing entropy, whose top class is tied wins it (else
+    the tied class with the highest logit on the most confident of them), and gets one more vote.
+    """
+    order = confident_views(logits, logits.shape[0])  # [V] by increasing entropy
+    votes = torch.bincount(logits[order[:n_kept]].argmax(-1), minlength=logits.shape[-1]).float()  # [C]
+    tied = (votes == votes.max()).nonzero().flatten()
+    if len(tied) > 1:
+        rest = logits[order[n_kept:]] if n_kept < len(order) else logits[order]
+        tops = rest.argmax(-1)
+        winner = next((int(t) for t in tops if t in tied), None)
+        votes[tied[rest[0, tied].argmax()] if winner is None else winner] += 1
+    return votes
+
+
+def _zero(backbone, images, class_names, settings, indices, timings) -> ZeroResult:
+    _check(backbone, images, class_names)
+    feats = _views_and_features(backbone, images, settings, indices, timings)  # [B, V, D]
+    with torch.no_grad(), _phase(timings, "text forward"):
+        txt = ensemble_features(_encode(backbone, initial_contexts(backbone, settings).to(backbone.device),
+                                        list(class_names), settings.text_chunk))  # [E, K, D] -> [K, D]
+        logits = backbone.logit_scale * torch.einsum("bvd,kd->bvk", feats, txt)  # [B, V, D] x [K, D] -> [B, V, K]
+    votes = torch.stack([_zero_vote(v, settings.n_kept) for v in logits]).cpu()  # [B, K]
+    return ZeroResult(votes=votes, probs=votes / votes.sum(-1, keepdim=True), initial_logits=logits[:, 0].cpu())
+
+
+def zero_batched(backbone: Backbone, images: torch.Tensor, class_names: Sequence[str],
+                 settings: TPTSettings = TPTSettings(selection=0.3), indices: Sequence[int] | None = None,
+                 timings: dict[str, float] | None = None) -> ZeroResult:
+    """ZERO (Farina et al., NeurIPS 2024) on B images: TPT's views and confident selection, then a vote, no gradient.
+
+    ``settings``: the views (``n_views``, ``seed``, ``augmix``), the prompt (``init_phrase``) and the share of views
+    kept (``selection``; ZERO's gamma, 0.3 in its code, so 19 of 64); the rest is unused.
+    """
+    return _zero(backbone, images, class_names, settings, indices, timings)
+
+
+def zero_reference(backbone: Backbone, images: torch.Tensor, class_names: Sequence[str],
+                   settings: TPTSettings = TPTSettings(selection=0.3), indices: Sequence[int] | None = None,
+                   timings: dict[str, float] | None = None) -> ZeroResult:
+    """:func:`zero_batched` one image at a time, as ZERO's code runs it (its batch size is 1)."""
+    indices = list(range(len(images))) if indices is None else [int(i) for i in indices]
+    parts = [_zero(backbone, image[None], class_names, settings, [index], timings) for image, index in zip(images, indices)]
+    return ZeroResult(*(torch.cat([getattr(p, f) for p in parts]) for f in ("votes", "probs", "initial_logits")))

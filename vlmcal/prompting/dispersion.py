@@ -7,13 +7,17 @@ C-TPT's (Yoon et al., ICLR 2024) Average Text Feature Dispersion, for L2-normali
 DOR's (Wang, Li & Wei, ICML 2025) feature divergence, as secondary sources describe it:
 
     FD_M = (1/C) sum_c (1/M) sum_{j in N_M(c)} || t_c - t_j ||_2   (N_M(c): the M classes nearest c)
+
+O-TPT's (Sharifdeen et al., CVPR 2025) orthogonality penalty, from its code (otpt_classification.py of
+ashshaksharifdeen/O-TPT): with G = T T^T, each row g_i is reflected onto the i-th axis by a Householder matrix and
+the penalty is the mean of || H_i g_i - e_i ||_2; for unit t_c that is (1/C) sum_i (||g_i||_2 - 1), 0 when orthogonal.
 """
 
 from __future__ import annotations
 
 import torch
 
-__all__ = ["text_feature_dispersion", "feature_divergence"]
+__all__ = ["text_feature_dispersion", "feature_divergence", "orthogonality_penalty"]
 
 
 def _unit_rows(text_features, normalize: bool, min_rows: int) -> torch.Tensor:
@@ -59,3 +63,23 @@ def feature_divergence(text_features: torch.Tensor, n_neighbours: int = 3, norma
     self_pairs = torch.eye(n_classes, dtype=torch.bool, device=feats.device)  # a class is not its own neighbour
     distances = torch.cdist(feats, feats).masked_fill(self_pairs, float("inf"))  # [C, D] x [C, D] -> [C, C]
     return distances.sort(dim=1).values[:, :min(n_neighbours, n_classes - 1)].mean()  # [C, M] nearest
+
+
+def orthogonality_penalty(text_features: torch.Tensor) -> torch.Tensor:
+    """O-TPT's penalty of [..., C, D] unit class text features -> [...]; differentiable, for O-TPT's loss.
+
+    As its code computes it: G = T T^T; for each row g_i, v_i = (g_i - ||g_:,i|| e_i) / ||.||, H_i = I - 2 v_i v_i^T;
+    the penalty is the mean over i of ||H_i g_i - e_i||_2. A row already on its axis is left as it is.
+
+    Example:
+        >>> float(orthogonality_penalty(torch.eye(3)))  # orthogonal features
+        0.0
+        >>> round(float(orthogonality_penalty(torch.tensor([[1.0, 0.0], [1.0, 0.0]]))), 4)  # two equal features
+        0.4142
+    """
+    gram = text_features @ text_features.transpose(-1, -2)  # [..., C, D] @ [..., D, C] -> [..., C, C]
+    eye = torch.eye(gram.shape[-1], dtype=gram.dtype, device=gram.device)
+    u = gram - eye * gram.norm(dim=-2, keepdim=True)  # row i minus its column's norm on the diagonal
+    v = u / u.norm(dim=-1, keepdim=True).clamp_min(torch.finfo(gram.dtype).tiny)  # [..., C, C] unit rows (0 stays 0)
+    reflected = gram - 2 * v * (v * gram).sum(dim=-1, keepdim=True)  # H_i g_i = g_i - 2 v_i (v_i . g_i)
+    return (reflected - eye).norm(dim=-1).mean(dim=-1)
