@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -54,6 +56,7 @@ def test_image_features_on_cuda_match_the_cpu(tiny_cuda):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_gpu_check_says_there_is_no_cuda_and_exits_2():
-    done = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh")], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh")], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PY": sys.executable})
     assert done.returncode == 2
     assert "gpu_check: no CUDA device on this machine" in done.stderr and "run it on a machine with a CUDA GPU" in done.stderr
