@@ -22,6 +22,10 @@ class TPTPageSettings(OneBackbone):
         ensemble: the phrases of the ensemble initialisation (each as many tokens as the hard prompt's context).
         lambda_clean, lambda_shifted: C-TPT's lambda on the clean set (paper: 50) and on the shifted sets (20).
         lambdas: the lambda sweep on the clean set.
+        others: also run O-TPT and ZERO on the tables page's sets.
+        otpt_lambda_clean, otpt_lambda_shifted: O-TPT's lambda on the clean set and on the shifted sets (its code's
+            scripts: 18 for fine-grained sets, 2 for natural shifts).
+        zero_gamma: the share of views ZERO keeps (its code: 0.3).
         augmix: AugMix on the augmented views (the reference's setting for fine-grained sets).
         n_bins: ECE bins (C-TPT: 20).
         n_resamples: bootstrap resamples behind the verdicts' intervals.
@@ -42,6 +46,10 @@ class TPTPageSettings(OneBackbone):
     lambda_clean: float = spec(50.0, minimum=0)
     lambda_shifted: float = spec(20.0, minimum=0)
     lambdas: tuple[float, ...] = spec((), minimum=0)
+    others: bool = False
+    otpt_lambda_clean: float = spec(18.0, minimum=0)
+    otpt_lambda_shifted: float = spec(2.0, minimum=0)
+    zero_gamma: float = spec(0.3, minimum=0.01, maximum=1)
     augmix: bool = False
     n_bins: int = spec(20, minimum=1)
     n_resamples: int = spec(1000, minimum=10)

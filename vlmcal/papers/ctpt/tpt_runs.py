@@ -3,7 +3,8 @@
 :func:`predict_tpt` gives a :class:`TPTRun` (computed once with :func:`vlmcal.adaptation.tpt_batched`,
 cached); every condition holds the same image rows, so :func:`tpt_bootstrap` is paired over images.
 The methods (C-TPT's Tables 1, 2 and Fig. 4): ``zero-shot`` (the initial prompt), ``TPT``, ``C-TPT``
-(``ctpt_lambda > 0``) and ``TPT + TS`` (one temperature fitted on other labelled images).
+(``ctpt_lambda > 0``) and ``TPT + TS`` (one temperature fitted on other labelled images); beside them, on the same
+images and views, ``O-TPT`` (``otpt_lambda > 0``) and ``ZERO`` (its vote share as the confidence).
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ import torch
 from tqdm.auto import tqdm
 
 from vlmcal import metrics
-from vlmcal.adaptation.tpt import TPTSettings, tpt_batched
+from vlmcal.adaptation.tpt import TPTResult, TPTSettings, tpt_batched, zero_batched
 from vlmcal.calibration import TemperatureScaling, stratified_sample
 from vlmcal.data.templates import HARD_PROMPT
 from vlmcal.metrics.paired import outcome_figures, paired_bootstrap
+from vlmcal.papers.common.verdict import render
 from vlmcal.papers.ctpt.prompt_sweep import regime_of
 from vlmcal.pipeline.cache import cached, entry_path
 from vlmcal.pipeline.predictions import (clean_data, is_supervised, load_model, load_test_data, model_inputs,
@@ -33,11 +35,12 @@ from vlmcal.pipeline.sharding import compute_rows, launch
 __all__ = [
     "TPTGrid", "tpt_grid", "tpt_template_points", "method_contrast", "claim_intervals", "paper_layout", "lambda_sweep",
     "template_prefix", "TPTRun", "METHODS", "split_rows", "predict_tpt", "fit_tpt_temperature", "tpt_outcomes",
-    "method_table", "tpt_bootstrap",
+    "method_table", "tpt_bootstrap", "ALL_METHODS", "best_calibrated", "ranking_text",
 ]
 
-METHODS = ("zero-shot", "TPT", "C-TPT", "TPT + TS")
-TPT_CACHE_VERSION = 1  # bump when the engine's results change
+METHODS = ("zero-shot", "TPT", "C-TPT", "TPT + TS")  # C-TPT's tables
+ALL_METHODS = ("zero-shot", "TPT", "C-TPT", "O-TPT", "ZERO", "TPT + TS")  # with the methods that came after it
+TPT_CACHE_VERSION = 2  # bump when the engine's results change (2: the shared first step)
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,7 @@ def predict_tpt(
     model: str, dataset: str = "fashion-mnist", shift: str = "clean", severity: int = 0, *,
     settings: TPTSettings = TPTSettings(), rows: Sequence[int] | torch.Tensor, class_names: Sequence[str] | None = None,
     split: str = "test", shift_seed: int = 0, batch_size: int = 16, device: str | None = None,
-    cache_dir: str | os.PathLike | None = None, progress: bool = True, shard_batches: int = 1,
+    cache_dir: str | os.PathLike | None = None, progress: bool = True, shard_batches: int = 1, zero: bool = False,
 ) -> TPTRun:
     """TPT (or C-TPT) of ``model`` on the given rows of one condition, computed once and cached.
 
@@ -130,6 +133,8 @@ def predict_tpt(
         cache_dir: vlmcal's cache directory.
         progress: show a progress bar.
         shard_batches: batches per shard under ``torchrun`` (:mod:`vlmcal.pipeline.sharding`); ignored otherwise.
+        zero: run ZERO instead (:func:`vlmcal.adaptation.zero_batched`): its logits are the log vote shares, so that
+            their softmax is the vote share, and its dispersion is NaN (nothing is tuned).
 
     Returns:
         A :class:`TPTRun`.
@@ -150,14 +155,22 @@ def predict_tpt(
     net = load_model(model, device, None if cache_dir is None else str(cache_dir))
     identity = {"kind": "tpt", "version": TPT_CACHE_VERSION, "model": getattr(net, "cache_identity", net.name),
                 "data": dict(data.identity), "split": split, "class_names": list(class_names),
-                "rows": hashlib.sha256(rows.numpy().tobytes()).hexdigest(), "settings": asdict(settings)}
+                "rows": hashlib.sha256(rows.numpy().tobytes()).hexdigest(), "settings": asdict(settings),
+                **({"method": "zero"} if zero else {})}
     path = entry_path("tpt", model, identity, cache_dir)
     fields = ("labels", "logits", "initial_logits", "dispersion")
 
     def tune() -> dict[str, torch.Tensor]:
         images_of = _inputs_of(net, data, clean_data(dataset, split))
         labels = torch.as_tensor(data.labels)[rows]
-        desc = f"{'C-TPT' if settings.ctpt_lambda else 'TPT'} {model} {condition_name(shift, severity)}"
+        method = "ZERO" if zero else "C-TPT" if settings.ctpt_lambda else "O-TPT" if settings.otpt_lambda else "TPT"
+        desc = f"{method} {model} {condition_name(shift, severity)}"
+
+        def run(batch: torch.Tensor):
+            if not zero:
+                return tpt_batched(net, images_of(batch), list(class_names), settings, indices=batch.tolist())
+            voted = zero_batched(net, images_of(batch), list(class_names), settings, indices=batch.tolist())
+            return TPTResult(voted.probs.log(), voted.initial_logits, torch.full((len(batch),), float("nan")))
 
         def compute(positions: range) -> dict[str, torch.Tensor]:
             """The tuned outputs of ``rows[positions]``, in batches of ``batch_size`` from the first."""
@@ -165,7 +178,7 @@ def predict_tpt(
             starts = range(positions.start, positions.stop, batch_size)
             for start in tqdm(starts, desc=desc, unit="batch", disable=not progress, leave=False):
                 batch = rows[start : min(start + batch_size, positions.stop)]
-                parts.append(tpt_batched(net, images_of(batch), list(class_names), settings, indices=batch.tolist()))
+                parts.append(run(batch))
             tuned = {name: torch.cat([getattr(p, name) for p in parts]) for name in fields[1:]}
             return {"labels": labels[positions.start : positions.stop], **tuned}
 
@@ -279,10 +292,10 @@ class TPTGrid:
         return names if side is None else [s for s in names if (s == "clean") == (side == "clean")]
 
 
-def _page_run(settings, shift: str, severity: int, tpt: TPTSettings, rows) -> TPTRun:
+def _page_run(settings, shift: str, severity: int, tpt: TPTSettings, rows, zero: bool = False) -> TPTRun:
     """One run of a page's grid; the page shows one progress bar over its runs, not one per run."""
     return predict_tpt(settings.backbone, settings.dataset, shift, severity, settings=tpt, rows=rows, progress=False,
-                       batch_size=settings.batch_size, device=settings.device, cache_dir=settings.cache_dir)
+                       batch_size=settings.batch_size, device=settings.device, cache_dir=settings.cache_dir, zero=zero)
 
 
 def tpt_grid(settings, progress: bool = True) -> TPTGrid:
@@ -301,6 +314,12 @@ def tpt_grid(settings, progress: bool = True) -> TPTGrid:
         ctpt = TPTSettings(**{**asdict(base), "ctpt_lambda": lambdas[name]})
         runs[(name, init)] = {"TPT": _page_run(settings, shift, severity, base, evaluation),
                               "C-TPT": _page_run(settings, shift, severity, ctpt, evaluation)}
+        if settings.others:  # O-TPT at its lambda for the kind of set, and ZERO, on the same images and views
+            lam = settings.otpt_lambda_clean if shift == "clean" else settings.otpt_lambda_shifted
+            otpt = TPTSettings(**{**asdict(base), "otpt_lambda": lam})
+            vote = TPTSettings(**{**asdict(base), "selection": settings.zero_gamma})
+            runs[(name, init)]["O-TPT"] = _page_run(settings, shift, severity, otpt, evaluation)
+            runs[(name, init)]["ZERO"] = _page_run(settings, shift, severity, vote, evaluation, zero=True)
     if len(calibration):
         for init in tqdm(phrases, desc="TPT on the calibration images", unit="run", disable=not progress):
             base = TPTSettings(init_phrase=phrases[init], augmix=settings.augmix)
@@ -391,6 +410,49 @@ def claim_intervals(grid: TPTGrid, outcomes: Mapping, settings) -> dict[str, dic
     }
 
 
+def best_calibrated(grid: TPTGrid, outcomes: Mapping, settings, side: str = "clean", init: str = "hard") -> pd.DataFrame:
+    """Each method's mean ECE over one side's sets with its 95% interval (a paired bootstrap over images), and its
+    difference from the lowest, with that difference's interval; sorted by ECE.
+
+    Args:
+        grid, outcomes, settings: as for :func:`claim_intervals`.
+        side: ``"clean"`` or ``"shifted"``.
+    """
+    sets = grid.sets(side)
+    methods = [m for m in ALL_METHODS if all((s, init, m) in outcomes for s in sets)]
+
+    def interval(figure):
+        return tpt_bootstrap(outcomes, figure, settings.n_bins, settings.n_resamples, settings.seed)
+
+    def mean_ece(method):
+        return lambda per_key: sum(per_key[(s, init, method)]["ece"] for s in sets) / len(sets)
+
+    eces = {m: interval(mean_ece(m)) for m in methods}
+    best = min(methods, key=lambda m: eces[m].estimate)
+    rows = []
+    for m in methods:
+        gap = interval(method_contrast("ece", m, best, sets, init)) if m != best else None
+        rows.append({"method": m, "ece": eces[m].estimate, "lower": eces[m].lower, "upper": eces[m].upper,
+                     "minus lowest": 0.0 if gap is None else gap.estimate,
+                     "its lower": 0.0 if gap is None else gap.lower, "its upper": 0.0 if gap is None else gap.upper})
+    return pd.DataFrame(rows).sort_values("ece").set_index("method")
+
+
+def ranking_text(frame: pd.DataFrame, side: str) -> str:
+    """:func:`best_calibrated`'s table in words: the lowest ECE, and which methods its interval tells apart."""
+    best = frame.index[0]
+    apart = [m for m in frame.index[1:] if frame.loc[m, "its lower"] > 0]
+    close = [m for m in frame.index[1:] if m not in apart]
+    row = frame.loc[best]
+    text = render(f"On the {side} sets the lowest mean ECE is {best}'s: {{ece:ece}} (95% CI [{{lower:ece}}, {{upper:ece}}]).",
+                  {"ece": row["ece"], "lower": row["lower"], "upper": row["upper"]})
+    if close:
+        text += f" Its difference from {', '.join(close)} has an interval that contains 0: the noise does not tell them apart."
+    if apart:
+        text += f" {', '.join(apart)}: higher, each difference's interval above 0."
+    return text
+
+
 def paper_layout(table: pd.DataFrame, sides: Mapping[str, Sequence[str]]) -> pd.DataFrame:
     """The methods' table as C-TPT lays out its Tables 1 and 2: "Acc / ECE" in percent, means over each side's sets.
 
@@ -407,7 +469,7 @@ def paper_layout(table: pd.DataFrame, sides: Mapping[str, Sequence[str]]) -> pd.
         means = chosen.groupby(["init", "method"], sort=False)[["accuracy", "ece"]].mean()
         for init in chosen["init"].unique():
             row = {"sets": side, "init": init}
-            for method in [m for m in METHODS if (init, m) in means.index]:
+            for method in [m for m in ALL_METHODS if (init, m) in means.index]:
                 acc, ece = means.loc[(init, method)]
                 row[method] = f"{100 * acc:.1f} / {100 * ece:.2f}"
             out.append(row)
