@@ -190,3 +190,47 @@ def test_claim_intervals_are_the_bootstraps_written_out():
     assert got["C10"]["temperature"] == 1.7 and "20 other labelled clean test images" in got["C10"]["fitted_on"]
     no_ts = ctpt.TPTGrid(runs, {}, {"hard": ("a photo of a",)}, {}, torch.arange(40), torch.arange(0))
     assert ctpt.claim_intervals(no_ts, no_ts.outcomes(), settings)["C10"]["ece_difference"] is None
+
+
+def test_zero_run_holds_the_log_vote_shares(cache):
+    from vlmcal.adaptation import zero_batched
+    from vlmcal.backbones import load_backbone
+    from vlmcal.data.datasets import load_fashion_mnist
+
+    settings = TPTSettings(n_views=8, selection=0.5)
+    run = ctpt.predict_tpt(TINY, rows=[0, 3, 5], settings=settings, zero=True, progress=False)
+    net = load_backbone(TINY, device="cpu")
+    data = load_fashion_mnist("test", transform=net.preprocess)
+    images = torch.stack([data[i][0] for i in (0, 3, 5)])
+    direct = zero_batched(net, images, FASHION_MNIST_CLASSNAMES, settings, indices=[0, 3, 5])
+    torch.testing.assert_close(run.logits.softmax(1), direct.probs)
+    assert torch.isnan(run.dispersion).all()
+    tuned = ctpt.predict_tpt(TINY, rows=[0, 3, 5], settings=settings, progress=False)  # TPT: its own cache entry
+    assert not torch.allclose(tuned.logits.softmax(1), run.logits.softmax(1))
+
+
+def test_best_calibrated_ranks_methods_by_mean_ece_with_paired_intervals():
+    gen = torch.Generator().manual_seed(3)
+    labels = torch.randint(0, 4, (200,), generator=gen)
+    onehot = torch.nn.functional.one_hot(labels, 4).float()
+    logits = {name: torch.randn(200, 4, generator=gen) * scale + 2.0 * onehot
+              for name, scale in (("zero", 1.0), ("TPT", 6.0), ("C-TPT", 2.0), ("O-TPT", 1.5), ("ZERO", 8.0))}
+    pair = {m: _run(logits[m], logits["zero"], labels) for m in ("TPT", "C-TPT", "O-TPT", "ZERO")}
+    grid = ctpt.TPTGrid({("clean", "hard"): pair}, {}, {"hard": ("a photo of a",)}, {"clean": 50.0},
+                        torch.arange(200), torch.arange(0))
+    outcomes = grid.outcomes()
+
+    class Settings:
+        n_bins, n_resamples, seed = 20, 200, 0
+
+    frame = ctpt.best_calibrated(grid, outcomes, Settings, "clean")
+    table = ctpt.method_table(outcomes, n_bins=20).set_index("method")
+    assert list(frame.index) == list(table["ece"].sort_values().index)
+    for method in frame.index:
+        assert frame.loc[method, "ece"] == pytest.approx(table.loc[method, "ece"], abs=1e-9)
+        assert frame.loc[method, "minus lowest"] == pytest.approx(table.loc[method, "ece"] - table["ece"].min(), abs=1e-9)
+    text = ctpt.ranking_text(frame, "clean")
+    assert text.startswith(f"On the clean sets the lowest mean ECE is {frame.index[0]}'s: {frame['ece'].iloc[0]:.4f}")
+    assert all(m in text.split("(95% CI")[1] for m in frame.index[1:])  # every other method is named after it
+    apart = [m for m in frame.index[1:] if frame.loc[m, "its lower"] > 0]
+    assert apart and text.endswith(f"{', '.join(apart)}: higher, each difference's interval above 0.")
