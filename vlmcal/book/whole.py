@@ -59,9 +59,9 @@ def book_pages(book: Path) -> list[str]:
 
 
 def _library_mtime(repo: Path) -> float:
-    """When vlmcal's code or data last changed (as ``make book`` reads its ``LIB_FILES``)."""
+    """When vlmcal's code or data last changed (as ``make book`` reads its ``LIB_FILES``); 0 without a ``vlmcal/``."""
     files = [p for p in (repo / "vlmcal").rglob("*") if p.suffix in (".py", ".csv", ".json") and p.is_file()]
-    return max(p.stat().st_mtime for p in files)
+    return max((p.stat().st_mtime for p in files), default=0.0)
 
 
 def _ipynb(repo: Path, name: str) -> Path:
@@ -78,14 +78,18 @@ def _ipynb(repo: Path, name: str) -> Path:
 
 def stale_pages(book: Path, repo: Path = REPO) -> list[str]:
     """The pages of ``book`` to execute: missing, or older than their source or vlmcal's files; the
-    summary too when any page before it is newer (the rule of ``make book``)."""
-    library, stale, newest = _library_mtime(repo), [], 0.0
-    for name in book_pages(book):
+    summary too when any page before it is newer (the rule of ``make book``). A page without a source
+    (``notebooks/<name>.py``) is current if it exists."""
+    pages = book_pages(book)
+    library = _library_mtime(repo) if pages else 0.0
+    stale, newest = [], 0.0
+    for name in pages:
         dest = book / "notebooks" / f"{name}.ipynb"
-        sources = [repo / "notebooks" / f"{name}.py", repo / "notebooks" / f"{name}.ipynb"]
+        sources = [p for p in (repo / "notebooks" / f"{name}.py", repo / "notebooks" / f"{name}.ipynb") if p.exists()]
         built = dest.stat().st_mtime if dest.exists() else -1.0
-        changed = max([library] + [p.stat().st_mtime for p in sources if p.exists()])
-        if built < changed or (name == SUMMARY_PAGE and (stale or built < newest)):
+        changed = max([library] + [p.stat().st_mtime for p in sources]) if sources else -1.0
+        missing = not dest.exists()  # with no source either, running it says which file is missing
+        if missing or built < changed or (name == SUMMARY_PAGE and (stale or built < newest)):
             stale.append(name)
         newest = max(newest, built)
     return stale
