@@ -49,8 +49,8 @@
 # ## Prerequisites
 # [Calibration 101](calibration_101.ipynb) and [zero-shot classification](zero_shot.ipynb).
 # TPT tunes every image separately, which costs far more than zero-shot classification: at
-# the defaults (96 images per set, four sets, two initialisations) this page takes several
-# minutes on 2 CPU cores on a cold cache, and seconds once cached. The full test sets are
+# the defaults (192 images per set, four sets, two initialisations, six methods) this page
+# takes about eight minutes on 2 CPU cores on a cold cache, and seconds once cached. The full test sets are
 # `-p n_images 0`; on a GPU the engine runs the text tower in float16, as the reference does.
 
 # %% tags=["parameters"]
@@ -58,7 +58,7 @@ backbone = "default"  # the VLM tuned at test time (a stand-in, or openclip:<arc
 dataset = "fashion-mnist"  # data-set spec: fashion-mnist, cifar10:/path, imagefolder:/path
 shifts = ["gaussian_noise", "contrast", "sketch"]  # the shifted sets (a corruption, a digital shift, a rendition)
 severity = 3  # severity of every shift (1..5)
-n_images = 96  # evaluation images per set, a stratified subset (0: every test image not used for calibration)
+n_images = 192  # evaluation images per set, a stratified subset (0: every test image not used for calibration)
 n_calibration = 96  # labelled clean images, disjoint from those, for TPT + TS's temperature
 ensemble = ["a photo of a", "a drawing of a", "a painting of a"]  # the ensemble initialisation ([] for none)
 lambda_clean = 50.0  # C-TPT's lambda on the clean set (the paper's fine-grained sets: 50)
