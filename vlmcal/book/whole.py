@@ -208,8 +208,12 @@ def _write_book(out: Path, profile: Profile, pages: list[str], repo: Path) -> No
     for key in [k for k in sphinx.get("config", {}) if k.startswith(("autosummary", "autodoc", "napoleon", "templates"))]:
         del sphinx["config"][key]
     (out / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+    guides = ["rerun", "standins", "scaling", "bad_input"]  # the book's own pages that the executed pages link to
+    for guide in guides:
+        shutil.copy2(book / f"{guide}.md", out / f"{guide}.md")
     toc = {"format": "jb-book", "root": "intro",
-           "chapters": [{"file": f"notebooks/{name}"} for name in pages]}
+           "parts": [{"caption": "Using the book", "chapters": [{"file": g} for g in guides]},
+                     {"caption": "Pages", "chapters": [{"file": f"notebooks/{name}"} for name in pages]}]}
     (out / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False))
     shown = {"all pages": profile.all, **{f"page {k}": v for k, v in profile.pages.items()}}
     lines = [f"# The book with profile `{profile.path.name}`", "", profile.description or "", "",
