@@ -36,10 +36,9 @@ def _notebook_path(page: str) -> Path:
         if not given.is_file():
             raise FileNotFoundError(f"No notebook at {given}")
         return given
-    for suffix in (".py", ".ipynb"):
-        candidate = Path.cwd() / "notebooks" / f"{page}{suffix}"
-        if candidate.is_file():
-            return candidate
+    candidates = [Path.cwd() / "notebooks" / f"{page}{suffix}" for suffix in (".py", ".ipynb")]
+    if found := next((c for c in candidates if c.is_file()), None):
+        return found
     raise FileNotFoundError(f"No notebooks/{page}.py under {Path.cwd()}: run from a clone of the project, "
                             "or give the path of the page's notebook")
 
@@ -69,11 +68,8 @@ def page_defaults(page: str) -> dict[str, Any]:
 
 
 def precompute(page: str, parameters: Mapping[str, Any], progress: bool = True) -> str:
-    """Run the expensive, cached part of ``page`` with these parameters (every rank of a launch calls it).
-
-    Returns:
-        What was computed, in words.
-    """
+    """Run the expensive, cached part of ``page`` with these parameters (every rank of a launch calls it) and
+    say what was computed, in words."""
     defaults = page_defaults(page)
     refuse_unknown_parameters(Path(page).stem, list(defaults), parameters)
     values = {**defaults, **parameters}

@@ -1,12 +1,9 @@
 """Execute one notebook with papermill for the book, with progress and a clear failure.
 
 Usage (``make book``): ``python -m vlmcal.book.run notebooks/<name>.ipynb book/notebooks/<name>.ipynb [-p NAME VALUE]``.
-``-p`` values are YAML; a parameter the ``parameters`` cell lacks stops the run (exit 2). The notebook runs in
-``<book>/_build/partial/`` and is renamed into place when every cell ran; a failed one goes to ``<book>/_failed/``,
-with its cell and traceback printed and ``<book>/_build/html`` removed (exit 1). SIGTERM, SIGHUP and SIGINT stop
-the kernel's process group (exit 128 + the signal; signals ignored at start stay ignored). Each run sweeps what
-killed runs left (:mod:`vlmcal.pipeline.atomic`). ``--profile FILE --out DIR`` runs every page with a profile
-into a book of its own and builds its site (:func:`vlmcal.book.whole.build_profile`).
+``-p`` values are YAML; an unknown parameter stops the run (exit 2). A failed notebook goes to ``<book>/_failed/``
+(exit 1); SIGTERM, SIGHUP and SIGINT stop the kernel (exit 128 + the signal). ``--profile FILE --out DIR`` builds
+a whole book with a profile (:func:`vlmcal.book.whole.build_profile`).
 """
 
 from __future__ import annotations
@@ -38,11 +35,7 @@ class NotebookFailed(RuntimeError):
 
 
 class Interrupted(KeyboardInterrupt):
-    """The runner received one of :data:`STOP_SIGNALS`; the kernel is already stopped.
-
-    Attributes:
-        signum: the signal's number.
-    """
+    """The runner received one of :data:`STOP_SIGNALS` (its number: ``signum``); the kernel is already stopped."""
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
@@ -95,10 +88,8 @@ def _stop_on(signals: tuple[int, ...] = STOP_SIGNALS) -> Iterator[None]:
         _stop_kernels()
         raise Interrupted(signum)
 
-    previous = {}
-    for signum in signals:
-        if signal.getsignal(signum) is not signal.SIG_IGN:
-            previous[signum] = signal.signal(signum, stop)
+    previous = {signum: signal.signal(signum, stop) for signum in signals
+                if signal.getsignal(signum) is not signal.SIG_IGN}  # a signal ignored at start stays ignored
     try:
         yield
     finally:
@@ -108,10 +99,7 @@ def _stop_on(signals: tuple[int, ...] = STOP_SIGNALS) -> Iterator[None]:
 
 def _book_root(dest: Path) -> Path | None:
     """The nearest ancestor of ``dest`` that holds a ``_config.yml`` (the book directory)."""
-    for parent in dest.resolve().parents:
-        if (parent / "_config.yml").exists():
-            return parent
-    return None
+    return next((parent for parent in dest.resolve().parents if (parent / "_config.yml").exists()), None)
 
 
 def _partial_dir(dest: Path, book: Path | None) -> Path:
@@ -121,18 +109,15 @@ def _partial_dir(dest: Path, book: Path | None) -> Path:
 
 def _sweep_leftovers(dest: Path, book: Path | None) -> None:
     """Remove the temporaries that killed runs left in the book's folders (:func:`vlmcal.pipeline.atomic.sweep`)."""
-    folders = [dest.parent, _partial_dir(dest, book)]
-    if book is not None:
-        folders += [book / "_failed", book / "_verdicts"]
-    for folder in folders:
+    extra = [] if book is None else [book / "_failed", book / "_verdicts"]
+    for folder in [dest.parent, _partial_dir(dest, book), *extra]:
         sweep_once(folder)
 
 
 def _keep_failed(partial: Path, dest: Path, book: Path | None) -> Path:
     """Move a failed partial notebook to ``<book>/_failed/`` (returned); remove an older ``dest`` and the built site."""
-    failed_dir = (book or dest.parent) / "_failed"
-    failed_dir.mkdir(exist_ok=True)
-    kept = failed_dir / dest.name
+    kept = (book or dest.parent) / "_failed" / dest.name
+    kept.parent.mkdir(exist_ok=True)
     shutil.move(str(partial), kept)
     dest.unlink(missing_ok=True)  # an older successful copy must not pass for the current one
     if book is not None:
@@ -142,15 +127,9 @@ def _keep_failed(partial: Path, dest: Path, book: Path | None) -> Path:
 
 def execute_notebook(source: str | os.PathLike, dest: str | os.PathLike, parameters: dict[str, Any] | None = None,
                      progress_bar: bool = True) -> float:
-    """Run ``source`` with papermill and write the executed notebook to ``dest`` atomically.
+    """Run the ``.ipynb`` ``source`` with papermill (``parameters`` override its ``parameters`` cell) and write the
+    executed notebook to ``dest`` atomically, only if every cell succeeds; return the wall-clock seconds it took.
 
-    Args:
-        source: path of the ``.ipynb`` to execute.
-        dest: where the executed notebook goes; written only if every cell succeeds.
-        parameters: papermill parameters that override the notebook's ``parameters`` cell.
-        progress_bar: show papermill's per-cell progress bar.
-    Returns:
-        The wall-clock seconds the execution took.
     Raises:
         FileNotFoundError: ``source`` does not exist.
         NotebookFailed: a cell raised; the message names the cell and carries its traceback.

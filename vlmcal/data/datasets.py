@@ -51,13 +51,10 @@ class TensorImageDataset(LabelledDataset):
     """Images held in memory as one uint8 tensor.
 
     Args:
-        images: [N, C, H, W] uint8.
-        labels: [N] integer labels in [0, len(class_names)).
-        class_names: C names.
+        images, labels: [N, C, H, W] uint8 and [N] integer labels in [0, len(class_names)).
         identity: what names this data (for cache keys).
         transform: if given, items are ``transform(PIL image)``; else [C, H, W] floats in [0, 1].
     """
-
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, class_names: Sequence[str], identity: dict[str, Any],
                  transform: Callable | None = None):
         if images.ndim != 4 or images.dtype != torch.uint8:
@@ -83,15 +80,11 @@ class TensorImageDataset(LabelledDataset):
 
 
 class TorchvisionDataset(LabelledDataset):
-    """A torchvision data set (or ImageFolder) seen through vlmcal's interface.
+    """A torchvision data set (or ImageFolder) returning ``(PIL image, label)``, seen through vlmcal's interface.
 
     Args:
-        dataset: a torchvision data set returning ``(PIL image, label)``.
-        class_names: C names.
-        identity: what names this data.
         transform: applied to each PIL image; default: ``torchvision.transforms.functional.to_tensor``.
     """
-
     def __init__(self, dataset: Dataset, class_names: Sequence[str], identity: dict[str, Any], transform: Callable | None = None):
         from torchvision.transforms.functional import to_tensor
         self.dataset = dataset
@@ -127,10 +120,8 @@ class ClassSubset(LabelledDataset):
     """The examples of some classes of a data set, relabelled ``0..K-1`` in the order given.
 
     Args:
-        dataset: a ``LabelledDataset``.
         classes: K distinct labels of ``dataset`` to keep; new label ``k`` is old label ``classes[k]``.
     """
-
     def __init__(self, dataset: LabelledDataset, classes: Sequence[int]):
         classes = [int(c) for c in classes]
         n = len(dataset.class_names)
@@ -210,10 +201,9 @@ def _check_data_dir(data_dir: str | os.PathLike) -> Path:
 def _download_fashion_mnist(target: Path, timeout: float = 30.0) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     for name, sha in _FASHION_MNIST_FILES.values():
-        dest = target / name
-        if dest.is_file():
+        if (target / name).is_file():
             continue
-        with atomic_path(dest) as tmp:
+        with atomic_path(target / name) as tmp:
             with urllib.request.urlopen(FASHION_MNIST_URL + name, timeout=timeout) as resp:
                 tmp.write_bytes(resp.read())
             _read_idx(tmp, sha)  # raises on a bad download, before the file gets its final name
@@ -232,9 +222,8 @@ def find_fashion_mnist(data_dir: str | os.PathLike | None = None, download: bool
     if data_dir is not None:
         return _check_data_dir(data_dir)
     dirs = _candidate_dirs()
-    for d in dirs:
-        if all((d / name).is_file() for name, _ in _FASHION_MNIST_FILES.values()):
-            return d
+    if found := next((d for d in dirs if all((d / name).is_file() for name, _ in _FASHION_MNIST_FILES.values())), None):
+        return found
     error: Exception | None = None
     if download:
         try:
@@ -250,10 +239,8 @@ def find_fashion_mnist(data_dir: str | os.PathLike | None = None, download: bool
 
 @functools.lru_cache(maxsize=4)
 def _fashion_mnist_arrays(directory: str, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    img_name, img_sha = _FASHION_MNIST_FILES[(split, "images")]
-    lab_name, lab_sha = _FASHION_MNIST_FILES[(split, "labels")]
-    images = _read_idx(Path(directory) / img_name, img_sha)  # [N, 28, 28]
-    labels = _read_idx(Path(directory) / lab_name, lab_sha)  # [N]
+    images, labels = [_read_idx(Path(directory) / name, sha)  # [N, 28, 28], [N]
+                      for name, sha in (_FASHION_MNIST_FILES[(split, part)] for part in ("images", "labels"))]
     return torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64))
 
 
@@ -268,10 +255,8 @@ def load_fashion_mnist(split: Split = "test", data_dir: str | os.PathLike | None
     """Fashion-MNIST, one split: 60,000 (train) or 10,000 (test) 28x28 grayscale images, 10 classes.
 
     Args:
-        split: ``"train"`` or ``"test"``.
-        data_dir: the folder of the four ``*-ubyte.gz`` files, then the only place read (default: see the module).
+        data_dir, download: as for :func:`find_fashion_mnist`.
         transform: applied to each PIL image; default: [1, 28, 28] float in [0, 1].
-        download: without ``data_dir``, whether to download the files when they are nowhere here.
     Returns:
         A ``TensorImageDataset``: ``images`` [N, 1, 28, 28] uint8, ``labels`` [N], prompt-style ``class_names``.
     Example:
@@ -280,8 +265,7 @@ def load_fashion_mnist(split: Split = "test", data_dir: str | os.PathLike | None
         ((1, 28, 28), 'ankle boot')
     """
     _check_split(split)
-    directory = find_fashion_mnist(data_dir, download=download)
-    images, labels = _fashion_mnist_arrays(str(directory), split)
+    images, labels = _fashion_mnist_arrays(str(find_fashion_mnist(data_dir, download=download)), split)
     identity = {"dataset": "fashion-mnist", "split": split, "n": len(labels)}
     return TensorImageDataset(images, labels, FASHION_MNIST_CLASSNAMES, identity, transform)
 
@@ -301,10 +285,7 @@ def load_dataset(spec: str, split: Split = "test", transform: Callable | None = 
     Args:
         spec: ``"fashion-mnist[:/dir]"``, ``"<name>:/root"`` for a torchvision set already downloaded under /root
             (cifar10, cifar100, mnist, kmnist, svhn, stl10), or ``"imagefolder:/dir"`` (``/dir[/<split>]/<class>/*``).
-        split: ``"train"`` or ``"test"``.
         transform: applied to each PIL image (default: a float tensor in [0, 1]).
-    Returns:
-        A ``LabelledDataset``.
     """
     known = ["fashion-mnist", "imagefolder", *_TORCHVISION, *PUBLISHED_SPECS]
     if not isinstance(spec, str):
@@ -334,30 +315,24 @@ def load_dataset(spec: str, split: Split = "test", transform: Callable | None = 
                                     f"images with extensions such as .png or .jpg), but torchvision says: {exc}"
                                     ) from exc
         return TorchvisionDataset(ds, ds.classes, {"dataset": "imagefolder", "path": str(folder.resolve()), "n": len(ds)}, transform)
-    if kind in _TORCHVISION:
-        import torchvision.datasets as tvd
-        cls_name, split_arg = _TORCHVISION[kind]
-        cls = getattr(tvd, cls_name)
-        kwargs = {"train": split == "train"} if split_arg == "train" else {"split": split}
-        try:
-            ds = cls(str(root), download=False, **kwargs)
-        except RuntimeError as exc:
-            raise FileNotFoundError(
-                f"{spec!r}: torchvision's {cls_name} found no data under {root} ({exc}). vlmcal does not download it: "
-                f"run torchvision.datasets.{cls_name}({str(root)!r}, download=True) once.") from exc
-        names = list(getattr(ds, "classes", [str(k) for k in range(int(max(ds.labels)) + 1)]))
-        return TorchvisionDataset(ds, names, {"dataset": kind, "split": split, "root": str(root.resolve()), "n": len(ds)}, transform)
-    raise AssertionError(f"unhandled data set {kind!r}")  # every known kind is handled above
+    import torchvision.datasets as tvd  # every other known kind is a torchvision data set
+    cls_name, split_arg = _TORCHVISION[kind]
+    kwargs = {"train": split == "train"} if split_arg == "train" else {"split": split}
+    try:
+        ds = getattr(tvd, cls_name)(str(root), download=False, **kwargs)
+    except RuntimeError as exc:
+        raise FileNotFoundError(
+            f"{spec!r}: torchvision's {cls_name} found no data under {root} ({exc}). vlmcal does not download it: "
+            f"run torchvision.datasets.{cls_name}({str(root)!r}, download=True) once.") from exc
+    names = list(getattr(ds, "classes", [str(k) for k in range(int(max(ds.labels)) + 1)]))
+    return TorchvisionDataset(ds, names, {"dataset": kind, "split": split, "root": str(root.resolve()), "n": len(ds)}, transform)
 
 
 # ----------------------------------------------------------------------------- label splits
 def base_new_split(class_names: Sequence[str]) -> tuple[list[int], list[int]]:
-    """The base-to-new protocol's halves (CoOp/CoCoOp): base = the first ceil(n/2) labels, new = the rest.
+    """The base-to-new protocol's halves (CoOp/CoCoOp) of the labels of ``class_names``: ``(base_labels,
+    new_labels)``, base = the first ceil(n/2) labels, new = the rest.
 
-    Args:
-        class_names: the n class names (label ``k`` is ``class_names[k]``).
-    Returns:
-        ``(base_labels, new_labels)``, two sorted lists of labels.
     Example:
         >>> base_new_split(["a", "b", "c", "d", "e"])
         ([0, 1, 2], [3, 4])

@@ -38,18 +38,11 @@ def _per_image(gens: list[torch.Generator], fn: Callable[[torch.Generator], torc
     return torch.stack([fn(g) for g in gens])
 
 
-# ----------------------------------------------------------------------------- helpers
-def _gaussian_kernel(sigma: float) -> torch.Tensor:
-    radius = max(1, math.ceil(3 * sigma))
-    x = torch.arange(-radius, radius + 1, dtype=torch.float32)
-    k = torch.exp(-(x**2) / (2 * sigma**2))
-    return k / k.sum()  # [K]
-
-
 def _separable_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Gaussian blur of [N, C, H, W] with reflect padding."""
-    k = _gaussian_kernel(sigma)
-    r = len(k) // 2
+    r = max(1, math.ceil(3 * sigma))
+    k = torch.exp(-(torch.arange(-r, r + 1, dtype=torch.float32) ** 2) / (2 * sigma**2))
+    k = k / k.sum()  # [K]
     n, c, h, w = x.shape
     y = x.reshape(n * c, 1, h, w)
     y = F.conv2d(F.pad(y, (r, r, 0, 0), mode="reflect"), k.view(1, 1, 1, -1))
@@ -132,10 +125,9 @@ def _motion_blur(x, s, gens):
 def _zoom_blur(x, s, gens):
     max_zoom = (1.06, 1.11, 1.16, 1.21, 1.26)[s]  # CIFAR-10-C's largest zooms
     zooms = torch.linspace(1.0, max_zoom, 6)[1:]
-    n, c, h, w = x.shape
     out = x.clone()
     for z in zooms.tolist():
-        theta = torch.tensor([[1 / z, 0.0, 0.0], [0.0, 1 / z, 0.0]]).expand(n, 2, 3)
+        theta = torch.tensor([[1 / z, 0.0, 0.0], [0.0, 1 / z, 0.0]]).expand(len(x), 2, 3)
         grid = F.affine_grid(theta, list(x.shape), align_corners=False)
         out = out + F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
     return out / (len(zooms) + 1)
@@ -190,9 +182,7 @@ def _sobel_edges(x: torch.Tensor) -> torch.Tensor:
     kx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
     n, c, h, w = x.shape
     y = F.pad(x.reshape(n * c, 1, h, w), (1, 1, 1, 1), mode="replicate")
-    gx = F.conv2d(y, kx[None, None])
-    gy = F.conv2d(y, kx.T[None, None])
-    mag = torch.sqrt(gx**2 + gy**2).reshape(n, c, h, w)
+    mag = torch.sqrt(F.conv2d(y, kx[None, None]) ** 2 + F.conv2d(y, kx.T[None, None]) ** 2).reshape(n, c, h, w)
     return mag / mag.amax(dim=(1, 2, 3), keepdim=True).clamp(min=1e-8)
 
 
@@ -221,12 +211,8 @@ def list_shifts(kind: Literal["all", "corruption", "domain"] = "all") -> list[st
     """Names of the shifts: corruptions, domain shifts, or both (corruptions first)."""
     if kind not in ("all", "corruption", "domain"):
         raise ValueError(f"Expected `kind` to be 'all', 'corruption' or 'domain', but got {kind!r}")
-    names = []
-    if kind in ("all", "corruption"):
-        names += list(CORRUPTIONS)
-    if kind in ("all", "domain"):
-        names += list(DOMAIN_SHIFTS)
-    return names
+    return [*(CORRUPTIONS if kind in ("all", "corruption") else []),
+            *(DOMAIN_SHIFTS if kind in ("all", "domain") else [])]
 
 
 # ImageNet-C's four categories (Hendrycks & Dietterich, 2019, Fig. 1; its "extra" speckle noise and gaussian
@@ -258,16 +244,13 @@ def check_shift(name, severity, arg: str = "name", also: tuple[str, ...] = ()) -
 
 def apply_shift(images: torch.Tensor, name: str, severity: int = 3, seed: int = 0,
                 indices: torch.Tensor | None = None) -> torch.Tensor:
-    """Corrupt or re-render a batch of images.
+    """Corrupt or re-render a batch of images: [N, C, H, W] float in [0, 1] (C = 1 or 3), in and out.
 
     Args:
-        images: [N, C, H, W] float in [0, 1] (C = 1 or 3).
         name: one of ``list_shifts()``.
         severity: 1 (mild) .. 5 (strong); for domain shifts, the rendering's blend weight / 5.
         seed: the random seed (with ``name`` and each image's index it fixes every random draw).
         indices: [N] the images' indices in their data set (default ``0..N-1``), for a slice.
-    Returns:
-        [N, C, H, W] float in [0, 1].
     Example:
         >>> x = torch.rand(4, 1, 28, 28)
         >>> y = apply_shift(x, "gaussian_noise", severity=2, seed=0)
@@ -286,9 +269,8 @@ def apply_shift(images: torch.Tensor, name: str, severity: int = 3, seed: int = 
         indices = torch.arange(len(images))
     elif len(indices) != len(images):
         raise ValueError(f"Expected one index per image, but got {len(indices)} indices for {len(images)} images")
-    x = images.detach().float().cpu()
     gens = _image_generators(seed, name, indices) if name in _RANDOM else []
-    return fn(x, severity - 1, gens).clamp(0.0, 1.0).to(images.dtype)
+    return fn(images.detach().float().cpu(), severity - 1, gens).clamp(0.0, 1.0).to(images.dtype)
 
 
 class ShiftedDataset(Dataset):
@@ -296,12 +278,9 @@ class ShiftedDataset(Dataset):
 
     Args:
         dataset: a data set with ``images_float()`` -> [N, C, H, W] in [0, 1] (e.g. Fashion-MNIST).
-        name: the shift (``list_shifts()``).
-        severity: 1..5.
-        seed: the random seed.
+        name, severity, seed: as for :func:`apply_shift`.
         chunk: images shifted per call (bounds memory; the result does not depend on it).
     """
-
     def __init__(self, dataset: Any, name: str, severity: int = 3, seed: int = 0, chunk: int = 4096):
         if not hasattr(dataset, "images_float"):
             raise TypeError(f"Expected a data set with images in memory (`images_float()`), but got {type(dataset).__name__}")
@@ -316,12 +295,10 @@ class ShiftedDataset(Dataset):
     def images(self) -> torch.Tensor:
         """[N, C, H, W] float in [0, 1]: the shifted images (computed on first access)."""
         if self._images is None:
-            clean = self._clean.images_float()  # [N, C, H, W]
-            step = self.chunk
-            parts = [apply_shift(clean[i : i + step], self.name, self.severity, self.seed,
-                                 indices=torch.arange(i, min(i + step, len(clean))))
-                     for i in range(0, len(clean), step)]
-            self._images = torch.cat(parts)  # [N, C, H, W]
+            clean, step = self._clean.images_float(), self.chunk  # [N, C, H, W]
+            self._images = torch.cat([apply_shift(clean[i : i + step], self.name, self.severity, self.seed,
+                                                  indices=torch.arange(i, min(i + step, len(clean))))
+                                      for i in range(0, len(clean), step)])  # [N, C, H, W]
         return self._images
 
     def images_float(self) -> torch.Tensor:

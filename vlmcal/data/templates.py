@@ -20,8 +20,7 @@ HARD_PROMPT = "a photo of a {}."
 @functools.cache
 def open_clip_metadata():
     """open_clip's ``zero_shot_metadata`` module (templates, ImageNet class names), without importing open_clip."""
-    name = "open_clip.zero_shot_metadata"
-    if name in sys.modules or "open_clip" in sys.modules:
+    if "open_clip.zero_shot_metadata" in sys.modules or "open_clip" in sys.modules:
         import open_clip.zero_shot_metadata as metadata
     else:
         package = importlib.util.find_spec("open_clip")  # locates the package; runs none of its code

@@ -1,10 +1,8 @@
 """Atomic file writes: a reader sees a file's old content or its complete new content, never a part.
 
-A temporary (``.<target name>.<16 hex digits>.tmp``, ``O_EXCL``) is written beside the target, fsynced and
-``os.replace``-d over it; :func:`atomic_directory` does the same for a directory. On POSIX a writer holds an
-``fcntl.flock`` on its temporary while it exists (the OS drops it when the process dies), so :func:`sweep`
-removes only dead writers' temporaries: those whose lock it can take at once. A writer re-checks its path
-after locking and starts over if it was swept. Each process sweeps a directory once (:func:`sweep_once`).
+A temporary (``.<target name>.<16 hex digits>.tmp``) is written beside the target, fsynced and ``os.replace``-d
+over it. On POSIX a writer holds an ``fcntl.flock`` on its temporary (the OS drops it when the process dies), so
+:func:`sweep` removes only dead writers' temporaries.
 
 Example:
     >>> import tempfile, pathlib
@@ -55,11 +53,9 @@ def _lock(fd: int, blocking: bool = True) -> bool:
 def _names(fd: int, path: Path) -> bool:
     """Whether ``path`` (not followed if a link) is the file or directory open as ``fd``."""
     try:
-        there = os.lstat(path)
+        return os.path.samestat(os.lstat(path), os.fstat(fd))
     except OSError:
         return False
-    here = os.fstat(fd)
-    return (there.st_dev, there.st_ino) == (here.st_dev, here.st_ino)
 
 
 def _create_temporary(path: Path, suffix: str, directory: Path, is_dir: bool = False) -> tuple[Path, int]:
@@ -109,14 +105,8 @@ def _remove_if_abandoned(path: Path) -> bool:
 
 
 def sweep(directory: str | os.PathLike, recursive: bool = False) -> list[Path]:
-    """Remove the temporaries in ``directory`` that no live process owns (killed writers' leftovers).
-
-    Args:
-        directory: where to look.
-        recursive: also look in its subdirectories (links are not followed).
-    Returns:
-        The paths removed.
-    """
+    """Remove the temporaries in ``directory`` (``recursive``: and its subdirectories, links not followed) that no
+    live process owns (killed writers' leftovers); return the paths removed."""
     removed: list[Path] = []
     try:
         with os.scandir(directory) as it:
@@ -134,11 +124,7 @@ def sweep(directory: str | os.PathLike, recursive: bool = False) -> list[Path]:
 
 
 def sweep_once(directory: str | os.PathLike, recursive: bool = False) -> list[Path]:
-    """:func:`sweep`, unless this process has swept ``directory`` (with ``recursive``, its tree) before.
-
-    Returns:
-        The paths removed.
-    """
+    """:func:`sweep`, unless this process has swept ``directory`` (with ``recursive``, its tree) before."""
     key = os.path.abspath(directory)
     if key in (_swept_trees if recursive else _swept):
         return []
@@ -158,16 +144,12 @@ def _fsync(path: Path) -> None:
 
 @contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = ".tmp", temp_dir: str | os.PathLike | None = None) -> Iterator[Path]:
-    """A temporary path to write to, moved over ``path`` only when the block succeeds (else removed).
+    """A temporary path (an existing empty file) to write to, moved over ``path`` only when the block succeeds (else
+    removed); the folders are created if missing.
 
     Args:
-        path: the target file; its directory is created if missing.
         suffix: ``.tmp``, or ``.partial.<ext>`` for writers that choose a format by extension.
-        temp_dir: where to make the temporary (created if missing; on ``path``'s file system; default its folder).
-    Yields:
-        The temporary path, an existing empty file.
-    Raises:
-        ValueError: ``suffix`` is not one that :func:`sweep` recognises.
+        temp_dir: where to make the temporary (on ``path``'s file system; default its folder).
     """
     if not _SUFFIX.fullmatch(suffix):
         raise ValueError(f"Expected argument `suffix` to be '.tmp' or '.partial.<ext>' (a name the sweep recognises), but got {suffix!r}")
@@ -190,14 +172,9 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp", temp_dir: str | o
 
 @contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
-    """An open file whose content replaces ``path`` only when the block succeeds.
+    """An open file (``mode`` ``"w"`` or ``"wb"``, starting empty) whose content replaces ``path`` only when the block
+    succeeds: it is then closed, fsynced and renamed over ``path`` (whose directory is created if missing).
 
-    Args:
-        path: the target file; its directory is created if missing.
-        mode: ``"w"`` (text) or ``"wb"`` (bytes); the file starts empty.
-        encoding: the text encoding (ignored in binary mode).
-    Yields:
-        The file object; it is closed, fsynced and renamed over ``path`` after the block.
     Example:
         >>> import json, tempfile, pathlib
         >>> target = pathlib.Path(tempfile.mkdtemp()) / "v.json"
@@ -214,11 +191,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
 
 @contextmanager
 def atomic_directory(path: str | os.PathLike) -> Iterator[Path | None]:
-    """A temporary directory to fill, renamed to ``path`` when the block succeeds (a copy already there is kept).
-
-    Yields:
-        The temporary directory to fill, or None when ``path`` exists.
-    """
+    """A temporary directory to fill, renamed to ``path`` when the block succeeds; None if ``path`` exists (kept)."""
     path = Path(path)
     if path.is_dir():
         yield None

@@ -92,18 +92,15 @@ def _digest(payload: Any, identity: str) -> str:
 
 
 def save_entry(path: str | os.PathLike, payload: Any, identity: Mapping[str, Any]) -> Path:
-    """Write a cache entry atomically: ``payload`` with its identity and sha256 digest.
+    """Write a cache entry to ``path`` atomically (returned): ``payload`` with its identity and sha256 digest.
 
     Args:
-        path: the file.
         payload: tensors, str, int, float, bool, None, and lists, tuples and dicts of them.
         identity: what the entry is the result of (JSON-able).
-    Returns:
-        ``path``.
     """
     text = _canonical(identity)
-    entry = {"format": ENTRY_FORMAT, "identity": text, "payload": payload, "sha256": _digest(payload, text)}
-    return atomic_torch_save(entry, path)
+    return atomic_torch_save({"format": ENTRY_FORMAT, "identity": text, "payload": payload,
+                              "sha256": _digest(payload, text)}, path)
 
 
 def _problem(entry: Any, identity: str, check: Callable[[Any], str | None] | None) -> str | None:
@@ -128,11 +125,8 @@ def load_entry(path: str | os.PathLike, identity: Mapping[str, Any],
     :class:`CacheEntryWarning` and deleted. Read with ``torch.load(weights_only=True)``.
 
     Args:
-        path: the file.
         identity: what it must be the result of (as given to :func:`save_entry`).
         check: ``payload -> None`` if it fits the caller, else what does not (raising counts as not fitting).
-    Returns:
-        The payload, or None.
     """
     path = Path(path)
     if not path.is_file():

@@ -1,10 +1,4 @@
-"""Image features (and classifier logits) extracted once, batched, and cached on disk (in shards under torchrun).
-
-Example:
-    >>> feats = image_features(backbone, dataset, {"dataset": "fashion-mnist", "split": "test"})
-    >>> feats.features.shape, feats.labels.shape      # [N, D], [N]
-    >>> logits = zero_shot_logits(feats.features, text, backbone.logit_scale)   # [N, C]
-"""
+"""Image features (and classifier logits) extracted once, batched, and cached on disk (in shards under torchrun)."""
 
 from __future__ import annotations
 
@@ -38,8 +32,7 @@ class FeatureSet:
     Attributes:
         features: [N, K] float32 on CPU: image features (K = D) or logits (K = C).
         labels: [N] int64 on CPU.
-        key: the content hash the file is stored under.
-        path: the cache file.
+        key, path: the content hash the file is stored under, and the cache file.
         from_cache: whether this call read the file instead of computing.
     """
     features: torch.Tensor
@@ -92,8 +85,7 @@ def _preprocessing_description(dataset: Dataset, transform: Callable[[], Callabl
     """What turns the stored images into model inputs: a part of the cache key."""
     if "preprocessing" in identity:
         return str(identity.pop("preprocessing"))
-    first = dataset[0][0]
-    if isinstance(first, torch.Tensor):  # the dataset preprocesses its images itself
+    if isinstance(dataset[0][0], torch.Tensor):  # the dataset preprocesses its images itself
         return "dataset: " + describe_transform(getattr(dataset, "transform", None))
     return describe_transform(transform())
 
@@ -126,14 +118,12 @@ def _run_cached(compute_batch: Callable[[torch.Tensor], torch.Tensor], model_ide
     entry_identity = {"kind": kind, "model": model_identity, "n_items": n, "format": CACHE_FORMAT, **parts}
     key = content_key(**entry_identity)
     path = entry_path(_SUBDIR, f"{kind}-{parts['dataset']}-{parts['split']}", entry_identity, cache_dir_)
-    if use_cache:
-        blob = load_entry(path, entry_identity, lambda payload: _shape_problem(payload, n))
-        if blob is not None:
-            return FeatureSet(blob["features"], blob["labels"], key, path, from_cache=True)
+    blob = load_entry(path, entry_identity, lambda payload: _shape_problem(payload, n)) if use_cache else None
+    if blob is not None:
+        return FeatureSet(blob["features"], blob["labels"], key, path, from_cache=True)
     prepare = getattr(dataset, "prepare", None)
     if callable(prepare):  # a lazy data set computes its images once, before the workers fork
         prepare()
-    desc = f"{kind} {parts['dataset']}/{parts['split']}"
     in_memory = getattr(dataset, "images_float", None)
     images = all_labels = None
     if callable(in_memory) and getattr(dataset, "transform", None) is None:
@@ -143,6 +133,7 @@ def _run_cached(compute_batch: Callable[[torch.Tensor], torch.Tensor], model_ide
     def compute(rows: range) -> dict[str, torch.Tensor]:
         """The outputs and labels of ``rows``, in batches of ``batch_size`` from the first row."""
         outputs, labels = [], []
+        desc = f"{kind} {parts['dataset']}/{parts['split']}"
         if images is not None:
             for start in tqdm(range(rows.start, rows.stop, batch_size), desc=desc, unit="batch", disable=not progress, leave=False):
                 stop = min(start + batch_size, rows.stop)
@@ -151,9 +142,8 @@ def _run_cached(compute_batch: Callable[[torch.Tensor], torch.Tensor], model_ide
         else:
             workers = default_num_workers() if num_workers is None else int(num_workers)
             items = _Preprocessed(dataset, transform())
-            subset = items if len(rows) == n else Subset(items, list(rows))
-            loader = DataLoader(subset, batch_size=batch_size, shuffle=False, num_workers=workers,
-                                pin_memory=device.type == "cuda")
+            loader = DataLoader(items if len(rows) == n else Subset(items, list(rows)), batch_size=batch_size,
+                                shuffle=False, num_workers=workers, pin_memory=device.type == "cuda")
             for batch, y in tqdm(loader, desc=desc, unit="batch", disable=not progress, leave=False):
                 outputs.append(compute_batch(batch).float().cpu())  # [B, ...] -> [B, K]
                 labels.append(y)
@@ -172,21 +162,17 @@ def image_features(backbone: Backbone, dataset: Dataset, identity: Mapping[str, 
                    transform: Callable | None = None, batch_size: int = 128, num_workers: int | None = None,
                    cache_dir: str | os.PathLike | None = None, use_cache: bool = True, progress: bool = True,
                    shard_batches: int | None = None) -> FeatureSet:
-    """L2-normalised image features of every item of ``dataset``, computed once and cached.
+    """L2-normalised image features of every item of ``dataset`` by ``backbone.encode_images``, computed once and
+    cached: a :class:`FeatureSet` with ``features`` [N, D] and ``labels`` [N].
 
     Args:
-        backbone: the backbone whose ``encode_images`` runs.
         dataset: yields ``(image, label, ...)``; preprocessed tensors, or PIL images for ``transform``.
         identity: the cache key's parts: ``dataset``, ``split``; optionally ``shift``, ``severity``, etc.
         transform: PIL image -> tensor; default ``backbone.preprocess``.
-        batch_size: images per forward pass.
-        num_workers: DataLoader workers; default :func:`default_num_workers`.
+        batch_size, num_workers: images per forward pass; DataLoader workers (default :func:`default_num_workers`).
         cache_dir: vlmcal's cache directory (default ``$VLMCAL_CACHE_DIR`` or ``~/.cache/vlmcal``).
         use_cache: read and write the cache (under ``torchrun`` the shards are cached regardless).
-        progress: show a progress bar.
         shard_batches: batches per shard under ``torchrun`` (default 16).
-    Returns:
-        A :class:`FeatureSet` with ``features`` [N, D] and ``labels`` [N].
     """
     model_identity = {"backbone": getattr(backbone, "cache_identity", backbone.name),
                       "precision": getattr(backbone, "precision", "fp32")}

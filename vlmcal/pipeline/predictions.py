@@ -1,9 +1,4 @@
-"""Logits of a named model (a backbone, zero-shot, or ``supervised``) on a named condition: a ``Run``.
-
-Example:
-    >>> run = predict("default", "fashion-mnist", shift="gaussian_noise", severity=3)
-    >>> run.logits.shape, run.kind       # [10000, 10], "VLM"
-"""
+"""Logits of a named model (a backbone, zero-shot, or ``supervised``) on a named condition: a ``Run``."""
 
 from __future__ import annotations
 
@@ -38,12 +33,8 @@ def is_supervised(model: str) -> bool:
 
 
 def prompt_templates(choice: TemplateChoice, dataset: str) -> list[str]:
-    """The prompt templates a zero-shot run uses.
-
-    Args:
-        choice: ``"hard"`` ("a photo of a {}."), ``"ensemble"`` (CLIP's 80) or ``"dataset"`` (Fashion-MNIST only).
-        dataset: the data set's spec.
-    """
+    """The prompt templates a zero-shot run on the data set ``dataset`` (a spec) uses: ``choice`` ``"hard"`` ("a photo
+    of a {}."), ``"ensemble"`` (CLIP's 80) or ``"dataset"`` (Fashion-MNIST only)."""
     if choice == "hard":
         return [T.HARD_PROMPT]
     if choice == "ensemble":
@@ -152,25 +143,16 @@ def load_model(model: str, device: str | None = None, cache_dir: str | None = No
 
 
 def covered_shifts_of(model: str, net) -> tuple[str, ...] | None:
-    """The shifts a loaded model's training data shows: ``net.covered_shifts`` (None: not known).
-
-    Args:
-        model: the model's name (a supervised baseline that states none: ``()``).
-        net: the loaded backbone or classifier (``load_model(...)``).
-    """
+    """The shifts the training data of ``net``, the loaded ``model``, shows: ``net.covered_shifts`` (None: not known;
+    a supervised baseline that states none: ``()``)."""
     covered = getattr(net, "covered_shifts", () if is_supervised(model) else None)
     return None if covered is None else tuple(covered)
 
 
 def model_inputs(net, data, clean=None) -> tuple[Dataset, str]:
-    """``(inputs, description)``: the data as ``net`` takes it (tensors if they fit its ``input_shape``, else PIL
-    images), and a description of that preprocessing for cache keys.
-
-    Args:
-        net: a backbone or classifier.
-        data: a data set of tensor images in [0, 1] (clean, shifted or a subset).
-        clean: the clean data set whose first image gives the shape (default: ``data``).
-    """
+    """``(inputs, description)``: ``data`` (tensor images in [0, 1]) as the backbone or classifier ``net`` takes it
+    (tensors if they fit its ``input_shape``, else PIL images), and a description of that preprocessing for cache
+    keys. The first image of ``clean`` (default: ``data``) gives the shape."""
     expected = getattr(net, "input_shape", None)
     shape = tuple((clean if clean is not None else data)[0][0].shape)
     if expected is not None and tuple(expected) == shape:
@@ -194,16 +176,12 @@ def predict(model: str, dataset: str = "fashion-mnist", shift: str = "clean", se
     Args:
         model: a backbone name (zero-shot VLM) or ``"supervised"``.
         dataset: a data-set spec (``"fashion-mnist"``, ``"cifar10:/path"``, ...; see ``vlmcal.data.datasets``).
-        shift: ``"clean"`` or a name from ``vlmcal.data.shifts.list_shifts()``.
-        severity: 1..5 for a shift (ignored for clean).
+        shift, severity: ``"clean"`` or a name from ``vlmcal.data.shifts.list_shifts()``; 1..5 (ignored for clean).
         templates: prompt templates of a zero-shot run (see :func:`prompt_templates`).
         class_names: the names prompts use (default: :func:`prompt_class_names`).
-        split: ``"test"`` or ``"train"``.
         shift_seed: the seed of the shift's random draws.
         max_samples: keep a stratified subset of at most this many images (None or 0: all).
         device: ``"cpu"``, ``"cuda"``, or None for automatic.
-        cache_dir: vlmcal's cache directory.
-        progress: show progress bars.
     Returns:
         A :class:`vlmcal.pipeline.runs.Run` with logits [N, C], labels [N] and :func:`covered_shifts_of`.
     """
@@ -223,8 +201,8 @@ def predict(model: str, dataset: str = "fashion-mnist", shift: str = "clean", se
         return Run(model, "supervised", shift, severity, out.features, out.labels, covered_shifts=covered)
     if class_names is None:
         class_names = prompt_class_names(dataset, data)
-    template_list = tuple(prompt_templates(templates, dataset))
-    classifier = _zero_shot_classifier(model, device, cache, tuple(class_names), template_list)
+    templates_used = tuple(prompt_templates(templates, dataset))
+    classifier = _zero_shot_classifier(model, device, cache, tuple(class_names), templates_used)
     if inputs is data:
         # A stand-in's image tower costs less than reading features from disk: cache the logits (N x C) instead.
         out = classifier_logits(classifier, inputs, identity, cache_dir=cache, progress=progress, num_workers=0)

@@ -23,13 +23,9 @@ COVERAGE_LABELS: tuple[str, ...] = (CLEAN, COVERED, HELD_OUT, UNKNOWN)  # also t
 
 
 def coverage_label(shift: str, covered_shifts: Collection[str] | None) -> str:
-    """The coverage label of one condition for one model (clean, covered, held out or unknown).
+    """The coverage label of ``shift`` (or ``"clean"``) for a model whose training data shows ``covered_shifts``
+    (None: not known): ``"clean"``, ``"covered"``, ``"held out"`` or ``"unknown"``.
 
-    Args:
-        shift: ``"clean"`` or a shift name.
-        covered_shifts: the shifts the model's training data shows; None when not known.
-    Returns:
-        ``"clean"``, ``"covered"``, ``"held out"`` or ``"unknown"``.
     Example:
         >>> coverage_label("pixelate", ("gaussian_noise",)), coverage_label("pixelate", None)
         ('held out', 'unknown')
@@ -48,10 +44,8 @@ class Run:
     Attributes:
         model: the model's name (``"default"``, ``"supervised"``, ``"openclip:ViT-B-32:openai"``).
         kind: ``"VLM"`` (zero-shot) or ``"supervised"``.
-        shift: ``"clean"`` or the name of a distribution shift.
-        severity: 0 for clean, else the shift's severity.
-        logits: [N, C] logits (a VLM's already carry its logit scale).
-        labels: [N] integer labels in [0, C).
+        shift, severity: ``"clean"`` and 0, or the name of a distribution shift and its severity.
+        logits, labels: [N, C] logits (a VLM's already carry its logit scale) and [N] integer labels in [0, C).
         covered_shifts: the shifts its model's training data shows (supervised baseline: ``()``); None if unknown.
     """
 
@@ -98,8 +92,7 @@ def restrict_to_classes(logits: torch.Tensor, labels: torch.Tensor, classes: Seq
     VLM, exactly its classifier over ``classes``: a class's logit depends on its prompt alone).
 
     Args:
-        logits: [N, C].
-        labels: [N] in [0, C).
+        logits, labels: [N, C] and [N] in [0, C).
         classes: the K class indices to keep, in the order of their new labels.
     Returns:
         ``(logits [M, K], labels [M], rows [M])`` where ``rows`` are the kept samples' indices.
@@ -115,15 +108,9 @@ def restrict_to_classes(logits: torch.Tensor, labels: torch.Tensor, classes: Seq
 
 
 def split_calibration(labels: torch.Tensor, seed: int, calibration_fraction: float = 0.5):
-    """Stratified split of the test split's indices into a calibration and an evaluation part.
-
-    Args:
-        labels: [N] labels of the clean test split.
-        seed: seed of the split.
-        calibration_fraction: share of each class that goes to calibration.
-    Returns:
-        ``(calibration_rows, evaluation_rows)``: sorted index tensors that partition 0..N-1.
-    """
+    """Stratified, seeded split of the indices of the clean test split (``labels`` [N]) into ``(calibration_rows,
+    evaluation_rows)``, sorted index tensors that partition 0..N-1; ``calibration_fraction`` of each class goes to
+    calibration."""
     if not 0.0 < calibration_fraction < 1.0:
         raise ValueError(f"Expected `calibration_fraction` in (0, 1), but got {calibration_fraction!r}")
     n_calib = int(round(calibration_fraction * len(labels)))
@@ -146,8 +133,7 @@ def _top_labels(pairs: Sequence[tuple[torch.Tensor, torch.Tensor]], temperatures
     if not pairs:
         raise ValueError("Expected at least one run, but got none")
     temperatures = [1.0] * len(pairs) if temperatures is None else list(temperatures)
-    conf, correct = [], []
-    start = 0
+    conf, correct, start = [], [], 0
     while start < len(pairs):
         n, n_classes = pairs[start][0].shape
         stop = start + 1

@@ -1,9 +1,7 @@
 """Sharding work over the processes of a ``torchrun`` launch, with one shard per cache entry.
 
-:func:`compute_rows` computes every row at once in one process, else :func:`run_sharded`: shard ``i`` of
-``shard_rows`` rows (a multiple of the caller's batch size, so results equal one process's) is computed on rank
-``i % world_size`` and cached as its own entry (a re-run computes only missing shards), reported on stderr
-("rank 1 computed shard 2 of 3"); after a barrier every rank reads all shards from the shared cache directory.
+Shard ``i`` is computed on rank ``i % world_size`` and cached as its own entry (a re-run computes only missing
+shards); after a barrier every rank reads all shards from the shared cache directory.
 """
 
 from __future__ import annotations
@@ -30,8 +28,7 @@ class Launch:
     """This process's place in a launch.
 
     Attributes:
-        rank: its index among all processes (0 without torchrun).
-        world_size: how many processes there are (1 without torchrun).
+        rank, world_size: its index among all processes, and their number (0 and 1 without torchrun).
         local_rank: its index on this machine: the GPU it uses.
     """
     rank: int = 0
@@ -54,15 +51,13 @@ def _env_int(name: str) -> int:
 
 
 def launch() -> Launch:
-    """The launch this process belongs to; under torchrun, joins the process group (NCCL on CUDA, else gloo) once.
+    """The launch this process belongs to, from ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` (``Launch()`` when they are
+    absent); under torchrun, joins the process group (NCCL on CUDA, else gloo) once.
 
-    Returns:
-        A :class:`Launch` from ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``; ``Launch()`` when they are absent.
     Raises:
         ValueError: only some of torchrun's variables are set, or they do not fit together.
     """
-    present = [name for name in LAUNCH_VARIABLES if name in os.environ]
-    if not present:
+    if not (present := [name for name in LAUNCH_VARIABLES if name in os.environ]):
         return Launch()
     if len(present) != len(LAUNCH_VARIABLES):
         missing = sorted(set(LAUNCH_VARIABLES) - set(present))
@@ -96,17 +91,14 @@ def shards_of(n_rows: int, shard_rows: int, here: Launch) -> tuple[list[range], 
 
 def run_sharded(compute: Callable[[range], Mapping[str, torch.Tensor]], n_rows: int, identity: Mapping[str, Any],
                 directory: str | os.PathLike, shard_rows: int, here: Launch | None = None) -> dict[str, torch.Tensor]:
-    """Compute ``compute(rows)`` shard by shard over the ranks, caching each shard, and assemble the whole.
+    """Compute ``compute(rows)`` shard by shard over the ranks, caching each shard in ``directory``, and assemble
+    the whole: the dict of concatenated tensors, [N, ...] each, on every rank.
 
     Args:
         compute: rows -> a dict of tensors whose first dimension is ``len(rows)``.
-        n_rows: N.
         identity: the cache identity of the unsharded computation; each shard adds its row range.
-        directory: where the shard entries go.
-        shard_rows: rows per shard.
+        shard_rows: rows per shard (a multiple of the caller's batch size, so results equal one process's).
         here: the launch (default :func:`launch`).
-    Returns:
-        The dict of concatenated tensors, [N, ...] each, on every rank.
     """
     here = here or launch()
     shards, mine = shards_of(n_rows, shard_rows, here)
@@ -127,8 +119,7 @@ def run_sharded(compute: Callable[[range], Mapping[str, torch.Tensor]], n_rows: 
         return payload
 
     for i in mine:
-        path, shard_identity = entry(i)
-        cached(path, shard_identity, functools.partial(compute_shard, i), fits(i))
+        cached(*entry(i), functools.partial(compute_shard, i), fits(i))
     if here.sharded:
         torch.distributed.barrier()
     parts = []
