@@ -1,8 +1,5 @@
-"""C-TPT: "Calibrated Test-Time Prompt Tuning for Vision-Language Models via Text Feature Dispersion" (Yoon et al., ICLR 2024): C7-C10.
-
-TPT and C-TPT runs (and O-TPT and ZERO beside them), cached, with the methods' table, TPT + TS and a paired bootstrap (``tpt_runs``); one
-calibration point per prompt template and the ATFD-ECE correlations by regime (``prompt_sweep``); the
-claim functions (``claims``).
+"""C-TPT: "Calibrated Test-Time Prompt Tuning for Vision-Language Models via Text Feature Dispersion"
+(Yoon et al., ICLR 2024): claims C7-C10, the TPT runs (``tpt_runs``) and the prompt sweep (``prompt_sweep``).
 """
 
 from vlmcal.papers.common.page_note import backbone_note
@@ -11,15 +8,16 @@ from vlmcal.papers.ctpt.prompt_sweep import (REGIMES, DispersionCorrelation, cor
                                              dispersion_correlation, near_top, regime_of, sweep_condition,
                                              template_points)
 from vlmcal.papers.ctpt.settings import TPTPageSettings
-from vlmcal.papers.ctpt.tpt_runs import (ALL_METHODS, METHODS, TPTGrid, TPTRun, claim_intervals, fit_tpt_temperature, lambda_sweep,
-                                         method_contrast, method_table, paper_layout, predict_tpt, split_rows,
-                                         template_prefix, tpt_bootstrap, tpt_grid, tpt_outcomes, tpt_template_points,
-                                         best_calibrated, ranking_text)
+from vlmcal.papers.ctpt.tpt_runs import (ALL_METHODS, METHODS, TPTGrid, TPTRun, best_calibrated, claim_intervals,
+                                         fit_tpt_temperature, lambda_sweep, method_contrast, method_table, paper_layout,
+                                         predict_tpt, ranking_text, split_rows, template_prefix, tpt_bootstrap,
+                                         tpt_grid, tpt_outcomes, tpt_template_points)
 
 __all__ = [
     "backbone_note", "claims", "figures", "REGIMES", "DispersionCorrelation", "correlation_by_regime",
     "dispersion_correlation", "near_top", "regime_of", "sweep_condition", "template_points",
     "TPTPageSettings", "METHODS", "TPTGrid", "TPTRun", "claim_intervals", "fit_tpt_temperature", "lambda_sweep",
     "method_contrast", "method_table", "paper_layout", "predict_tpt", "split_rows", "template_prefix",
-    "tpt_bootstrap", "tpt_grid", "tpt_outcomes", "tpt_template_points", "ALL_METHODS", "best_calibrated", "ranking_text",
+    "tpt_bootstrap", "tpt_grid", "tpt_outcomes", "tpt_template_points", "ALL_METHODS", "best_calibrated",
+    "ranking_text",
 ]

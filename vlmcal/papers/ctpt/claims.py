@@ -1,17 +1,9 @@
-"""Claims C7–C10 of C-TPT (Yoon et al., ICLR 2024), each decided from a page's measured intervals.
+"""Claims C7–C10 of C-TPT (Yoon et al., ICLR 2024), each a Verdict decided from a page's measured intervals.
 
-Each function returns the claim's :class:`vlmcal.papers.common.verdict.Verdict`: C7
-(:func:`c7_tpt_worsens_calibration`), C8 (:func:`c8_dispersion_correlates_negatively`, with
-:func:`regime_sentence`), C9 (:func:`c9_ctpt_halves_ece`) and C10 (:func:`c10_ctpt_beats_tpt_ts`).
-Every bar is a row of ``vlmcal/papers/common/paper_values.csv``, compared by
-:func:`vlmcal.papers.common.rules.compare_with_bar` (noise wider than the margin: "not tested here").
-
-Background to C8: by DOR (Wang, Li & Wei, ICML 2025, Prop. 3.1; claim C11) more dispersed text
-features widen the logits and raise confidence, which lowers ECE only for an under-confident model;
-so the correlation is expected negative (C-TPT's reading) where under-confident, positive where over-confident.
-
-Inputs are fractions; texts show ECE, accuracy and confidence in percentage points (2 decimals),
-ratios as percentages, correlations with 3 decimals.
+Bars are rows of ``vlmcal/papers/common/paper_values.csv``, compared by
+:func:`~vlmcal.papers.common.rules.compare_with_bar`. C8's regimes: by DOR (Wang, Li & Wei, ICML 2025, Prop. 3.1;
+claim C11) more dispersed text features raise confidence, lowering ECE only for an under-confident model.
+Inputs are fractions; texts show ECE, accuracy and confidence in percentage points.
 """
 
 from __future__ import annotations
@@ -23,14 +15,12 @@ import pandas as pd
 from vlmcal.metrics import BootstrapResult
 from vlmcal.papers.common.paper_values import paper_value
 from vlmcal.papers.common.rules import BarTest, combine_tests, compare_with_bar, join_parts, noise_reason, threshold
-from vlmcal.papers.common.verdict import NUMBER_KINDS, Verdict, render
+from vlmcal.papers.common.verdict import Verdict, render
 
 __all__ = ["c7_tpt_worsens_calibration", "c8_dispersion_correlates_negatively", "regime_sentence", "c9_ctpt_halves_ece",
            "c10_ctpt_beats_tpt_ts", "paper_tables"]
 
 _SECOND_RESULT = "a second result, which does not decide the verdict"
-_REGIME_COLUMNS = ("stage", "regime", "n", "pearson", "pearson_lower", "pearson_upper")
-_OTHERS_COLUMNS = ("init", "side", "ratio", "lower", "upper")
 
 
 def _bounds(name: str, interval: BootstrapResult) -> dict[str, float]:
@@ -49,17 +39,16 @@ def _literal(text) -> str:
 
 
 def _noise(what: str, interval: BootstrapResult, test: BarTest, bar: float, margin: float, kind: str = "points") -> str:
-    """:func:`~vlmcal.papers.common.rules.noise_reason` in this module's units, a bar of 0 written ``0`` as before."""
+    """:func:`~vlmcal.papers.common.rules.noise_reason` in this module's units, a bar of 0 written ``0``."""
     width_kind = {"points": "percent", "share": "share", "r_change": "r"}[kind]  # the half-width's and margin's kind
-    text = noise_reason(what, interval, test, bar, margin, kind, width_kind, unit=" points" * (kind == "points"))
-    return text.replace(f"the bar ({NUMBER_KINDS[kind](0.0)}", "the bar (0") if bar == 0 else text
+    return noise_reason(what, interval, test, bar, margin, kind, width_kind, unit=" points" * (kind == "points"),
+                        bar_kind="g" if bar == 0 else None)
 
 
 def _why(*parts: tuple[bool | None, str, str]) -> str:
     """From ``(holds, text if False, text if None)`` parts: the texts of the failed parts, then of the undecided."""
-    failed = [if_false for holds, if_false, _ in parts if holds is False]
-    undecided = [if_none for holds, _, if_none in parts if holds is None]
-    return join_parts(failed + undecided)
+    return join_parts([no for holds, no, _ in parts if holds is False]
+                      + [none for holds, _, none in parts if holds is None])
 
 
 def _outcome_word(test: BarTest, yes: str, no: str) -> str:
@@ -75,8 +64,8 @@ def _require_columns(frame: pd.DataFrame, name: str, columns: tuple[str, ...]) -
 
 def _c7_paper_figure() -> str:
     before, after = paper_value("c9_vitb16_hard_init_acc"), paper_value("c9_vitb16_hard_tpt_acc")
-    accuracy = f"accuracy {before.value:#.3g} -> {after.value:#.3g} percent [{after['source']}]"
-    return join_parts([paper_value("c7_ece_init").describe(), paper_value("c7_ece_tpt").describe(), accuracy])
+    return join_parts([paper_value("c7_ece_init").describe(), paper_value("c7_ece_tpt").describe(),
+                       f"accuracy {before.value:#.3g} -> {after.value:#.3g} percent [{after['source']}]"])
 
 
 def _c7_shifted(shifted_ece_rise: BootstrapResult, rise_bar: float) -> tuple[str, dict[str, float]]:
@@ -97,27 +86,23 @@ def c7_tpt_worsens_calibration(
     """C7: TPT raises accuracy but worsens calibration, leaving the model over-confident.
 
     Holds when the ECE rise is at least ``c7_threshold_ece_rise`` and confidence exceeds accuracy, unless
-    the accuracy gain's whole 95% interval is below 0.
+    the accuracy gain's whole 95% interval is below 0. ``backbone``: the run's models in words.
 
     Args:
-        ece_rise: ECE(TPT) − ECE(zero-shot), clean test set, hard prompt, paired bootstrap over images.
-        accuracy_gain: accuracy(TPT) − accuracy(zero-shot), same pairing.
+        ece_rise, accuracy_gain: ECE(TPT) − ECE(zero-shot) and accuracy(TPT) − accuracy(zero-shot), clean test set,
+            hard prompt, paired bootstrap over images.
         overconfidence: mean confidence minus accuracy after TPT.
-        backbone: the run's models in words.
         shifted_ece_rise: the mean ECE rise over shifted sets (Table 2); reported, never deciding.
-
-    Returns:
-        The :class:`~vlmcal.papers.common.verdict.Verdict` of C7.
     """
     rise_bar, over_margin = threshold("c7_threshold_ece_rise"), threshold("c7_margin_overconfidence")
     rise_test = compare_with_bar(ece_rise, bar=rise_bar, margin=rise_bar, at_most=False)
     over_test = compare_with_bar(overconfidence, bar=0.0, margin=over_margin, at_most=False)
     gain_test = compare_with_bar(accuracy_gain, bar=0.0, margin=threshold("c7_margin_accuracy_change"), at_most=False)
     accuracy = gain_test.holds if gain_test.decided_by == "interval" else None  # raised, lowered, or within noise
-    numbers = {**_bounds("ece_rise", ece_rise), **_bounds("accuracy_gain", accuracy_gain), "rise_bar": rise_bar,
-               **_bounds("overconfidence", overconfidence), "underconfidence": -overconfidence.estimate}
     shifted, shifted_numbers = ("", {}) if shifted_ece_rise is None else _c7_shifted(shifted_ece_rise, rise_bar)
-    numbers.update(shifted_numbers)
+    numbers = {**_bounds("ece_rise", ece_rise), **_bounds("accuracy_gain", accuracy_gain), "rise_bar": rise_bar,
+               **_bounds("overconfidence", overconfidence), "underconfidence": -overconfidence.estimate,
+               **shifted_numbers}
     words = {True: "TPT raised accuracy", False: "TPT lowered accuracy", None: "accuracy unchanged within noise"}
     measured = join_parts([
         "ECE after TPT minus zero-shot ECE on the clean test set (hard prompt): {ece_rise:points} points "
@@ -157,9 +142,8 @@ def _regime_interval(row) -> BootstrapResult:
 
 def _regime_signs(regimes: pd.DataFrame) -> pd.DataFrame:
     """``regimes`` (index reset) with a ``sign``: negative, positive, undecided or "too few prompts", as C8 decides."""
-    _require_columns(regimes, "regimes", _REGIME_COLUMNS)
-    margin = threshold("c8_margin_correlation")
-    words = {True: "negative", False: "positive", None: "undecided"}
+    _require_columns(regimes, "regimes", ("stage", "regime", "n", "pearson", "pearson_lower", "pearson_upper"))
+    margin, words = threshold("c8_margin_correlation"), {True: "negative", False: "positive", None: "undecided"}
     signs = ["too few prompts" if pd.isna(row["pearson"])
              else words[compare_with_bar(_regime_interval(row), bar=0.0, margin=margin, at_most=True).holds]
              for _, row in regimes.iterrows()]
@@ -171,23 +155,17 @@ def _groups(signed: pd.DataFrame) -> str:
     texts = []
     for i, row in signed.iterrows():
         where = f"the {_literal(row['stage'])}, {_literal(row['regime'])} group (n = {{group{i}_n:count}}"
-        if row["sign"] != "too few prompts":
-            where += f", r = {{group{i}:r_change}}, 95% CI {_ci(f'group{i}', 'r_change')}"
-        texts.append(where + ")")
+        r = f", r = {{group{i}:r_change}}, 95% CI {_ci(f'group{i}', 'r_change')}"
+        texts.append(where + (r if row["sign"] != "too few prompts" else "") + ")")
     return " and ".join(texts)
 
 
 def regime_sentence(regimes: pd.DataFrame) -> str:
     """In which confidence regime(s) ATFD correlates negatively with ECE, and in which positively.
 
-    Each group's sign is decided as C8's; the sentence ends with how many have the sign DOR expects.
-
-    Args:
-        regimes: per (stage, regime) group: ``stage``, ``regime``, ``n``, ``pearson``, ``pearson_lower``,
-            ``pearson_upper`` (NaN when too few prompts).
-
-    Returns:
-        One sentence, its parts separated by "; ".
+    Each group's sign is decided as C8's; the sentence, its parts separated by "; ", ends with how many have the sign
+    DOR expects. ``regimes``: per (stage, regime) group, ``stage``, ``regime``, ``n``, ``pearson``, ``pearson_lower``,
+    ``pearson_upper`` (NaN when too few prompts).
 
     Example:
         >>> regimes = pd.DataFrame({"stage": ["after TPT"], "regime": ["over-confident"], "n": [9],
@@ -211,17 +189,15 @@ def _regime_body(signed: pd.DataFrame) -> tuple[str, dict[str, float]]:
     """:func:`regime_sentence` after its opening words, as a template and its numbers."""
     if signed.empty:
         return "no group was given", {}
-    numbers = {}
-    for i, row in signed.iterrows():
-        numbers[f"group{i}_n"] = row["n"]
-        if row["sign"] != "too few prompts":
-            numbers.update(_bounds(f"group{i}", _regime_interval(row)))
+    numbers = {f"group{i}_n": row["n"] for i, row in signed.iterrows()}
+    for i, row in signed[signed["sign"] != "too few prompts"].iterrows():
+        numbers.update(_bounds(f"group{i}", _regime_interval(row)))
     parts = [f"{phrase} {_groups(signed[signed['sign'] == sign])}" for sign, phrase in _SIGN_PHRASES.items()
              if (signed["sign"] == sign).any()]
     expected = signed["regime"].map({"under-confident": "negative", "over-confident": "positive"})
     decided = signed["sign"].isin(["negative", "positive"]) & expected.notna()
-    as_expected = decided & (signed["sign"] == expected)
-    numbers.update(groups_as_expected=int(as_expected.sum()), groups_decided=int(decided.sum()))
+    numbers.update(groups_as_expected=int((decided & (signed["sign"] == expected)).sum()),
+                   groups_decided=int(decided.sum()))
     tally = ("the sign is the one DOR's mechanism expects for the regime (negative where under-confident, positive "
              "where over-confident) in {groups_as_expected:count} of {groups_decided:count} decided group(s)")
     return "the correlation of ATFD with ECE is " + join_parts(parts + [tally]), numbers
@@ -248,15 +224,11 @@ def c8_dispersion_correlates_negatively(
     Holds when Pearson's r is below 0; not tested with fewer than ``c8_min_prompts`` prompts.
 
     Args:
-        pearson: Pearson correlation of ATFD with ECE over the prompts in the window.
-        spearman: Spearman correlation over the same prompts.
-        n_prompts: how many prompts lie in the window.
+        pearson, spearman, n_prompts: the correlations of ATFD with ECE over the prompts in the window, and how
+            many prompts lie there.
         backbone: the run's models in words.
         regimes: optional per-regime correlations (:func:`regime_sentence`), a second result.
         window: the accuracy window the page used, as a fraction (0.03); None: the paper's.
-
-    Returns:
-        The :class:`~vlmcal.papers.common.verdict.Verdict` of C8.
     """
     min_prompts, margin = threshold("c8_min_prompts"), threshold("c8_margin_correlation")
     numbers = {"n_prompts": n_prompts, "min_prompts": min_prompts,
@@ -323,7 +295,7 @@ def _c9_paper_figure() -> str:
 
 def _c9_others(others: pd.DataFrame, ratio_bar: float) -> tuple[str, dict[str, float]]:
     """C9's other settings as a template (each row's ratio named ``other<i>``) and its numbers."""
-    _require_columns(others, "others", _OTHERS_COLUMNS)
+    _require_columns(others, "others", ("init", "side", "ratio", "lower", "upper"))
     cells, numbers = [], {}
     for i, (_, row) in enumerate(others.iterrows()):
         interval = BootstrapResult(float(row["ratio"]), float(row["lower"]), float(row["upper"]), 0.95, 0, 0)
@@ -343,13 +315,10 @@ def c9_ctpt_halves_ece(
     at most ``c9_threshold_accuracy_drop``.
 
     Args:
-        ece_ratio: ECE(C-TPT) / ECE(TPT), hard prompt, clean set, paired bootstrap over images.
-        accuracy_change: accuracy(C-TPT) − accuracy(TPT), same pairing.
+        ece_ratio, accuracy_change: ECE(C-TPT) / ECE(TPT) and accuracy(C-TPT) − accuracy(TPT), hard prompt, clean set,
+            paired bootstrap over images.
         backbone: the run's models in words.
         others: optional second results, one row per setting: ``init``, ``side``, ``ratio``, ``lower``, ``upper``.
-
-    Returns:
-        The :class:`~vlmcal.papers.common.verdict.Verdict` of C9.
     """
     ratio_bar, drop_bar = threshold("c9_threshold_ece_ratio"), threshold("c9_threshold_accuracy_drop")
     others_text, numbers = ("", {}) if others is None else _c9_others(others, ratio_bar)
@@ -396,11 +365,7 @@ def c10_ctpt_beats_tpt_ts(
     Args:
         ece_difference: mean over sets of ECE(C-TPT) − ECE(TPT + TS), paired bootstrap over images (None: no TS).
         temperature: the fixed temperature applied after TPT (None: none fitted; the claim is not tested).
-        fitted_on: on what labelled data the temperature was fitted, in words.
-        backbone: the run's models in words.
-
-    Returns:
-        The :class:`~vlmcal.papers.common.verdict.Verdict` of C10.
+        fitted_on, backbone: on what labelled data the temperature was fitted, and the run's models, in words.
     """
     paper_vit, paper_rn = paper_value("c10_ts_temperature_vit"), paper_value("c10_ts_temperature_rn")
     paper_figure = join_parts([paper_value("c10_statement").describe(), paper_vit.describe(), paper_rn.describe()])

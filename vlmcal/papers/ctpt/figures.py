@@ -8,16 +8,11 @@ __all__ = ["plot_prompt_points", "plot_lambda_sweep"]
 
 
 def plot_prompt_points(points, near, window: float, n_bins: int, ax=None):
-    """Each prompt's ATFD against its ECE, coloured by accuracy, with the prompts near the top accuracy ringed.
+    """Each prompt's ATFD against its ECE, coloured by accuracy, the prompts near the top accuracy ringed; the axes.
 
-    Args:
-        points: ``prompt_sweep.sweep_condition`` output (columns atfd, ece, accuracy), one row per prompt.
-        near, window: the rows of ``points`` within ``window`` (a fraction) of the best accuracy (``near_top``).
-        n_bins: the ECE's bins, for the axis label.
-        ax: the axes, or None for a new figure.
-
-    Returns:
-        The axes.
+    ``points``: ``prompt_sweep.sweep_condition`` output (columns atfd, ece, accuracy), one row per prompt; ``near``:
+    its rows within ``window`` (a fraction) of the best accuracy (``near_top``); ``n_bins``: for the axis label;
+    ``ax``: None for a new figure.
     """
     if ax is None:
         _, ax = plt.subplots(figsize=(6.4, 4.2))
@@ -32,15 +27,10 @@ def plot_prompt_points(points, near, window: float, n_bins: int, ax=None):
 
 
 def plot_lambda_sweep(sweep, zero_shot, axes=None):
-    """ECE, accuracy and ATFD against C-TPT's λ (0: TPT), with zero-shot's ECE and accuracy dotted.
+    """ECE, accuracy and ATFD against C-TPT's λ (0: TPT), with zero-shot's ECE and accuracy dotted; the three axes.
 
-    Args:
-        sweep: ``tpt_runs.lambda_sweep`` output (columns lambda, ece, accuracy, atfd).
-        zero_shot: the zero-shot row of the methods' table (ece, accuracy).
-        axes: three axes, or None for a new figure.
-
-    Returns:
-        The three axes.
+    ``sweep``: ``tpt_runs.lambda_sweep`` output (columns lambda, ece, accuracy, atfd); ``zero_shot``: the zero-shot
+    row of the methods' table (ece, accuracy); ``axes``: three axes, or None for a new figure.
     """
     if axes is None:
         _, axes = plt.subplots(1, 3, figsize=(13, 3.3))

@@ -1,9 +1,8 @@
 """Prompt choice and calibration: one point per hard prompt, and how dispersion tracks ECE (C8).
 
-C-TPT (Yoon et al., ICLR 2024, Sec. 3) scores CLIP's 80 templates, each alone, by accuracy, ECE (20 bins)
-and ATFD (:func:`vlmcal.prompting.dispersion.text_feature_dispersion`), and within 3 points of the best
-accuracy finds ATFD and ECE negatively correlated (Pearson -0.70 RN50, -0.76 ViT-B/16). DOR (Wang, Li &
-Wei, ICML 2025, Prop. 3.1) predicts that sign only for under-confident prompts (:func:`correlation_by_regime`).
+C-TPT (Yoon et al., ICLR 2024, Sec. 3) scores CLIP's 80 templates by accuracy, ECE (20 bins) and ATFD, and within
+3 points of the best accuracy finds ATFD and ECE negatively correlated (Pearson -0.70 RN50, -0.76 ViT-B/16).
+DOR (Wang, Li & Wei, ICML 2025, Prop. 3.1) predicts that sign only for under-confident prompts.
 
 Example:
     >>> points = sweep_condition("default", max_samples=2000)  # doctest: +SKIP
@@ -66,20 +65,14 @@ def template_points(
     """One calibration point per template, each used alone as a hard prompt.
 
     Args:
-        image_features: [N, D] L2-normalised image features.
-        labels: [N] integer labels in [0, C).
+        image_features, labels: [N, D] L2-normalised image features and [N] integer labels in [0, C).
         backbone: encodes the prompts; its ``logit_scale`` applies.
-        class_names: the C class names the prompts spell.
         templates: T template strings, each with one ``{}`` for the class name.
         n_bins: equal-width ECE bins, ``lower < conf <= upper`` (20: C-TPT's protocol).
-
     Returns:
         T rows in the order of ``templates``, with columns ``template``, ``accuracy``, ``ece``, ``confidence`` (mean
         top-label probability), ``gap`` (confidence - accuracy), ``regime`` (:data:`REGIMES`), ``atfd``
         and ``logit_spread`` (mean over images of the population std of the C logits: DOR's "wider logits").
-
-    Example:
-        >>> template_points(feats, labels, backbone, ["cat", "dog"], ["a photo of a {}."])  # doctest: +SKIP
     """
     templates = _check_templates(templates)
     image_features, labels = torch.as_tensor(image_features), torch.as_tensor(labels)
@@ -111,22 +104,13 @@ def sweep_condition(
 ) -> pd.DataFrame:
     """:func:`template_points` of a named backbone on one condition, its image features cached as ``predict``'s.
 
+    Returns its rows with ``condition`` (``"clean"`` or ``"<shift>-<severity>"``), ``shift`` and ``severity`` added.
+
     Args:
         model: a backbone name (``"default"``, ``"openclip:<arch>:<pretrained>"``...); not the supervised baseline.
-        dataset: a data-set spec (see ``vlmcal.data.datasets``).
-        shift: ``"clean"`` or a name from ``vlmcal.data.shifts.list_shifts()``.
-        severity: 1..5 for a shift (ignored for clean).
+        dataset, shift, severity, class_names, max_samples, device, cache_dir, progress: as for
+            :func:`vlmcal.pipeline.predictions.predict`.
         templates: the templates to score (default: CLIP's 80, ``vlmcal.data.templates.CLIP_TEMPLATES``).
-        class_names: the names prompts use (default: the data set's prompt spellings).
-        max_samples: a stratified subset of at most this many test images (None or 0: all).
-        n_bins: ECE bins (20: C-TPT's protocol).
-        device: ``"cpu"``, ``"cuda"``, or None for automatic.
-        cache_dir: vlmcal's cache directory.
-        progress: show the feature extraction's progress bar.
-
-    Returns:
-        :func:`template_points`' rows with ``condition`` (``"clean"`` or ``"<shift>-<severity>"``),
-        ``shift`` and ``severity`` added.
     """
     if predictions.is_supervised(model):
         raise ValueError(f"Expected a vision-language backbone name (e.g. 'default'), but got {model!r}, the "
@@ -143,8 +127,7 @@ def sweep_condition(
     inputs, identity["preprocessing"] = predictions.model_inputs(backbone, data, clean)
     feats = image_features(backbone, inputs, identity, cache_dir=cache, progress=progress,
                            num_workers=0 if inputs is data else None)
-    if class_names is None:
-        class_names = predictions.prompt_class_names(dataset, data)
+    class_names = predictions.prompt_class_names(dataset, data) if class_names is None else class_names
     points = template_points(feats.features, feats.labels, backbone, class_names, templates, n_bins=n_bins)
     return points.assign(condition=condition_name(shift, severity), shift=shift, severity=severity)
 
@@ -160,14 +143,10 @@ def _check_columns(points, columns: Sequence[str], name: str = "points") -> None
 
 
 def near_top(points: pd.DataFrame, window: float) -> pd.DataFrame:
-    """The prompts whose accuracy is within ``window`` of the best (inclusive): C-TPT's near-top set.
+    """The rows of ``points`` (in order, with their index) whose accuracy is within ``window`` of the best (inclusive).
 
-    Args:
-        points: rows with an ``accuracy`` column (a fraction); the best is per ``condition`` if it has one.
-        window: the width, as a fraction (3 points = 0.03; 0 keeps only the best).
-
-    Returns:
-        The rows of ``points`` that qualify, in their order and with their index.
+    C-TPT's near-top set. ``points`` has an ``accuracy`` column (a fraction); the best is per ``condition`` if it has
+    one. ``window`` is a fraction (3 points = 0.03; 0 keeps only the best).
     """
     _check_columns(points, ["accuracy"])
     is_number = isinstance(window, (int, float, np.integer, np.floating)) and not isinstance(window, (bool, np.bool_))
@@ -180,13 +159,8 @@ def near_top(points: pd.DataFrame, window: float) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class DispersionCorrelation:
-    """How one column of prompt points tracks another, with bootstrap intervals over prompts.
-
-    Attributes:
-        n: the number of prompts (rows) the correlations use.
-        pearson: Pearson's r, with its percentile interval (NaN with fewer than 3 rows).
-        spearman: Spearman's rho (average ranks for ties), with its interval (NaN likewise).
-    """
+    """How one column of prompt points tracks another over ``n`` prompts: Pearson's r and Spearman's rho (average
+    ranks for ties), each with its percentile bootstrap interval over prompts (NaN with fewer than 3 rows)."""
 
     n: int
     pearson: metrics.BootstrapResult
@@ -210,19 +184,10 @@ def _spearman(x: np.ndarray, y: np.ndarray) -> float:
 def dispersion_correlation(
     points: pd.DataFrame, x: str = "atfd", y: str = "ece", n_resamples: int = 1000, seed: int = 0, level: float = 0.95
 ) -> DispersionCorrelation:
-    """Pearson and Spearman correlation of ``x`` against ``y`` over prompts, with bootstrap intervals.
+    """Pearson and Spearman correlation of ``x`` (ATFD) against ``y`` (ECE) over prompts, with bootstrap intervals.
 
-    Percentile intervals over resamples of rows (:func:`vlmcal.metrics.bootstrap_rows`), NaN ones dropped.
-
-    Args:
-        points: one row per prompt, e.g. :func:`near_top` of :func:`template_points`.
-        x, y: the columns on the horizontal (ATFD) and vertical (ECE) axes.
-        n_resamples: bootstrap resamples (>= 1).
-        seed: seed of the resampling.
-        level: the intervals' coverage, in (0, 1).
-
-    Returns:
-        A :class:`DispersionCorrelation` (NaN with fewer than 3 rows).
+    ``points``: one row per prompt, e.g. :func:`near_top` of :func:`template_points`. Percentile intervals at ``level``
+    over resamples of rows (:func:`vlmcal.metrics.bootstrap_rows`), NaN ones dropped; NaN with fewer than 3 rows.
 
     Example:
         >>> pts = pd.DataFrame({"atfd": [0.20, 0.25, 0.30, 0.35], "ece": [0.09, 0.08, 0.05, 0.04]})
@@ -244,8 +209,7 @@ def dispersion_correlation(
 
     def interval(correlation) -> metrics.BootstrapResult:
         def statistic(rows: torch.Tensor) -> float:  # [n] row indices of one resample
-            idx = rows.numpy()
-            return correlation(xs[idx], ys[idx])
+            return correlation(xs[rows.numpy()], ys[rows.numpy()])
 
         with warnings.catch_warnings():  # every resample constant (all prompts alike): the interval is NaN, said above
             warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
@@ -261,10 +225,8 @@ def correlation_by_regime(
     """:func:`dispersion_correlation` within each group of prompts, each resampled with the same ``seed``.
 
     Args:
-        points: one row per prompt with the columns ``x``, ``y`` and those of ``by``.
-        by: the column or columns that define the groups.
+        by: the column or columns of ``points`` (one row per prompt) that define the groups.
         x, y, n_resamples, seed, level: as :func:`dispersion_correlation`.
-
     Returns:
         One row per group, in order of first appearance, with the ``by`` columns, ``n``, ``pearson``,
         ``pearson_lower``, ``pearson_upper``, ``spearman``, ``spearman_lower``, ``spearman_upper`` (NaN where n < 3).

@@ -14,8 +14,8 @@ class TPTPageSettings(OneBackbone):
     """Parameters of the two C-TPT pages (C7–C10), checked once; see their parameters cells.
 
     Attributes:
-        backbone: the VLM backbone tuned at test time (a stand-in or ``openclip:<arch>:<pretrained>``).
-        dataset: a data-set spec.
+        backbone, dataset: the VLM backbone tuned at test time (a stand-in or ``openclip:<arch>:<pretrained>``), a
+            data-set spec.
         shifts, severity: the shifted sets (names from ``vlmcal.data.shifts``), each at severity 1..5.
         n_images: evaluation images per set, a stratified subset (0: every image not used for calibration).
         n_calibration: labelled clean test images, disjoint from those, to fit TPT + TS's temperature on.
@@ -27,10 +27,8 @@ class TPTPageSettings(OneBackbone):
             scripts: 18 for fine-grained sets, 2 for natural shifts).
         zero_gamma: the share of views ZERO keeps (its code: 0.3).
         augmix: AugMix on the augmented views (the reference's setting for fine-grained sets).
-        n_bins: ECE bins (C-TPT: 20).
-        n_resamples: bootstrap resamples behind the verdicts' intervals.
-        batch_size: images tuned at once.
-        seed: seed of the image subsets.
+        n_bins, n_resamples: ECE bins (C-TPT: 20); bootstrap resamples behind the verdicts' intervals.
+        batch_size, seed: images tuned at once; seed of the image subsets.
         window: the accuracy window below the best prompt (C8; the paper: 3 points, 0.03).
         n_prompts: how many of the prompts within the window TPT starts from (C8).
         device, cache_dir: as on every page; "" is read as None (pick the device; the default cache).

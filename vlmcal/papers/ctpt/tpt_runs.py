@@ -1,17 +1,14 @@
 """Test-time prompt tuning on a named model and condition, cached, and the figures of the C-TPT pages (C7, C9, C10).
 
-:func:`predict_tpt` gives a :class:`TPTRun` (computed once with :func:`vlmcal.adaptation.tpt_batched`,
-cached); every condition holds the same image rows, so :func:`tpt_bootstrap` is paired over images.
-The methods (C-TPT's Tables 1, 2 and Fig. 4): ``zero-shot`` (the initial prompt), ``TPT``, ``C-TPT``
-(``ctpt_lambda > 0``) and ``TPT + TS`` (one temperature fitted on other labelled images); beside them, on the same
-images and views, ``O-TPT`` (``otpt_lambda > 0``) and ``ZERO`` (its vote share as the confidence).
+The methods of C-TPT's Tables 1, 2 and Fig. 4 (``zero-shot``, ``TPT``, ``C-TPT``, ``TPT + TS``) and, on the same
+images and views, ``O-TPT`` and ``ZERO``; every condition holds the same image rows, so bootstraps are paired.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -48,12 +45,11 @@ class TPTRun:
     """Test-time tuning of one model on one condition.
 
     Attributes:
-        model: the backbone's name.
-        shift, severity: the condition (``"clean"``, 0 for the clean test set).
+        model, shift, severity: the backbone's name and the condition (``"clean"``, 0 for the clean test set).
         settings: the :class:`~vlmcal.adaptation.TPTSettings` used.
-        rows, labels: [N] the images' indices in the split, and their labels.
+        rows, labels, dispersion: [N] the images' indices in the split, their labels, and the ATFD of their tuned
+            class text features.
         logits, initial_logits: [N, C] after tuning (each image's original view), and with the initial prompt.
-        dispersion: [N] ATFD of each image's tuned class text features.
     """
 
     model: str
@@ -72,16 +68,9 @@ class TPTRun:
 
 
 def split_rows(labels, n_images: int, n_calibration: int = 0, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Disjoint stratified rows: ``n_images`` to evaluate on and ``n_calibration`` to fit a temperature on.
+    """Disjoint stratified rows of [N] ``labels``: ``(evaluation_rows, calibration_rows)``, each sorted.
 
-    Args:
-        labels: [N] the split's labels.
-        n_images: evaluation images (0: every image not used for calibration).
-        n_calibration: calibration images (0: none).
-        seed: seed of both draws.
-
-    Returns:
-        ``(evaluation_rows, calibration_rows)``, each sorted.
+    ``n_images`` to evaluate on (0: every image not used for calibration), ``n_calibration`` to fit a temperature on.
     """
     labels = torch.as_tensor(labels)
     for name, value in (("n_images", n_images), ("n_calibration", n_calibration)):
@@ -90,12 +79,9 @@ def split_rows(labels, n_images: int, n_calibration: int = 0, seed: int = 0) -> 
     if n_images + n_calibration > len(labels):
         raise ValueError(f"Asked for {n_images} evaluation and {n_calibration} calibration images, but the split holds "
                          f"{len(labels)}")
-    everything = torch.arange(len(labels))
-    calibration = torch.empty(0, dtype=torch.long)
-    if n_calibration:
-        calibration = torch.as_tensor(stratified_sample(labels, int(n_calibration), seed=seed), dtype=torch.long)
-        calibration = calibration.sort().values
-    rest = everything[~torch.isin(everything, calibration)]
+    drawn = stratified_sample(labels, int(n_calibration), seed=seed) if n_calibration else []
+    calibration = torch.as_tensor(drawn, dtype=torch.long).sort().values
+    rest = torch.as_tensor(np.setdiff1d(np.arange(len(labels)), calibration.numpy()), dtype=torch.long)
     if n_images == 0 or n_images == len(rest):
         return rest, calibration
     picked = torch.as_tensor(stratified_sample(labels[rest], int(n_images), seed=seed + 1), dtype=torch.long)
@@ -120,24 +106,14 @@ def predict_tpt(
     """TPT (or C-TPT) of ``model`` on the given rows of one condition, computed once and cached.
 
     Args:
-        model: a backbone name (a stand-in or ``openclip:<arch>:<pretrained>``).
-        dataset: a data-set spec.
-        shift, severity: ``"clean"`` or a shift from ``vlmcal.data.shifts`` at severity 1..5.
-        settings: the TPT settings (``ctpt_lambda > 0``: C-TPT).
+        model, dataset, shift, severity, class_names, split, shift_seed, device, cache_dir, progress: as for
+            :func:`vlmcal.pipeline.predictions.predict`.
+        settings: the TPT settings (``ctpt_lambda > 0``: C-TPT; ``otpt_lambda > 0``: O-TPT).
         rows: the images' indices in the split (:func:`split_rows`); each image's views are seeded by its index.
-        class_names: the names prompts use (default as :func:`vlmcal.pipeline.predictions.predict`).
-        split: ``"test"`` or ``"train"``.
-        shift_seed: the seed of the shift's random draws.
         batch_size: images tuned at once (results do not depend on it).
-        device: ``"cpu"``, ``"cuda"`` or None for automatic.
-        cache_dir: vlmcal's cache directory.
-        progress: show a progress bar.
         shard_batches: batches per shard under ``torchrun`` (:mod:`vlmcal.pipeline.sharding`); ignored otherwise.
         zero: run ZERO instead (:func:`vlmcal.adaptation.zero_batched`): its logits are the log vote shares, so that
             their softmax is the vote share, and its dispersion is NaN (nothing is tuned).
-
-    Returns:
-        A :class:`TPTRun`.
     """
     if is_supervised(model):
         raise ValueError(f"TPT tunes a prompt, so it needs a vision-language backbone; {model!r} has no text tower")
@@ -150,8 +126,7 @@ def predict_tpt(
     if len(rows) == 0 or int(rows.min()) < 0 or int(rows.max()) >= len(data):
         raise ValueError(f"Expected `rows` to be non-empty indices in [0, {len(data)}), but got {len(rows)} rows")
     severity = 0 if shift == "clean" else int(severity)
-    if class_names is None:
-        class_names = prompt_class_names(dataset, data)
+    class_names = prompt_class_names(dataset, data) if class_names is None else class_names
     net = load_model(model, device, None if cache_dir is None else str(cache_dir))
     identity = {"kind": "tpt", "version": TPT_CACHE_VERSION, "model": getattr(net, "cache_identity", net.name),
                 "data": dict(data.identity), "split": split, "class_names": list(class_names),
@@ -174,11 +149,9 @@ def predict_tpt(
 
         def compute(positions: range) -> dict[str, torch.Tensor]:
             """The tuned outputs of ``rows[positions]``, in batches of ``batch_size`` from the first."""
-            parts = []
             starts = range(positions.start, positions.stop, batch_size)
-            for start in tqdm(starts, desc=desc, unit="batch", disable=not progress, leave=False):
-                batch = rows[start : min(start + batch_size, positions.stop)]
-                parts.append(run(batch))
+            parts = [run(rows[start : min(start + batch_size, positions.stop)])
+                     for start in tqdm(starts, desc=desc, unit="batch", disable=not progress, leave=False)]
             tuned = {name: torch.cat([getattr(p, name) for p in parts]) for name in fields[1:]}
             return {"labels": labels[positions.start : positions.stop], **tuned}
 
@@ -197,14 +170,11 @@ def fit_tpt_temperature(run: TPTRun) -> float:
 def tpt_outcomes(
     runs: Mapping[tuple[str, str], Mapping[str, TPTRun]], temperature: float | Mapping[str, float] | None = None
 ) -> dict[tuple[str, str, str], tuple[torch.Tensor, torch.Tensor]]:
-    """Each method's (confidence [N], correct [N]) per (set, init).
+    """Each method's (confidence [N], correct [N]) as ``{(set, init, method): (confidence, correct)}``.
 
     Args:
         runs: ``{(set, init): {"TPT": run, "C-TPT": run}}``, all on the same rows (zero-shot: TPT's initial logits).
         temperature: TPT + TS's temperature, one for all or one per init (None: no ``TPT + TS``).
-
-    Returns:
-        ``{(set, init, method): (confidence, correct)}``.
     """
     out, reference_rows = {}, None
     for (set_name, init), pair in runs.items():
@@ -245,8 +215,7 @@ def tpt_bootstrap(
 ) -> metrics.BootstrapResult:
     """:func:`vlmcal.metrics.paired_bootstrap` over the outcomes of :func:`tpt_outcomes` (one draw for all sets).
 
-    Example:
-        >>> ece_rise = tpt_bootstrap(outcomes, method_contrast("ece", "TPT", "zero-shot"))  # doctest: +SKIP
+    ``figure``: e.g. ``method_contrast("ece", "TPT", "zero-shot")``, the ECE rise from zero-shot to TPT.
     """
     return paired_bootstrap(outcomes, figure, n_bins=n_bins, n_resamples=n_resamples, seed=seed)
 
@@ -269,8 +238,7 @@ class TPTGrid:
     Attributes:
         runs: ``{(set, init): {"TPT": run, "C-TPT": run}}``; sets ``"clean"`` and ``"<shift>-<severity>"``, inits
             ``"hard"`` and (with an ensemble) ``"ensemble"``.
-        temperatures: init -> the temperature fitted on TPT's logits of the calibration images.
-        phrases: init -> its initial phrase(s).
+        temperatures, phrases: init -> the temperature fitted on TPT's logits of the calibration images; its phrase(s).
         lambdas: set -> C-TPT's lambda there.
         evaluation_rows, calibration_rows: the images' indices in the test split.
     """
@@ -305,25 +273,22 @@ def tpt_grid(settings, progress: bool = True) -> TPTGrid:
     phrases = {"hard": (template_prefix(HARD_PROMPT),)}
     if settings.ensemble:
         phrases["ensemble"] = tuple(settings.ensemble)
+    bases = {init: TPTSettings(init_phrase=phrase, augmix=settings.augmix) for init, phrase in phrases.items()}
     runs, temperatures, lambdas = {}, {}, {}
     plan = [(init, shift, severity) for init in phrases for shift, severity in settings.conditions]
     for init, shift, severity in tqdm(plan, desc="TPT and C-TPT", unit="run", disable=not progress):
-        name = condition_name(shift, severity)
+        name, base = condition_name(shift, severity), bases[init]
         lambdas[name] = settings.lambda_clean if shift == "clean" else settings.lambda_shifted
-        base = TPTSettings(init_phrase=phrases[init], augmix=settings.augmix)
-        ctpt = TPTSettings(**{**asdict(base), "ctpt_lambda": lambdas[name]})
-        runs[(name, init)] = {"TPT": _page_run(settings, shift, severity, base, evaluation),
-                              "C-TPT": _page_run(settings, shift, severity, ctpt, evaluation)}
+        variants = {"TPT": base, "C-TPT": replace(base, ctpt_lambda=lambdas[name])}
         if settings.others:  # O-TPT at its lambda for the kind of set, and ZERO, on the same images and views
             lam = settings.otpt_lambda_clean if shift == "clean" else settings.otpt_lambda_shifted
-            otpt = TPTSettings(**{**asdict(base), "otpt_lambda": lam})
-            vote = TPTSettings(**{**asdict(base), "selection": settings.zero_gamma})
-            runs[(name, init)]["O-TPT"] = _page_run(settings, shift, severity, otpt, evaluation)
-            runs[(name, init)]["ZERO"] = _page_run(settings, shift, severity, vote, evaluation, zero=True)
+            variants.update({"O-TPT": replace(base, otpt_lambda=lam),
+                             "ZERO": replace(base, selection=settings.zero_gamma)})
+        runs[(name, init)] = {method: _page_run(settings, shift, severity, tpt, evaluation, zero=method == "ZERO")
+                              for method, tpt in variants.items()}
     if len(calibration):
         for init in tqdm(phrases, desc="TPT on the calibration images", unit="run", disable=not progress):
-            base = TPTSettings(init_phrase=phrases[init], augmix=settings.augmix)
-            temperatures[init] = fit_tpt_temperature(_page_run(settings, "clean", 0, base, calibration))
+            temperatures[init] = fit_tpt_temperature(_page_run(settings, "clean", 0, bases[init], calibration))
     return TPTGrid(runs, temperatures, phrases, lambdas, evaluation, calibration)
 
 
@@ -348,18 +313,13 @@ def method_contrast(
 ) -> Callable[[Mapping[tuple[str, str, str], Mapping[str, torch.Tensor]]], torch.Tensor]:
     """A figure for :func:`tpt_bootstrap`: method ``a``'s mean ``metric`` over ``sets`` minus (or over) method ``b``'s.
 
-    Args:
-        metric: ``"ece"``, ``"accuracy"`` or ``"confidence"``.
-        a, b: methods (:data:`METHODS`).
-        sets: the sets to average over.
-        init: the initialisation.
-        ratio: divide instead of subtract.
+    ``metric``: ``"ece"``, ``"accuracy"`` or ``"confidence"``; ``a``, ``b``: methods (:data:`METHODS`); ``ratio``:
+    divide instead of subtract.
     """
     sets = list(sets)
 
     def figure(per_key):
-        mean_a = sum(per_key[(s, init, a)][metric] for s in sets) / len(sets)
-        mean_b = sum(per_key[(s, init, b)][metric] for s in sets) / len(sets)
+        mean_a, mean_b = (sum(per_key[(s, init, m)][metric] for s in sets) / len(sets) for m in (a, b))
         return mean_a / mean_b if ratio else mean_a - mean_b
 
     return figure
@@ -368,13 +328,8 @@ def method_contrast(
 def claim_intervals(grid: TPTGrid, outcomes: Mapping, settings) -> dict[str, dict]:
     """The paired bootstrap intervals of C7, C9 and C10, as their claim functions' keyword arguments (but ``backbone``).
 
-    Args:
-        grid: :func:`tpt_grid`'s runs.
-        outcomes: ``grid.outcomes()``.
-        settings: the page's :class:`~vlmcal.papers.ctpt.TPTPageSettings` (``n_bins``, ``n_resamples``, ``seed``).
-
-    Returns:
-        ``{"C7": {...}, "C9": {...}, "C10": {...}}``; C10's difference is None without calibration images.
+    ``outcomes`` is ``grid.outcomes()``, ``settings`` the page's :class:`~vlmcal.papers.ctpt.TPTPageSettings`.
+    Returns ``{"C7": {...}, "C9": {...}, "C10": {...}}``; C10's difference is None without calibration images.
     """
     def interval(figure):
         return tpt_bootstrap(outcomes, figure, settings.n_bins, settings.n_resamples, settings.seed)
@@ -383,13 +338,13 @@ def claim_intervals(grid: TPTGrid, outcomes: Mapping, settings) -> dict[str, dic
         return per_key[("clean", "hard", "TPT")]["confidence"] - per_key[("clean", "hard", "TPT")]["accuracy"]
 
     shifted = grid.sets("shifted")
+    difference = method_contrast("ece", "C-TPT", "TPT + TS", grid.sets())
     others = []
     for init in grid.phrases:
         for side, sets in (("clean", ["clean"]), ("shifted", shifted)):
             if sets and (init, side) != ("hard", "clean"):
                 r = interval(method_contrast("ece", "C-TPT", "TPT", sets, init, ratio=True))
                 others.append({"init": init, "side": side, "ratio": r.estimate, "lower": r.lower, "upper": r.upper})
-    difference = method_contrast("ece", "C-TPT", "TPT + TS", grid.sets())
     return {
         "C7": {
             "ece_rise": interval(method_contrast("ece", "TPT", "zero-shot")),
@@ -410,13 +365,13 @@ def claim_intervals(grid: TPTGrid, outcomes: Mapping, settings) -> dict[str, dic
     }
 
 
-def best_calibrated(grid: TPTGrid, outcomes: Mapping, settings, side: str = "clean", init: str = "hard") -> pd.DataFrame:
+def best_calibrated(
+    grid: TPTGrid, outcomes: Mapping, settings, side: str = "clean", init: str = "hard"
+) -> pd.DataFrame:
     """Each method's mean ECE over one side's sets with its 95% interval (a paired bootstrap over images), and its
     difference from the lowest, with that difference's interval; sorted by ECE.
 
-    Args:
-        grid, outcomes, settings: as for :func:`claim_intervals`.
-        side: ``"clean"`` or ``"shifted"``.
+    ``grid``, ``outcomes``, ``settings``: as for :func:`claim_intervals`; ``side``: ``"clean"`` or ``"shifted"``.
     """
     sets = grid.sets(side)
     methods = [m for m in ALL_METHODS if all((s, init, m) in outcomes for s in sets)]
@@ -429,12 +384,10 @@ def best_calibrated(grid: TPTGrid, outcomes: Mapping, settings, side: str = "cle
 
     eces = {m: interval(mean_ece(m)) for m in methods}
     best = min(methods, key=lambda m: eces[m].estimate)
-    rows = []
-    for m in methods:
-        gap = interval(method_contrast("ece", m, best, sets, init)) if m != best else None
-        rows.append({"method": m, "ece": eces[m].estimate, "lower": eces[m].lower, "upper": eces[m].upper,
-                     "minus lowest": 0.0 if gap is None else gap.estimate,
-                     "its lower": 0.0 if gap is None else gap.lower, "its upper": 0.0 if gap is None else gap.upper})
+    itself = metrics.BootstrapResult(0.0, 0.0, 0.0, 0.95, 0, 0)  # the lowest's difference from itself
+    gaps = {m: interval(method_contrast("ece", m, best, sets, init)) if m != best else itself for m in methods}
+    rows = [{"method": m, "ece": eces[m].estimate, "lower": eces[m].lower, "upper": eces[m].upper,
+             "minus lowest": gaps[m].estimate, "its lower": gaps[m].lower, "its upper": gaps[m].upper} for m in methods]
     return pd.DataFrame(rows).sort_values("ece").set_index("method")
 
 
@@ -443,36 +396,30 @@ def ranking_text(frame: pd.DataFrame, side: str) -> str:
     best = frame.index[0]
     apart = [m for m in frame.index[1:] if frame.loc[m, "its lower"] > 0]
     close = [m for m in frame.index[1:] if m not in apart]
-    row = frame.loc[best]
-    text = render(f"On the {side} sets the lowest mean ECE is {best}'s: {{ece:ece}} (95% CI [{{lower:ece}}, {{upper:ece}}]).",
-                  {"ece": row["ece"], "lower": row["lower"], "upper": row["upper"]})
+    text = render(f"On the {side} sets the lowest mean ECE is {best}'s: {{ece:ece}} "
+                  "(95% CI [{lower:ece}, {upper:ece}]).", frame.loc[best, ["ece", "lower", "upper"]].to_dict())
     if close:
-        text += f" Its difference from {', '.join(close)} has an interval that contains 0: the noise does not tell them apart."
+        text += (f" Its difference from {', '.join(close)} has an interval that contains 0: the noise does not tell "
+                 "them apart.")
     if apart:
         text += f" {', '.join(apart)}: higher, each difference's interval above 0."
     return text
 
 
 def paper_layout(table: pd.DataFrame, sides: Mapping[str, Sequence[str]]) -> pd.DataFrame:
-    """The methods' table as C-TPT lays out its Tables 1 and 2: "Acc / ECE" in percent, means over each side's sets.
+    """:func:`method_table` as C-TPT lays out its Tables 1 and 2: "Acc / ECE" in percent, means over each side's sets.
 
-    Args:
-        table: :func:`method_table`.
-        sides: side name -> its sets (e.g. ``{"clean (Table 1)": ["clean"], "shifted (Table 2)": [...]}``).
-
-    Returns:
-        One row per (side, init), one column per method.
+    ``sides``: side name -> its sets (``{"clean (Table 1)": ["clean"], "shifted (Table 2)": [...]}``). Returns one row
+    per (side, init), one column per method.
     """
     out = []
     for side, sets in sides.items():
         chosen = table[table["set"].isin(list(sets))]
         means = chosen.groupby(["init", "method"], sort=False)[["accuracy", "ece"]].mean()
         for init in chosen["init"].unique():
-            row = {"sets": side, "init": init}
-            for method in [m for m in ALL_METHODS if (init, m) in means.index]:
-                acc, ece = means.loc[(init, method)]
-                row[method] = f"{100 * acc:.1f} / {100 * ece:.2f}"
-            out.append(row)
+            cells = {m: f"{100 * means.loc[(init, m), 'accuracy']:.1f} / {100 * means.loc[(init, m), 'ece']:.2f}"
+                     for m in ALL_METHODS if (init, m) in means.index}
+            out.append({"sets": side, "init": init, **cells})
     return pd.DataFrame(out).set_index(["sets", "init"])
 
 
