@@ -1,27 +1,12 @@
 """The whole book in one command: execute the pages that are missing or stale, then build the site.
 
-Two users:
-
-- ``jb build book/`` (through the book's Sphinx extension ``book/_ext/execute_pages.py``) and
-  ``make book``: :func:`execute_stale` runs every page of the book's table of contents whose
-  executed notebook is missing or older than its source or than vlmcal's files, the summary last.
-- ``python -m vlmcal.book.run --profile FILE --out DIR``: :func:`build_profile` runs every page
-  with a profile's parameters into DIR (a book of its own, beside the default one) and builds its
-  site there; its summary page compares its verdicts with the default book's.
-
-Each page runs in its own ``python -m vlmcal.book.run`` process: its one line per page, its
-caching, its clean stop on a signal and its exit status are the runner's.
-
-A profile is a YAML file with three keys, each optional::
-
-    description: the random-weight open_clip model on Fashion-MNIST, in minutes
-    all:     # set on every page whose parameters cell defines the name
-      backbone: openclip:vlmcal-tiny:random
-    pages:   # one page's parameters, over `all`
-      ctpt_tables: {n_images: 32}
-
-A name in ``all`` that no page defines, a page the book does not have, or a parameter that its
-page does not define is refused before anything runs, naming the closest known name.
+:func:`execute_stale` serves ``jb build book/`` (through ``book/_ext/execute_pages.py``): it runs every page of the
+table of contents whose executed notebook is missing or older than its source or vlmcal's files, the summary last.
+:func:`build_profile` serves ``python -m vlmcal.book.run --profile FILE --out DIR``: every page with a profile's
+parameters into a book of its own, whose summary compares its verdicts with the default book's. Each page runs in its
+own ``python -m vlmcal.book.run`` (its line, caching, clean stop and exit status). A profile is YAML with the optional
+keys ``description``, ``all`` (set on every page whose parameters cell defines the name) and ``pages`` (one page's
+parameters, over ``all``); an unknown page or parameter is refused before anything runs, naming the closest.
 """
 
 from __future__ import annotations

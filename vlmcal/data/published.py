@@ -1,23 +1,12 @@
 """The papers' data sets, read in the layouts their code bases keep them in; vlmcal never downloads them.
 
-Spec strings (for :func:`vlmcal.data.load_dataset`; the folder trees are in the book's "Re-running a page"):
-
-- ``imagenet:/root``: the validation set, ``/root/<wnid>/<image>`` (TPT's ``ImageNet/val``); a
-  ``/root/val/`` (and ``/root/train/``) is used when it exists.
-- ``imagenet-v2:/root``: the folders ``0`` … ``999``, named by class index (not sorted as strings).
-- ``imagenet-sketch:/root``: 1000 WordNet-id folders. ``imagenet-a:/root``, ``imagenet-r:/root``: the
-  200-class subsets, mapped to ImageNet's classes by WordNet id.
-- ``imagenet-c:<corruption>:<severity>:/root``: ``/root/<corruption>/<severity>/<wnid>/``.
-- ``domainnet:<domain>:/root``: ``/root/<domain>/<class>/<image>`` with the official list files
-  ``/root/<domain>_train.txt`` and ``_test.txt``.
-- ``coop:<name>:/root``: CoOp's 11 data sets under ``/root/<folder>/``, through their
-  ``split_zhou_<Name>.json`` (FGVC-Aircraft through its ``images_variant_*.txt``, ImageNet
-  through ``classnames.txt``), with CoOp's class names.
-
-ImageNet's class order (WordNet ids) and the A/R subsets are timm's (``timm.data.ImageNetInfo`` and
-the ``imagenet_{a,r}_indices.txt`` it ships); the prompt-ready class names are open_clip's
-(``IMAGENET_CLASSNAMES``). A folder that does not match its spec's layout is an error that names
-the spec, the folder, what was expected and what was found.
+Specs for :func:`vlmcal.data.load_dataset` (layouts as trees in the book's "Re-running a page"): ``imagenet:/root``,
+``imagenet-v2:/root`` (folders ``0`` … ``999``, read as numbers), ``imagenet-sketch:/root``, ``imagenet-a:/root``,
+``imagenet-r:/root`` (200 classes, mapped to ImageNet's by WordNet id), ``imagenet-c:<corruption>:<severity>:/root``,
+``domainnet:<domain>:/root`` (with its list files) and ``coop:<name>:/root`` (CoOp's 11, through its split files and
+class names). ImageNet's class order and the A/R subsets are timm's (``ImageNetInfo``, ``imagenet_{a,r}_indices.txt``);
+the class names open_clip's (``IMAGENET_CLASSNAMES``). A wrong layout is an error naming the spec, the folder, what was
+expected and what was found.
 """
 
 from __future__ import annotations
@@ -61,16 +50,8 @@ PUBLISHED_SPECS = ("imagenet", "imagenet-v2", "imagenet-sketch", "imagenet-a", "
 
 
 class ImageFileDataset(LabelledDataset):
-    """Images read from files on demand.
-
-    Args:
-        files: N image paths.
-        labels: N labels in ``[0, len(class_names))``.
-        class_names: C names.
-        identity: what names this data (a cache key's part).
-        transform: applied to each RGB PIL image; default ``torchvision``'s ``to_tensor``.
-        imagenet_classes: for a subset of ImageNet's classes, ImageNet's index of each class.
-    """
+    """N images read from their files on demand, labelled in ``[0, len(class_names))``; ``transform`` maps each RGB
+    PIL image (default: ``to_tensor``); ``imagenet_classes``: for a subset of ImageNet, each class's ImageNet index."""
 
     def __init__(self, files: list[Path], labels: list[int], class_names: list[str], identity: dict[str, Any],
                  transform: Callable | None = None, imagenet_classes: list[int] | None = None):
