@@ -67,10 +67,8 @@ def compare_with_bar(interval: BootstrapResult, bar: float, margin: float, at_mo
         bar: the threshold.
         margin: the bar's distance from the no-effect value (> 0).
         at_most: True when the claim holds for values at most ``bar``, False for at least ``bar``.
-
     Returns:
         A :class:`BarTest`.
-
     Example:
         >>> compare_with_bar(BootstrapResult(0.02, -0.03, 0.07, 0.95, 200, 0), bar=0.05, margin=0.05, at_most=True).holds is None
         True

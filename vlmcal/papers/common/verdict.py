@@ -256,10 +256,8 @@ def summary_table(verdicts: Sequence[Verdict]) -> str:
 
     Args:
         verdicts: as :func:`read_verdicts` returns them.
-
     Returns:
         GitHub-flavoured Markdown; a sentence when there is no verdict.
-
     Example:
         >>> v = Verdict("C11", "s", "max softmax rises [DOR, Thm. 1]", "12 of 12 steps rise; K = 2 checked", "", True, "none")
         >>> summary_table([v]).splitlines()[2]
@@ -306,7 +304,6 @@ def verdict_details(verdicts: Sequence[Verdict]) -> str:
 
     Args:
         verdicts: as :func:`read_verdicts` returns them.
-
     Returns:
         GitHub-flavoured Markdown ("" when there is no verdict).
     """
