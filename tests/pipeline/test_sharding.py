@@ -129,8 +129,9 @@ def test_the_command_line_precomputes_what_the_page_then_reads(tmp_path, monkeyp
                "ctpt_tables"] + [arg for name, value in parameters.items() for arg in ("-p", name, value)]
     done = subprocess.run(command, env={**_env(), "VLMCAL_CACHE_DIR": str(tmp_path)}, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "2 TPT and C-TPT runs of openclip:vlmcal-tiny:random on 6 images per set on 2 processes" in done.stdout
-    assert len(COMPUTED.findall(done.stderr)) == 6  # 2 runs (TPT, C-TPT) x 3 shards of one batch of 2 images
+    assert ("4 test-time runs (TPT, C-TPT, O-TPT, ZERO) of openclip:vlmcal-tiny:random on 6 images per set on 2 processes"
+            in done.stdout)
+    assert len(COMPUTED.findall(done.stderr)) == 12  # 4 runs (TPT, C-TPT, O-TPT, ZERO) x 3 shards of one batch of 2 images
 
     from vlmcal.papers import ctpt
     from vlmcal.book.precompute import page_defaults

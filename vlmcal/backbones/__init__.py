@@ -4,6 +4,7 @@
   ``openclip:ViT-B-16:openai`` or ``openclip:vlmcal-tiny:random`` (random weights, for tests).
 - Any family registered with :func:`register_family`, e.g. through the ``vlmcal.backbones``
   entry-point group (the book's stand-ins ``default`` and ``supervised``, from ``vlmcal.standins``).
+
 Example:
     >>> backbone = load_backbone("openclip:vlmcal-tiny:random", device="cpu")
     >>> backbone.encode_text(["a photo of a cat."]).shape

@@ -77,7 +77,9 @@ def precompute(page: str, parameters: Mapping[str, Any], progress: bool = True) 
     settings = cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
     if kind == "tpt":
         grid = ctpt.tpt_grid(settings, progress=progress)
-        return f"{len(grid.runs) * 2} TPT and C-TPT runs of {settings.backbone} on {len(grid.evaluation_rows)} images per set"
+        methods = list(dict.fromkeys(m for pair in grid.runs.values() for m in pair))
+        return (f"{sum(map(len, grid.runs.values()))} test-time runs ({', '.join(methods)}) of {settings.backbone} on "
+                f"{len(grid.evaluation_rows)} images per set")
     runs = es.collect_runs(settings, progress=progress)
     return f"{len(runs)} runs of {', '.join(settings.models)}"
 

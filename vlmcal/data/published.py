@@ -1,6 +1,6 @@
 """The papers' data sets, read in the layouts their code bases keep them in; vlmcal never downloads them.
 
-Specs for :func:`vlmcal.data.load_dataset` (layouts as trees in the book's "Re-running a page"): ``imagenet:/root``,
+Specs for :func:`vlmcal.data.datasets.load_dataset` (layouts as trees in the book's "Re-running a page"): ``imagenet:/root``,
 ``imagenet-v2:/root`` (folders ``0`` … ``999``, read as numbers), ``imagenet-sketch:/root``, ``imagenet-a:/root``,
 ``imagenet-r:/root`` (200 classes, mapped to ImageNet's by WordNet id), ``imagenet-c:<corruption>:<severity>:/root``,
 ``domainnet:<domain>:/root`` (with its list files) and ``coop:<name>:/root`` (CoOp's 11, through its split files and

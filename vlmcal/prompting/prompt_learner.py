@@ -1,5 +1,7 @@
-"""Learnable prompt context, CoOp style (``[SOT] [ctx_1 .. ctx_M] [class] [.] [EOT]``): what TPT, C-TPT, CoOp,
-KgCoOp and DOR tune. Follows CoOp's ``PromptLearner`` (Zhou et al., IJCV 2022; github.com/KaiyangZhou/CoOp).
+"""Learnable prompt context, CoOp style: what TPT, C-TPT, O-TPT, CoOp, KgCoOp and DOR tune.
+
+A prompt is ``[SOT] [ctx_1 ... ctx_M] [class] [full stop] [EOT]``, as in CoOp's ``PromptLearner`` (Zhou et al., IJCV
+2022; github.com/KaiyangZhou/CoOp).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""What every page's settings share: a frozen dataclass subclassing :class:`PageSettings`, each field's annotation
-giving its type and :func:`spec` its default and what it accepts, every field read (also from papermill's ``-p`` text,
+"""What every page's settings share: a frozen dataclass subclassing :class:`~vlmcal.papers.common.settings.PageSettings`, each field's annotation
+giving its type and :func:`~vlmcal.papers.common.settings.spec` its default and what it accepts, every field read (also from papermill's ``-p`` text,
 :mod:`vlmcal.papers.common.params`) and checked once:
 
     >>> from dataclasses import dataclass

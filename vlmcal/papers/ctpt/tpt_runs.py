@@ -276,7 +276,7 @@ def tpt_grid(settings, progress: bool = True) -> TPTGrid:
     bases = {init: TPTSettings(init_phrase=phrase, augmix=settings.augmix) for init, phrase in phrases.items()}
     runs, temperatures, lambdas = {}, {}, {}
     plan = [(init, shift, severity) for init in phrases for shift, severity in settings.conditions]
-    for init, shift, severity in tqdm(plan, desc="TPT and C-TPT", unit="run", disable=not progress):
+    for init, shift, severity in tqdm(plan, desc="test-time runs", unit="run", disable=not progress):
         name, base = condition_name(shift, severity), bases[init]
         lambdas[name] = settings.lambda_clean if shift == "clean" else settings.lambda_shifted
         variants = {"TPT": base, "C-TPT": replace(base, ctpt_lambda=lambdas[name])}
