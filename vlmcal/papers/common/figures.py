@@ -45,11 +45,9 @@ UNDER_CONFIDENT = "#1f77b4"  # blue: mean confidence below accuracy
 
 
 def plot_reliability_diagram(data, ax=None, title: str | None = None):
-    """Reliability diagram (accuracy bars, over-/under-confidence gaps red/blue) with the confidence histogram beneath.
-
-    ``data`` is a ``vlmcal.metrics.ReliabilityData`` (from ``reliability_data`` or ``bin_statistics``); ``title``
-    defaults to the ECE, MCE and sample count. Returns ``(diagram_axes, histogram_axes)``.
-    """
+    """Reliability diagram (accuracy bars, over-/under-confidence gaps red/blue) with the confidence histogram beneath,
+    of ``data``, a ``vlmcal.metrics.ReliabilityData`` (from ``reliability_data`` or ``bin_statistics``); ``title``
+    defaults to the ECE, MCE and sample count. Returns ``(diagram_axes, histogram_axes)``."""
     from mpl_toolkits.axes_grid1 import make_axes_locatable
     ax = plt.subplots(figsize=(4.2, 4.6))[1] if ax is None else ax
     hist_ax = make_axes_locatable(ax).append_axes("bottom", size="32%", pad=0.08, sharex=ax)
@@ -77,10 +75,9 @@ def plot_reliability_diagram(data, ax=None, title: str | None = None):
 
 # ----------------------------------------------------------------------------- the empirical study (C1-C6)
 def plot_top_predictions(images, probs, labels, class_names, k: int = 3, axes=None):
-    """A few images, each above a bar chart of its top-k class probabilities (true class in green).
-
-    ``images``, ``probs``, ``labels``: [M, 1 or 3, H, W] float images in [0, 1], [M, C] probabilities, [M] true labels;
-    ``axes``: a [2, M] array."""
+    """A few images, each above a bar chart of its top-k class probabilities (true class in green). ``images``,
+    ``probs``, ``labels``: [M, 1 or 3, H, W] float images in [0, 1], [M, C] probabilities, [M] true labels; ``axes``:
+    a [2, M] array."""
     m = len(images)
     if axes is None:
         _, axes = plt.subplots(2, m, figsize=(2.1 * m, 4.0), gridspec_kw={"height_ratios": [1.1, 1]})
@@ -111,10 +108,8 @@ def _annotated_heatmap(ax, values, class_names, fmt: str, cmap: str, cbar_label:
 
 
 def plot_confusion_matrix(matrix, class_names, ax=None, normalize: bool = True):
-    """A confusion matrix ([C, C] counts) as a heat map (rows: true class, columns: predicted class).
-
-    ``normalize`` shows each row as shares of the true class.
-    """
+    """A confusion matrix ([C, C] counts) as a heat map (rows: true class, columns: predicted class); ``normalize``
+    shows each row as shares of the true class."""
     m = np.asarray(matrix, dtype=float)  # [C, C]
     if normalize:
         m = m / np.clip(m.sum(axis=1, keepdims=True), 1, None)  # rows as shares; an empty row stays 0
@@ -126,9 +121,7 @@ def plot_confusion_matrix(matrix, class_names, ax=None, normalize: bool = True):
 
 def plot_text_similarity(similarity, class_names, ax=None):
     """Cosine similarity between the class text features as an annotated heat map, with a colour bar beside.
-
-    ``similarity``: [C, C], e.g. ``text @ text.T`` of L2-normalised text features (tensor or array).
-    """
+    ``similarity``: [C, C], e.g. ``text @ text.T`` of L2-normalised text features (tensor or array)."""
     sim = np.asarray(similarity.detach().cpu() if hasattr(similarity, "detach") else similarity, dtype=float)  # [C, C]
     ax = plt.subplots(figsize=(6, 5))[1] if ax is None else ax
     _annotated_heatmap(ax, sim, class_names, fmt=".2f", cmap="viridis", cbar_label="cosine similarity")
@@ -137,7 +130,6 @@ def plot_text_similarity(similarity, class_names, ax=None):
 
 def plot_corpus_samples(corpus, n: int = 18, seed: int | None = None, ncols: int = 6, axes=None, wrap: int = 24):
     """A grid of pretraining scenes, each titled with its caption and labelled with its style.
-
     Args:
         corpus: a ``vlmcal.standins.corpus.Corpus`` (a stand-in's is ``make_corpus(backbone.config.corpus)``).
         seed: None shows the first n scenes (the corpus is in random order); an integer draws n with that seed.
@@ -150,7 +142,6 @@ def plot_corpus_samples(corpus, n: int = 18, seed: int | None = None, ncols: int
         ValueError: ``n`` is not a positive integer at most the corpus size, or fewer than n axes are given.
     """
     import textwrap
-
     import torch
     size = len(corpus)
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= size:

@@ -121,8 +121,7 @@ def as_number(value: Any, name: str, kind: type = float, minimum: float | None =
     """
     parsed = yaml_text(value) if isinstance(value, str) else value
     ok = isinstance(parsed, numbers.Real) and not isinstance(parsed, bool)  # numpy's numbers too
-    if ok and kind is int:
-        ok = float(parsed).is_integer()  # False for NaN and infinities
+    ok = ok and (kind is not int or float(parsed).is_integer())  # is_integer: False for NaN and infinities
     if ok:
         parsed = kind(parsed)
         ok = math.isfinite(parsed) and (minimum is None or parsed >= minimum) and (maximum is None or parsed <= maximum)

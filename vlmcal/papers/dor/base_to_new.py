@@ -37,7 +37,6 @@ PROMPT_LEARNING_CACHE_VERSION = 1  # bump when training's results change
 @dataclass(frozen=True)
 class BaseToNewData:
     """The features one seed's runs train and evaluate on.
-
     Attributes:
         model, seed: the backbone's name, and the seed that drew the shots.
         base_names, new_names: the classes of each half (the names prompts use).
@@ -45,7 +44,6 @@ class BaseToNewData:
         splits: ``{"base": TrackedSplit, "new": TrackedSplit}``, each half's test images, labels indexing its names.
         identity: what the features are, for cache keys.
     """
-
     model: str
     seed: int
     base_names: list[str]
@@ -83,7 +81,6 @@ def base_to_new_data(model: str, dataset: str = "fashion-mnist", *, shots: int =
                      max_test: int | None = None, class_names: Sequence[str] | None = None, device: str | None = None,
                      cache_dir: str | os.PathLike | None = None, progress: bool = True) -> BaseToNewData:
     """The shots of the base classes and the test images of both halves, as cached image features.
-
     Args:
         model: a backbone name (a stand-in or ``openclip:<arch>:<pretrained>``).
         dataset: a data-set spec with a train and a test split.
@@ -116,9 +113,8 @@ def base_to_new_data(model: str, dataset: str = "fashion-mnist", *, shots: int =
         splits[split] = TrackedSplit(test_set.features[keep], _relabel(test_set.labels[keep], classes, len(names)),
                                      [names[c] for c in classes])
     identity = {"model": getattr(net, "cache_identity", net.name), "dataset": dict(test.identity), "class_names": names,
-                "shots": shots,
-                "test_rows": None if test_rows is None else hashlib.sha256(test_rows.numpy().tobytes()).hexdigest(),
-                "seed": int(seed), "rows": hashlib.sha256(shot_rows.numpy().tobytes()).hexdigest()}
+                "shots": shots, "seed": int(seed), "rows": hashlib.sha256(shot_rows.numpy().tobytes()).hexdigest(),
+                "test_rows": None if test_rows is None else hashlib.sha256(test_rows.numpy().tobytes()).hexdigest()}
     return BaseToNewData(model, int(seed), [names[c] for c in base], [names[c] for c in new], shots_set.features,
                          _relabel(shots_set.labels, base, len(names)), splits, identity)
 
@@ -126,7 +122,6 @@ def base_to_new_data(model: str, dataset: str = "fashion-mnist", *, shots: int =
 @dataclass(frozen=True)
 class PromptLearningRun:
     """One method's outcome on one seed's data.
-
     Attributes:
         method, seed: its name in the tables (``"zero-shot"``, ``"CoOp + DOR"``, ...), and the data's seed.
         weight: the weight of its regulariser (KgCoOp's w, DOR's lambda); None without one.
@@ -134,7 +129,6 @@ class PromptLearningRun:
         history: the training history (:attr:`vlmcal.adaptation.PromptTuner.history_`); zero-shot's: one row.
         seconds_per_epoch: mean training time of an epoch (NaN for zero-shot).
     """
-
     method: str
     seed: int
     weight: float | None
@@ -156,12 +150,6 @@ def zero_shot_run(data: BaseToNewData, template: str = "a photo of a {}.", fd_ne
             labels[split] = part.labels
             history[f"{split}_fd"] = [float(feature_divergence(text, fd_neighbours))]
     return PromptLearningRun("zero-shot", data.seed, None, logits, labels, pd.DataFrame(history))
-
-
-def _weight_of(settings) -> float | None:
-    if settings.dor_weight > 0:
-        return float(settings.dor_weight)
-    return float(settings.kg_weight) if settings.method == "KgCoOp" else None
 
 
 def train_method(data: BaseToNewData, method: str, *, pool=None, device: str | None = None,
@@ -189,7 +177,9 @@ def train_method(data: BaseToNewData, method: str, *, pool=None, device: str | N
 
     payload = cached(entry_path("prompt-learning", data.model, identity, cache_dir), identity, train)
     history = pd.DataFrame({k: v.numpy() for k, v in payload["history"].items()}).astype({"epoch": int})
-    return PromptLearningRun(settings.name, data.seed, _weight_of(settings), payload["logits"],
+    weight = (settings.dor_weight if settings.dor_weight > 0
+              else settings.kg_weight if settings.method == "KgCoOp" else None)
+    return PromptLearningRun(settings.name, data.seed, None if weight is None else float(weight), payload["logits"],
                              {split: part.labels for split, part in data.splits.items()}, history,
                              float(payload["seconds_per_epoch"]))
 
@@ -225,7 +215,6 @@ class Contrast:
 
     ``split``: ``"base"`` or ``"new"``; ``metric``: ``"ece"``, ``"accuracy"``, ``"confidence"``, ``"gap"`` (confidence -
     accuracy) or ``"fd"``."""
-
     split: str
     metric: str
     a: str
@@ -301,7 +290,6 @@ class PageRuns:
 
     ``pool`` is DOR's :class:`~vlmcal.adaptation.outliers.OutlierPool` for the base classes; ``runs`` hold one
     :class:`PromptLearningRun` per (method, seed), methods in :data:`METHODS` order."""
-
     data: Mapping[int, BaseToNewData] = field(repr=False)
     pool: object = field(repr=False)
     runs: list[PromptLearningRun] = field(repr=False)

@@ -1,10 +1,9 @@
 """Claims C1–C6 of the empirical study (Tu et al., ICML 2024, "ES"), each decided from a page's results.
 
-Thresholds and statements are rows of ``vlmcal/papers/common/paper_values.csv``; a noisy estimate is compared
-with a threshold only as far as its 95% interval allows (:func:`vlmcal.papers.common.rules.compare_with_bar`).
-C3 and C5 decide on the paper-like side of the shifts (:mod:`vlmcal.papers.es.coverage`). Each claim function's
-``backbone`` is the run's models in words (``StudySettings.describe_models``).
-"""
+Thresholds and statements are rows of ``vlmcal/papers/common/paper_values.csv``; a noisy estimate is compared with a
+threshold only as far as its 95% interval allows (:func:`vlmcal.papers.common.rules.compare_with_bar`). C3 and C5 decide
+on the paper-like side of the shifts (:mod:`vlmcal.papers.es.coverage`). Each claim function's ``backbone`` is the run's
+models in words (``StudySettings.describe_models``)."""
 
 from __future__ import annotations
 
@@ -64,7 +63,6 @@ def c1_vlms_not_better_calibrated(table: pd.DataFrame, difference: BootstrapResu
 
     Test: the VLMs' mean ECE before TS minus the supervised baseline's is at least ``-c1_threshold_similar_ece``;
     not tested without a supervised baseline.
-
     Args:
         table: :func:`vlmcal.papers.es.ts_across_shifts` output of one seed (VLM and supervised rows).
         difference: :func:`vlmcal.papers.es.vlm_minus_supervised_ece` of the same seed; None without a baseline.
@@ -122,7 +120,6 @@ def c2_ts_improves_markedly(table: pd.DataFrame, ratio: BootstrapResult, backbon
 
     Test: the VLMs' mean ECE after TS over their mean ECE before TS is at most ``c2_threshold_ece_ratio``;
     not tested when the VLMs' ECE before TS is 0.
-
     Args:
         table: :func:`vlmcal.papers.es.ts_across_shifts` output of one seed.
         ratio: :func:`vlmcal.papers.es.ts_ece_ratio` of the same seed.
@@ -236,9 +233,7 @@ def c3_ts_stable_under_shift(table: pd.DataFrame, rises: Mapping[str, BootstrapR
 
     Test, on the paper-like side's shifted VLM cells: the clean-fitted temperature lowers ECE in at least
     ``c3_threshold_ts_helps_share`` of them, and the mean ECE after TS rises from clean by at most
-    ``c3_threshold_stable_rise``; not tested without a paper-like shifted condition. The held-out side is reported
-    in ``measured`` only.
-
+    ``c3_threshold_stable_rise``; not tested without a paper-like shifted condition (held-out side: ``measured`` only).
     Args:
         table: :func:`vlmcal.papers.es.ts_across_shifts` output of one seed (with a coverage column).
         rises: :func:`vlmcal.papers.es.shift_rise_by_side` of the same seed (None: a run without shifts).
@@ -287,7 +282,6 @@ def c4_ts_transfers_across_labels(table: pd.DataFrame, intervals: dict[str, Boot
     Test: over the VLMs' cells, ``mean(before - with other labels' T) / mean(before - with target labels' T)``
     is at least ``c4_threshold_recovery_share`` (a ratio of means: no cell with little to recover dominates);
     not tested when no cell has a reduction to recover.
-
     Args:
         table: :func:`vlmcal.papers.es.label_shift` output, any seeds and transfers (optionally a source column).
         intervals: label -> :func:`vlmcal.papers.es.bootstrap_label_shift` interval of the recovered share.
@@ -361,7 +355,6 @@ def c5_confidence_tracks_accuracy(
     Test: over the VLMs' clean and paper-like points, R^2 of accuracy on confidence after TS exceeds ``c5_r2`` and
     Spearman's rho exceeds ``c5_spearman`` (the paper's bars); not tested without a paper-like shifted condition, with
     fewer than 3 points, or when accuracy or confidence does not vary. The held-out side is in ``measured`` only.
-
     Args:
         points: :func:`vlmcal.papers.es.confidence_accuracy_points` output (with a coverage column).
         correlations: :func:`vlmcal.papers.es.bootstrap_confidence_vs_accuracy_by_side` of the points (None: none).
@@ -444,7 +437,6 @@ def c6_few_samples_suffice(table: pd.DataFrame, full_set_ece: dict[str, Bootstra
     Test: the median over VLMs and seeds of the smallest n whose mean ECE after TS is within
     ``c6_threshold_plateau_ece`` of the full set's is at most ``c6_samples_high``; not testable when that
     tolerance is not above the full-set ECE's noise (median bootstrap 95% half-width).
-
     Args:
         table: :func:`vlmcal.papers.es.calibration_set_size` output, one or more seeds (column seed when several).
         full_set_ece: :func:`vlmcal.papers.es.full_set_ece` of the first seed, one entry per VLM.

@@ -26,9 +26,7 @@ def mean_ece_bootstrap(
     groups: dict[str, Sequence[Run]], evaluation_rows, combine: Callable[[dict[str, torch.Tensor]], torch.Tensor],
     temperatures: dict[str, float] | None = None, n_bins: int = 15, n_resamples: int = 200, seed: int = 0,
 ) -> metrics.BootstrapResult:
-    """Bootstrap a figure built from mean ECEs of groups of runs, resampling the evaluation images (the same draws for
-    every run: a paired bootstrap).
-
+    """Bootstrap a figure built from mean ECEs of groups of runs, resampling the evaluation images (paired).
     Args:
         groups: name -> runs; each group's figure is the mean ECE over its runs.
         combine: maps ``{group name: [S] mean ECEs}`` to the [S] figures (e.g. a difference).
@@ -56,11 +54,8 @@ def vlm_minus_supervised_ece(runs: Sequence[Run], evaluation_rows, n_bins: int =
 
 def ts_ece_ratio(runs: Sequence[Run], temperatures: dict[str, float], evaluation_rows, n_bins: int = 15,
                  n_resamples: int = 200, seed: int = 0) -> metrics.BootstrapResult:
-    """The VLM runs' mean ECE after TS over that before TS (0.5: TS halves it), with a paired bootstrap (C2).
-
-    Args:
-        temperatures: model -> temperature fitted on clean calibration data.
-    """
+    """The VLM runs' mean ECE after TS over that before TS (0.5: TS halves it), with a paired bootstrap (C2);
+    ``temperatures``: model -> temperature fitted on clean calibration data."""
     vlm = _of_kind(runs, "VLM")
     if not vlm:
         raise ValueError("Expected at least one VLM run, but got none")
@@ -78,11 +73,8 @@ def shift_rise_after_ts(runs: Sequence[Run], temperatures: dict[str, float], eva
                         coverage: Collection[str] | None = None) -> metrics.BootstrapResult | None:
     """The VLMs' mean ECE after TS on shifted runs minus that on clean runs, with a paired bootstrap (C3), in ECE
     units (positive: calibration worsens under shift); None without such a shifted (or a clean) VLM run.
-
-    Args:
-        temperatures: model -> temperature fitted on clean calibration data.
-        coverage: count only the shifted runs whose :attr:`Run.coverage` is one of these labels; None: all.
-    """
+    ``temperatures``: as for :func:`ts_ece_ratio`; ``coverage``: count only the shifted runs whose
+    :attr:`Run.coverage` is one of these labels (None: all)."""
     if isinstance(coverage, str):
         raise ValueError(f"Expected `coverage` to be a collection of coverage labels, e.g. ('held out',), but got the string {coverage!r}")
     vlm = _of_kind(runs, "VLM")
@@ -106,12 +98,10 @@ def bootstrap_label_shift(runs: Sequence[Run], table: pd.DataFrame, target_class
                           evaluation_rows, n_bins: int = 15, n_resamples: int = 200,
                           seed: int = 0) -> metrics.BootstrapResult:
     """Bootstrap the share of the attainable ECE reduction that a temperature from other labels achieves (C4).
-
     The share is a ratio of means over the (model, target) cells of ``table``: ``mean(ECE before - ECE with the source
     T) / mean(ECE before - ECE with the target T)`` (a mean of per-cell ratios would let a cell with almost nothing to
     recover swamp the rest). Each cell's images are resampled within that cell (strata); the temperatures come from
-    ``table``. NaN where the attainable reduction is not positive.
-    """
+    ``table``. NaN where the attainable reduction is not positive."""
     evaluation_rows = torch.as_tensor(evaluation_rows)
     cells = []  # per (model, target): ([3, n], [3, n]) top labels before TS, with the source T, with the target T
     for run in runs:
@@ -136,10 +126,8 @@ def bootstrap_confidence_vs_accuracy(points: pd.DataFrame, n_resamples: int = 20
                                      side: str | None = None) -> dict[str, metrics.BootstrapResult]:
     """95% bootstraps over the VLM points of R^2 and Spearman's rho of calibrated confidence against accuracy (C5),
     as ``{"r2": BootstrapResult, "spearman": BootstrapResult}``.
-
     Args:
         points: :func:`confidence_accuracy_points` output; only rows of kind ``"VLM"`` count.
-        n_resamples, seed: bootstrap resamples (the same for both statistics) and their seed.
         side: None for every point, or a side of ``vlmcal.papers.es.coverage.SIDES`` (with the clean points).
     """
     vlm = points[points["kind"] == "VLM"]
@@ -169,7 +157,6 @@ def full_set_ece(runs: Sequence[Run], table: pd.DataFrame, evaluation_rows, n_bi
                  seed: int = 0) -> dict[str, metrics.BootstrapResult]:
     """model -> each VLM's ECE after TS fitted on the whole calibration pool, with its bootstrap over images (C6),
     whose half-width is the noise of the figure every calibration-set size is compared with.
-
     Args:
         runs: clean runs, one per model (only VLMs count).
         table: :func:`calibration_set_size` output for the seed whose ``evaluation_rows`` these are.
