@@ -163,7 +163,7 @@ def image_features(backbone: Backbone, dataset: Dataset, identity: Mapping[str, 
                    cache_dir: str | os.PathLike | None = None, use_cache: bool = True, progress: bool = True,
                    shard_batches: int | None = None) -> FeatureSet:
     """L2-normalised image features of every item of ``dataset`` by ``backbone.encode_images``, computed once and
-    cached: a :class:`FeatureSet` with ``features`` [N, D] and ``labels`` [N].
+    cached: a :class:`~vlmcal.pipeline.features.FeatureSet` with ``features`` [N, D] and ``labels`` [N].
 
     Args:
         dataset: yields ``(image, label, ...)``; preprocessed tensors, or PIL images for ``transform``.
