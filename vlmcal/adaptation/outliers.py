@@ -1,12 +1,9 @@
-"""The DOR outlier pool: WordNet nouns near the base classes in text-feature space.
+"""The DOR outlier pool (Wang, Li & Wei, ICML 2025): WordNet nouns near the base classes in text-feature space.
 
-DOR (Wang, Li & Wei, ICML 2025) pulls the tuned prompt's features of a few outlier labels, redrawn each step,
-towards their frozen zero-shot features. Candidates: WordNet 3.0 nouns of at most ``max_words`` words tagged at
-least ``min_count`` times in SemCor, minus those overlapping a class; score(w) = (1/C) sum_c cos(f_w, t_c) over
-L2-normalised features of ``template.format(.)``; the K best are the pool (candidate features cached per backbone,
-template and word list). WordNet is read offline with nltk from Debian's ``wordnet-base`` (``/usr/share/wordnet``,
-or ``wordnet_dir`` / ``$VLMCAL_WORDNET_DIR``), copied into the cache with a generated ``lexnames`` (nltk 3.10
-needs it and refuses links out of its roots); whatever reads WordNet raises FileNotFoundError without it.
+Candidates: WordNet 3.0 nouns of at most ``max_words`` words tagged at least ``min_count`` times in SemCor, minus
+those overlapping a class; score(w) = (1/C) sum_c cos(f_w, t_c) over L2-normalised ``template`` features; the K best
+are the pool. WordNet is read offline with nltk from Debian's ``wordnet-base`` (or ``wordnet_dir`` /
+``$VLMCAL_WORDNET_DIR``), copied into the cache with a generated ``lexnames`` (nltk 3.10 needs it).
 """
 
 from __future__ import annotations
@@ -17,6 +14,7 @@ import os
 import re
 import shutil
 import warnings
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -89,8 +87,7 @@ def _source_dir(wordnet_dir: str | os.PathLike | None) -> Path:
 def wordnet_root(wordnet_dir: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None) -> Path:
     """A WordNet root directory nltk can read: the dict files copied into vlmcal's cache, plus ``lexnames``.
 
-    The copy, ``<cache>/wordnet-3.0/<key>`` (key: the source's path, file sizes and times), is built
-    beside it and renamed into place, so a reader never sees half a copy.
+    The copy, ``<cache>/wordnet-3.0/<key>`` (key: the source's path, file sizes and times), is made atomically.
 
     Args:
         wordnet_dir: WordNet 3.0's dict folder, or a tree with it in ``dict/``. Default:
@@ -102,8 +99,8 @@ def wordnet_root(wordnet_dir: str | os.PathLike | None = None, cache_dir: str | 
         '03\\tnoun.Tops\\t1'
     """
     source = _source_dir(wordnet_dir)
-    files = {name: [(source / name).stat().st_size, (source / name).stat().st_mtime_ns]
-             for name in _REQUIRED + _OPTIONAL if (source / name).is_file()}
+    present = [name for name in _REQUIRED + _OPTIONAL if (source / name).is_file()]
+    files = {name: [(source / name).stat().st_size, (source / name).stat().st_mtime_ns] for name in present}
     key = content_key(source=str(source), files=files, lexnames=hashlib.sha256(_lexnames_text().encode()).hexdigest())
     root = _cache_dir(cache_dir) / "wordnet-3.0" / key
     if _has_dict_files(root) and (root / "lexnames").is_file():
@@ -112,9 +109,8 @@ def wordnet_root(wordnet_dir: str | os.PathLike | None = None, cache_dir: str | 
         shutil.rmtree(root)
     with atomic_directory(root) as tmp:
         if tmp is not None:
-            for name in _REQUIRED + _OPTIONAL:
-                if (source / name).is_file():
-                    shutil.copyfile(source / name, tmp / name)
+            for name in present:
+                shutil.copyfile(source / name, tmp / name)
             if not (tmp / "lexnames").is_file():
                 (tmp / "lexnames").write_text(_lexnames_text(), encoding="utf-8")
     return root.resolve()
@@ -123,7 +119,6 @@ def wordnet_root(wordnet_dir: str | os.PathLike | None = None, cache_dir: str | 
 def _open_reader(source: str, root: str):
     import nltk
     from nltk.corpus.reader.wordnet import NOUN, WordNetCorpusReader
-
     class WordNet30Reader(WordNetCorpusReader):
         def map_wn(self, version="wordnet"):  # the files under `root`, not nltk's own (maybe absent) WordNet 3.0
             return None
@@ -173,7 +168,6 @@ def wordnet_nouns(wordnet_dir: str | os.PathLike | None = None) -> list[str]:
 
     Underscores become spaces; lemmas are lower-cased, deduplicated and sorted (a new list on every call).
     ``wordnet_dir``: as for :func:`wordnet_root`.
-
     Example:
         >>> nouns = wordnet_nouns()
         >>> len(nouns), "tee shirt" in nouns, "t-shirt" in nouns
@@ -198,9 +192,9 @@ def _base_forms(wn, term: str) -> set[str]:
 def excluded_words(class_names: Sequence[str], wordnet_dir: str | os.PathLike | None = None) -> set[str]:
     """The words (lower case, spaces for underscores) that must never be an outlier of these classes.
 
-    For each lower-cased class name: the name, its '/'-separated parts and its words (split on
-    spaces, '/' and '-'), and for each of these the lemma names of all its WordNet noun synsets
-    (every sense) and its morphy base forms. ``wordnet_dir``: as for :func:`wordnet_root`.
+    For each lower-cased class name: the name, its '/'-separated parts and its words (split on spaces, '/' and
+    '-'), and for each the lemma names of all its WordNet noun synsets and its morphy base forms. ``wordnet_dir``:
+    as for :func:`wordnet_root` (also in :func:`is_excluded` and :func:`noun_tag_counts`).
 
     Raises:
         ValueError: ``class_names`` is not a non-empty list of non-empty strings.
@@ -219,11 +213,7 @@ def excluded_words(class_names: Sequence[str], wordnet_dir: str | os.PathLike | 
 
 
 def is_excluded(candidate: str, excluded: set[str], wordnet_dir: str | os.PathLike | None = None) -> bool:
-    """Whether ``candidate``, one of its words, or a morphy base form of either is an excluded word.
-
-    ``candidate``: a noun (lower case, spaces between words); ``excluded``: from :func:`excluded_words`;
-    ``wordnet_dir``: as for :func:`wordnet_root`, for morphy.
-    """
+    """Whether ``candidate``, one of its words, or a morphy base form of either is in :func:`excluded_words`."""
     return _excluder(excluded, wordnet_reader(wordnet_dir))(candidate)
 
 
@@ -262,7 +252,6 @@ class OutlierPoolSettings:
         >>> OutlierPoolSettings(size=1000).template
         'a photo of a {}.'
     """
-
     size: int = 5000
     template: str = "a photo of a {}."
     max_words: int = 2
@@ -294,7 +283,6 @@ class OutlierPool:
         >>> targets = pool.text_features[idx]                          # [16, D]
         >>> prompts = [pool.names[i] for i in idx.tolist()]
     """
-
     names: list[str]
     scores: torch.Tensor
     text_features: torch.Tensor
@@ -310,10 +298,9 @@ class OutlierPool:
         return len(self.names)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Indices of ``n`` outliers drawn uniformly: without replacement if ``n <= K``, else with.
+        """[n] int64 indices of ``n`` outliers drawn uniformly: without replacement if ``n <= K``, else with.
 
-        Returns [n] int64 indices into ``names``, ``scores`` and ``text_features``. ``generator``: a CPU one, or
-        None for torch's global one.
+        ``generator``: a CPU one, or None for torch's global one.
         """
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"Expected `n` to be an integer >= 1, but got {n!r}")
@@ -323,22 +310,20 @@ class OutlierPool:
 
 @functools.lru_cache(maxsize=None)
 def _noun_tag_counts(source: str) -> dict[str, int]:
-    counts: dict[str, int] = {}
+    counts: Counter[str] = Counter()
     with open(Path(source) / "cntlist.rev", encoding="utf-8") as lines:
         for line in lines:
             sense_key, _, tag_count = line.split()
             lemma, _, lex_sense = sense_key.partition("%")
             if lex_sense.startswith("1:"):  # ss_type 1: a noun sense
-                name = lemma.replace("_", " ").lower()
-                counts[name] = counts.get(name, 0) + int(tag_count)
+                counts[lemma.replace("_", " ").lower()] += int(tag_count)
     return counts
 
 
 def noun_tag_counts(wordnet_dir: str | os.PathLike | None = None) -> dict[str, int]:
     """How often each noun lemma is tagged in SemCor, summed over its senses (WordNet's ``cntlist.rev``).
 
-    Returns lemma (lower case, spaces for underscores) -> tag count, a new dict on every call. ``wordnet_dir``: as
-    for :func:`wordnet_root`.
+    Returns lemma (lower case, spaces for underscores) -> tag count, a new dict on every call.
     """
     source = _source_dir(wordnet_dir)
     if not (source / "cntlist.rev").is_file():
@@ -396,9 +381,8 @@ def outlier_pool(
 ) -> OutlierPool:
     """DOR's outlier pool, best first: the K candidate nouns closest to the base classes, none of them a class.
 
-    Candidates overlapping a class (:func:`is_excluded`) are set aside; the rest are ranked by mean
-    cosine similarity to the classes' ``template`` features, and the K best kept (fewer if fewer remain).
-
+    Candidates overlapping a class (:func:`is_excluded`) are set aside; the rest are ranked by mean cosine
+    similarity to the classes' ``template`` features, and the K best kept (fewer if fewer remain).
     Args:
         backbone: a :class:`~vlmcal.backbones.base.Backbone`; only ``encode_text``, ``name`` or ``cache_identity`` used.
         candidates: the nouns to choose from (lower-cased, deduplicated); default :func:`wordnet_nouns`.
@@ -432,7 +416,6 @@ def outlier_pool(
                          f"same identity")
     scores = (features @ class_feats.T).mean(dim=1)  # [N, D] @ [D, C] -> [N, C] -> [N]
     allowed = keep.nonzero().squeeze(1)  # [M] candidate indices
-    order = torch.sort(scores[allowed], descending=True, stable=True).indices[: settings.size]  # [K]
-    chosen = allowed[order]  # [K]
+    chosen = allowed[torch.sort(scores[allowed], descending=True, stable=True).indices[: settings.size]]  # [K]
     return OutlierPool(names=[words[i] for i in chosen.tolist()], scores=scores[chosen].clone(),
                        text_features=features[chosen].clone(), settings=settings)

@@ -1,8 +1,7 @@
 """Prompt learning on few labelled shots, backbone frozen, from cached image features: CoOp, KgCoOp, either with DOR.
 
-- **CoOp** (Zhou et al., IJCV 2022): cross-entropy of ``logit_scale * f_img @ t_c``; 16 context tokens from
-  N(0, 0.02^2). Schedule as CoOp's configuration: SGD (momentum 0.9, weight decay 5e-4) at lr 0.002,
-  cosine-annealed, after a first epoch at 1e-5.
+- **CoOp** (Zhou et al., IJCV 2022): cross-entropy of ``logit_scale * f_img @ t_c``; context of 16 tokens from
+  N(0, 0.02^2); SGD (momentum 0.9, weight decay 5e-4) at lr 0.002, cosine-annealed, after a first epoch at 1e-5.
 - **KgCoOp** (Yao et al., CVPR 2023): adds ``w * (1 - mean_c cos(t_c, t0_c))``, ``t0_c`` the frozen zero-shot
   feature of ``template``; w = 8, context from "a photo of a".
 - **DOR** (Wang, Li & Wei, ICML 2025): adds ``lambda * (1 - mean_o cos(t_o, t0_o))`` to either, over outlier labels
@@ -51,7 +50,6 @@ class PromptTuningSettings:
         fd_neighbours: M of the feature divergence that :meth:`PromptTuner.fit` follows.
         seed: seeds the context's initialisation, the batch order and the outlier draws.
     """
-
     method: str = "CoOp"
     dor_weight: float = 0.0
     n_ctx: int = 16  # CoOp
@@ -120,8 +118,7 @@ def method_settings(name: str, **overrides) -> PromptTuningSettings:
 def anchor_loss(tuned_features: torch.Tensor, frozen_features: torch.Tensor) -> torch.Tensor:
     """``1 - mean cos(tuned, frozen)`` over rows: the regulariser of KgCoOp (on the classes) and DOR (on outliers).
 
-    ``tuned_features``: [K, D] text features through the learned context (with gradients); ``frozen_features``:
-    [K, D] the same labels' zero-shot features (no gradients). The 0-d result is 0 when they point alike.
+    Both [K, D]: the labels' text features through the learned context, and their zero-shot features (detached).
     """
     if tuned_features.shape != frozen_features.shape:
         raise ValueError(f"Expected tuned and frozen features of one shape, but got {tuple(tuned_features.shape)} "
@@ -151,13 +148,12 @@ class TrackedSplit:
         image_features: [N, D] L2-normalised image features.
         labels: [N] labels indexing ``class_names``, the split's classes.
     """
-
     image_features: torch.Tensor
     labels: torch.Tensor
     class_names: Sequence[str]
 
 
-def _check_features(image_features, labels, n_classes: int, what: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _check_features(image_features, labels, n_classes: int, what: str, device) -> tuple[torch.Tensor, torch.Tensor]:
     feats, labels = torch.as_tensor(image_features), torch.as_tensor(labels)
     if feats.ndim != 2 or labels.ndim != 1 or feats.shape[0] != labels.shape[0] or feats.shape[0] == 0:
         raise ValueError(f"Expected {what} image features [N, D] and labels [N] with N >= 1, but got shapes "
@@ -167,7 +163,7 @@ def _check_features(image_features, labels, n_classes: int, what: str) -> tuple[
     if labels.dtype.is_floating_point or labels.min() < 0 or labels.max() >= n_classes:
         raise ValueError(f"Expected {what} labels to be integers in [0, {n_classes - 1}], but got values "
                          f"{labels.min().item()}..{labels.max().item()} of dtype {labels.dtype}")
-    return feats.float(), labels.long()
+    return feats.float().to(device), labels.long().to(device)
 
 
 class PromptTuner:
@@ -207,9 +203,8 @@ class PromptTuner:
             text = learner()  # [C, D]
         logits = zero_shot_logits(feats, text, self.backbone.logit_scale)  # [b, D] @ [D, C] -> [b, C]
         ce = F.cross_entropy(logits, labels)
-        regulariser = torch.zeros((), device=ce.device)
-        if frozen is not None:  # KgCoOp: the base classes stay near their zero-shot features
-            regulariser = regulariser + s.kg_weight * anchor_loss(text, frozen)
+        # KgCoOp: the base classes stay near their zero-shot features
+        regulariser = torch.zeros((), device=ce.device) if frozen is None else s.kg_weight * anchor_loss(text, frozen)
         if s.dor_weight > 0:  # DOR: the outlier labels stay near theirs; the classes are left free
             frozen_outliers = self.outliers.text_features[drawn].to(tuned_outliers.device)  # [C, D]
             regulariser = regulariser + s.dor_weight * anchor_loss(tuned_outliers, frozen_outliers)
@@ -238,12 +233,11 @@ class PromptTuner:
         """
         s, bb = self.settings, self.backbone
         learner = PromptLearner(bb, class_names, s.prompt)
-        feats, labels = _check_features(image_features, labels, len(learner.class_names), "training")
-        feats, labels = feats.to(bb.device), labels.to(bb.device)
+        feats, labels = _check_features(image_features, labels, len(learner.class_names), "training", bb.device)
         tracked = {}
         for name, split in (track or {}).items():
-            split_feats, split_labels = _check_features(split.image_features, split.labels, len(split.class_names), name)
-            tracked[name] = replace(split, image_features=split_feats.to(bb.device), labels=split_labels.to(bb.device))
+            x, y = _check_features(split.image_features, split.labels, len(split.class_names), name, bb.device)
+            tracked[name] = replace(split, image_features=x, labels=y)
         frozen = class_text_features(bb, learner.class_names, s.template).to(bb.device) if s.method == "KgCoOp" else None  # [C, D]
         optimizer = torch.optim.SGD(learner.parameters(), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
         generator = torch.Generator().manual_seed(s.seed)
@@ -262,9 +256,9 @@ class PromptTuner:
                 optimizer.step()
                 sums += torch.stack([loss, ce, regulariser]).detach().cpu() * len(batch)
                 n_seen += len(batch)
-            means = (sums / n_seen).tolist()
-            rows.append({"epoch": epoch + 1, "loss": means[0], "cross_entropy": means[1], "regulariser": means[2], "lr": lr,
-                         "seconds": time.perf_counter() - started, **self._follow(learner, tracked)})
+            means = dict(zip(("loss", "cross_entropy", "regulariser"), (sums / n_seen).tolist()))
+            rows.append({"epoch": epoch + 1, **means, "lr": lr, "seconds": time.perf_counter() - started,
+                         **self._follow(learner, tracked)})
         self.learner_, self.history_ = learner, pd.DataFrame(rows)
         self.seconds_per_epoch_ = float(self.history_["seconds"].iloc[1:].mean())
         return self

@@ -1,12 +1,9 @@
-"""open_clip models as vlmcal backbones: ``openclip:<arch>:<pretrained>``.
+"""open_clip models as vlmcal backbones: ``openclip:<arch>:<tag | checkpoint path | random>``.
 
-``<pretrained>`` is a pretrained tag open_clip knows for ``<arch>`` (``openclip:ViT-B-16:openai``), a local
-checkpoint path, or ``random`` (seeded random weights, for tests). Weights are never fetched silently: a tag is
-looked up in the local caches (Hugging Face hub, ``~/.cache/clip``), and when absent with the hub offline
-(``HF_HUB_OFFLINE=1``) or unreachable (a 3-second socket probe), loading stops with :class:`WeightsNotFoundError`.
-OpenAI's weights need QuickGELU, which open_clip's plain configs lack (open_clip issue #441): it comes from the
-tag's record, or for a file, from ``openai`` in its name; ``quick_gelu=`` overrides both. The prompt-learner hook
-follows CoOp's ``PromptLearner`` and ``TextEncoder`` (Zhou et al., IJCV 2022).
+``random``: seeded random weights, for tests. Weights are never fetched silently: a tag is looked up in the local
+caches (Hugging Face hub, ``~/.cache/clip``); when absent with the hub offline or unreachable, loading stops with
+:class:`WeightsNotFoundError`. OpenAI's weights need QuickGELU, which open_clip's plain configs lack (open_clip
+issue #441). The prompt-learner hook follows CoOp's ``PromptLearner`` and ``TextEncoder`` (Zhou et al., IJCV 2022).
 """
 
 from __future__ import annotations
@@ -71,7 +68,6 @@ def parse_openclip_name(name: str) -> tuple[str, str]:
 def register_test_configs() -> list[str]:
     """Register :data:`TEST_CONFIGS` with open_clip (idempotent, via temporary JSON files); returns their names."""
     import open_clip
-
     missing = [n for n in TEST_CONFIGS if n not in open_clip.list_models()]
     if missing:
         with tempfile.TemporaryDirectory(prefix="vlmcal-openclip-configs-") as tmp:
@@ -99,7 +95,6 @@ def _hub_reachable(host: str = "huggingface.co", timeout: float = HUB_PROBE_TIME
 def _find_cached_weights(pretrained_cfg: dict, weights_dir: str | os.PathLike | None = None) -> str | None:
     """The local file of a pretrained tag's weights, from the hub cache or the URL cache (never the network)."""
     from open_clip.constants import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
-
     if pretrained_cfg.get("file") and os.path.isfile(pretrained_cfg["file"]):
         return pretrained_cfg["file"]
     hf_hub = pretrained_cfg.get("hf_hub", "")
@@ -110,12 +105,8 @@ def _find_cached_weights(pretrained_cfg: dict, weights_dir: str | os.PathLike | 
     if hf_hub:
         repo_id, filename = os.path.split(hf_hub)
         filename = filename or HF_WEIGHTS_NAME
-        candidates = [filename]
-        if filename == HF_WEIGHTS_NAME:
-            candidates.insert(0, HF_SAFE_WEIGHTS_NAME)
-        elif filename.endswith((".bin", ".pth")):
-            candidates.insert(0, filename[:-4] + ".safetensors")
-        for candidate in candidates:
+        twin = HF_SAFE_WEIGHTS_NAME if filename == HF_WEIGHTS_NAME else filename[:-4] + ".safetensors"
+        for candidate in ([twin] if filename.endswith((".bin", ".pth")) else []) + [filename]:  # safetensors first
             found = try_to_load_from_cache(repo_id, candidate, cache_dir=weights_dir)
             if isinstance(found, str) and os.path.isfile(found):
                 return found
@@ -137,7 +128,6 @@ def _is_torchscript_archive(path: str | os.PathLike) -> bool:
 @dataclass(frozen=True)
 class _LoadPlan:
     """What to build (``pretrained``: a local file, a tag to download, or None for ``random_seed``), before loading."""
-
     arch: str
     pretrained: str | None
     quick_gelu: bool
@@ -150,7 +140,6 @@ def _plan(arch: str, pretrained: str, weights_dir: str | os.PathLike | None = No
           quick_gelu: bool | None = None) -> _LoadPlan:
     """Resolve ``openclip:<arch>:<pretrained>`` into a :class:`_LoadPlan`, failing fast without weights."""
     import open_clip
-
     if arch in TEST_CONFIGS:
         register_test_configs()
     if arch not in open_clip.list_models():
@@ -199,9 +188,10 @@ class OpenClipBackbone(Backbone):
     Args:
         model: an open_clip ``CLIP`` (or ``CustomTextCLIP`` with a plain text transformer).
         preprocess, tokenizer: the model's own inference transform (PIL image -> [3, H, W] tensor) and tokenizer.
-        device: where it runs; CUDA uses fp16 autocast, CPU stays fp32.
+        device: where it runs (default CUDA when present, else CPU); CUDA uses fp16 autocast, CPU stays fp32.
         text_batch_size: prompts encoded per forward pass in :meth:`encode_text`.
-        cache_identity: what identifies its weights in feature-cache keys (defaults to ``name``).
+        cache_identity
+: what identifies its weights in feature-cache keys (defaults to ``name``).
     Attributes:
         model: the frozen open_clip model (eval mode, no parameter requires grad).
         weights_source: where the weights came from (set by :func:`load_openclip`), for reports.
@@ -277,12 +267,10 @@ class OpenClipBackbone(Backbone):
         """P prompts -> [P, D] L2-normalised text features (float32), encoded in batches."""
         if isinstance(prompts, str) or not all(isinstance(p, str) for p in prompts) or len(prompts) == 0:
             raise ValueError(f"Expected `prompts` to be a non-empty list of strings, but got {prompts!r:.200}")
-        out = []
-        with torch.no_grad():
-            for start in range(0, len(prompts), self.text_batch_size):
-                tokens = self.tokenizer(list(prompts[start:start + self.text_batch_size]))  # [b, L]
-                out.append(self._encode_tokens(tokens.to(self.device)))  # [b, D]
-        return torch.cat(out)  # [P, D]
+        b = self.text_batch_size
+        with torch.no_grad():  # [b, L] token ids -> [b, D] per batch, concatenated to [P, D]
+            return torch.cat([self._encode_tokens(self.tokenizer(list(prompts[start:start + b])).to(self.device))
+                              for start in range(0, len(prompts), b)])
 
     def _encode_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
         """[P, L] token ids -> [P, D] normalised features (through the hookable path when there is one)."""
@@ -374,12 +362,12 @@ class OpenClipBackbone(Backbone):
         elif not (context.ndim == 3 and context.shape[0] == len(names) and context.shape[2] == W):
             raise ValueError(f"Expected `context` of shape [M, {W}] (shared) or [{len(names)}, M, {W}] "
                              f"(class-specific), but got {tuple(context.shape)}")
-        C, M, _ = context.shape
+        M = context.shape[1]
         ids, pool_index = self._context_token_ids(names, M)  # [C, L], [C]
         with torch.no_grad():
             embedded = self._tower.token_embedding(ids)  # [C, L] -> [C, L, W]
-        prefix, suffix = embedded[:, :1], embedded[:, 1 + M:]  # [C, 1, W], [C, L-1-M, W]
-        x = torch.cat([prefix, context.to(self.device, embedded.dtype), suffix], dim=1)  # -> [C, L, W]
+        # [C, 1, W] (SOT) + [C, M, W] (context) + [C, L-1-M, W] (class, EOT, padding) -> [C, L, W]
+        x = torch.cat([embedded[:, :1], context.to(self.device, embedded.dtype), embedded[:, 1 + M:]], dim=1)
         return self._encode_embeddings(x, pool_index)  # [C, D]
 
 
@@ -398,8 +386,7 @@ def _checkpoint_error(name: str, arch: str, path: str, err: Exception) -> ValueE
             f"{where} to hold weights of open_clip architecture {arch!r}, but the state dict in {path} does not fit "
             f"it ({detail or text.splitlines()[0][:200]}). The checkpoint is probably of another architecture: "
             f"put that one in the name (openclip:<arch>:{path})")
-    pickled = re.search(r"Unsupported global: GLOBAL (\S+)", text)
-    if pickled:
+    if pickled := re.search(r"Unsupported global: GLOBAL (\S+)", text):
         return ValueError(
             f"{where} to be a readable open_clip/torch checkpoint, but {path} holds pickled Python objects besides "
             f"tensors (e.g. {pickled.group(1)}), which vlmcal does not execute. If you trust its source, save its "
@@ -419,18 +406,16 @@ def load_openclip(name: str, device: str | torch.device | None = None, cache_dir
     """Load ``openclip:<arch>:<pretrained>`` as a frozen :class:`OpenClipBackbone`.
 
     Args:
-        name: ``openclip:<arch>:<tag | checkpoint path | random>`` (see the module docstring).
-        device: where to run; default CUDA when present, else CPU.
+        name: ``openclip:<arch>:<tag | checkpoint path | random>``; a tag is one open_clip knows for ``<arch>``.
+        device, text_batch_size: as for :class:`OpenClipBackbone`.
         cache_dir: vlmcal's cache directory; unused (every loader has one signature).
         weights_dir: where open_clip keeps downloaded weights (default: the hub cache and ``~/.cache/clip``).
         quick_gelu: force QuickGELU on or off; default: the tag's record, or ``openai`` in a file's name.
-        text_batch_size: prompts per forward pass in ``encode_text``.
     Raises:
         ValueError: malformed name, unknown architecture or tag.
         WeightsNotFoundError: the weights are not on this machine and no hub is reachable.
     """
     import open_clip
-
     arch, pretrained = parse_openclip_name(name)
     plan = _plan(arch, pretrained, weights_dir=weights_dir, quick_gelu=quick_gelu)
     device = default_device(device)
