@@ -25,7 +25,9 @@ def reliability_data(scores, labels, n_bins: int = 15, convention: Convention = 
 
 
 def ece(probs, labels, n_bins: int = 15, convention: Convention = "right", inputs: Inputs = "probs") -> float:
-    """Top-label expected calibration error with equal-width bins: ``sum_b (n_b / N) |acc_b - conf_b|``, in [0, 1].
+    """Top-label expected calibration error with equal-width bins, in [0, 1].
+
+    ``ECE = sum_b (n_b / N) |acc_b - conf_b|`` over the bins b of the top-label confidence.
 
     Args:
         probs, labels: [N, C] probabilities (or logits with ``inputs="logits"``) and [N] integer labels in [0, C).
