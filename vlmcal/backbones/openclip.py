@@ -190,8 +190,7 @@ class OpenClipBackbone(Backbone):
         preprocess, tokenizer: the model's own inference transform (PIL image -> [3, H, W] tensor) and tokenizer.
         device: where it runs (default CUDA when present, else CPU); CUDA uses fp16 autocast, CPU stays fp32.
         text_batch_size: prompts encoded per forward pass in :meth:`encode_text`.
-        cache_identity
-: what identifies its weights in feature-cache keys (defaults to ``name``).
+        cache_identity: what identifies its weights in feature-cache keys (defaults to ``name``).
     Attributes:
         model: the frozen open_clip model (eval mode, no parameter requires grad).
         weights_source: where the weights came from (set by :func:`load_openclip`), for reports.
