@@ -98,10 +98,8 @@ class PageFailed(RuntimeError):
 
 
 def execute_stale(book: Path, repo: Path | None = None) -> list[str]:
-    """Execute the stale pages of ``book`` (:func:`stale_pages`) in order; returns their names.
-
-    ``repo`` (default: the folder above ``book``) holds the pages' sources in ``notebooks/``.
-    """
+    """Execute the stale pages of ``book`` (:func:`stale_pages`) in order and return their names; ``repo`` (default:
+    the folder above ``book``) holds their sources in ``notebooks/``."""
     book = Path(book).resolve()
     repo = book.parent if repo is None else repo
     env = {**os.environ, "VLMCAL_VERDICT_DIR": os.environ.get("VLMCAL_VERDICT_DIR", str(book / "_verdicts"))}
@@ -166,10 +164,6 @@ def load_profile(path: str | os.PathLike, book: Path | None = None, repo: Path =
     return profile
 
 
-def _source_mtime(repo: Path, name: str) -> float:
-    return (repo / "notebooks" / f"{name}.py").stat().st_mtime
-
-
 def _current(dest: Path, parameters: dict[str, Any], changed: float) -> bool:
     """Whether ``dest`` was executed with ``parameters`` after ``changed`` (a re-run of a profile redoes only what changed)."""
     if not dest.exists() or dest.stat().st_mtime < changed:
@@ -215,14 +209,8 @@ def _write_book(out: Path, profile: Profile, pages: list[str], repo: Path) -> No
 
 def build_profile(profile_path: str | os.PathLike, out: str | os.PathLike, repo: Path = REPO,
                   build_site: bool = True) -> Path:
-    """Execute every page with a profile into ``out`` and build the site there.
-
-    The default book (``book/``) is not touched; its recorded verdicts, if any, are what the
-    profile's summary page compares with.
-
-    Returns:
-        The site's ``index.html`` (or the folder, when ``build_site`` is False).
-    """
+    """Execute every page with a profile into ``out`` and build the site there; returns its ``index.html`` (or
+    ``out`` without ``build_site``). The default book is not touched; its verdicts are what the summary compares with."""
     out = Path(out).resolve()
     if out == (repo / "book").resolve():
         raise ValueError(f"--out {out} is the default book; give a folder of its own")
@@ -236,7 +224,7 @@ def build_profile(profile_path: str | os.PathLike, out: str | os.PathLike, repo:
         if name == SUMMARY_PAGE:
             parameters = {"verdict_dir": str(out / "_verdicts"), "compare_dir": str(repo / "book" / "_verdicts"), **parameters}
         dest = out / "notebooks" / f"{name}.ipynb"
-        if changed and name == SUMMARY_PAGE or not _current(dest, parameters, max(library, _source_mtime(repo, name))):
+        if changed and name == SUMMARY_PAGE or not _current(dest, parameters, max(library, (repo / "notebooks" / f"{name}.py").stat().st_mtime)):
             _run_page(repo, name, dest, parameters, env)
             changed = True
         else:
@@ -250,5 +238,3 @@ def build_profile(profile_path: str | os.PathLike, out: str | os.PathLike, repo:
         raise PageFailed("(the site build)", status)
     return out / "_build" / "html" / "index.html"
 
-
-__all__ += ["PageFailed", "UnknownParameter"]
