@@ -1,11 +1,9 @@
 """Distribution shifts for small grayscale images: a corruption suite in the manner of ImageNet-C / CIFAR-10-C
-(Hendrycks & Dietterich, ICLR 2019), and domain-style renderings.
+(Hendrycks & Dietterich, ICLR 2019) and domain-style renderings (blended in with weight severity/5).
 
 Each corruption follows the reference's formula (``imagecorruptions``), batched in torch, with severities re-scaled
 to 28 pixels (each constant says where it comes from). Image ``i``'s random draws come from a generator seeded by
-``(seed, name, i)``: independent of batching, the same at every severity. Images are float ``[N, C, H, W]`` in
-[0, 1], in and out. Domain shifts (invert, edges, sketch) blend the rendering in with weight severity/5.
-"""
+``(seed, name, i)``: independent of batching, the same at every severity."""
 
 from __future__ import annotations
 
@@ -26,7 +24,6 @@ __all__ = ["CORRUPTIONS", "DOMAIN_SHIFTS", "SEVERITIES", "SHIFT_FAMILIES", "shif
 SEVERITIES = (1, 2, 3, 4, 5)
 
 
-# ----------------------------------------------------------------------------- randomness
 def _image_generators(seed: int, name: str, indices: torch.Tensor) -> list[torch.Generator]:
     """One torch generator per image, seeded by (seed, name, index)."""
     base = int.from_bytes(hashlib.sha256(f"{seed}/{name}".encode()).digest()[:8], "little")
@@ -44,8 +41,7 @@ def _separable_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     k = torch.exp(-(torch.arange(-r, r + 1, dtype=torch.float32) ** 2) / (2 * sigma**2))
     k = k / k.sum()  # [K]
     n, c, h, w = x.shape
-    y = x.reshape(n * c, 1, h, w)
-    y = F.conv2d(F.pad(y, (r, r, 0, 0), mode="reflect"), k.view(1, 1, 1, -1))
+    y = F.conv2d(F.pad(x.reshape(n * c, 1, h, w), (r, r, 0, 0), mode="reflect"), k.view(1, 1, 1, -1))
     y = F.conv2d(F.pad(y, (0, 0, r, r), mode="reflect"), k.view(1, 1, -1, 1))
     return y.reshape(n, c, h, w)
 
@@ -65,12 +61,10 @@ def _conv_same(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     """Convolve every channel of [N, C, H, W] with one [K, K] kernel, reflect padding."""
     n, c, h, w = x.shape
     r = kernel.shape[-1] // 2
-    y = F.pad(x.reshape(n * c, 1, h, w), (r, r, r, r), mode="reflect")
-    return F.conv2d(y, kernel[None, None]).reshape(n, c, h, w)
+    return F.conv2d(F.pad(x.reshape(n * c, 1, h, w), (r,) * 4, mode="reflect"), kernel[None, None]).reshape(n, c, h, w)
 
 
-# ----------------------------------------------------------------------------- corruptions
-# Each takes (x [N,C,H,W] in [0,1], severity index 0..4, per-image generators) -> [N,C,H,W].
+# Corruptions: each takes (x [N,C,H,W] in [0,1], severity index 0..4, per-image generators) -> [N,C,H,W].
 def _gaussian_noise(x, s, gens):
     sigma = (0.08, 0.12, 0.18, 0.26, 0.38)[s]  # ImageNet-C's; CIFAR-10-C's (<= 0.10) barely moves a 28px image
     return x + sigma * _per_image(gens, lambda g: torch.randn(x.shape[1:], generator=g))
@@ -83,9 +77,8 @@ def _shot_noise(x, s, gens):
 
 def _impulse_noise(x, s, gens):
     amount = (0.03, 0.06, 0.09, 0.17, 0.27)[s]  # ImageNet-C's salt-and-pepper fraction
-    u = _per_image(gens, lambda g: torch.rand((2, *x.shape[1:]), generator=g))  # [N, 2, C, H, W]
-    hit, salt = u[:, 0] < amount, u[:, 1] < 0.5
-    return torch.where(hit, salt.float(), x)
+    u = _per_image(gens, lambda g: torch.rand((2, *x.shape[1:]), generator=g))  # [N, 2, C, H, W]: hit, salt
+    return torch.where(u[:, 0] < amount, (u[:, 1] < 0.5).float(), x)
 
 
 def _speckle_noise(x, s, gens):
@@ -109,11 +102,9 @@ def _motion_blur(x, s, gens):
     angle = _per_image(gens, lambda g: torch.rand((), generator=g)) * math.pi  # [N] direction of motion
     # Each image's kernel: a line segment of the given length through the centre, sampled finely.
     t = torch.linspace(-length / 2, length / 2, 64)  # [T] positions along the streak
-    px = t[None, :] * torch.cos(angle)[:, None]  # [N, T]
-    py = t[None, :] * torch.sin(angle)[:, None]  # [N, T]
+    px, py = (t[None, :] * f(angle)[:, None] for f in (torch.cos, torch.sin))  # [N, T] each
     grid = torch.arange(-r, r + 1, dtype=torch.float32)  # [K]
-    wx = (1 - (grid[None, None, :] - px[..., None]).abs()).clamp(min=0)  # [N, T, K] bilinear weights
-    wy = (1 - (grid[None, None, :] - py[..., None]).abs()).clamp(min=0)  # [N, T, K]
+    wx, wy = ((1 - (grid[None, None, :] - p[..., None]).abs()).clamp(min=0) for p in (px, py))  # [N, T, K] bilinear
     kernels = torch.einsum("ntk,ntl->nkl", wy, wx)  # [N, K, K] (rows = y, cols = x)
     kernels = kernels / kernels.sum(dim=(1, 2), keepdim=True)
     n, c, h, w = x.shape
@@ -140,8 +131,7 @@ def _contrast(x, s, gens):
 
 
 def _brightness(x, s, gens):
-    shift = (0.1, 0.2, 0.3, 0.4, 0.5)[s]  # ImageNet-C's shift of the HSV value channel; grayscale: the value itself
-    return x + shift
+    return x + (0.1, 0.2, 0.3, 0.4, 0.5)[s]  # ImageNet-C's shift of the HSV value channel; grayscale: the value itself
 
 
 def _pixelate(x, s, gens):
@@ -158,8 +148,7 @@ def _jpeg_compression(x, s, gens):
     for i, img in enumerate(as_uint8):  # PIL's libjpeg, one image at a time (~30 us each at 28x28)
         buf = io.BytesIO()
         Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img).save(buf, format="JPEG", quality=quality)
-        decoded = np.asarray(Image.open(buf))
-        out[i] = decoded[..., None] if decoded.ndim == 2 else decoded
+        out[i] = np.asarray(Image.open(buf)).reshape(img.shape)  # grayscale decodes to [H, W]
     return torch.from_numpy(out).permute(0, 3, 1, 2).float() / 255.0
 
 
@@ -170,13 +159,11 @@ def _elastic_transform(x, s, gens):
     field = _separable_blur(field, sigma=3.0)  # Simard et al.'s smooth random field (sigma ~ 4 for MNIST's 28px)
     field = field / field.std(dim=(1, 2, 3), keepdim=True).clamp(min=1e-8) * amplitude  # [N, 2, H, W] pixels
     ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
-    gx = (xs + field[:, 0]) * 2 / (w - 1) - 1  # [N, H, W] in grid_sample's [-1, 1]
-    gy = (ys + field[:, 1]) * 2 / (h - 1) - 1
-    grid = torch.stack([gx, gy], dim=-1)  # [N, H, W, 2]
+    # [N, H, W, 2]: (x, y) in grid_sample's [-1, 1]
+    grid = torch.stack([(xs + field[:, 0]) * 2 / (w - 1) - 1, (ys + field[:, 1]) * 2 / (h - 1) - 1], dim=-1)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=True)
 
 
-# ----------------------------------------------------------------------------- domain shifts
 def _sobel_edges(x: torch.Tensor) -> torch.Tensor:
     """Per-channel Sobel gradient magnitude, scaled so each image's strongest edge is 1."""
     kx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
@@ -245,7 +232,6 @@ def check_shift(name, severity, arg: str = "name", also: tuple[str, ...] = ()) -
 def apply_shift(images: torch.Tensor, name: str, severity: int = 3, seed: int = 0,
                 indices: torch.Tensor | None = None) -> torch.Tensor:
     """Corrupt or re-render a batch of images: [N, C, H, W] float in [0, 1] (C = 1 or 3), in and out.
-
     Args:
         name: one of ``list_shifts()``.
         severity: 1 (mild) .. 5 (strong); for domain shifts, the rendering's blend weight / 5.
@@ -265,9 +251,8 @@ def apply_shift(images: torch.Tensor, name: str, severity: int = 3, seed: int = 
         lo, hi = (float(v) for v in torch.aminmax(images.detach()))  # NaN propagates through both
         if not (0.0 <= lo and hi <= 1.0):
             raise ValueError(f"Expected `images` in [0, 1], but got values in [{lo}, {hi}]")
-    if indices is None:
-        indices = torch.arange(len(images))
-    elif len(indices) != len(images):
+    indices = torch.arange(len(images)) if indices is None else indices
+    if len(indices) != len(images):
         raise ValueError(f"Expected one index per image, but got {len(indices)} indices for {len(images)} images")
     gens = _image_generators(seed, name, indices) if name in _RANDOM else []
     return fn(images.detach().float().cpu(), severity - 1, gens).clamp(0.0, 1.0).to(images.dtype)
@@ -275,7 +260,6 @@ def apply_shift(images: torch.Tensor, name: str, severity: int = 3, seed: int = 
 
 class ShiftedDataset(Dataset):
     """A data set with every image shifted on first use, then kept in memory (labels, identity known up front).
-
     Args:
         dataset: a data set with ``images_float()`` -> [N, C, H, W] in [0, 1] (e.g. Fashion-MNIST).
         name, severity, seed: as for :func:`apply_shift`.
@@ -287,8 +271,7 @@ class ShiftedDataset(Dataset):
         check_shift(name, severity)
         self._clean, self.name, self.severity, self.seed, self.chunk = dataset, name, severity, seed, chunk
         self._images: torch.Tensor | None = None
-        self.labels = dataset.labels
-        self.class_names = list(dataset.class_names)
+        self.labels, self.class_names = dataset.labels, list(dataset.class_names)
         self.identity = {**dataset.identity, "shift": name, "severity": severity, "shift_seed": seed}
 
     @property

@@ -17,9 +17,8 @@ from vlmcal.metrics.toplabel import _probs_block, _row_blocks, _work_dtype, top_
 
 def reliability_data(scores, labels, n_bins: int = 15, convention: Convention = "right",
                      inputs: Inputs = "probs") -> ReliabilityData:
-    """Reliability-diagram data of top-label predictions: per bin, count, mean confidence, accuracy.
-
-    Arguments as :func:`ece`; draw the result with ``vlmcal.papers.common.figures.plot_reliability_diagram``."""
+    """Reliability-diagram data of top-label predictions: per bin, count, mean confidence, accuracy. Arguments as
+    :func:`ece`; draw the result with ``vlmcal.papers.common.figures.plot_reliability_diagram``."""
     conf, ok = top_label(scores, labels, inputs)
     return bin_statistics(conf, ok, n_bins=n_bins, convention=convention)
 
@@ -46,7 +45,6 @@ def ece_weighted(confidences, correct, weights, n_bins: int = 15, convention: Co
 
     For bootstraps: rows of ``confidences``/``correct`` are runs on the same N images, rows of ``weights`` resamples.
     ``sum_b |sum_i w_i (conf_i - hit_i) [i in b]| / sum_i w_i`` is, for integer weights, exactly the resampled ECE.
-
     Args:
         confidences, correct: [R, N] values in [0, 1] and booleans.
         weights: [S, N] non-negative weights, each row with a positive sum (a row of ones: plain ECE).
@@ -86,14 +84,12 @@ def ece_weighted(confidences, correct, weights, n_bins: int = 15, convention: Co
 
 def mce(probs, labels, n_bins: int = 15, convention: Convention = "right", inputs: Inputs = "probs") -> float:
     """Maximum calibration error, in [0, 1]: the largest ``|acc_b - conf_b|`` over non-empty equal-width bins.
-
     Arguments as :func:`ece`."""
     return reliability_data(probs, labels, n_bins, convention, inputs).mce
 
 
 def adaptive_ece(probs, labels, n_bins: int = 15, convention: Convention = "right", inputs: Inputs = "probs") -> float:
     """ECE with equal-mass bins, in [0, 1]: edges 0, the k / n_bins quantiles of the top-label confidences, and 1.
-
     Arguments as :func:`ece`; the quantiles interpolate linearly (numpy's default)."""
     _check_n_bins(n_bins)
     conf, ok = top_label(probs, labels, inputs)
@@ -122,21 +118,18 @@ def classwise_ece(probs, labels, n_bins: int = 15, convention: Convention = "rig
 
 def brier_score(probs, labels, inputs: Inputs = "probs") -> float:
     """Multiclass Brier score (Brier, 1950; not divided by C): mean of sum_c (p_c - 1[y = c])^2, in [0, 2].
-
     Arguments as :func:`ece`."""
     s, y = _check_pair(probs, labels, inputs)
     total = 0.0
     for rows in _row_blocks(*s.shape):
         p = _probs_block(s[rows], inputs)  # [r, C]
         p_true = p.gather(1, y[rows, None])[:, 0].to(torch.float64)  # [r]
-        sq = (p * p).sum(dim=1).to(torch.float64)  # [r]
-        total += float((sq - 2.0 * p_true + 1.0).sum())  # sum_c p_c^2 - 2 p_y + 1
+        total += float(((p * p).sum(dim=1).to(torch.float64) - 2.0 * p_true + 1.0).sum())  # sum_c p_c^2 - 2 p_y + 1
     return total / s.shape[0]
 
 
 def nll(probs, labels, inputs: Inputs = "probs") -> float:
     """Mean negative log-likelihood of the labels (cross-entropy), in nats.
-
     From logits ``logsumexp(z) - z_y`` (stable at CLIP's scale); from probs ``-log p_y`` (``inf`` if ``p_y = 0``).
     Arguments as :func:`ece`."""
     s, y = _check_pair(probs, labels, inputs)
@@ -163,7 +156,6 @@ def mean_confidence(probs, labels, inputs: Inputs = "probs") -> float:
 
 def confidence_gap(probs, labels, inputs: Inputs = "probs") -> float:
     """Mean confidence minus accuracy: > 0 over-confident, < 0 under-confident.
-
     Example:
         >>> p = np.array([[0.9, 0.1], [0.8, 0.2]])
         >>> round(confidence_gap(p, np.array([0, 1])), 4)  # confidence 0.85, accuracy 0.5
@@ -189,15 +181,14 @@ def per_class_table(scores, labels, class_names=None, n_bins: int = 15, inputs: 
     n_bins = _check_n_bins(n_bins)
     s, y = _check_pair(scores, labels, inputs)
     conf, ok = top_label(s, y, inputs)
-    names = list(class_names) if class_names is not None else list(range(s.shape[1]))
+    names = list(range(s.shape[1]) if class_names is None else class_names)
     if len(names) != s.shape[1]:
         raise ValueError(f"Expected {s.shape[1]} `class_names`, but got {len(names)}")
     rows = []
     for c in torch.unique(y).tolist():
         mask = y == c
         data = bin_statistics(conf[mask], ok[mask], n_bins=n_bins)
-        acc = float(ok[mask].to(torch.float64).mean())
-        mean_conf = float(conf[mask].to(torch.float64).mean())
+        acc, mean_conf = (float(t[mask].to(torch.float64).mean()) for t in (ok, conf))
         rows.append({"class": names[c], "n": data.n, "accuracy": acc, "mean confidence": mean_conf,
                      "gap": mean_conf - acc, "ECE": data.ece})
     return pd.DataFrame(rows).set_index("class")

@@ -94,7 +94,6 @@ class DefaultBackbone(Backbone):
 def load_default(name: str = "default", device: str | torch.device | None = None, cache_dir: str | Path | None = None,
                  progress: bool = True, config: StandInConfig | None = None) -> DefaultBackbone:
     """A default stand-in VLM: loaded from the cache, or trained (and cached) on first use; its ``card`` says how.
-
     Args:
         name, config: one of ``list_default_variants()``; or any name, with a custom ``StandInConfig`` (for tests).
         device: where to run (default: CUDA if present, else CPU). Training runs on CPU.

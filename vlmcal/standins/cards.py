@@ -76,7 +76,6 @@ def _mean(values: list[float]) -> float:
 @dataclass(frozen=True)
 class CardResults:
     """What a model scores on the first ``n_test`` images of the Fashion-MNIST test split.
-
     Attributes:
         rows: one dict per (data set, prompt): ``shift``, ``severity``, ``coverage``, ``prompt`` ("-" for a
             classifier), ``accuracy`` and ``ece``.
@@ -158,9 +157,7 @@ def _measure(model: Backbone | Classifier, images: torch.Tensor, labels: torch.T
 def measure_card(model: Backbone | Classifier, n: int | None = None,
                  cache_dir: str | os.PathLike | None = None) -> CardResults:
     """What a stand-in scores on the clean and ``CARD_SHIFTS`` test split: read from the cache, or measured and cached.
-
     Args:
-        model: a stand-in VLM (``vlmcal.standins.load_default``) or the supervised baseline (``load_supervised``).
         n: use the first n test images (None: all 10,000).
     Raises:
         ValueError: ``model`` is not a stand-in (e.g. an open_clip model), or ``n`` is not positive.
@@ -192,13 +189,10 @@ def card_markdown(model: Backbone | Classifier, n: int | None = None, cache_dir:
     return card.to_markdown() + "\n\n" + measure_card(model, n, cache_dir).to_markdown()
 
 
-# ----------------------------------------------------------------------------- the family, side by side
 def load_family(names: Sequence[str], device: str | torch.device | None = None,
                 cache_dir: str | os.PathLike | None = None) -> list[Backbone | Classifier]:
     """Stand-ins and supervised baselines by name, in that order, every name checked before any is loaded (or trained).
-
     Args:
-        names: names from ``vlmcal.standins.list_default_variants()`` and ``SUPERVISED_VARIANTS``.
         device, cache_dir: as for :func:`vlmcal.standins.load_default`.
     Raises:
         ValueError: a name is neither a stand-in VLM nor a supervised baseline.
@@ -224,14 +218,13 @@ FAMILY_GROUPS: dict[str, tuple[str, ...]] = {
 def _group_label(labels: list[str]) -> str:
     """One coverage label for a group of rows: the label when all agree, else the counts of each."""
     counts = Counter(labels)
-    mixed = ", ".join(f"{counts[label]} {label}" for label in COVERAGE_LABELS if label in counts)
-    return labels[0] if len(counts) == 1 else f"mixed: {mixed}"
+    return labels[0] if len(counts) == 1 else "mixed: " + ", ".join(
+        f"{counts[label]} {label}" for label in COVERAGE_LABELS if label in counts)
 
 
 def family_table(models: Sequence[Backbone | Classifier], n: int | None = None,
                  cache_dir: str | os.PathLike | None = None) -> "pd.DataFrame":
     """One row per model (:func:`load_family`): learned logit scale, clean and shifted accuracy and ECE from its card.
-
     Args:
         n, cache_dir: as for :func:`measure_card`.
     Returns:

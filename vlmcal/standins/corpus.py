@@ -2,11 +2,9 @@
 
 A scene holds 1 to 4 train items (``ITEM_COUNT_PROBS``) on a 28x28 canvas: one at 16-28 px, two side by side (or
 stacked) at 11-14 px, three or four in random quadrants at 10-14 px. A fraction ``p_styled`` is rendered in a shift of
-a ``COVERED_FAMILIES`` family (severity 1-5); ``HELD_OUT_FAMILIES`` is ImageNet-C's "digital" category, which no scene
-shows. Captions name the items in one of ``SCENE_CAPTION_FORMS``, sometimes with positions or the style; none is an
-evaluation prompt. ``kind="task"`` is the ablation: single clean items, captioned by a ``CAPTION_POOL`` form of their
-class.
-
+a ``COVERED_FAMILIES`` family (severity 1-5); no scene shows ``HELD_OUT_FAMILIES`` (ImageNet-C's "digital"). Captions
+name the items in one of ``SCENE_CAPTION_FORMS``, sometimes with positions or the style; none is an evaluation
+prompt. ``kind="task"`` is the ablation: single clean items, captioned by a ``CAPTION_POOL`` form of their class.
 Example:
     >>> corpus = make_corpus(CorpusConfig(n_scenes=8))
     >>> corpus.images.shape, len(corpus.captions_per_scene())
@@ -68,7 +66,6 @@ def held_out_shifts(families: tuple[str, ...] = COVERED_FAMILIES) -> tuple[str, 
 @dataclass(frozen=True)
 class CorpusConfig:
     """What a pretraining corpus holds; every default is the ``default`` stand-in's.
-
     Attributes:
         kind: ``"scenes"`` (captioned scenes, some styled) or ``"task"`` (single clean items; the ablation).
         n_scenes: how many scenes (``"task"``: a seeded subset of that many train items; None: all 60,000).
@@ -114,7 +111,6 @@ class CorpusConfig:
 @dataclass(frozen=True)
 class Corpus:
     """A generated corpus: images, captions and what each scene holds.
-
     Attributes:
         images: [N, 1, 28, 28] float32 in [0, 1].
         captions, caption_ids: the K distinct captions; [N] each scene's caption, an index into ``captions``.
@@ -155,9 +151,8 @@ class Corpus:
 def _noun(label: int, count: int) -> str:
     """``"a coat"``, ``"an ankle boot"``, ``"two dresses"``."""
     name = FASHION_MNIST_CLASSNAMES[label]
-    if count == 1:
-        return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
-    return f"{_NUMBERS[count]} {_PLURALS.get(name, name + 's')}"
+    article = "an" if name[0] in "aeiou" else "a"
+    return f"{article} {name}" if count == 1 else f"{_NUMBERS[count]} {_PLURALS.get(name, name + 's')}"
 
 
 def _items_phrase(labels: list[int]) -> str:
