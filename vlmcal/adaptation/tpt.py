@@ -362,13 +362,9 @@ def tpt_reference(backbone: Backbone, images: torch.Tensor, class_names: Sequenc
 
 @dataclass(frozen=True)
 class ZeroResult:
-    """What ZERO gives for B images.
-
-    Attributes:
-        votes: [B, C] how many of the confident views predict each class (+1 for the class that broke a tie).
-        probs: [B, C] ``votes`` normalised: the confidence is the winner's vote share.
-        initial_logits: [B, C] zero-shot logits of the original views with ``init_phrase``.
-    """
+    """What ZERO gives for B images: ``votes`` [B, C], how many confident views predict each class (+1 for the class
+    that broke a tie); ``probs``, the votes normalised (the confidence is the winner's vote share); ``initial_logits``
+    [B, C], zero-shot on the original views with ``init_phrase``."""
 
     votes: torch.Tensor
     probs: torch.Tensor
@@ -376,12 +372,11 @@ class ZeroResult:
 
 
 def _zero_vote(logits: torch.Tensor, n_kept: int) -> torch.Tensor:
-    """ZERO's vote for one image, as its code (FarinaMatteo/zero, ttas/zero.py) casts it: [V, C] logits -> [C] votes.
+    """ZERO's vote for one image, as its code casts it (FarinaMatteo/zero, ttas/zero.py): [V, C] logits -> [C] votes.
 
-    The ``n_kept`` lowest-entropy views each give one vote to their top class (a softmax at zero temperature). A tie
-    is broken greedily: the first of the other views, by increasing entropy, whose top class is tied wins it (else
-    the tied class with the highest logit on the most confident of them), and gets one more vote.
-    """
+    The ``n_kept`` lowest-entropy views each vote for their top class (a softmax at zero temperature). A tie goes to
+    the first other view, by increasing entropy, whose top class is tied (else the tied class with the highest logit
+    on the most confident of them), which gets one more vote."""
     order = confident_views(logits, logits.shape[0])  # [V] by increasing entropy
     votes = torch.bincount(logits[order[:n_kept]].argmax(-1), minlength=logits.shape[-1]).float()  # [C]
     tied = (votes == votes.max()).nonzero().flatten()

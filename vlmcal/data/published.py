@@ -90,8 +90,8 @@ def imagenet_subset(name: str) -> tuple[int, ...]:
 
 def dataset_template(spec: str) -> str:
     """The one prompt template that TPT and CoOp use for a spec's data set (``"a photo of a {}."`` by default)."""
-    kind, _, rest = spec.partition(":")
-    return COOP_DATASETS[rest.partition(":")[0]][3] if kind == "coop" and rest.partition(":")[0] in COOP_DATASETS else "a photo of a {}."
+    kind, name = spec.split(":")[:2] if spec.count(":") >= 2 else (spec, "")
+    return COOP_DATASETS[name][3] if kind == "coop" and name in COOP_DATASETS else "a photo of a {}."
 
 
 def _images(folder: Path) -> list[Path]:
@@ -107,26 +107,19 @@ def _found(names: list[str]) -> str:
     return f"found {len(names)} folder{'s' * (len(names) != 1)}" + (f" named {shown}" if names else "")
 
 
-def _class_folders(spec: str, root: Path, expected: list[str], what: str) -> list[Path]:
-    """The class folders ``root/<name>`` for ``expected`` names, in that order; any other layout is an error."""
+def _folder_dataset(spec: str, root: Path, expected: list[str], what: str, class_names: list[str], identity: dict,
+                    transform, imagenet_classes=None) -> ImageFileDataset:
+    """The images of the class folders ``root/<name>``, labelled by the order of ``expected``; any other layout is an error."""
     found = _folders(root)
     if sorted(found) != sorted(expected):
         extra = sorted(set(found) - set(expected))
         detail = f"; not expected: {', '.join(extra[:5])}" if extra and len(found) == len(expected) else ""
         raise FileNotFoundError(f"{spec}: expected {len(expected)} {what} folders under {root}, {_found(found)}{detail}")
-    return [root / name for name in expected]
-
-
-def _from_folders(spec: str, folders: list[Path], class_names: list[str], identity: dict, transform,
-                  imagenet_classes=None) -> ImageFileDataset:
-    files, labels = [], []
-    for label, folder in enumerate(folders):
-        images = _images(folder)
-        files += images
-        labels += [label] * len(images)
+    per_class = [_images(root / name) for name in expected]
+    files, labels = [f for images in per_class for f in images], [k for k, images in enumerate(per_class) for _ in images]
     if not files:
-        raise FileNotFoundError(f"{spec}: found the class folders under {folders[0].parent} but no image in them "
-                                f"(expected files such as {folders[0]}/0001.JPEG)")
+        raise FileNotFoundError(f"{spec}: found the class folders under {root} but no image in them "
+                                f"(expected files such as {root / expected[0]}/0001.JPEG)")
     return ImageFileDataset(files, labels, class_names, {**identity, "n": len(files)}, transform, imagenet_classes)
 
 
@@ -143,16 +136,15 @@ def _imagenet_family(kind: str, spec: str, root: Path, split: str, transform) ->
         if split == "train" and not folder.is_dir():
             raise FileNotFoundError(f"{spec}: expected the training set in {folder}/<wnid>/, found no such folder")
         folder = folder if folder.is_dir() else root
-        return _from_folders(spec, _class_folders(spec, folder, wnids, "WordNet-id"), names, identity, transform)
+        return _folder_dataset(spec, folder, wnids, "WordNet-id", names, identity, transform)
     _test_only(spec, split)
     if kind == "imagenet-v2":  # folder "10" is class 10: the folders are ordered as numbers, not as strings
-        folders = _class_folders(spec, root, [str(k) for k in range(1000)], "class-index (0 … 999)")
-        return _from_folders(spec, folders, names, identity, transform)
+        return _folder_dataset(spec, root, [str(k) for k in range(1000)], "class-index (0 … 999)", names, identity, transform)
     if kind == "imagenet-sketch":
-        return _from_folders(spec, _class_folders(spec, root, wnids, "WordNet-id"), names, identity, transform)
+        return _folder_dataset(spec, root, wnids, "WordNet-id", names, identity, transform)
     subset = list(imagenet_subset(kind))
-    folders = _class_folders(spec, root, [wnids[k] for k in subset], f"{kind.upper().replace('IMAGENET', 'ImageNet')} WordNet-id")
-    return _from_folders(spec, folders, [names[k] for k in subset], identity, transform, imagenet_classes=subset)
+    what = f"{kind.upper().replace('IMAGENET', 'ImageNet')} WordNet-id"
+    return _folder_dataset(spec, root, [wnids[k] for k in subset], what, [names[k] for k in subset], identity, transform, subset)
 
 
 def _imagenet_c(spec: str, arguments: list[str], root: Path, split: str, transform) -> ImageFileDataset:
@@ -167,7 +159,7 @@ def _imagenet_c(spec: str, arguments: list[str], root: Path, split: str, transfo
                                 f"{_found(_folders(root / arguments[0]))}")
     identity = {"dataset": "imagenet-c", "corruption": arguments[0], "severity": arguments[1], "root": str(root.resolve())}
     wnids = list(imagenet_wnids())
-    return _from_folders(spec, _class_folders(spec, folder, wnids, "WordNet-id"), list(imagenet_classnames()), identity, transform)
+    return _folder_dataset(spec, folder, wnids, "WordNet-id", list(imagenet_classnames()), identity, transform)
 
 
 def _list_file(spec: str, path: Path, expected: str) -> list[str]:
@@ -211,8 +203,8 @@ def _coop(spec: str, arguments: list[str], root: Path, split: str, transform) ->
     if name == "imagenet":  # "<wnid> <class name>" lines, images/{train,val}/<wnid>/
         pairs = [line.split(maxsplit=1) for line in _list_file(spec, folder / split_file, "CoOp's classnames.txt")]
         split_folder = images / ("val" if split == "test" else "train")
-        folders = _class_folders(spec, split_folder, [wnid for wnid, _ in pairs], "WordNet-id")
-        return _from_folders(spec, folders, [n.strip() for _, n in pairs], identity, transform)
+        return _folder_dataset(spec, split_folder, [w for w, _ in pairs], "WordNet-id", [n.strip() for _, n in pairs], identity,
+                               transform)
     if name == "fgvc_aircraft":  # "<image id> <variant>" lines; variants.txt gives the class order
         classes = [c.strip() for c in _list_file(spec, folder / "variants.txt", "FGVC-Aircraft's variants.txt")]
         rows = [line.split(maxsplit=1) for line in _list_file(spec, folder / split_file.format(split=split), "its split list")]

@@ -153,3 +153,16 @@ def test_noise_reason_states_interval_bar_half_width_and_margin():
     assert noise_reason("the ECE rise", rise, test, 0.05, 0.05, kind="points", width_kind="percent", unit=" points") == (
         "not testable at this sample size: the 95% CI of the ECE rise [-3.00, +7.00] points contains the bar "
         "(+5.00 points) and its half-width 5.00 points is not below the margin of 5.00 points")
+
+
+def test_compare_verdicts_sets_each_outcome_beside_the_other_builds():
+    from vlmcal.papers.common.verdict import compare_verdicts
+
+    here = [Verdict("C1", "s", "p", "ECE 0.10", "", True, "b"), Verdict("C2", "s", "p", "ECE 0.20", "", False, "b"),
+            Verdict("C3", "s", "p", "m", "", None, "b", why="noise")]
+    there = [Verdict("C1", "s", "p", "ECE 0.12", "", True, "b"), Verdict("C2", "s", "p", "ECE 0.05", "", True, "b")]
+    lines = compare_verdicts(here, there).splitlines()
+    assert lines[0] == "**1** of the 2 claims in both builds have the same outcome here as in the default book."
+    assert lines[4] == "| C1 | ✓&nbsp;holds | ✓&nbsp;holds | yes | ECE 0.10 | ECE 0.12 |"
+    assert lines[5] == "| C2 | ✗&nbsp;does&nbsp;not&nbsp;hold | ✓&nbsp;holds | **no** | ECE 0.20 | ECE 0.05 |"
+    assert lines[6] == "| C3 | –&nbsp;not&nbsp;tested | – | – | m | – |"

@@ -103,12 +103,9 @@ def combine_tests(tests: list[bool | None]) -> bool | None:
 
 def noise_reason(what: str, interval: BootstrapResult, test: BarTest, bar: float, margin: float,
                  kind: str = "ece_change", width_kind: str = "ece", unit: str = "", bar_kind: str | None = None) -> str:
-    """Why a :class:`BarTest` was left open: the interval, the bar, its half-width and the margin, in words.
-
-    ``kind`` formats the interval (and the bar, unless ``bar_kind``: ``"g"`` shows a bar of 0 as ``0``),
-    ``width_kind`` the half-width and the margin (kinds of :func:`~vlmcal.papers.common.verdict.render`);
-    ``unit`` follows each (``" points"``).
-    """
+    """Why a :class:`BarTest` was left open, in words; ``kind`` formats the interval and the bar (unless ``bar_kind``:
+    ``"g"`` shows 0 as ``0``), ``width_kind`` the half-width and margin (:func:`~vlmcal.papers.common.verdict.render`'s
+    kinds), and ``unit`` follows each (``" points"``)."""
     numbers = dict(lower=interval.lower, upper=interval.upper, bar=bar, half=test.half_width, margin=margin)
     return render(
         f"not testable at this sample size: the 95% CI of {what} [{{lower:{kind}}}, {{upper:{kind}}}]{unit} contains "

@@ -58,11 +58,8 @@ class Verdict:
     @classmethod
     def of(cls, claim: str, *, holds: bool | None, backbone: str, numbers: Mapping[str, float], measured: str,
            interval: str = "", why: str = "", paper_figure: str | None = None) -> "Verdict":
-        """A claim's verdict from its numbers and the templates that state them (rendered by :func:`render`).
-
-        The statement comes from ``paper_values.csv`` (row ``<claim>_statement``), and so does the
-        paper's figure unless ``paper_figure`` is given.
-        """
+        """A claim's verdict from its numbers and the templates that state them (:func:`render`); the statement and
+        (unless given) the paper's figure come from ``paper_values.csv``, row ``<claim>_statement``."""
         numbers = {name: _plain(value) for name, value in numbers.items()}
         return cls(
             claim=claim, statement=paper_value(f"{claim.lower()}_statement")["quantity"],
@@ -328,12 +325,8 @@ def verdict_details(verdicts: Sequence[Verdict]) -> str:
 
 
 def compare_verdicts(verdicts: Sequence[Verdict], baseline: Sequence[Verdict], baseline_name: str = "default book") -> str:
-    """Each claim's outcome here beside its outcome in ``baseline`` (another build's verdicts), as a Markdown table.
-
-    Returns:
-        GitHub-flavoured Markdown: a count of the claims whose outcome agrees, then one row per claim
-        of either build (a claim only one of them has shows "–" for the other).
-    """
+    """Each claim's outcome here beside its outcome in ``baseline`` (another build's verdicts), as Markdown: how many
+    agree, then one row per claim of either build ("–" where a build lacks it)."""
     here, there = {v.claim: v for v in verdicts}, {v.claim: v for v in baseline}
     claims = sorted(set(here) | set(there), key=_claim_order)
     both = [c for c in claims if c in here and c in there]
