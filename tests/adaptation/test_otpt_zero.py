@@ -108,3 +108,18 @@ def test_bad_otpt_settings_are_explained():
         TPTSettings(otpt_lambda=-1.0)
     with pytest.raises(ValueError, match="Expected `text_chunk` to be an integer >= 0"):
         TPTSettings(text_chunk=-5)
+
+
+def test_text_chunk_caps_the_prompts_per_pass_without_changing_the_result(openclip_tiny, monkeypatch):
+    images = _images(openclip_tiny, 3)
+    whole = tpt_batched(openclip_tiny, images, NAMES, TPTSettings(n_views=8, selection=0.25))
+    sizes, encode = [], openclip_tiny.encode_text_with_context
+
+    def recording(context, names):
+        sizes.append(len(names))
+        return encode(context, names)
+
+    monkeypatch.setattr(openclip_tiny, "encode_text_with_context", recording)
+    chunked = tpt_batched(openclip_tiny, images, NAMES, TPTSettings(n_views=8, selection=0.25, text_chunk=4))
+    assert max(sizes[1:]) <= 4 and sum(sizes[1:]) == 3 * len(NAMES)  # after the shared step: 15 prompts, 4 at a time
+    torch.testing.assert_close(chunked.logits, whole.logits, atol=1e-4, rtol=1e-4)

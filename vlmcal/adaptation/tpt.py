@@ -243,10 +243,10 @@ def _regularised(loss: torch.Tensor, txt: torch.Tensor, settings: TPTSettings) -
 def _encode(backbone: Backbone, contexts: torch.Tensor, names: list[str], chunk: int = 0) -> torch.Tensor:
     """[N, M, W] contexts -> [N, K, D] class text features, ``chunk`` prompts per text-tower pass at most (0: one pass)."""
     n, k = len(contexts), len(names)
-    step = max(1, chunk // k) if chunk else n  # contexts per pass
+    prompts, labels = contexts.repeat_interleave(k, dim=0), names * n  # [N*K, M, W]: one prompt per (context, class)
+    step = chunk or n * k
     with _autocast(backbone.device):
-        parts = [backbone.encode_text_with_context(contexts[i:i + step].repeat_interleave(k, dim=0),
-                                                   names * len(contexts[i:i + step])) for i in range(0, n, step)]
+        parts = [backbone.encode_text_with_context(prompts[i:i + step], labels[i:i + step]) for i in range(0, n * k, step)]
     return torch.cat(parts).float().view(n, k, -1)  # [N*K, D] -> [N, K, D]
 
 
