@@ -131,6 +131,7 @@ def sandbox(tmp_path_factory):
 
 
 def _run(command: str, cwd: Path, tmp_path: Path) -> subprocess.CompletedProcess:
+    (tmp_path / "verdicts").mkdir(exist_ok=True)  # where pages record verdicts, and the summary page reads them
     env = dict(os.environ, HF_HUB_OFFLINE="1", VLMCAL_CACHE_DIR=str(tmp_path / "cache"),
                VLMCAL_VERDICT_DIR=str(tmp_path / "verdicts"), CUDA_VISIBLE_DEVICES="")
     env.pop("VIRTUAL_ENV", None)
