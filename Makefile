@@ -1,7 +1,7 @@
 # vlmcal: two commands build everything from a fresh clone.
 #   make test   set up .venv, system data and notebooks, then run pytest (every test)
 #   make test-fast   the same set-up, then the tests that train no model and run no notebook
-#   make book   the same set-up, execute every notebook with papermill, then `jb build -W book/`
+#   make book   the same set-up, then `jb build -W book/`, which first executes the pages that are missing or stale
 # Both are idempotent: a second run redoes only what changed.
 
 SHELL := /bin/bash
@@ -27,14 +27,12 @@ INSTALLED := $(VENV)/.installed
 MATHJAX := book/_vendor/mathjax/tex-chtml.js
 NB_SOURCES := $(sort $(wildcard notebooks/*.py))
 NB_IPYNB := $(NB_SOURCES:.py=.ipynb)
-NB_BOOK := $(patsubst notebooks/%.py,book/notebooks/%.ipynb,$(NB_SOURCES))
-LIB_FILES := $(shell find vlmcal -type f \( -name '*.py' -o -name '*.csv' -o -name '*.json' \) 2>/dev/null)
 
-.PHONY: setup test test-fast book notebooks system-data bytecode clean help
+.PHONY: setup test test-fast book system-data bytecode clean help
 help:
 	@echo "make test   - set up, then run the test suite"
 	@echo "make test-fast - set up, then the fast tests (pytest -m 'not slow')"
-	@echo "make book   - set up, execute every notebook, build the site in book/_build/html"
+	@echo "make book   - set up, then jb build book/: the stale pages are executed, the site is built in book/_build/html"
 
 setup: $(INSTALLED) system-data $(MATHJAX) $(NB_IPYNB) bytecode
 
@@ -71,26 +69,19 @@ $(MATHJAX):
 notebooks/%.ipynb: notebooks/%.py | $(INSTALLED)
 	$(BIN)/jupytext --quiet --to ipynb --output $@ $<
 
-notebooks: setup $(NB_BOOK)
-
-# The summary page collects the verdicts the other pages record, so it runs last.
-SUMMARY := book/notebooks/claims_summary.ipynb
-$(SUMMARY): $(filter-out $(SUMMARY),$(NB_BOOK))
-
-book/notebooks/%.ipynb: notebooks/%.ipynb $(LIB_FILES) | $(INSTALLED) system-data
-	$(PY) -m vlmcal.book.run $< $@
-
 test: setup
 	$(BIN)/pytest
 
 test-fast: setup
 	$(BIN)/pytest -m "not slow"
 
+# `jb build book/` is the whole build: the book's extension (book/_ext/execute_pages.py) first runs
+# every page that is missing or older than its source or vlmcal's files, through the book's runner.
 # A jb build killed midway may leave Sphinx's caches half-written: the marker, there only while jb
 # build runs (or after it was killed by a signal), makes the next build start them afresh.
 UNFINISHED := book/_build/.jb-build-unfinished
-book: notebooks
-	@echo "== jb build -W book/"
+book: setup | system-data
+	@echo "== jb build -W book/ (the stale pages first)"
 	rm -rf book/_build/html
 	if [ -e $(UNFINISHED) ]; then rm -rf book/_build/.doctrees book/_build/jupyter_execute; fi
 	mkdir -p book/_build && touch $(UNFINISHED)

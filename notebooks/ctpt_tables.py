@@ -56,7 +56,8 @@
 # %% tags=["parameters"]
 backbone = "default"  # the VLM tuned at test time (a stand-in, or openclip:<arch>:<pretrained>)
 dataset = "fashion-mnist"  # data-set spec: fashion-mnist, cifar10:/path, imagefolder:/path
-shifts = ["gaussian_noise", "contrast", "sketch"]  # the shifted sets (a corruption, a digital shift, a rendition)
+shifts = ["gaussian_noise", "contrast", "sketch"]  # the shifted sets, as Table 2 (shift names, or data-set specs: "imagenet-a:/data/imagenet-a")
+fine_grained = []  # more sets beside `dataset`, as Table 1's fine-grained sets (data-set specs: "coop:dtd:/data")
 severity = 3  # severity of every shift (1..5)
 n_images = 192  # evaluation images per set, a stratified subset (0: every test image not used for calibration)
 n_calibration = 96  # labelled clean images, disjoint from those, for TPT + TS's temperature
@@ -92,12 +93,13 @@ from vlmcal.papers.common.params import check_injected_parameters
 check_injected_parameters(page="ctpt_tables")  # plain papermill only warns about an unknown -p name
 
 settings = ctpt.TPTPageSettings(
-    backbone=backbone, dataset=dataset, shifts=shifts, severity=severity, n_images=n_images, n_calibration=n_calibration,
+    backbone=backbone, dataset=dataset, shifts=shifts, fine_grained=fine_grained, severity=severity, n_images=n_images, n_calibration=n_calibration,
     ensemble=ensemble, lambda_clean=lambda_clean, lambda_shifted=lambda_shifted, lambdas=lambdas, augmix=augmix,
     others=others, otpt_lambda_clean=otpt_lambda_clean, otpt_lambda_shifted=otpt_lambda_shifted, zero_gamma=zero_gamma,
     n_bins=n_bins, n_resamples=n_resamples, batch_size=batch_size, device=device, cache_dir=cache_dir,
 )
-ctpt.backbone_note(settings, scope=f"{n_images or 'all'} test images per set: clean and {len(settings.shifts)} shifts at severity {severity}")
+ctpt.backbone_note(settings, scope=f"{n_images or 'all'} test images per set: clean{f' and {len(fine_grained)} more' if fine_grained else ''} "
+                                  f"and {len(settings.shifts)} shifts at severity {severity}")
 
 # %% [markdown]
 # ## 1. TPT and C-TPT on every set

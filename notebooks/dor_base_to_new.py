@@ -52,6 +52,7 @@
 # %% tags=["parameters"]
 backbone = "default"  # the VLM whose prompt is learned (a stand-in, or openclip:<arch>:<pretrained>)
 dataset = "fashion-mnist"  # data-set spec with a train and a test split
+datasets = []  # more data sets, averaged with it as the paper averages its 11 (CoOp's: "coop:eurosat:/data")
 shots = 16  # training images per base class (the papers: 16)
 epochs = 50  # passes over the shots
 batch_size = 32  # shots per step (the DOR code base: 32)
@@ -81,11 +82,12 @@ from vlmcal.papers.common.params import check_injected_parameters
 check_injected_parameters(page="dor_base_to_new")  # plain papermill only warns about an unknown -p name
 
 settings = dor.DORPageSettings(
-    backbone=backbone, dataset=dataset, shots=shots, epochs=epochs, batch_size=batch_size, seeds=seeds, pool_size=pool_size,
+    backbone=backbone, dataset=dataset, datasets=datasets, shots=shots, epochs=epochs, batch_size=batch_size, seeds=seeds, pool_size=pool_size,
     n_test=n_test, weights=weights, n_bins=n_bins, n_resamples=n_resamples, device=device, cache_dir=cache_dir,
 )
 b2n = dor.base_to_new
-dor.backbone_note(settings, scope=f"{shots} shots per base class, {len(settings.seeds)} seeds")
+dor.backbone_note(settings, scope=f"{shots} shots per base class, {len(settings.seeds)} seeds"
+                                  + (f", {1 + len(datasets)} data sets (tables and verdict: their mean)" if datasets else ""))
 
 # %% [markdown]
 # ## 1. The protocol and the outlier pool

@@ -34,7 +34,7 @@
 
 # %% tags=["parameters"]
 backbones = ["default", "default-wide", "default-mlp"]  # VLMs, classified zero-shot (three stand-ins: CNN, wide CNN, MLP)
-supervised = "supervised"  # the supervised baseline ("" for none; used on fashion-mnist only)
+supervised = "supervised"  # the supervised baseline: the stand-in on fashion-mnist, "timm:<model>" on ImageNet ("" for none)
 dataset = "fashion-mnist"  # data-set spec: fashion-mnist, cifar10:/path, imagefolder:/path
 seeds = [0, 1, 2]  # seeds of the calibration/evaluation split
 n_bins = 15  # ECE bins, as in ES

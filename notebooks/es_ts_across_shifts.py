@@ -43,13 +43,13 @@
 
 # %% tags=["parameters"]
 backbones = ["default", "default-wide", "default-mlp"]  # VLMs, classified zero-shot (three stand-ins: CNN, wide CNN, MLP)
-supervised = "supervised"  # the supervised baseline ("" for none; used on fashion-mnist only)
-dataset = "fashion-mnist"  # data-set spec: fashion-mnist, cifar10:/path, imagefolder:/path
+supervised = "supervised"  # the supervised baseline: the stand-in on fashion-mnist, "timm:<model>" on ImageNet ("" for none)
+dataset = "fashion-mnist"  # data-set spec: fashion-mnist, imagenet:/root, cifar10:/path, imagefolder:/path
 seeds = [0, 1, 2]  # seeds of the calibration/evaluation split
 n_bins = 15  # ECE bins, as in ES
 device = ""  # "" picks CUDA when present, else CPU
 cache_dir = ""  # "" uses $VLMCAL_CACHE_DIR or ~/.cache/vlmcal
-shifts = ["all"]  # shift names from vlmcal.data.shifts, or ["all"]
+shifts = ["all"]  # shift names from vlmcal.data.shifts, ["all"], or data-set specs ("imagenet-sketch:/root", "imagenet-c:/root")
 severities = [1, 2, 3, 4, 5]
 templates = "ensemble"  # prompts: CLIP's 80 templates ("ensemble"), "hard" or "dataset"
 max_samples = 0  # evaluate on at most this many test images (0: all)

@@ -71,6 +71,38 @@ def test_a_bad_profile_is_refused_before_anything_runs(tmp_path, text, error, me
         load_profile(path)
 
 
+def test_the_papers_profile_sets_the_papers_data_and_every_page_accepts_it(tmp_path, monkeypatch):
+    """The papers' profile, read with PAPERS_DATA set to a tree of the data sets' root folders: each page's settings
+    (the page's own defaults, then the profile's values) accept it, with the papers' sets on each side."""
+    import ast
+    from dataclasses import fields
+
+    import papermill as pm
+
+    from vlmcal.papers import ctpt, dor, es
+
+    with pytest.raises(ValueError, match=r"papers.yml uses \$\{PAPERS_DATA\} .*which is not set: set it"):
+        monkeypatch.delenv("PAPERS_DATA", raising=False)
+        load_profile(REPO / "book" / "profiles" / "papers.yml")
+    monkeypatch.setenv("PAPERS_DATA", str(tmp_path))
+    for folder in ("imagenet", "imagenetv2-matched-frequency", "imagenet-sketch", "imagenet-a", "imagenet-r", "imagenet-c/fog/3",
+                   "imagenet-c/fog/5"):
+        (tmp_path / folder).mkdir(parents=True)
+    profile = load_profile(REPO / "book" / "profiles" / "papers.yml")
+
+    def settings(page, cls):
+        defined = pm.inspect_notebook(str(REPO / "notebooks" / f"{page}.ipynb"))
+        values = {**{k: ast.literal_eval(v["default"]) for k, v in defined.items()}, **profile.parameters(page, list(defined))}
+        return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
+
+    study = settings("es_ts_across_shifts", es.StudySettings)
+    assert study.models == ["openclip:ViT-B-16:openai", "timm:resnet50.a1_in1k"] and study.dataset == f"imagenet:{tmp_path}/imagenet"
+    assert [c for c, _ in study.conditions][-2:] == [f"imagenet-c:fog:3:{tmp_path}/imagenet-c", f"imagenet-c:fog:5:{tmp_path}/imagenet-c"]
+    tables = settings("ctpt_tables", ctpt.TPTPageSettings)
+    assert len(tables.fine_grained) == 10 and len(tables.shifts) == 4 and tables.side(tables.fine_grained[0]) == "clean"
+    assert settings("dor_base_to_new", dor.DORPageSettings).datasets == tables.fine_grained
+
+
 def test_a_missing_profile_says_where_the_profiles_are(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"profile .*nope.yml does not exist \(the book's profiles are in .*book/profiles\)"):
         load_profile(tmp_path / "nope.yml")

@@ -612,3 +612,35 @@ def test_bootstrap_weights_draws_the_same_resamples_as_bootstrap_rows():
         M.bootstrap_weights(lambda w: w.sum(), 500, n_resamples=10)
     with pytest.raises(ValueError, match="`n_resamples` to be an integer larger than 0"):
         M.bootstrap_weights(lambda w: w.sum(dim=1), 500, n_resamples=0)
+
+def test_paired_bootstrap_resamples_each_image_set_apart_as_a_reference_loop():
+    """Runs on two image sets of different sizes: the interval equals a one-resample-at-a-time loop over the same
+    stratified draws (``bootstrap_rows``), each figure computed by ``outcome_figures`` on the drawn rows."""
+    from vlmcal.metrics.paired import outcome_figures, paired_bootstrap
+
+    gen = torch.Generator().manual_seed(4)
+    sizes = {"a": 30, "b": 17}
+    outcomes = {(s, m): (torch.rand(n, generator=gen), torch.rand(n, generator=gen) < 0.6) for s, n in sizes.items() for m in ("x", "y")}
+    groups = {key: key[0] for key in outcomes}
+
+    def figure(per_key):  # the mean over sets of x's ECE minus y's
+        return sum(per_key[(s, "x")]["ece"] - per_key[(s, "y")]["ece"] for s in sizes) / 2
+
+    got = paired_bootstrap(outcomes, figure, n_bins=5, n_resamples=40, seed=2, groups=groups)
+    strata = torch.repeat_interleave(torch.arange(2), torch.tensor(list(sizes.values())))
+
+    def by_loop(rows):
+        rows = torch.as_tensor(rows)
+        total = 0.0
+        for k, s in enumerate(sizes):
+            own = rows[strata[rows] == k] - (0 if k == 0 else sizes["a"])  # the drawn rows of this set
+            total += (outcome_figures(*(t[own] for t in outcomes[(s, "x")]), 5)["ece"]
+                      - outcome_figures(*(t[own] for t in outcomes[(s, "y")]), 5)["ece"])
+        return total / 2
+
+    from vlmcal.metrics import bootstrap_rows
+
+    reference = bootstrap_rows(by_loop, len(strata), 40, seed=2, strata=strata)
+    assert (got.estimate, got.lower, got.upper) == pytest.approx((reference.estimate, reference.lower, reference.upper), abs=1e-9)
+    with pytest.raises(ValueError, match=r"every run of set 'a' to hold the same images, but got runs of \[29, 30\]"):
+        paired_bootstrap({**outcomes, ("a", "x"): (torch.rand(29), torch.rand(29) < 0.5)}, figure, groups=groups)

@@ -2,6 +2,7 @@
 
 - ``openclip:<arch>:<pretrained>``: an open_clip model (``vlmcal.backbones.openclip``), e.g.
   ``openclip:ViT-B-16:openai`` or ``openclip:vlmcal-tiny:random`` (random weights, for tests).
+- ``timm:<model>``: an ImageNet-trained timm classifier, a supervised baseline (``vlmcal.backbones.timm_classifier``).
 - Any family registered with :func:`register_family`, e.g. through the ``vlmcal.backbones``
   entry-point group (the book's stand-ins ``default`` and ``supervised``, from ``vlmcal.standins``).
 
@@ -21,11 +22,13 @@ from typing import Callable
 import torch
 
 from vlmcal.backbones.base import Backbone, Classifier, default_device
+from vlmcal.backbones.timm_classifier import load_timm
 
 __all__ = ["load_backbone", "load_model", "list_backbones", "register_family", "Family", "Backbone", "Classifier", "default_device"]
 
 ENTRY_POINT_GROUP = "vlmcal.backbones"
-_OPENCLIP = "`openclip:<arch>:<pretrained tag | checkpoint path | random>` (e.g. `openclip:ViT-B-16:openai`)"
+_OPENCLIP = ("`openclip:<arch>:<pretrained tag | checkpoint path | random>` (e.g. `openclip:ViT-B-16:openai`); "
+             "`timm:<model>[:<checkpoint path | random>]` (an ImageNet classifier, e.g. `timm:resnet50.a1_in1k`)")
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,8 @@ def load_model(name: str, device: str | torch.device | None = None, cache_dir: s
         from vlmcal.backbones.openclip import load_openclip  # open_clip and torchvision load only for open_clip models
 
         return load_openclip(name, device=device, cache_dir=cache_dir, **kwargs)
+    if name.startswith("timm:"):
+        return load_timm(name, device=device, cache_dir=cache_dir, **kwargs)
     for family in _families():
         if family.accepts(name):
             return family.load(name, device=device, cache_dir=cache_dir, **kwargs)

@@ -13,7 +13,14 @@ from typing import Callable, Sequence
 
 import torch
 
-__all__ = ["Backbone", "Classifier", "default_device"]
+__all__ = ["Backbone", "Classifier", "default_device", "WeightsNotFoundError", "RANDOM_TAG", "RANDOM_SEED"]
+
+RANDOM_TAG = "random"  # the weights of a name ending in it (``openclip:<arch>:random``, ``timm:<model>:random``)
+RANDOM_SEED = 0  # the seed behind `random` weights: the same name always means the same model
+
+
+class WeightsNotFoundError(FileNotFoundError):
+    """The weights a backbone name asks for are not on this machine and cannot be downloaded now."""
 
 
 def default_device(device: str | torch.device | None = None) -> torch.device:

@@ -24,14 +24,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vlmcal.backbones.base import Backbone, default_device
+from vlmcal.backbones.base import RANDOM_SEED, RANDOM_TAG, Backbone, WeightsNotFoundError, default_device
 
 __all__ = ["OpenClipBackbone", "WeightsNotFoundError", "load_openclip", "parse_openclip_name", "register_test_configs",
            "TEST_CONFIGS", "RANDOM_TAG"]
 
 PREFIX = "openclip"
-RANDOM_TAG = "random"
-RANDOM_SEED = 0  # the seed behind `random` weights: the same name always means the same model
 CONTEXT_TOKEN_CACHE_SIZE = 32  # class-name lists whose token ids are kept for the prompt-learner hook
 HUB_PROBE_TIMEOUT_S = 3.0  # long enough for a healthy connection, short enough to fail "at once"
 
@@ -45,9 +43,6 @@ TEST_CONFIGS: dict[str, dict[str, Any]] = {
     "vlmcal-tiny-customtext": {**_TINY, "custom_text": True},
 }
 
-
-class WeightsNotFoundError(FileNotFoundError):
-    """The weights a backbone name asks for are not on this machine and cannot be downloaded now."""
 
 
 def parse_openclip_name(name: str) -> tuple[str, str]:

@@ -6,7 +6,9 @@ table of contents whose executed notebook is missing or older than its source or
 parameters into a book of its own, whose summary compares its verdicts with the default book's. Each page runs in its
 own ``python -m vlmcal.book.run`` (its line, caching, clean stop and exit status). A profile is YAML with the optional
 keys ``description``, ``all`` (set on every page whose parameters cell defines the name) and ``pages`` (one page's
-parameters, over ``all``); an unknown page or parameter is refused before anything runs, naming the closest.
+parameters, over ``all``); an unknown page or parameter is refused before anything runs, naming the closest. A
+string may name environment variables (``${PAPERS_DATA}/imagenet``), such as where your data sets are; an unset one
+is refused.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import difflib
 import json
 import os
 import shutil
+import string
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -132,6 +135,21 @@ def _defined(repo: Path, name: str) -> list[str]:
     return list(pm.inspect_notebook(str(_ipynb(repo, name))))
 
 
+def _expand(value: Any, path: Path) -> Any:
+    """``value`` with ``${NAME}`` in its strings replaced by the environment's ``NAME`` (lists and mappings too)."""
+    if isinstance(value, dict):
+        return {k: _expand(v, path) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, path) for v in value]
+    if not isinstance(value, str) or "$" not in value:
+        return value
+    try:
+        return string.Template(value).substitute(os.environ)
+    except KeyError as unset:
+        raise ValueError(f"profile {path.name} uses ${{{unset.args[0]}}} (in {value!r}), which is not set: set it, e.g. "
+                         f"`export {unset.args[0]}=/data` for the folder that holds the data sets") from None
+
+
 def load_profile(path: str | os.PathLike, book: Path | None = None, repo: Path = REPO) -> Profile:
     """Read and check a profile against the book's pages and their parameters cells.
 
@@ -148,8 +166,8 @@ def load_profile(path: str | os.PathLike, book: Path | None = None, repo: Path =
     if unknown or not all(isinstance(data.get(k) or {}, dict) for k in ("all", "pages")):
         raise ValueError(f"profile {path}: expected a mapping with the keys description, all and pages (all and "
                          f"pages mappings), but got the keys {sorted(data) if isinstance(data, dict) else type(data).__name__}")
-    profile = Profile(path, str(data.get("description") or ""), dict(data.get("all") or {}),
-                      {k: dict(v or {}) for k, v in (data.get("pages") or {}).items()})
+    profile = Profile(path, str(data.get("description") or ""), _expand(dict(data.get("all") or {}), path),
+                      {k: _expand(dict(v or {}), path) for k, v in (data.get("pages") or {}).items()})
     pages = book_pages(book or repo / "book")
     for page in profile.pages:
         if page not in pages:

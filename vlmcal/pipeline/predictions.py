@@ -18,7 +18,7 @@ from vlmcal.data import templates as T
 from vlmcal.data.datasets import load_dataset
 from vlmcal.data.shifts import ShiftedDataset, check_shift
 from vlmcal.pipeline.features import classifier_logits, describe_transform, image_features
-from vlmcal.pipeline.runs import Run
+from vlmcal.pipeline.runs import Run, condition_name, is_dataset_shift
 from vlmcal.prompting.zeroshot import ZeroShotClassifier
 
 __all__ = ["predict", "load_model", "clean_data", "RowSubset", "evaluation_rows", "covered_shifts_of", "model_inputs",
@@ -28,8 +28,8 @@ TemplateChoice = Literal["hard", "ensemble", "dataset"]
 
 
 def is_supervised(model: str) -> bool:
-    """Whether ``model`` names the supervised baseline rather than a VLM backbone."""
-    return model == "supervised" or model.startswith("supervised-")
+    """Whether ``model`` names a supervised baseline (the stand-in, or a ``timm:`` ImageNet classifier), not a VLM."""
+    return model == "supervised" or model.startswith(("supervised-", "timm:"))
 
 
 def prompt_templates(choice: TemplateChoice, dataset: str) -> list[str]:
@@ -90,6 +90,7 @@ class RowSubset(Dataset):
         self.dataset, self.rows = dataset, rows
         self.labels = dataset.labels[rows]
         self.class_names = list(dataset.class_names)
+        self.imagenet_classes = getattr(dataset, "imagenet_classes", None)
         digest = hashlib.sha256(rows.numpy().tobytes()).hexdigest()[:12]
         self.identity = {**dataset.identity, "rows": f"{len(rows)}:{digest}"}
 
@@ -127,11 +128,15 @@ def evaluation_rows(labels: torch.Tensor, max_samples: int | None, seed: int = 0
 
 def load_test_data(dataset: str, shift: str = "clean", severity: int = 0, split: str = "test", shift_seed: int = 0,
                    max_samples: int | None = None):
-    """The (possibly shifted) evaluation data, tensor images in [0, 1]: the whole split shifted, then a subset."""
+    """The (possibly shifted) evaluation data, tensor images in [0, 1]: the whole split shifted, then a subset. A
+    ``shift`` that is a data-set spec (``is_dataset_shift``) is that data set's split itself."""
     _check_max_samples(max_samples)  # before any data is read
-    if shift != "clean":
+    if shift != "clean" and not is_dataset_shift(shift):
         check_shift(shift, severity, "shift", also=("clean",))
-    data = clean_data(dataset, split) if shift == "clean" else _shifted_data(dataset, split, shift, severity, shift_seed)
+    if shift == "clean" or is_dataset_shift(shift):
+        data = clean_data(dataset if shift == "clean" else shift, split)
+    else:
+        data = _shifted_data(dataset, split, shift, severity, shift_seed)
     rows = evaluation_rows(data.labels, max_samples)
     return data if rows is None else RowSubset(data, rows)
 
@@ -176,7 +181,9 @@ def predict(model: str, dataset: str = "fashion-mnist", shift: str = "clean", se
     Args:
         model: a backbone name (zero-shot VLM) or ``"supervised"``.
         dataset: a data-set spec (``"fashion-mnist"``, ``"cifar10:/path"``, ...; see ``vlmcal.data.datasets``).
-        shift, severity: ``"clean"`` or a name from ``vlmcal.data.shifts.list_shifts()``; 1..5 (ignored for clean).
+        shift, severity: ``"clean"``, a name from ``vlmcal.data.shifts.list_shifts()`` (severity 1..5), or another data
+            set's spec, whose test images replace the clean ones (``"imagenet-sketch:/data/sketch"``; its severity is
+            only a label).
         templates: prompt templates of a zero-shot run (see :func:`prompt_templates`).
         class_names: the names prompts use (default: :func:`prompt_class_names`).
         shift_seed: the seed of the shift's random draws.
@@ -185,7 +192,7 @@ def predict(model: str, dataset: str = "fashion-mnist", shift: str = "clean", se
     Returns:
         A :class:`vlmcal.pipeline.runs.Run` with logits [N, C], labels [N] and :func:`covered_shifts_of`.
     """
-    if shift != "clean":
+    if shift != "clean" and not is_dataset_shift(shift):
         check_shift(shift, severity, "shift", also=("clean",))  # before int(): 2.7 is an error, not severity 2
     severity = 0 if shift == "clean" else int(severity)
     if not is_supervised(model):
@@ -198,9 +205,14 @@ def predict(model: str, dataset: str = "fashion-mnist", shift: str = "clean", se
     covered = covered_shifts_of(model, net)
     if is_supervised(model):
         out = classifier_logits(net, inputs, identity, cache_dir=cache, progress=progress, num_workers=0 if inputs is data else None)
-        return Run(model, "supervised", shift, severity, out.features, out.labels, covered_shifts=covered)
+        subset = getattr(data, "imagenet_classes", None)  # ImageNet-A/-R: the logits of their 200 classes
+        logits = out.features if subset is None else out.features[:, subset]  # [N, 1000] -> [N, 200]
+        return Run(model, "supervised", shift, severity, logits, out.labels, covered_shifts=covered)
     if class_names is None:
-        class_names = prompt_class_names(dataset, data)
+        class_names = prompt_class_names(shift if is_dataset_shift(shift) else dataset, data)
+    elif len(class_names) != len(data.class_names):
+        raise ValueError(f"Expected {len(data.class_names)} class names for the data of {condition_name(shift, severity)}, "
+                         f"but got {len(class_names)} in `class_names`")
     templates_used = tuple(prompt_templates(templates, dataset))
     classifier = _zero_shot_classifier(model, device, cache, tuple(class_names), templates_used)
     if inputs is data:

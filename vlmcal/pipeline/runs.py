@@ -3,6 +3,8 @@ et al., ICML 2024: stratified halves of the clean test split, the same indices f
 
 from __future__ import annotations
 
+import os
+import zlib
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -73,18 +75,50 @@ class Run:
         return condition_name(self.shift, self.severity)
 
     @property
+    def paired(self) -> bool:
+        """Whether its images are the clean test images (clean or synthetically shifted), row for row; a data-set
+        shift (:func:`is_dataset_shift`) has images of its own."""
+        return not is_dataset_shift(self.shift)
+
+    def evaluation_rows(self, rows: torch.Tensor) -> torch.Tensor:
+        """Its rows standing for the clean ``rows``: those rows if :attr:`paired`, else as many of its own rows,
+        drawn at random (seeded by the clean rows), so that a paired bootstrap over positions resamples each set
+        independently."""
+        rows = torch.as_tensor(rows)
+        if self.paired:
+            return rows
+        if len(rows) > len(self.labels):
+            raise ValueError(f"{self.condition} holds {len(self.labels)} images, fewer than the {len(rows)} clean "
+                             f"evaluation images it is compared with; lower `max_samples` to at most {2 * len(self.labels)}")
+        generator = torch.Generator().manual_seed(zlib.crc32(rows.to(torch.long).numpy().tobytes()))
+        return torch.randperm(len(self.labels), generator=generator)[: len(rows)]
+
+    @property
     def coverage(self) -> str:
         """``"clean"``, ``"covered"``, ``"held out"`` or ``"unknown"`` (:func:`vlmcal.papers.es.coverage_label`)."""
         return coverage_label(self.shift, self.covered_shifts)
 
     def subset(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(logits, labels) of the given rows."""
+        """(logits, labels) of the given clean rows (:meth:`evaluation_rows`)."""
+        rows = self.evaluation_rows(rows)
         return self.logits[rows], self.labels[rows]
 
 
+def is_dataset_shift(shift: str) -> bool:
+    """Whether a shift is another data set's spec (``"imagenet-sketch:/data/sketch"``), not a synthetic shift's name."""
+    return ":" in shift
+
+
 def condition_name(shift: str, severity: int) -> str:
-    """A condition's name in tables: ``"clean"``, or ``"<shift>-<severity>"`` (``"gaussian_noise-3"``)."""
-    return "clean" if shift == "clean" else f"{shift}-{severity}"
+    """A condition's name in tables: ``"clean"``, ``"<shift>-<severity>"`` (``"gaussian_noise-3"``), or a data-set
+    shift's spec without its root (``"imagenet-sketch"``, ``"imagenet-c:fog:3"``, ``"imagefolder:<folder name>"``)."""
+    if shift == "clean":
+        return "clean"
+    if not is_dataset_shift(shift):
+        return f"{shift}-{severity}"
+    head, root = shift.rsplit(":", 1)
+    return head if head.partition(":")[0] in ("imagenet-v2", "imagenet-sketch", "imagenet-a", "imagenet-r", "imagenet-c",
+                                              "domainnet", "coop", "imagenet") else f"{head}:{os.path.basename(root.rstrip('/'))}"
 
 
 def restrict_to_classes(logits: torch.Tensor, labels: torch.Tensor, classes: Sequence[int]):

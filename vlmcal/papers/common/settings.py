@@ -23,12 +23,14 @@ from __future__ import annotations
 import typing
 from collections.abc import Callable
 from dataclasses import MISSING, field, fields
-from typing import Any, NamedTuple
+from pathlib import Path
+from typing import Any, NamedTuple, Sequence
 
+from vlmcal.data.published import shift_specs
 from vlmcal.data.shifts import SEVERITIES, list_shifts
 from vlmcal.papers.common.params import as_bool, as_list, as_number
 
-__all__ = ["PageSettings", "Check", "spec", "OneBackbone", "known_shifts", "SEVERITY_RANGE"]
+__all__ = ["PageSettings", "Check", "spec", "OneBackbone", "known_shifts", "shift_conditions", "SEVERITY_RANGE"]
 
 SEVERITY_RANGE = {"minimum": min(SEVERITIES), "maximum": max(SEVERITIES)}  # a shift's severity: spec(**SEVERITY_RANGE)
 
@@ -100,15 +102,44 @@ class PageSettings:
             object.__setattr__(self, name, value)
 
 
-def known_shifts(names: tuple[str, ...], allow_all: bool = False) -> tuple[str, ...]:
-    """The ``shifts`` parameter's ``names``, each a shift of :mod:`vlmcal.data.shifts`; ``("all",)``: every shift, where allowed."""
+def known_shifts(names: tuple[str, ...], allow_all: bool = False, dataset: str = "") -> tuple[str, ...]:
+    """The ``shifts`` parameter's ``names``, each a shift of :mod:`vlmcal.data.shifts` or a data set's spec (a set of its
+    own: ``imagenet-sketch:/root``; ``imagenet-c:/root``: each corruption and severity under it; ``domainnet:/root``:
+    each domain but that of ``dataset``); ``("all",)``: every synthetic shift, where allowed."""
     if allow_all and names == ("all",):
         return tuple(list_shifts())
-    unknown = sorted(set(names) - set(list_shifts()))
+    expanded = []
+    for name in names:
+        kind, _, root = name.partition(":")
+        if kind == "domainnet" and ":" not in root:
+            if not dataset.startswith("domainnet:"):
+                raise ValueError(f"Shift {name!r}: DomainNet's domains shift a DomainNet domain; set `dataset` to "
+                                 f"'domainnet:<domain>:/root', not {dataset!r}")
+            name = f"domainnet:{dataset.split(':')[1]}:{root}"
+        expanded += list(shift_specs(name).values()) if kind in ("imagenet-c", "domainnet") and ":" not in root else [name]
+    unknown = sorted({name for name in expanded if ":" not in name} - set(list_shifts()))
     if unknown:
         also = " (or ['all'])" if allow_all else ""
-        raise ValueError(f"Unknown shifts {unknown} in parameter `shifts`; known: {list_shifts()}{also}")
-    return names
+        raise ValueError(f"Unknown shifts {unknown} in parameter `shifts`; known: {list_shifts()}{also}, or a data set's "
+                         f"spec such as 'imagenet-sketch:/root'")
+    for name in expanded:
+        if ":" in name and not Path(name.rsplit(":", 1)[1]).expanduser().is_dir():
+            raise FileNotFoundError(f"Shift {name!r} in parameter `shifts`: the folder {name.rsplit(':', 1)[1]} does not exist")
+    return tuple(expanded)
+
+
+def shift_conditions(shifts: Sequence[str], severities: Sequence[int]) -> list[tuple[str, int]]:
+    """``("clean", 0)``, then each synthetic shift at each severity and each data-set shift once (ImageNet-C's at
+    its own severity, if in ``severities``)."""
+    conditions = [("clean", 0)]
+    for shift in shifts:
+        if ":" not in shift:
+            conditions += [(shift, v) for v in severities]
+        elif not shift.startswith("imagenet-c:"):
+            conditions.append((shift, 0))
+        elif int(shift.split(":")[2]) in severities:
+            conditions.append((shift, int(shift.split(":")[2])))
+    return conditions
 
 
 class OneBackbone(PageSettings):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vlmcal.papers.common.settings import SEVERITY_RANGE, OneBackbone, known_shifts, spec
+from vlmcal.papers.common.settings import SEVERITY_RANGE, OneBackbone, known_shifts, shift_conditions, spec
 
 __all__ = ["TPTPageSettings"]
 
@@ -16,7 +16,10 @@ class TPTPageSettings(OneBackbone):
     Attributes:
         backbone, dataset: the VLM backbone tuned at test time (a stand-in or ``openclip:<arch>:<pretrained>``), a
             data-set spec.
-        shifts, severity: the shifted sets (names from ``vlmcal.data.shifts``), each at severity 1..5.
+        fine_grained: more sets beside ``dataset`` on the clean side (Table 1's fine-grained sets), as data-set specs
+            (``coop:oxford_pets:/data``).
+        shifts, severity: the shifted sets (Table 2's): names from ``vlmcal.data.shifts``, each at severity 1..5, or
+            data-set specs (``imagenet-a:/data/imagenet-a``; see ``vlmcal.papers.common.settings.known_shifts``).
         n_images: evaluation images per set, a stratified subset (0: every image not used for calibration).
         n_calibration: labelled clean test images, disjoint from those, to fit TPT + TS's temperature on.
         ensemble: the phrases of the ensemble initialisation (each as many tokens as the hard prompt's context).
@@ -41,6 +44,7 @@ class TPTPageSettings(OneBackbone):
     n_images: int = spec(minimum=0)
     n_calibration: int = spec(0, minimum=0)
     ensemble: tuple[str, ...] = ()
+    fine_grained: tuple[str, ...] = ()
     lambda_clean: float = spec(50.0, minimum=0)
     lambda_shifted: float = spec(20.0, minimum=0)
     lambdas: tuple[float, ...] = spec((), minimum=0)
@@ -60,12 +64,19 @@ class TPTPageSettings(OneBackbone):
 
     def check_rules(self) -> None:
         self.refuse_supervised("TPT")
-        known_shifts(self.shifts)
+        self._set(shifts=known_shifts(self.shifts, dataset=self.dataset))
+        if any(":" not in name for name in known_shifts(self.fine_grained)):
+            raise ValueError(f"Expected parameter `fine_grained` to hold data-set specs such as 'coop:dtd:/data', but got "
+                             f"{list(self.fine_grained)}")
         if self.window > 1:
             raise ValueError(f"Expected parameter `window` to be a fraction of accuracy in [0, 1] (3 points: 0.03), "
                              f"but got {self.window!r}")
 
     @property
     def conditions(self) -> list[tuple[str, int]]:
-        """``("clean", 0)`` then each shift at the severity."""
-        return [("clean", 0)] + [(s, self.severity) for s in self.shifts]
+        """``("clean", 0)``, each fine-grained set, then each shift at the severity (``shift_conditions``)."""
+        return [("clean", 0)] + [(s, 0) for s in self.fine_grained] + shift_conditions(self.shifts, [self.severity])[1:]
+
+    def side(self, shift: str) -> str:
+        """``"clean"`` for the clean set and the fine-grained sets (Table 1), else ``"shifted"`` (Table 2)."""
+        return "clean" if shift == "clean" or shift in self.fine_grained else "shifted"

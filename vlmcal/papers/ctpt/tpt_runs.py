@@ -26,7 +26,7 @@ from vlmcal.papers.ctpt.prompt_sweep import regime_of
 from vlmcal.pipeline.cache import cached, entry_path
 from vlmcal.pipeline.predictions import (clean_data, is_supervised, load_model, load_test_data, model_inputs,
                                          prompt_class_names)
-from vlmcal.pipeline.runs import condition_name
+from vlmcal.pipeline.runs import condition_name, is_dataset_shift
 from vlmcal.pipeline.sharding import compute_rows, launch
 
 __all__ = [
@@ -126,7 +126,7 @@ def predict_tpt(
     if len(rows) == 0 or int(rows.min()) < 0 or int(rows.max()) >= len(data):
         raise ValueError(f"Expected `rows` to be non-empty indices in [0, {len(data)}), but got {len(rows)} rows")
     severity = 0 if shift == "clean" else int(severity)
-    class_names = prompt_class_names(dataset, data) if class_names is None else class_names
+    class_names = prompt_class_names(shift if is_dataset_shift(shift) else dataset, data) if class_names is None else class_names
     net = load_model(model, device, None if cache_dir is None else str(cache_dir))
     identity = {"kind": "tpt", "version": TPT_CACHE_VERSION, "model": getattr(net, "cache_identity", net.name),
                 "data": dict(data.identity), "split": split, "class_names": list(class_names),
@@ -176,7 +176,7 @@ def tpt_outcomes(
         runs: ``{(set, init): {"TPT": run, "C-TPT": run}}``, all on the same rows (zero-shot: TPT's initial logits).
         temperature: TPT + TS's temperature, one for all or one per init (None: no ``TPT + TS``).
     """
-    out, reference_rows = {}, None
+    out, reference_rows = {}, {}
     for (set_name, init), pair in runs.items():
         if "TPT" not in pair:
             raise ValueError(f"Expected a 'TPT' run for ({set_name!r}, {init!r}); got {sorted(pair)}")
@@ -186,11 +186,10 @@ def tpt_outcomes(
         if t is not None:
             logits["TPT + TS"] = tpt.logits / t
         for name, run in pair.items():
-            if reference_rows is None:
-                reference_rows = run.rows
-            if not torch.equal(run.rows, reference_rows):
-                raise ValueError(f"Expected every run on the same image rows (a paired comparison), but {name} on "
-                                 f"{set_name!r} differs")
+            reference = reference_rows.setdefault(set_name, run.rows)
+            if not torch.equal(run.rows, reference):
+                raise ValueError(f"Expected every run of a set on the same image rows (a paired comparison), but {name} "
+                                 f"on {set_name!r} differs")
             if name != "TPT":
                 logits[name] = run.logits
         for method, z in logits.items():
@@ -211,13 +210,14 @@ def method_table(
 def tpt_bootstrap(
     outcomes: Mapping[tuple[str, str, str], tuple[torch.Tensor, torch.Tensor]],
     figure: Callable[[Mapping[tuple[str, str, str], Mapping[str, torch.Tensor]]], torch.Tensor],
-    n_bins: int = 20, n_resamples: int = 1000, seed: int = 0,
+    n_bins: int = 20, n_resamples: int = 1000, seed: int = 0, groups: Mapping | None = None,
 ) -> metrics.BootstrapResult:
-    """:func:`vlmcal.metrics.paired_bootstrap` over the outcomes of :func:`tpt_outcomes` (one draw for all sets).
+    """:func:`vlmcal.metrics.paired_bootstrap` over the outcomes of :func:`tpt_outcomes` (one draw for all sets of the
+    same images; ``groups``: outcome key -> its image set, each set resampled apart).
 
     ``figure``: e.g. ``method_contrast("ece", "TPT", "zero-shot")``, the ECE rise from zero-shot to TPT.
     """
-    return paired_bootstrap(outcomes, figure, n_bins=n_bins, n_resamples=n_resamples, seed=seed)
+    return paired_bootstrap(outcomes, figure, n_bins=n_bins, n_resamples=n_resamples, seed=seed, groups=groups)
 
 
 def template_prefix(template: str) -> str | None:
@@ -240,7 +240,9 @@ class TPTGrid:
             ``"hard"`` and (with an ensemble) ``"ensemble"``.
         temperatures, phrases: init -> the temperature fitted on TPT's logits of the calibration images; its phrase(s).
         lambdas: set -> C-TPT's lambda there.
-        evaluation_rows, calibration_rows: the images' indices in the test split.
+        evaluation_rows, calibration_rows: the clean images' indices in the test split.
+        sides: set -> ``"clean"`` (the clean and fine-grained sets, as Table 1) or ``"shifted"`` (as Table 2).
+        image_sets: set -> the images it holds: ``"clean"`` for the clean set and its shifted copies, else its own name.
     """
 
     runs: dict
@@ -249,15 +251,22 @@ class TPTGrid:
     lambdas: dict
     evaluation_rows: torch.Tensor = field(repr=False)
     calibration_rows: torch.Tensor = field(repr=False)
+    sides: dict = field(default_factory=dict)
+    image_sets: dict = field(default_factory=dict)
 
     def outcomes(self) -> dict:
         """:func:`tpt_outcomes` of every run, with each init's temperature."""
         return tpt_outcomes(self.runs, self.temperatures)
 
+    def bootstrap(self, outcomes: Mapping, figure: Callable, settings) -> metrics.BootstrapResult:
+        """:func:`tpt_bootstrap` of ``figure`` with the page's ``settings``, each image set resampled apart."""
+        groups = {key: self.image_sets.get(key[0], "clean") for key in outcomes}
+        return tpt_bootstrap(outcomes, figure, settings.n_bins, settings.n_resamples, settings.seed, groups=groups)
+
     def sets(self, side: str | None = None) -> list[str]:
         """The set names: all, or the ``"clean"`` or ``"shifted"`` side."""
         names = list(dict.fromkeys(s for s, _ in self.runs))
-        return names if side is None else [s for s in names if (s == "clean") == (side == "clean")]
+        return names if side is None else [s for s in names if self.sides.get(s, "clean" if s == "clean" else "shifted") == side]
 
 
 def _page_run(settings, shift: str, severity: int, tpt: TPTSettings, rows, zero: bool = False) -> TPTRun:
@@ -274,22 +283,25 @@ def tpt_grid(settings, progress: bool = True) -> TPTGrid:
     if settings.ensemble:
         phrases["ensemble"] = tuple(settings.ensemble)
     bases = {init: TPTSettings(init_phrase=phrase, augmix=settings.augmix) for init, phrase in phrases.items()}
-    runs, temperatures, lambdas = {}, {}, {}
+    runs, temperatures, lambdas, sides, image_sets = {}, {}, {}, {}, {}
     plan = [(init, shift, severity) for init in phrases for shift, severity in settings.conditions]
     for init, shift, severity in tqdm(plan, desc="test-time runs", unit="run", disable=not progress):
-        name, base = condition_name(shift, severity), bases[init]
-        lambdas[name] = settings.lambda_clean if shift == "clean" else settings.lambda_shifted
+        name, base, clean = condition_name(shift, severity), bases[init], settings.side(shift) == "clean"
+        sides[name], image_sets[name] = settings.side(shift), name if is_dataset_shift(shift) else "clean"
+        lambdas[name] = settings.lambda_clean if clean else settings.lambda_shifted
         variants = {"TPT": base, "C-TPT": replace(base, ctpt_lambda=lambdas[name])}
         if settings.others:  # O-TPT at its lambda for the kind of set, and ZERO, on the same images and views
-            lam = settings.otpt_lambda_clean if shift == "clean" else settings.otpt_lambda_shifted
+            lam = settings.otpt_lambda_clean if clean else settings.otpt_lambda_shifted
             variants.update({"O-TPT": replace(base, otpt_lambda=lam),
                              "ZERO": replace(base, selection=settings.zero_gamma)})
-        runs[(name, init)] = {method: _page_run(settings, shift, severity, tpt, evaluation, zero=method == "ZERO")
+        # Another data set: its own images, drawn as the clean ones are.
+        rows = split_rows(load_test_data(shift).labels, settings.n_images, 0, settings.seed)[0] if is_dataset_shift(shift) else evaluation
+        runs[(name, init)] = {method: _page_run(settings, shift, severity, tpt, rows, zero=method == "ZERO")
                               for method, tpt in variants.items()}
     if len(calibration):
         for init in tqdm(phrases, desc="TPT on the calibration images", unit="run", disable=not progress):
             temperatures[init] = fit_tpt_temperature(_page_run(settings, "clean", 0, bases[init], calibration))
-    return TPTGrid(runs, temperatures, phrases, lambdas, evaluation, calibration)
+    return TPTGrid(runs, temperatures, phrases, lambdas, evaluation, calibration, sides, image_sets)
 
 
 def lambda_sweep(settings, grid: TPTGrid, init: str = "hard", progress: bool = True) -> pd.DataFrame:
@@ -332,29 +344,30 @@ def claim_intervals(grid: TPTGrid, outcomes: Mapping, settings) -> dict[str, dic
     Returns ``{"C7": {...}, "C9": {...}, "C10": {...}}``; C10's difference is None without calibration images.
     """
     def interval(figure):
-        return tpt_bootstrap(outcomes, figure, settings.n_bins, settings.n_resamples, settings.seed)
+        return grid.bootstrap(outcomes, figure, settings)
 
     def overconfidence(per_key):
-        return per_key[("clean", "hard", "TPT")]["confidence"] - per_key[("clean", "hard", "TPT")]["accuracy"]
+        return sum(per_key[(s, "hard", "TPT")]["confidence"] - per_key[(s, "hard", "TPT")]["accuracy"]
+                   for s in grid.sets("clean")) / len(grid.sets("clean"))
 
-    shifted = grid.sets("shifted")
+    clean, shifted = grid.sets("clean"), grid.sets("shifted")
     difference = method_contrast("ece", "C-TPT", "TPT + TS", grid.sets())
     others = []
     for init in grid.phrases:
-        for side, sets in (("clean", ["clean"]), ("shifted", shifted)):
+        for side, sets in (("clean", clean), ("shifted", shifted)):
             if sets and (init, side) != ("hard", "clean"):
                 r = interval(method_contrast("ece", "C-TPT", "TPT", sets, init, ratio=True))
                 others.append({"init": init, "side": side, "ratio": r.estimate, "lower": r.lower, "upper": r.upper})
     return {
         "C7": {
-            "ece_rise": interval(method_contrast("ece", "TPT", "zero-shot")),
-            "accuracy_gain": interval(method_contrast("accuracy", "TPT", "zero-shot")),
+            "ece_rise": interval(method_contrast("ece", "TPT", "zero-shot", clean)),
+            "accuracy_gain": interval(method_contrast("accuracy", "TPT", "zero-shot", clean)),
             "overconfidence": interval(overconfidence),
             "shifted_ece_rise": interval(method_contrast("ece", "TPT", "zero-shot", shifted)) if shifted else None,
         },
         "C9": {
-            "ece_ratio": interval(method_contrast("ece", "C-TPT", "TPT", ratio=True)),
-            "accuracy_change": interval(method_contrast("accuracy", "C-TPT", "TPT")),
+            "ece_ratio": interval(method_contrast("ece", "C-TPT", "TPT", clean, ratio=True)),
+            "accuracy_change": interval(method_contrast("accuracy", "C-TPT", "TPT", clean)),
             "others": pd.DataFrame(others, columns=["init", "side", "ratio", "lower", "upper"]),
         },
         "C10": {
@@ -377,7 +390,7 @@ def best_calibrated(
     methods = [m for m in ALL_METHODS if all((s, init, m) in outcomes for s in sets)]
 
     def interval(figure):
-        return tpt_bootstrap(outcomes, figure, settings.n_bins, settings.n_resamples, settings.seed)
+        return grid.bootstrap(outcomes, figure, settings)
 
     def mean_ece(method):
         return lambda per_key: sum(per_key[(s, init, method)]["ece"] for s in sets) / len(sets)

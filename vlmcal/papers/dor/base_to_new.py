@@ -18,6 +18,7 @@ import torch
 from vlmcal.adaptation.outliers import OutlierPoolSettings, outlier_pool
 from vlmcal.adaptation.prompt_learning import METHODS, PromptTuner, TrackedSplit, method_settings
 from vlmcal.data.datasets import base_new_split
+from vlmcal.data.published import dataset_template
 from vlmcal.metrics.paired import outcome_figures, paired_bootstrap
 from vlmcal.pipeline.cache import cached, entry_path
 from vlmcal.pipeline.features import image_features
@@ -43,6 +44,7 @@ class BaseToNewData:
         train_features: [N, D] image features of the shots; ``train_labels`` [N] index ``base_names``.
         splits: ``{"base": TrackedSplit, "new": TrackedSplit}``, each half's test images, labels indexing its names.
         identity: what the features are, for cache keys.
+        dataset: the data set's spec.
     """
     model: str
     seed: int
@@ -52,6 +54,7 @@ class BaseToNewData:
     train_labels: torch.Tensor = field(repr=False)
     splits: Mapping[str, TrackedSplit] = field(repr=False)
     identity: Mapping = field(repr=False)
+    dataset: str = ""
 
 
 def few_shot_rows(labels, classes: Sequence[int], shots: int, seed: int) -> torch.Tensor:
@@ -116,7 +119,7 @@ def base_to_new_data(model: str, dataset: str = "fashion-mnist", *, shots: int =
                 "shots": shots, "seed": int(seed), "rows": hashlib.sha256(shot_rows.numpy().tobytes()).hexdigest(),
                 "test_rows": None if test_rows is None else hashlib.sha256(test_rows.numpy().tobytes()).hexdigest()}
     return BaseToNewData(model, int(seed), [names[c] for c in base], [names[c] for c in new], shots_set.features,
-                         _relabel(shots_set.labels, base, len(names)), splits, identity)
+                         _relabel(shots_set.labels, base, len(names)), splits, identity, dataset)
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,7 @@ class PromptLearningRun:
         logits, labels: per half (``"base"``, ``"new"``), [N, C] logits and [N] labels.
         history: the training history (:attr:`vlmcal.adaptation.PromptTuner.history_`); zero-shot's: one row.
         seconds_per_epoch: mean training time of an epoch (NaN for zero-shot).
+        dataset: the data set's spec.
     """
     method: str
     seed: int
@@ -136,11 +140,14 @@ class PromptLearningRun:
     labels: Mapping[str, torch.Tensor] = field(repr=False)
     history: pd.DataFrame = field(repr=False)
     seconds_per_epoch: float = math.nan
+    dataset: str = ""
 
 
-def zero_shot_run(data: BaseToNewData, template: str = "a photo of a {}.", fd_neighbours: int = 3, device: str | None = None,
+def zero_shot_run(data: BaseToNewData, template: str | None = None, fd_neighbours: int = 3, device: str | None = None,
                   cache_dir: str | os.PathLike | None = None) -> PromptLearningRun:
-    """The frozen zero-shot classifier of ``template`` on both halves; its history: epoch 0's feature divergences."""
+    """The frozen zero-shot classifier of ``template`` on both halves; its history: epoch 0's feature divergences.
+    ``template``: default the data set's own (``vlmcal.data.published.dataset_template``, "a photo of a {}." for most)."""
+    template = template or dataset_template(data.dataset)
     net = load_model(data.model, device, None if cache_dir is None else str(cache_dir))
     logits, labels, history = {}, {}, {"epoch": [0]}
     with torch.no_grad():
@@ -149,7 +156,7 @@ def zero_shot_run(data: BaseToNewData, template: str = "a photo of a {}.", fd_ne
             logits[split] = zero_shot_logits(part.image_features, text, net.logit_scale)  # [N, D] @ [D, C] -> [N, C]
             labels[split] = part.labels
             history[f"{split}_fd"] = [float(feature_divergence(text, fd_neighbours))]
-    return PromptLearningRun("zero-shot", data.seed, None, logits, labels, pd.DataFrame(history))
+    return PromptLearningRun("zero-shot", data.seed, None, logits, labels, pd.DataFrame(history), dataset=data.dataset)
 
 
 def train_method(data: BaseToNewData, method: str, *, pool=None, device: str | None = None,
@@ -181,7 +188,7 @@ def train_method(data: BaseToNewData, method: str, *, pool=None, device: str | N
               else settings.kg_weight if settings.method == "KgCoOp" else None)
     return PromptLearningRun(settings.name, data.seed, None if weight is None else float(weight), payload["logits"],
                              {split: part.labels for split, part in data.splits.items()}, history,
-                             float(payload["seconds_per_epoch"]))
+                             float(payload["seconds_per_epoch"]), data.dataset)
 
 
 def harmonic_mean(a: float, b: float) -> float:
@@ -199,7 +206,7 @@ def run_table(runs: Sequence[PromptLearningRun], n_bins: int = 10) -> pd.DataFra
     """One row per run: each half's accuracy, ECE, gap (confidence - accuracy) and final feature divergence, and HM."""
     rows = []
     for run in runs:
-        row = {"method": run.method, "seed": run.seed, "weight": run.weight}
+        row = {"method": run.method, "dataset": run.dataset, "seed": run.seed, "weight": run.weight}
         for split in SPLITS:
             figures = outcome_figures(*split_outcomes(run, split), n_bins)
             row.update({f"{split}_{k}": figures[k] for k in ("accuracy", "ece", "gap")})
@@ -223,16 +230,17 @@ class Contrast:
 
 def contrast_figures(runs: Sequence[PromptLearningRun], contrasts: Mapping[str, Contrast], n_bins: int = 10,
                      n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """Each contrast's mean over seeds, its paired-bootstrap 95% interval over test images, and its value per seed.
+    """Each contrast's mean over seeds (and data sets), its paired-bootstrap 95% interval over test images, and its
+    value per seed.
 
-    One row per contrast: name, split, metric, a, b, estimate, lower, upper, per_seed (a list) and seeds, from
-    ``runs`` of every method (the same seeds for the methods a contrast names), ECE in ``n_bins`` bins, and the
-    bootstrap's ``n_resamples`` and ``seed``. The feature divergence depends on the text features alone: its interval
-    is the estimate itself."""
-    by_key = {(r.method, r.seed): r for r in runs}
+    One row per contrast: name, split, metric, a, b, estimate, lower, upper, per_seed (a list: one value per (data set,
+    seed)) and seeds (their number), from ``runs`` of every method (the same seeds for the methods a contrast names),
+    ECE in ``n_bins`` bins, and the bootstrap's ``n_resamples`` and ``seed`` (each data set's images resampled apart).
+    The feature divergence depends on the text features alone: its interval is the estimate itself."""
+    by_key = {(r.method, (r.dataset, r.seed)): r for r in runs}
     if len(by_key) != len(runs):
-        raise ValueError("Expected one run per (method, seed), but some (method, seed) appears twice in `runs`")
-    values = run_table(runs, n_bins).set_index(["method", "seed"])
+        raise ValueError("Expected one run per (method, data set, seed), but one appears twice in `runs`")
+    values = run_table(runs, n_bins).set_index(["method", "dataset", "seed"])
     rows = []
     for name, c in contrasts.items():
         methods = [m for m in (c.a, c.b) if m is not None]
@@ -240,7 +248,7 @@ def contrast_figures(runs: Sequence[PromptLearningRun], contrasts: Mapping[str, 
         if not seeds:
             raise ValueError(f"Contrast {name!r}: no seed has runs of {methods}")
         column = f"{c.split}_{c.metric}"
-        per_seed = [float(values.loc[(c.a, s), column] - (values.loc[(c.b, s), column] if c.b is not None else 0.0))
+        per_seed = [float(values.loc[(c.a, *s), column] - (values.loc[(c.b, *s), column] if c.b is not None else 0.0))
                     for s in seeds]
         estimate = sum(per_seed) / len(per_seed)
         if c.metric == "fd":
@@ -254,7 +262,8 @@ def contrast_figures(runs: Sequence[PromptLearningRun], contrasts: Mapping[str, 
                     return f["confidence"] - f["accuracy"] if c.metric == "gap" else f[c.metric]
                 return sum(of(c.a, s) - (of(c.b, s) if c.b is not None else 0.0) for s in seeds) / len(seeds)
 
-            interval = paired_bootstrap(outcomes, figure, n_bins=n_bins, n_resamples=n_resamples, seed=seed)
+            interval = paired_bootstrap(outcomes, figure, n_bins=n_bins, n_resamples=n_resamples, seed=seed,
+                                        groups={key: key[1][0] for key in outcomes})  # each data set apart
             lower, upper = interval.lower, interval.upper
         rows.append({"name": name, "split": c.split, "metric": c.metric, "a": c.a, "b": c.b, "estimate": estimate,
                      "lower": lower, "upper": upper, "per_seed": per_seed, "seeds": len(seeds)})
@@ -286,32 +295,37 @@ def weight_sweep(data: BaseToNewData, weights: Sequence[float], *, pool, methods
 
 @dataclass(frozen=True)
 class PageRuns:
-    """Everything the C12 page shows: each seed's data, DOR's outlier pool, every method's runs.
+    """Everything the C12 page shows: the first data set's data per seed and DOR's outlier pool, every method's runs.
 
-    ``pool`` is DOR's :class:`~vlmcal.adaptation.outliers.OutlierPool` for the base classes; ``runs`` hold one
-    :class:`PromptLearningRun` per (method, seed), methods in :data:`METHODS` order."""
+    ``pool`` is DOR's :class:`~vlmcal.adaptation.outliers.OutlierPool` for its base classes; ``runs`` hold one
+    :class:`PromptLearningRun` per (method, data set, seed), methods in :data:`METHODS` order."""
     data: Mapping[int, BaseToNewData] = field(repr=False)
     pool: object = field(repr=False)
     runs: list[PromptLearningRun] = field(repr=False)
 
     def run(self, method: str, seed: int | None = None) -> PromptLearningRun:
-        """The run of ``method`` on ``seed`` (default: the first seed)."""
+        """The run of ``method`` on ``seed`` (default: the first seed) of the first data set."""
         seed = min(self.data) if seed is None else seed
+        dataset = next(iter(self.data.values())).dataset
         for r in self.runs:
-            if r.method == method and r.seed == seed:
+            if r.method == method and r.seed == seed and r.dataset == dataset:
                 return r
         raise KeyError(f"No run of {method!r} on seed {seed}; methods: {sorted({r.method for r in self.runs})}, seeds: {sorted(self.data)}")
 
 
 def page_runs(settings, progress: bool = True) -> PageRuns:
-    """Every method of :data:`METHODS` on every seed of ``settings`` (a ``DORPageSettings``), cached."""
+    """Every method of :data:`METHODS` on every seed and data set of ``settings`` (a ``DORPageSettings``), cached."""
     device, cache = settings.device, settings.cache_dir
-    data = {seed: base_to_new_data(settings.backbone, settings.dataset, shots=settings.shots, seed=seed, max_test=settings.n_test or None,
-                                   device=device, cache_dir=cache, progress=progress) for seed in settings.seeds}
-    pool = outlier_pool(load_model(settings.backbone, device, cache), data[settings.seeds[0]].base_names,
-                        OutlierPoolSettings(size=settings.pool_size), cache_dir=cache, progress=progress)
     schedule = {"epochs": settings.epochs, "batch_size": settings.batch_size}
-    runs = [zero_shot_run(seed_data, device=device, cache_dir=cache) if method == "zero-shot" else
-            train_method(seed_data, method, pool=pool, device=device, cache_dir=cache, progress=progress, **schedule)
-            for method in METHODS for seed_data in data.values()]
-    return PageRuns(data, pool, runs)
+    first, runs = None, []
+    for dataset in (settings.dataset, *settings.datasets):
+        data = {seed: base_to_new_data(settings.backbone, dataset, shots=settings.shots, seed=seed, max_test=settings.n_test or None,
+                                       device=device, cache_dir=cache, progress=progress) for seed in settings.seeds}
+        pool = outlier_pool(load_model(settings.backbone, device, cache), data[settings.seeds[0]].base_names,
+                            OutlierPoolSettings(size=settings.pool_size), cache_dir=cache, progress=progress)
+        first = first or (data, pool)
+        runs += [zero_shot_run(seed_data, device=device, cache_dir=cache) if method == "zero-shot" else
+                 train_method(seed_data, method, pool=pool, device=device, cache_dir=cache, progress=progress, **schedule)
+                 for method in METHODS for seed_data in data.values()]
+    order = {method: k for k, method in enumerate(METHODS)}
+    return PageRuns(*first, sorted(runs, key=lambda r: order[r.method]))  # stable: data sets, then seeds, per method

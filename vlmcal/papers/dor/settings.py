@@ -16,6 +16,8 @@ class DORPageSettings(OneBackbone):
     Attributes:
         backbone: the VLM whose prompt is learned (a stand-in or ``openclip:<arch>:<pretrained>``).
         dataset: a data-set spec with a train and a test split.
+        datasets: more such data sets (CoOp's: ``coop:<name>:/root``), each run as ``dataset`` is; the figures and the
+            verdict average over all of them, as the paper averages its 11.
         shots, epochs, batch_size: training images per base class, passes over them, and shots per step.
         seeds: one run of every method per seed (it draws the shots, initial context, batch order and outliers).
         pool_size: K, DOR's outlier pool (the best-scoring WordNet nouns).
@@ -26,6 +28,7 @@ class DORPageSettings(OneBackbone):
 
     backbone: str
     dataset: str
+    datasets: tuple[str, ...] = ()
     shots: int = spec(16, minimum=1)
     epochs: int = spec(50, minimum=1)
     batch_size: int = spec(32, minimum=1)

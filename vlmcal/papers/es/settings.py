@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vlmcal.papers.common.params import as_list
-from vlmcal.papers.common.settings import SEVERITY_RANGE, PageSettings, known_shifts, spec
+from vlmcal.papers.common.settings import SEVERITY_RANGE, PageSettings, known_shifts, shift_conditions, spec
 
 __all__ = ["StudySettings", "ZeroShotSettings", "Calibration101Settings", "SetSizeSettings"]
 
@@ -19,12 +19,14 @@ class StudySettings(PageSettings):
 
     Attributes:
         backbones: VLM backbone names, e.g. ``["default", "default-wide"]`` or ``["openclip:ViT-B-32:openai"]``.
-        supervised: the supervised baseline's name, or "" (None); it joins only runs on ``fashion-mnist``.
-        dataset: a data-set spec (``fashion-mnist``, ``cifar10:/path``, ``imagefolder:/path``).
+        supervised: the supervised baseline's name, or "" (None): the stand-in ``supervised`` joins runs on
+            ``fashion-mnist``, a ``timm:<model>`` ImageNet classifier runs on the ImageNet family.
+        dataset: a data-set spec (``fashion-mnist``, ``imagenet:/root``, ``cifar10:/path``, ``imagefolder:/path``).
         seeds: seeds of the calibration/evaluation split (and of the draws of C6).
         n_bins: ECE bins (the paper: 15).
         device, cache_dir: ``"cpu"`` or ``"cuda"``, and vlmcal's cache directory; "" (read as None): the default.
-        shifts: shift names, or ``["all"]`` for every shift in ``vlmcal.data.shifts``.
+        shifts: synthetic shift names (``["all"]``: every shift in ``vlmcal.data.shifts``) or data sets' specs, such as
+            ImageNet's natural shifts, ``imagenet-c:/root`` or ``domainnet:/root`` (``known_shifts``).
         templates: ``"ensemble"`` (CLIP's 80), ``"hard"`` or ``"dataset"``.
         max_samples: evaluate on a stratified subset of at most this many test images (0: all).
     """
@@ -43,18 +45,20 @@ class StudySettings(PageSettings):
     n_resamples: int = spec(200, minimum=10)
 
     def check_rules(self) -> None:
-        self._set(shifts=known_shifts(self.shifts, allow_all=True))
+        self._set(shifts=known_shifts(self.shifts, allow_all=True, dataset=self.dataset))
 
     @property
     def models(self) -> list[str]:
-        """The backbones, plus the supervised baseline where it applies."""
-        extra = [self.supervised] if self.supervised and self.dataset.startswith("fashion-mnist") else []
-        return list(self.backbones) + extra
+        """The backbones, plus the supervised baseline where it applies (``timm:`` on ImageNet's family, else the
+        stand-in on Fashion-MNIST)."""
+        imagenet = self.dataset.startswith("imagenet")
+        applies = self.supervised and (self.supervised.startswith("timm:") == imagenet) and (imagenet or self.dataset.startswith("fashion-mnist"))
+        return list(self.backbones) + ([self.supervised] if applies else [])
 
     @property
     def conditions(self) -> list[tuple[str, int]]:
-        """``("clean", 0)`` then every (shift, severity)."""
-        return [("clean", 0)] + [(s, v) for s in self.shifts for v in self.severities]
+        """``("clean", 0)`` then every (shift, severity) (``shift_conditions``)."""
+        return shift_conditions(self.shifts, self.severities)
 
     def describe_models(self) -> str:
         """The models in words, for a page's Backbone note and its verdicts."""
@@ -80,7 +84,9 @@ class ZeroShotSettings(PageSettings):
     def check_rules(self) -> None:
         if "{}" not in self.template:
             raise ValueError(f"Expected parameter `template` to contain '{{}}' for the class name, but got {self.template!r}")
-        known_shifts(self.shifts)
+        if any(":" in name for name in known_shifts(self.shifts)):
+            raise ValueError(f"The zero-shot chapter shows synthetic shifts (names from vlmcal.data.shifts); the ES pages "
+                             f"take other data sets as shifts. Got {list(self.shifts)}")
 
 
 def _temperature_grid(value, name: str) -> tuple[float, float, int]:

@@ -19,7 +19,12 @@ __all__ = ["ts_across_shifts", "label_shift", "confidence_vs_accuracy", "confide
 
 
 def _family(shift: str) -> str:
-    """The shift's family in ``vlmcal.data.shifts.SHIFT_FAMILIES``; ``"clean"``, or ``"other"`` outside it."""
+    """The shift's family in ``vlmcal.data.shifts.SHIFT_FAMILIES`` (an ImageNet-C spec: its corruption's); ``"clean"``;
+    ``"natural"`` for another data set; ``"other"`` outside them."""
+    if shift.startswith("imagenet-c:"):
+        shift = shift.split(":")[1]
+    elif ":" in shift:
+        return "natural"
     return "clean" if shift == "clean" else next((f for f, names in SHIFT_FAMILIES.items() if shift in names), "other")
 
 
@@ -117,6 +122,10 @@ def confidence_accuracy_points(runs: Sequence[Run], temperatures: dict[str, floa
     """
     if not class_sets:
         raise ValueError("Expected at least one label set in `class_sets`, but got none")
+    other = sorted({run.condition for run in runs if run.logits.shape[1] != runs[0].logits.shape[1]})
+    if other:
+        raise ValueError(f"Label sets are sets of the clean data's classes, which {other} do not have (ImageNet-A and -R "
+                         f"hold 200 of ImageNet's classes): leave them out of `shifts` on this page")
     evaluation = [run.subset(torch.as_tensor(evaluation_rows)) for run in runs]
     scale = [temperatures[run.model] for run in runs]
     frames = []
