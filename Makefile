@@ -28,11 +28,12 @@ MATHJAX := book/_vendor/mathjax/tex-chtml.js
 NB_SOURCES := $(sort $(wildcard notebooks/*.py))
 NB_IPYNB := $(NB_SOURCES:.py=.ipynb)
 
-.PHONY: setup test test-fast book system-data bytecode clean help
+.PHONY: setup test test-fast book profile system-data bytecode clean help
 help:
 	@echo "make test   - set up, then run the test suite"
 	@echo "make test-fast - set up, then the fast tests (pytest -m 'not slow')"
 	@echo "make book   - set up, then jb build book/: the stale pages are executed, the site is built in book/_build/html"
+	@echo "make profile PROFILE=book/profiles/tiny.yml OUT=tiny-book - set up, then the whole book with a profile, in OUT"
 
 setup: $(INSTALLED) system-data $(MATHJAX) $(NB_IPYNB) bytecode
 
@@ -88,6 +89,12 @@ book: setup | system-data
 	$(BIN)/jb build -W -n --keep-going book/ || { s=$$?; [ $$s -gt 128 ] || rm -f $(UNFINISHED); rm -rf book/_build/html; echo "book build FAILED: no site was left behind"; exit 1; }
 	rm -f $(UNFINISHED)
 	@echo "== site: book/_build/html/index.html"
+
+# The whole book with a profile of page parameters, into a folder (and site) of its own.
+PROFILE ?= book/profiles/tiny.yml
+OUT ?= $(basename $(notdir $(PROFILE)))-book
+profile: setup | system-data
+	$(PY) -m vlmcal.book.run --profile $(PROFILE) --out $(OUT)
 
 clean:
 	rm -rf book/_build book/notebooks book/_failed book/_verdicts book/api notebooks/*.ipynb

@@ -3,8 +3,8 @@
 A page is stale when its executed notebook (``book/notebooks/<name>.ipynb``) is older than its
 source (``notebooks/<name>.py``) or than vlmcal's files; the summary page also when any page
 before it is newer. Each runs through the book's runner (``python -m vlmcal.book.run``), with
-its caching and its line per page: :func:`vlmcal.book.whole.execute_stale`. ``make book`` runs
-the same pages by the same rule before it calls ``jb build``, which then finds none stale.
+its caching and its line per page: :func:`vlmcal.book.whole.execute_stale`. ``make book`` is the
+set-up, then this same ``jb build``: one way to build the book.
 
 Where vlmcal's runner cannot be imported the build fails at once and says what to run.
 ``VLMCAL_EXECUTE_PAGES=0`` skips the step (a profile's book, whose pages its command ran).

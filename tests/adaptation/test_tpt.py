@@ -130,6 +130,28 @@ def test_confident_views_are_the_lowest_entropy_ones():
     assert confident_views(logits, 1).tolist() == [3]
 
 
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32), (3, 40, 30), (3, 30, 50)])
+def test_crops_made_at_once_are_torchvisions_resized_crops(shape):
+    """Every crop of :func:`resized_crops` against torchvision's ``resized_crop`` of it, one at a time (then flipped)."""
+    from torchvision.transforms.v2.functional import resized_crop
+
+    from vlmcal.adaptation.tpt import crop_boxes, resized_crops
+
+    c, h, w = shape
+    image = torch.rand(shape, generator=torch.Generator().manual_seed(3))
+    boxes = crop_boxes(torch.Generator().manual_seed(4), 300, h, w)
+    top, left, height, width, flipped = boxes
+    assert ((top >= 0) & (left >= 0) & (top + height <= h) & (left + width <= w) & (height > 0) & (width > 0)).all()
+    area, ratio = (height * width).double() / (h * w), width.double() / height
+    assert area.min() >= 0.04 and area.max() <= 1 and ratio.min() > 0.5 and ratio.max() < 2  # 0.08-1, 3/4-4/3, rounded
+    assert 0.35 < flipped.double().mean() < 0.65
+    top, left, height, width, _ = crop_boxes(torch.Generator().manual_seed(4), 20, 1, 40)  # no try fits a 1 x 40 image:
+    assert (height == 1).all() and (width == 1).all() and (left == 19).all() and (top == 0).all()  # the central 4:3 crop
+    one_at_a_time = torch.stack([(lambda view: view.flip(-1) if f else view)(
+        resized_crop(image, int(t), int(l), int(hh), int(ww), [h, w], antialias=True)) for t, l, hh, ww, f in zip(*boxes)])
+    torch.testing.assert_close(resized_crops(image, *boxes), one_at_a_time, atol=1e-5, rtol=0)
+
+
 def test_views_start_with_the_image_and_are_fixed_by_seed_and_index():
     images = torch.rand(3, 1, 28, 28)
     views = augmented_views(images, 8, seed=0)

@@ -103,6 +103,13 @@ def test_the_papers_profile_sets_the_papers_data_and_every_page_accepts_it(tmp_p
     assert settings("dor_base_to_new", dor.DORPageSettings).datasets == tables.fine_grained
 
 
+def test_make_profile_is_the_set_up_then_the_profile_command():
+    plan = subprocess.run(["make", "-n", "profile", "PROFILE=book/profiles/papers.yml"], cwd=REPO, capture_output=True,
+                          text=True, check=True).stdout.splitlines()
+    assert plan[-1].endswith("python -m vlmcal.book.run --profile book/profiles/papers.yml --out papers-book")
+    assert any("compileall" in line for line in plan[:-1])  # the set-up comes first
+
+
 def test_a_missing_profile_says_where_the_profiles_are(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"profile .*nope.yml does not exist \(the book's profiles are in .*book/profiles\)"):
         load_profile(tmp_path / "nope.yml")

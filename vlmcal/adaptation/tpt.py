@@ -9,7 +9,7 @@ at zero temperature (:func:`zero_batched`). :func:`tpt_reference` follows the re
 a time; :func:`tpt_batched` tunes B contexts (AdamW is elementwise, so each update is the one it would make alone). Its
 first step is shared: every context starts from the same phrase, so one text forward serves all B images and each
 image's gradient is a vector-Jacobian product through the same activations (``is_grads_batched``). Views are random
-resized crops (scale 0.08-1) with flips, seeded per ``(seed, index)``. On CUDA the text tower runs under float16
+resized crops (scale 0.08-1) with flips, seeded per ``(seed, index)``, each image's made at once. On CUDA the text tower runs under float16
 autocast (untested here).
 """
 
@@ -29,7 +29,7 @@ from vlmcal.backbones.base import Backbone
 from vlmcal.prompting.dispersion import orthogonality_penalty, text_feature_dispersion
 from vlmcal.prompting.prompt_learner import PromptLearner, PromptSettings
 
-__all__ = ["PHASES", "TPTSettings", "TPTResult", "augmented_views", "confident_views", "marginal_entropy",
+__all__ = ["PHASES", "TPTSettings", "TPTResult", "augmented_views", "crop_boxes", "resized_crops", "confident_views", "marginal_entropy",
            "tpt_batched", "tpt_reference", "initial_contexts", "ensemble_features", "input_normalization",
            "ZeroResult", "zero_batched", "zero_reference"]
 
@@ -126,10 +126,54 @@ def input_normalization(backbone: Backbone) -> tuple[torch.Tensor, torch.Tensor]
     return None
 
 
+def crop_boxes(generator: torch.Generator, n: int, height: int, width: int) -> tuple[torch.Tensor, ...]:
+    """``n`` random resized crops drawn at once, as torchvision's ``RandomResizedCrop`` draws one (area 0.08-1 of the
+    image, aspect ratio 3/4-4/3 log-uniform, the first of 10 tries that fits, at a uniform position; else the central
+    crop of the nearest ratio), and whether each is flipped: ``(top, left, height, width, flipped)``, each [n]."""
+    scale = torch.empty(n, 10, dtype=torch.float64).uniform_(0.08, 1.0, generator=generator)  # [n, tries]
+    ratio = torch.empty(n, 10, dtype=torch.float64).uniform_(math.log(3 / 4), math.log(4 / 3), generator=generator).exp()
+    w, h = (height * width * scale * ratio).sqrt().round(), (height * width * scale / ratio).sqrt().round()  # [n, tries]
+    fits = (w > 0) & (w <= width) & (h > 0) & (h <= height)
+    first = fits.double().argmax(dim=1, keepdim=True)  # [n, 1] the first try that fits
+    fallback = (width, round(width / (3 / 4))) if width / height < 3 / 4 else (round(height * 4 / 3), height) \
+        if width / height > 4 / 3 else (width, height)  # (w, h) of the central crop
+    drawn = fits.any(dim=1)  # [n]
+    w = torch.where(drawn, w.gather(1, first)[:, 0], float(fallback[0]))  # [n]
+    h = torch.where(drawn, h.gather(1, first)[:, 0], float(fallback[1]))
+    top = torch.where(drawn, (torch.rand(n, generator=generator, dtype=torch.float64) * (height - h + 1)).floor(), (height - h) // 2)
+    left = torch.where(drawn, (torch.rand(n, generator=generator, dtype=torch.float64) * (width - w + 1)).floor(), (width - w) // 2)
+    flipped = torch.rand(n, generator=generator) < 0.5
+    return top.long(), left.long(), h.long(), w.long(), flipped
+
+
+def _axis(start: torch.Tensor, size: torch.Tensor, out: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Bilinear resampling of the spans ``[start, start + size)`` of an axis at ``out`` points (half-pixel centres,
+    edges clamped, as ``F.interpolate(mode="bilinear")``): ``(low [n, out], high [n, out], weight of high [n, out])``."""
+    last = (start + size - 1)[:, None].double()  # [n, 1]
+    position = (start[:, None] + ((torch.arange(out) + 0.5) * size[:, None] / out - 0.5).clamp(min=0)).double()
+    position = torch.minimum(position, last)  # [n, out] in image coordinates
+    low = position.floor()
+    return low.long(), torch.minimum(low + 1, last).long(), (position - low).float()
+
+
+def resized_crops(image: torch.Tensor, top, left, height, width, flipped) -> torch.Tensor:
+    """[C, H, W] ``image``'s crops (each [n] box of :func:`crop_boxes`) resized to [H, W] and flipped where asked, all
+    at once by bilinear interpolation: [n, C, H, W] (torchvision's ``resized_crop`` of each, to float error)."""
+    c, h, w = image.shape
+    y0, y1, fy = (t.to(image.device) for t in _axis(top, height, h))  # [n, H] each
+    x0, x1, fx = (torch.where(flipped[:, None], t.flip(1), t).to(image.device)  # a flip reverses the columns
+                  for t in _axis(left, width, w))  # [n, W] each
+    rows = image[:, y0] * (1 - fy)[None, :, :, None] + image[:, y1] * fy[None, :, :, None]  # [C, n, H, W]
+    columns = lambda index: rows.gather(3, index[None, :, None, :].expand(c, -1, h, -1))  # noqa: E731  [C, n, H, W]
+    return (columns(x0) * (1 - fx)[None, :, None, :] + columns(x1) * fx[None, :, None, :]).transpose(0, 1)
+
+
 def augmented_views(images: torch.Tensor, n_views: int, seed: int = 0, indices: Sequence[int] | None = None,
-                    augmix: bool = False,
-                    normalization: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+                    augmix: bool = False, normalization: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """Each image and ``n_views - 1`` random resized crops with flips of it (AugMix on top if asked).
+
+    Each image's crops are drawn at once from a generator seeded by ``(seed, index)`` (:func:`crop_boxes`) and resized
+    at once (:func:`resized_crops`), so both engines see the same views.
 
     Args:
         images: [B, C, H, W] backbone input tensors (already preprocessed).
@@ -140,31 +184,24 @@ def augmented_views(images: torch.Tensor, n_views: int, seed: int = 0, indices: 
     Returns:
         [B, V, C, H, W], V = ``n_views``; ``[:, 0]`` is ``images``.
     """
-    from torchvision.transforms import RandomResizedCrop
     from torchvision.transforms.v2 import AugMix
-    from torchvision.transforms.v2.functional import resized_crop
 
     if images.ndim != 4:
         raise ValueError(f"Expected `images` of shape [B, C, H, W], but got {tuple(images.shape)}")
     b, c, h, w = images.shape
     indices = list(range(b)) if indices is None else [int(i) for i in indices]
-    mix = AugMix(severity=1, all_ops=False) if augmix else None
-    if normalization is not None:
-        mean, std = (t.to(images.device, images.dtype).view(c, 1, 1) for t in normalization)  # [C, 1, 1]
     out = images.unsqueeze(1).repeat(1, n_views, 1, 1, 1)  # [B, V, C, H, W]
-    for k, (image, index) in enumerate(zip(images, indices)):
-        with torch.random.fork_rng(devices=[]):  # torchvision draws from the global generator; seed it per image, restore after
-            digest = hashlib.sha256(f"tpt/{seed}/{index}".encode()).digest()
-            torch.manual_seed(int.from_bytes(digest[:8], "little") % 2**63)
-            for v in range(1, n_views):
-                top, left, ch, cw = RandomResizedCrop.get_params(image, scale=[0.08, 1.0], ratio=[3 / 4, 4 / 3])
-                view = resized_crop(image, top, left, ch, cw, [h, w], antialias=True)  # [C, H, W]
-                view = view.flip(-1) if torch.rand(()) < 0.5 else view
-                if mix is not None:
-                    raw = view if normalization is None else view * std + mean  # back to [0, 1]
-                    mixed = mix(raw.clamp(0, 1))
-                    view = mixed if normalization is None else (mixed - mean) / std
-                out[k, v] = view
+    for k, index in enumerate(indices):
+        seed_k = int.from_bytes(hashlib.sha256(f"tpt/{seed}/{index}".encode()).digest()[:8], "little") % 2**63
+        boxes = crop_boxes(torch.Generator().manual_seed(seed_k), n_views - 1, h, w)
+        out[k, 1:] = resized_crops(images[k], *boxes)  # [V-1, C, H, W]
+    if augmix:  # torchvision's AugMix draws from the global generator: seed it per image, restore it after
+        mix = AugMix(severity=1, all_ops=False)
+        mean, std = (t.to(images.device, images.dtype).view(c, 1, 1) for t in normalization) if normalization else (0.0, 1.0)
+        for k, index in enumerate(indices):
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(int.from_bytes(hashlib.sha256(f"augmix/{seed}/{index}".encode()).digest()[:8], "little") % 2**63)
+                out[k, 1:] = torch.stack([(mix((view * std + mean).clamp(0, 1)) - mean) / std for view in out[k, 1:]])
     return out
 
 

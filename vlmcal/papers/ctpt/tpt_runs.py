@@ -37,7 +37,7 @@ __all__ = [
 
 METHODS = ("zero-shot", "TPT", "C-TPT", "TPT + TS")  # C-TPT's tables
 ALL_METHODS = ("zero-shot", "TPT", "C-TPT", "O-TPT", "ZERO", "TPT + TS")  # with the methods that came after it
-TPT_CACHE_VERSION = 2  # bump when the engine's results change (2: the shared first step)
+TPT_CACHE_VERSION = 3  # bump when the engine's results change (2: the shared first step; 3: views made at once)
 
 
 @dataclass(frozen=True)
