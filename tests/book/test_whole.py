@@ -104,8 +104,9 @@ def test_the_papers_profile_sets_the_papers_data_and_every_page_accepts_it(tmp_p
 
 
 def test_make_profile_is_the_set_up_then_the_profile_command():
-    plan = subprocess.run(["make", "-n", "profile", "PROFILE=book/profiles/papers.yml"], cwd=REPO, capture_output=True,
-                          text=True, check=True).stdout.splitlines()
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}  # also under `make test`
+    plan = subprocess.run(["make", "--no-print-directory", "-n", "profile", "PROFILE=book/profiles/papers.yml"], cwd=REPO,
+                          env=env, capture_output=True, text=True, check=True).stdout.splitlines()
     assert plan[-1].endswith("python -m vlmcal.book.run --profile book/profiles/papers.yml --out papers-book")
     assert any("compileall" in line for line in plan[:-1])  # the set-up comes first
 
