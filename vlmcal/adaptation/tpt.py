@@ -191,16 +191,18 @@ def augmented_views(images: torch.Tensor, n_views: int, seed: int = 0, indices: 
     b, c, h, w = images.shape
     indices = list(range(b)) if indices is None else [int(i) for i in indices]
     out = images.unsqueeze(1).repeat(1, n_views, 1, 1, 1)  # [B, V, C, H, W]
+    def seed_of(tag: str, index: int) -> int:  # the image's own seed for its crops ("tpt") or its AugMix draws
+        return int.from_bytes(hashlib.sha256(f"{tag}/{seed}/{index}".encode()).digest()[:8], "little") % 2**63
+
     for k, index in enumerate(indices):
-        seed_k = int.from_bytes(hashlib.sha256(f"tpt/{seed}/{index}".encode()).digest()[:8], "little") % 2**63
-        boxes = crop_boxes(torch.Generator().manual_seed(seed_k), n_views - 1, h, w)
+        boxes = crop_boxes(torch.Generator().manual_seed(seed_of("tpt", index)), n_views - 1, h, w)
         out[k, 1:] = resized_crops(images[k], *boxes)  # [V-1, C, H, W]
     if augmix:  # torchvision's AugMix draws from the global generator: seed it per image, restore it after
         mix = AugMix(severity=1, all_ops=False)
         mean, std = (t.to(images.device, images.dtype).view(c, 1, 1) for t in normalization) if normalization else (0.0, 1.0)
         for k, index in enumerate(indices):
             with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(int.from_bytes(hashlib.sha256(f"augmix/{seed}/{index}".encode()).digest()[:8], "little") % 2**63)
+                torch.manual_seed(seed_of("augmix", index))
                 out[k, 1:] = torch.stack([(mix((view * std + mean).clamp(0, 1)) - mean) / std for view in out[k, 1:]])
     return out
 

@@ -27,7 +27,7 @@ from vlmcal.backbones.timm_classifier import load_timm
 __all__ = ["load_backbone", "load_model", "list_backbones", "register_family", "Family", "Backbone", "Classifier", "default_device"]
 
 ENTRY_POINT_GROUP = "vlmcal.backbones"
-_OPENCLIP = ("`openclip:<arch>:<pretrained tag | checkpoint path | random>` (e.g. `openclip:ViT-B-16:openai`); "
+_BUILT_IN = ("`openclip:<arch>:<pretrained tag | checkpoint path | random>` (e.g. `openclip:ViT-B-16:openai`); "
              "`timm:<model>[:<checkpoint path | random>]` (an ImageNet classifier, e.g. `timm:resnet50.a1_in1k`)")
 
 
@@ -70,7 +70,7 @@ def _families() -> list[Family]:
 
 
 def _accepted() -> str:
-    return "; ".join([*(f.spelling for f in _families()), _OPENCLIP])
+    return "; ".join([*(f.spelling for f in _families()), _BUILT_IN])
 
 
 def load_model(name: str, device: str | torch.device | None = None, cache_dir: str | os.PathLike | None = None,

@@ -15,6 +15,7 @@ import torch
 
 from vlmcal import metrics
 from vlmcal.calibration import stratified_sample
+from vlmcal.data.published import PUBLISHED_SPECS
 
 __all__ = ["Run", "coverage_label", "COVERAGE_LABELS", "condition_name", "restrict_to_classes", "split_calibration",
            "model_temperatures"]
@@ -117,8 +118,7 @@ def condition_name(shift: str, severity: int) -> str:
     if not is_dataset_shift(shift):
         return f"{shift}-{severity}"
     head, root = shift.rsplit(":", 1)
-    return head if head.partition(":")[0] in ("imagenet-v2", "imagenet-sketch", "imagenet-a", "imagenet-r", "imagenet-c",
-                                              "domainnet", "coop", "imagenet") else f"{head}:{os.path.basename(root.rstrip('/'))}"
+    return head if head.partition(":")[0] in PUBLISHED_SPECS else f"{head}:{os.path.basename(root.rstrip('/'))}"
 
 
 def restrict_to_classes(logits: torch.Tensor, labels: torch.Tensor, classes: Sequence[int]):

@@ -29,6 +29,7 @@ from typing import Any, NamedTuple, Sequence
 from vlmcal.data.published import shift_specs
 from vlmcal.data.shifts import SEVERITIES, list_shifts
 from vlmcal.papers.common.params import as_bool, as_list, as_number
+from vlmcal.pipeline.runs import is_dataset_shift
 
 __all__ = ["PageSettings", "Check", "spec", "OneBackbone", "known_shifts", "shift_conditions", "SEVERITY_RANGE"]
 
@@ -117,13 +118,13 @@ def known_shifts(names: tuple[str, ...], allow_all: bool = False, dataset: str =
                                  f"'domainnet:<domain>:/root', not {dataset!r}")
             name = f"domainnet:{dataset.split(':')[1]}:{root}"
         expanded += list(shift_specs(name).values()) if kind in ("imagenet-c", "domainnet") and ":" not in root else [name]
-    unknown = sorted({name for name in expanded if ":" not in name} - set(list_shifts()))
+    unknown = sorted({name for name in expanded if not is_dataset_shift(name)} - set(list_shifts()))
     if unknown:
         also = " (or ['all'])" if allow_all else ""
         raise ValueError(f"Unknown shifts {unknown} in parameter `shifts`; known: {list_shifts()}{also}, or a data set's "
                          f"spec such as 'imagenet-sketch:/root'")
     for name in expanded:
-        if ":" in name and not Path(name.rsplit(":", 1)[1]).expanduser().is_dir():
+        if is_dataset_shift(name) and not Path(name.rsplit(":", 1)[1]).expanduser().is_dir():
             raise FileNotFoundError(f"Shift {name!r} in parameter `shifts`: the folder {name.rsplit(':', 1)[1]} does not exist")
     return tuple(expanded)
 
@@ -133,7 +134,7 @@ def shift_conditions(shifts: Sequence[str], severities: Sequence[int]) -> list[t
     its own severity, if in ``severities``)."""
     conditions = [("clean", 0)]
     for shift in shifts:
-        if ":" not in shift:
+        if not is_dataset_shift(shift):
             conditions += [(shift, v) for v in severities]
         elif not shift.startswith("imagenet-c:"):
             conditions.append((shift, 0))

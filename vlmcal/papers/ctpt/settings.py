@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vlmcal.papers.common.settings import SEVERITY_RANGE, OneBackbone, known_shifts, shift_conditions, spec
+from vlmcal.pipeline.runs import is_dataset_shift
 
 __all__ = ["TPTPageSettings"]
 
@@ -65,7 +66,7 @@ class TPTPageSettings(OneBackbone):
     def check_rules(self) -> None:
         self.refuse_supervised("TPT")
         self._set(shifts=known_shifts(self.shifts, dataset=self.dataset))
-        if any(":" not in name for name in known_shifts(self.fine_grained)):
+        if not all(is_dataset_shift(name) for name in known_shifts(self.fine_grained)):
             raise ValueError(f"Expected parameter `fine_grained` to hold data-set specs such as 'coop:dtd:/data', but got "
                              f"{list(self.fine_grained)}")
         if self.window > 1:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from vlmcal.papers.common.params import as_list
 from vlmcal.papers.common.settings import SEVERITY_RANGE, PageSettings, known_shifts, shift_conditions, spec
+from vlmcal.pipeline.runs import is_dataset_shift
 
 __all__ = ["StudySettings", "ZeroShotSettings", "Calibration101Settings", "SetSizeSettings"]
 
@@ -51,8 +52,10 @@ class StudySettings(PageSettings):
     def models(self) -> list[str]:
         """The backbones, plus the supervised baseline where it applies (``timm:`` on ImageNet's family, else the
         stand-in on Fashion-MNIST)."""
-        imagenet = self.dataset.startswith("imagenet")
-        applies = self.supervised and (self.supervised.startswith("timm:") == imagenet) and (imagenet or self.dataset.startswith("fashion-mnist"))
+        if not self.supervised:
+            return list(self.backbones)
+        timm, imagenet = self.supervised.startswith("timm:"), self.dataset.startswith("imagenet")
+        applies = imagenet if timm else self.dataset.startswith("fashion-mnist")
         return list(self.backbones) + ([self.supervised] if applies else [])
 
     @property
@@ -84,7 +87,7 @@ class ZeroShotSettings(PageSettings):
     def check_rules(self) -> None:
         if "{}" not in self.template:
             raise ValueError(f"Expected parameter `template` to contain '{{}}' for the class name, but got {self.template!r}")
-        if any(":" in name for name in known_shifts(self.shifts)):
+        if any(is_dataset_shift(name) for name in known_shifts(self.shifts)):
             raise ValueError(f"The zero-shot chapter shows synthetic shifts (names from vlmcal.data.shifts); the ES pages "
                              f"take other data sets as shifts. Got {list(self.shifts)}")
 

@@ -13,7 +13,7 @@ from vlmcal import metrics
 from vlmcal.calibration import TemperatureScaling
 from vlmcal.data.shifts import SHIFT_FAMILIES
 from vlmcal.papers.es.coverage import SIDES, shifted_rows, side_rows
-from vlmcal.pipeline.runs import Run, _ece, _ece_of_rows, _run_top_labels, _top_labels, restrict_to_classes
+from vlmcal.pipeline.runs import Run, _ece, _ece_of_rows, _run_top_labels, _top_labels, is_dataset_shift, restrict_to_classes
 
 __all__ = ["ts_across_shifts", "label_shift", "confidence_vs_accuracy", "confidence_accuracy_points", "confidence_vs_accuracy_by_side"]
 
@@ -23,7 +23,7 @@ def _family(shift: str) -> str:
     ``"natural"`` for another data set; ``"other"`` outside them."""
     if shift.startswith("imagenet-c:"):
         shift = shift.split(":")[1]
-    elif ":" in shift:
+    elif is_dataset_shift(shift):
         return "natural"
     return "clean" if shift == "clean" else next((f for f, names in SHIFT_FAMILIES.items() if shift in names), "other")
 
