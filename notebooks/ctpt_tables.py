@@ -32,8 +32,8 @@
 # - **C10**: C-TPT beats TPT followed by temperature scaling with one temperature fitted on
 #   other labelled data (their Fig. 4, fitted on ImageNet), without using labels.
 #
-# This page runs the four methods of their tables (zero-shot, + TPT, + TPT + C-TPT, and
-# + TPT + TS), and beside them two later test-time methods on the same images and views:
+# This page runs the four methods of their tables (zero-shot, + TPT, + TPT + C-TPT,
+# and + TPT + TS), and beside them two later test-time methods on the same images and views:
 # O-TPT (Sharifdeen et al., CVPR 2025), which adds an orthogonality penalty on the class text
 # features to TPT's loss, and ZERO (Farina et al., NeurIPS 2024), which tunes nothing and lets
 # the confident views vote. No claim is made about those two; the page says which method is
