@@ -176,6 +176,10 @@ def test_ctpt_tables_notebook_runs_with_an_open_clip_model(tmp_path, verdicts):
         if record["holds"] is not True:
             assert any(ch.isdigit() for ch in record["why"]), record["why"]
     assert "TPT + TS temperature (hard)" in page and "TPT + TS temperature (ensemble)" in page
+    from vlmcal.papers.common.paper_values import paper_value  # the O-TPT and ZERO papers' own rows are on the page
+    for figure in ("otpt_t1_vitb16_hard_ece", "zero_nds_vitb16_zero_acc", "zero_imagenet_augmented_ece"):
+        assert f"{paper_value(figure).value:g}" in page, figure
+    assert "Sharifdeen et al., CVPR 2025" in page and "Farina et al., NeurIPS 2024" in page
 
 
 def test_ctpt_tables_notebook_says_why_c10_is_untested_without_calibration_images(tmp_path, verdicts):

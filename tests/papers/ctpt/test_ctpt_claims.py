@@ -15,7 +15,7 @@ import pytest
 from vlmcal.papers.ctpt import claims as ctpt
 from vlmcal.papers.common.rules import threshold
 from vlmcal.metrics import BootstrapResult
-from vlmcal.papers.common.paper_values import paper_value
+from vlmcal.papers.common.paper_values import paper_value, paper_values
 
 BACKBONE = "`openclip:some-model:weights`"
 NAN = float("nan")
@@ -324,3 +324,18 @@ def test_c10_decided_by_the_estimate_when_the_interval_straddles_zero_narrowly()
 def test_c10_rejects_an_impossible_temperature(temperature):
     with pytest.raises(ValueError, match="temperature"):
         ctpt.c10_ctpt_beats_tpt_ts(ci(-0.015, -0.025, -0.005), temperature, "x", BACKBONE)
+
+
+def test_later_paper_rows_show_each_papers_own_figures_and_leave_unreported_cells_empty():
+    rows = ctpt.later_paper_rows()
+    otpt = rows.xs(("CLIP-ViT-B/16", "O-TPT"), level=("backbone", "method")).iloc[0]
+    assert (float(otpt["accuracy (%)"]), float(otpt["ECE (%)"])) == (paper_value("otpt_t1_vitb16_hard_acc").value,
+                                                                    paper_value("otpt_t1_vitb16_hard_ece").value)
+    zero = rows.xs("ZERO", level="method")
+    assert (zero["ECE (%)"] == "not reported").all()  # ZERO's tables give accuracy only
+    assert sorted(map(float, zero["accuracy (%)"])) == sorted(paper_value(f"zero_{k}_vitb16_zero_acc").value
+                                                              for k in ("fg", "nds"))
+    # every source names its paper and where the figure was read
+    for paper, prefix in (("Sharifdeen et al., CVPR 2025", "otpt_"), ("Farina et al., NeurIPS 2024", "zero_")):
+        sources = [paper_value(i)["source"] for i in paper_values()["id"] if i.startswith(prefix)]
+        assert sources and all(s.startswith(paper) and "project page" in s for s in sources)

@@ -3,6 +3,7 @@ methods' table and the paired bootstrap, checked against direct computations."""
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 import torch
 
@@ -234,3 +235,12 @@ def test_best_calibrated_ranks_methods_by_mean_ece_with_paired_intervals():
     assert all(m in text.split("(95% CI")[1] for m in frame.index[1:])  # every other method is named after it
     apart = [m for m in frame.index[1:] if frame.loc[m, "its lower"] > 0]
     assert apart and text.endswith(f"{', '.join(apart)}: higher, each difference's interval above 0.")
+
+
+def test_ranking_text_explains_an_ece_below_its_own_interval_only_where_there_is_one():
+    frame = pd.DataFrame({"ece": [0.10, 0.12], "lower": [0.11, 0.10], "upper": [0.17, 0.16], "minus lowest": [0.0, 0.02],
+                          "its lower": [0.0, -0.01], "its upper": [0.0, 0.05]}, index=pd.Index(["C-TPT", "TPT"], name="method"))
+    text = ctpt.ranking_text(frame, "shifted")
+    assert "For 1 of the 2 methods (C-TPT) the ECE lies below its own interval" in text
+    frame.loc["C-TPT", "lower"] = 0.09
+    assert "below its own interval" not in ctpt.ranking_text(frame, "shifted")

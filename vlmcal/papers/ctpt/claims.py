@@ -13,12 +13,12 @@ import math
 import pandas as pd
 
 from vlmcal.metrics import BootstrapResult
-from vlmcal.papers.common.paper_values import paper_value
+from vlmcal.papers.common.paper_values import paper_value, paper_values
 from vlmcal.papers.common.rules import BarTest, combine_tests, compare_with_bar, join_parts, noise_reason, threshold
 from vlmcal.papers.common.verdict import Verdict, render
 
 __all__ = ["c7_tpt_worsens_calibration", "c8_dispersion_correlates_negatively", "regime_sentence", "c9_ctpt_halves_ece",
-           "c10_ctpt_beats_tpt_ts", "paper_tables"]
+           "c10_ctpt_beats_tpt_ts", "paper_tables", "later_paper_rows"]
 
 _SECOND_RESULT = "a second result, which does not decide the verdict"
 
@@ -281,6 +281,32 @@ def paper_tables() -> pd.DataFrame:
                 row[method] = f"{acc:.1f} / {ece:.2f}"
             rows.append(row)
     return pd.DataFrame(rows).set_index(["paper", "backbone", "init"])
+
+
+_OTPT, _ZERO = "O-TPT (Sharifdeen et al., CVPR 2025)", "ZERO (Farina et al., NeurIPS 2024)"
+_LATER_ROWS = (  # (paper, backbone, sets, method, id prefix): the rows of paper_values.csv behind later_paper_rows
+    (_OTPT, "CLIP-ViT-B/16", "ImageNet + 10 fine-grained", "O-TPT", "otpt_t1_vitb16_hard"),
+    (_OTPT, "CLIP-RN50", "ImageNet + 10 fine-grained", "O-TPT", "otpt_t1_rn50_hard"),
+    *((_ZERO, "CLIP-ViT-B/16", sets, method, f"zero_{key}_vitb16_{code}")
+      for key, sets in (("fg", "10 fine-grained"), ("nds", "ImageNet + A/V2/R/Sketch"))
+      for method, code in (("zero-shot", "init"), ("TPT", "tpt"), ("ZERO", "zero"))),
+)
+
+
+def later_paper_rows() -> pd.DataFrame:
+    """What the O-TPT and ZERO papers report for their own methods (percent, as text), read from the data file.
+
+    O-TPT's rows are the averages of its CLIP-ViT-B/16 and CLIP-RN50 tables (hard prompt); its natural-shift table
+    is not in the data file (its paper could not be read here). ZERO's tables report accuracy only: its ECE cells
+    say "not reported".
+    """
+    known, rows = set(paper_values()["id"]), []
+    for paper, backbone, sets, method, prefix in _LATER_ROWS:
+        acc, ece = (f"{paper_value(f'{prefix}_{k}').value:.2f}" if f"{prefix}_{k}" in known else "not reported"
+                    for k in ("acc", "ece"))
+        rows.append({"paper": paper, "backbone": backbone, "sets": sets, "method": method,
+                     "accuracy (%)": acc, "ECE (%)": ece})
+    return pd.DataFrame(rows).set_index(["paper", "backbone", "sets", "method"])
 
 
 def _c9_paper_figure() -> str:

@@ -416,6 +416,12 @@ def ranking_text(frame: pd.DataFrame, side: str) -> str:
                  "them apart.")
     if apart:
         text += f" {', '.join(apart)}: higher, each difference's interval above 0."
+    below = [m for m in frame.index if frame.loc[m, "ece"] < frame.loc[m, "lower"]]
+    if below:  # the binned ECE of a resample (images repeated, others left out) is biased up on few images per bin
+        text += (f" For {len(below)} of the {len(frame)} methods ({', '.join(below)}) the ECE lies below its own "
+                 "interval: a resample repeats some images and leaves others out, which raises a binned ECE when its "
+                 "bins hold few images, so the resampled ECEs sit above the estimate. The differences are taken within "
+                 "each resample, the same images entering both methods' ECEs.")
     return text
 
 
