@@ -17,6 +17,7 @@ the floors' ratio is what batching gains on the text tower when both engines run
 Usage:
     python benchmarks/bench_tpt.py               # B = 16, the default stand-in, CPU
     python benchmarks/bench_tpt.py --batch 32 --repeats 3
+    python benchmarks/bench_tpt.py --profile     # and where the batched engine's time goes (cProfile)
     python benchmarks/bench_tpt.py --backbone openclip:ViT-B-16:random --device cuda --classes 200 --repeats 1
 """
 
@@ -52,6 +53,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="rounds; medians are printed (default 3)")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda (the text tower under float16 autocast)")
     parser.add_argument("--classes", type=int, default=0, help="K synthetic class names instead of Fashion-MNIST's 10")
+    parser.add_argument("--profile", action="store_true", help="also profile the batched engine: where its time goes")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -94,6 +96,8 @@ def main() -> None:
 
     if args.device == "cuda":
         print(f"peak CUDA memory {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
+    if args.profile:
+        _profile(lambda: tpt_batched(backbone, images, names, settings), args.repeats)
     if not hasattr(backbone, "text_tower"):  # the floor below is written for the stand-ins' MiniLM text tower
         print(f"load average after {os.getloadavg()[0]:.2f}")
         return
@@ -117,6 +121,21 @@ def main() -> None:
           f"text tower when both run at the same share of the matmul rate; beyond it the ratio measures how far below "
           f"that rate the reference's one-image passes run")
     print(f"load average after {os.getloadavg()[0]:.2f}")
+
+
+def _profile(run, repeats: int, top: int = 8) -> None:
+    """cProfile ``repeats`` calls of ``run``: the functions with the most time of their own, as shares of the total."""
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.runcall(lambda: [run() for _ in range(repeats)])
+    stats = pstats.Stats(profiler).stats  # {(file, line, name): (calls, primitive calls, own time, cumulative, callers)}
+    total = sum(own for _, _, own, _, _ in stats.values())
+    print(f"\nbatched engine, cProfile of {repeats} calls ({total:.2f} s of own time): the {top} largest shares")
+    for (path, line, name), (calls, _, own, _, _) in sorted(stats.items(), key=lambda kv: -kv[1][2])[:top]:
+        where = name if path == "~" else f"{os.path.basename(path)}:{line} {name}"
+        print(f"  {own / total:6.1%}  {calls:6d} calls  {where}")
 
 
 if __name__ == "__main__":
