@@ -326,7 +326,7 @@ def test_c10_rejects_an_impossible_temperature(temperature):
         ctpt.c10_ctpt_beats_tpt_ts(ci(-0.015, -0.025, -0.005), temperature, "x", BACKBONE)
 
 
-def test_later_paper_rows_show_each_papers_own_figures_and_leave_unreported_cells_empty():
+def test_later_paper_rows_show_each_papers_own_figures_and_mark_what_it_does_not_report():
     rows = ctpt.later_paper_rows()
     otpt = rows.xs(("CLIP-ViT-B/16", "O-TPT"), level=("backbone", "method")).iloc[0]
     assert (float(otpt["accuracy (%)"]), float(otpt["ECE (%)"])) == (paper_value("otpt_t1_vitb16_hard_acc").value,
