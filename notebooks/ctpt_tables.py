@@ -49,7 +49,7 @@
 # ## Prerequisites
 # [Calibration 101](calibration_101.ipynb) and [zero-shot classification](zero_shot.ipynb).
 # TPT tunes every image separately, which costs far more than zero-shot classification: at
-# the defaults (192 images per set, four sets, two initialisations, six methods) this page
+# the defaults (224 images per set, four sets, two initialisations, six methods) this page
 # takes about eight minutes on 2 CPU cores on a cold cache, and seconds once cached. The full test sets are
 # `-p n_images 0`; on a GPU the engine runs the text tower in float16, as the reference does.
 
@@ -59,7 +59,7 @@ dataset = "fashion-mnist"  # data-set spec: fashion-mnist, cifar10:/path, imagef
 shifts = ["gaussian_noise", "contrast", "sketch"]  # the shifted sets, as Table 2 (shift names, or data-set specs: "imagenet-a:/data/imagenet-a")
 fine_grained = []  # more sets beside `dataset`, as Table 1's fine-grained sets (data-set specs: "coop:dtd:/data")
 severity = 3  # severity of every shift (1..5)
-n_images = 192  # evaluation images per set, a stratified subset (0: every test image not used for calibration)
+n_images = 224  # evaluation images per set, a stratified subset (0: every test image not used for calibration)
 n_calibration = 96  # labelled clean images, disjoint from those, for TPT + TS's temperature
 ensemble = ["a photo of a", "a drawing of a", "a painting of a"]  # the ensemble initialisation ([] for none)
 lambda_clean = 50.0  # C-TPT's lambda on the clean set (the paper's fine-grained sets: 50)
