@@ -50,7 +50,7 @@
 # [Calibration 101](calibration_101.ipynb) and [zero-shot classification](zero_shot.ipynb).
 # TPT tunes every image separately, which costs far more than zero-shot classification: at
 # the defaults (224 images per set, four sets, two initialisations, six methods) this page
-# takes about eight minutes on 2 CPU cores on a cold cache, and seconds once cached. The full test sets are
+# takes about seven minutes on 2 CPU cores on a cold cache, and seconds once cached. The full test sets are
 # `-p n_images 0`; on a GPU the engine runs the text tower in float16, as the reference does.
 
 # %% tags=["parameters"]
